@@ -1,0 +1,1 @@
+//! berth-build (placeholder; see crate docs when implemented).

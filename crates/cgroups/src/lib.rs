@@ -1,0 +1,1 @@
+//! berth-cgroups (placeholder; see crate docs when implemented).

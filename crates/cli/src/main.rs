@@ -1,0 +1,57 @@
+//! `berth`: the Docker-compatible command line. Thin: parse flags, call a library function,
+//! render the result. Exit codes follow Docker: the container's own status, 125 for an engine
+//! error, 126 when the command cannot be invoked, 127 when it is not found.
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+mod build;
+mod containers;
+mod images;
+
+#[derive(Parser)]
+#[command(name = "berth", about = "A daemonless container engine", version)]
+struct Cli {
+    /// Root of Berth's storage.
+    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    root: PathBuf,
+    /// Enable debug logging on stderr.
+    #[arg(short = 'D', long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the Berth version information.
+    Version,
+    #[command(flatten)]
+    Image(images::ImageCommand),
+    #[command(flatten)]
+    Container(containers::ContainerCommand),
+    #[command(flatten)]
+    Build(build::BuildCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.debug {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").init();
+    }
+    let result = match cli.command {
+        Command::Version => {
+            println!("Berth version {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Command::Image(c) => images::run(&cli.root, c),
+        Command::Container(c) => containers::run(&cli.root, c),
+        Command::Build(c) => build::run(&cli.root, c),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::exit(125);
+        }
+    }
+}

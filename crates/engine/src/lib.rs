@@ -1,0 +1,1 @@
+//! berth-engine (placeholder; see crate docs when implemented).

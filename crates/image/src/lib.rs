@@ -1,0 +1,1 @@
+//! berth-image (placeholder; see crate docs when implemented).
