@@ -1,1 +1,2 @@
 //! berth-runtime library.
+pub mod seccomp;
