@@ -1,0 +1,312 @@
+//! One container's cgroup across all controllers: naming it from an OCI cgroupsPath, creating and
+//! removing its directories, moving processes in, listing them, and dispatching configuration,
+//! freezing and statistics to the v1 or v2 backend.
+
+use crate::hierarchy::Mount;
+use crate::{fs, v1, v2, CgroupError, CgroupVersion, Hierarchy, Stats};
+use oci_spec::runtime::LinuxResources;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// v2 controllers Berth enables in the ancestors' `cgroup.subtree_control`.
+const V2_CONTROLLERS: &[&str] = &[
+    "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+];
+
+/// A container's cgroup. Opening does not touch the filesystem; [`Cgroup::create`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    pub(crate) version: CgroupVersion,
+    /// The OCI cgroupsPath it was opened with.
+    pub(crate) cgroups_path: String,
+    /// Controller ("unified" on v2) -> this cgroup's directory.
+    pub(crate) dirs: BTreeMap<String, PathBuf>,
+    /// Controller ("unified" on v2) -> the hierarchy's mountpoint (its root directory).
+    pub(crate) roots: BTreeMap<String, PathBuf>,
+}
+
+impl Cgroup {
+    /// Name the cgroup for an OCI cgroupsPath: absolute ("/berth/abc") from the hierarchy root;
+    /// relative ("berth/abc") under the calling process's own cgroup (per controller on v1).
+    pub fn open(h: &Hierarchy, cgroups_path: &str) -> Result<Cgroup, CgroupError> {
+        let trimmed = cgroups_path.trim_matches('/');
+        if trimmed.is_empty()
+            || Path::new(trimmed)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(CgroupError::InvalidPath(cgroups_path.to_string()));
+        }
+        let absolute = cgroups_path.starts_with('/');
+        let locate = |m: &Mount| {
+            let cg = if absolute {
+                format!("/{trimmed}")
+            } else {
+                format!("{}/{trimmed}", m.own_path.trim_end_matches('/'))
+            };
+            m.dir_of(&cg)
+        };
+        let mut dirs = BTreeMap::new();
+        let mut roots = BTreeMap::new();
+        match h.version {
+            CgroupVersion::V1 => {
+                for (name, m) in &h.v1 {
+                    dirs.insert(name.clone(), locate(m));
+                    roots.insert(name.clone(), m.mountpoint.clone());
+                }
+            }
+            CgroupVersion::V2 => {
+                let m = h
+                    .unified
+                    .as_ref()
+                    .ok_or_else(|| CgroupError::NoHierarchy("no cgroup2 mount".into()))?;
+                dirs.insert("unified".to_string(), locate(m));
+                roots.insert("unified".to_string(), m.mountpoint.clone());
+            }
+        }
+        Ok(Cgroup {
+            version: h.version,
+            cgroups_path: cgroups_path.to_string(),
+            dirs,
+            roots,
+        })
+    }
+
+    /// The cgroup version of the hierarchy this cgroup lives in.
+    pub fn version(&self) -> CgroupVersion {
+        self.version
+    }
+
+    /// The OCI cgroupsPath this cgroup was opened with.
+    pub fn cgroups_path(&self) -> &str {
+        &self.cgroups_path
+    }
+
+    /// Controller name -> directory ("unified" for v2). Co-mounted v1 controllers share one.
+    pub fn paths(&self) -> BTreeMap<String, PathBuf> {
+        self.dirs.clone()
+    }
+
+    /// Whether the cgroup's directories exist (all of them).
+    pub fn exists(&self) -> bool {
+        !self.dirs.is_empty() && self.dirs.values().all(|d| d.is_dir())
+    }
+
+    /// The distinct directories (co-mounted controllers appear once).
+    pub(crate) fn unique_dirs(&self) -> BTreeSet<&PathBuf> {
+        self.dirs.values().collect()
+    }
+
+    /// The directory of one controller ("unified" on v2), if the host has it.
+    pub(crate) fn dir(&self, controller: &str) -> Option<&Path> {
+        match self.version {
+            CgroupVersion::V1 => self.dirs.get(controller).map(PathBuf::as_path),
+            CgroupVersion::V2 => self.dirs.get("unified").map(PathBuf::as_path),
+        }
+    }
+
+    /// Create the cgroup. v1: a directory in every controller (cpuset levels inherit the parent's
+    /// cpus/mems when empty); v2: the directory, with the needed controllers enabled in every
+    /// ancestor's `cgroup.subtree_control`.
+    pub fn create(&self) -> Result<(), CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => {
+                for dir in self.unique_dirs() {
+                    mkdir_all(dir)?;
+                }
+                if let (Some(dir), Some(root)) = (self.dirs.get("cpuset"), self.roots.get("cpuset"))
+                {
+                    v1::init_cpuset_levels(root, dir)?;
+                }
+                Ok(())
+            }
+            CgroupVersion::V2 => {
+                let dir = &self.dirs["unified"];
+                let root = &self.roots["unified"];
+                mkdir_all(dir)?;
+                enable_v2_controllers(root, dir)
+            }
+        }
+    }
+
+    /// Apply OCI resources (see the crate docs for the conversions). Fields left `None` are not
+    /// touched, so this also serves `update`.
+    pub fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => v1::apply(self, r),
+            CgroupVersion::V2 => v2::apply(self, r),
+        }
+    }
+
+    /// Move a process into the cgroup (`cgroup.procs` in every controller).
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        let value = pid.to_string();
+        for dir in self.unique_dirs() {
+            fs::write(&dir.join("cgroup.procs"), &value)?;
+        }
+        Ok(())
+    }
+
+    /// The processes in the cgroup (not its descendants).
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let dir = ["pids", "freezer", "memory", "cpu", "unified"]
+            .iter()
+            .find_map(|c| self.dirs.get(*c))
+            .or_else(|| self.dirs.values().next())
+            .ok_or_else(|| CgroupError::NoHierarchy("cgroup has no controllers".into()))?;
+        let path = dir.join("cgroup.procs");
+        let text = fs::read(&path)?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                l.trim().parse::<i32>().map_err(|e| CgroupError::Parse {
+                    path: path.clone(),
+                    reason: format!("{l:?}: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Freeze every process in the cgroup and wait until the kernel reports it frozen.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => v1::set_frozen(self, true),
+            CgroupVersion::V2 => v2::set_frozen(self, true),
+        }
+    }
+
+    /// Thaw the cgroup's processes.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => v1::set_frozen(self, false),
+            CgroupVersion::V2 => v2::set_frozen(self, false),
+        }
+    }
+
+    /// Whether the cgroup is frozen (v1 `freezer.state` FROZEN, v2 `cgroup.events` frozen 1).
+    pub fn is_frozen(&self) -> Result<bool, CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => v1::is_frozen(self),
+            CgroupVersion::V2 => v2::is_frozen(self),
+        }
+    }
+
+    /// A snapshot of resource usage.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => v1::stats(self),
+            CgroupVersion::V2 => v2::stats(self),
+        }
+    }
+
+    /// How many times the OOM killer has killed a process of this cgroup.
+    pub fn oom_kill_count(&self) -> Result<u64, CgroupError> {
+        match self.version {
+            CgroupVersion::V1 => v1::oom_kill_count(self),
+            CgroupVersion::V2 => v2::oom_kill_count(self),
+        }
+    }
+
+    /// Remove the cgroup (and any child cgroups) in every controller. EBUSY is retried for a
+    /// few milliseconds (processes that just exited leave the cgroup asynchronously); a cgroup
+    /// that is already gone is fine.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        for dir in self.unique_dirs() {
+            remove_tree(dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn mkdir_all(dir: &Path) -> Result<(), CgroupError> {
+    std::fs::create_dir_all(dir).map_err(|source| CgroupError::Dir {
+        op: "create",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Remove child cgroups depth-first, then the directory itself.
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&entry.path())?;
+        }
+    }
+    rmdir_retrying(dir)
+}
+
+fn rmdir_retrying(dir: &Path) -> Result<(), CgroupError> {
+    let mut delay = Duration::from_millis(1);
+    let mut attempt = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 6 => {
+                std::thread::sleep(delay);
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(CgroupError::Dir {
+                    op: "remove",
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Enable Berth's controllers in `cgroup.subtree_control` of every ancestor of `dir` from `root`
+/// down (only those listed in the ancestor's `cgroup.controllers`).
+fn enable_v2_controllers(root: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut ancestor = root.to_path_buf();
+    let mut levels = vec![ancestor.clone()];
+    let comps: Vec<_> = rel.components().collect();
+    for c in comps.iter().take(comps.len().saturating_sub(1)) {
+        ancestor.push(c);
+        levels.push(ancestor.clone());
+    }
+    for level in levels {
+        let Some(available) = fs::read_optional(&level.join("cgroup.controllers"))? else {
+            continue;
+        };
+        let enabled = fs::read_optional(&level.join("cgroup.subtree_control"))?.unwrap_or_default();
+        let wanted: Vec<&str> = available
+            .split_whitespace()
+            .filter(|c| V2_CONTROLLERS.contains(c))
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let path = level.join("cgroup.subtree_control");
+        let all: Vec<String> = wanted.iter().map(|c| format!("+{c}")).collect();
+        if fs::write(&path, &all.join(" ")).is_err() {
+            // One controller refusing (e.g. a threaded subtree) must not block the others.
+            for c in &all {
+                if let Err(e) = fs::write(&path, c) {
+                    tracing::debug!(error = %e, "could not enable controller");
+                }
+            }
+        }
+    }
+    Ok(())
+}
