@@ -1,1 +1,17 @@
-//! berth-engine (placeholder; see crate docs when implemented).
+//! berth-engine: containers. Creates them from an image and `run` flags (record, layer, OCI
+//! spec, bundle), starts them under a per-container monitor process that keeps their stdio, log
+//! and exit status, and implements the container verbs (`ps`, `logs`, `stop`, `exec`, `inspect`,
+//! `ns`, `commit`, …) on top of `berth-runtime`, `berth-image` and `berth-cgroups`.
+//!
+//! Never forks a container from a threaded process: everything here runs single-threaded.
+pub mod error;
+pub mod names;
+pub mod options;
+pub mod procinfo;
+pub mod record;
+pub mod spec;
+pub mod users;
+
+pub use error::{EngineError, Result};
+pub use options::{ContainerConfig, HostConfig, RunOptions};
+pub use record::{ContainerRecord, Status, Store};

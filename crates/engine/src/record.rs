@@ -1,0 +1,415 @@
+//! The container record store: `containers/<id>/config.v2.json` and `hostconfig.json` with
+//! Docker's field names, the name registry (`containers/.names/<name>` holding the ID, created
+//! with O_EXCL so two `create`s can never take one name), lookups by name / ID / unique ID prefix,
+//! and the per-root flock held around read-modify-write of a record (never around long work).
+use crate::error::{EngineError, Result};
+use crate::options::{ContainerConfig, HostConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Docker's `State` as stored in `config.v2.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerState {
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub removal_in_progress: bool,
+    pub dead: bool,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// Where the container's overlay layer lives (from the image store).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LayerPaths {
+    pub mount_id: String,
+    pub merged_dir: String,
+    pub upper_dir: String,
+    pub work_dir: String,
+    pub lower_dir: String,
+}
+
+/// One mount point of a container, Docker's `MountPoints` entry (simplified).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountPoint {
+    pub r#type: String,
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+}
+
+/// `config.v2.json`: Docker's container record plus Berth's monitor bookkeeping.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerRecord {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: ContainerConfig,
+    pub image: String,
+    pub state: ContainerState,
+    pub name: String,
+    pub restart_count: i64,
+    pub driver: String,
+    #[serde(rename = "OS")]
+    pub os: String,
+    pub has_been_started_before: bool,
+    pub has_been_manually_stopped: bool,
+    pub mount_points: BTreeMap<String, MountPoint>,
+    pub log_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+    /// PID of the monitor that owns the running container (0 when none).
+    pub berth_monitor_pid: i32,
+    /// Start time (clock ticks since boot, /proc/<pid>/stat field 22) of `State.Pid`, so a
+    /// recycled PID is never mistaken for the container.
+    pub berth_pid_start_time: u64,
+    /// The container's overlay directories.
+    pub berth_layer: LayerPaths,
+    /// The cgroups path the runtime was given (`linux.cgroupsPath`).
+    pub berth_cgroups_path: String,
+}
+
+/// Docker's status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+impl ContainerRecord {
+    /// The name without Docker's leading `/`.
+    pub fn short_name(&self) -> &str {
+        self.name.strip_prefix('/').unwrap_or(&self.name)
+    }
+
+    /// Whether the recorded init is still the live process it was (PID and start time match).
+    pub fn init_alive(&self) -> bool {
+        self.state.pid > 0
+            && crate::procinfo::start_time(self.state.pid) == Some(self.berth_pid_start_time)
+    }
+
+    /// The truthful status: a record that says running but whose init is gone reads as exited.
+    pub fn status(&self) -> Status {
+        let s = &self.state;
+        if s.removal_in_progress {
+            Status::Removing
+        } else if s.dead {
+            Status::Dead
+        } else if s.running && self.init_alive() {
+            if s.paused {
+                Status::Paused
+            } else if s.restarting {
+                Status::Restarting
+            } else {
+                Status::Running
+            }
+        } else if s.restarting && crate::procinfo::alive(self.berth_monitor_pid) {
+            Status::Restarting
+        } else if s.started_at.is_empty()
+            || (!self.has_been_started_before && s.finished_at.is_empty())
+        {
+            Status::Created
+        } else {
+            Status::Exited
+        }
+    }
+
+    /// Whether the container is running right now (checked against /proc).
+    pub fn is_running(&self) -> bool {
+        matches!(self.status(), Status::Running | Status::Paused)
+    }
+}
+
+/// Current time in Docker's RFC 3339 nanosecond form.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// The empty time Docker shows for "never".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Exclusive lock on the root's metadata, released on drop.
+pub struct MetadataLock {
+    _file: fs::File,
+}
+
+/// The container store under one Berth root.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
+    fn names_dir(&self) -> PathBuf {
+        self.containers_dir().join(".names")
+    }
+
+    /// Takes the root's metadata lock (blocking). Hold it only for short metadata edits.
+    pub fn lock(&self) -> Result<MetadataLock> {
+        let dir = self.containers_dir();
+        fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let path = dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io(&path, e))?;
+        file.lock().map_err(|e| EngineError::io(&path, e))?;
+        Ok(MetadataLock { _file: file })
+    }
+
+    /// Claims `name` for `id`; fails with Docker's conflict message when taken.
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        if !crate::names::valid_name(name) {
+            return Err(EngineError::InvalidName(name.to_string()));
+        }
+        let dir = self.names_dir();
+        fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let path = dir.join(name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => f
+                .write_all(id.as_bytes())
+                .map_err(|e| EngineError::io(&path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&path).unwrap_or_default();
+                Err(EngineError::NameInUse {
+                    name: name.to_string(),
+                    id: owner,
+                })
+            }
+            Err(e) => Err(EngineError::io(&path, e)),
+        }
+    }
+
+    /// Frees `name` (only if it still belongs to `id`).
+    pub fn release_name(&self, name: &str, id: &str) {
+        let path = self.names_dir().join(name);
+        if fs::read_to_string(&path)
+            .map(|owner| owner == id)
+            .unwrap_or(false)
+        {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// All container IDs (directory names), unsorted.
+    pub fn list_ids(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.containers_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.len() == 64 && n.chars().all(|c| c.is_ascii_hexdigit()))
+            .collect()
+    }
+
+    /// Resolves a name (with or without `/`), full ID or unique ID prefix to an ID.
+    pub fn resolve(&self, reference: &str) -> Result<String> {
+        let name = reference.strip_prefix('/').unwrap_or(reference);
+        if !name.is_empty() && !name.contains('/') {
+            if let Ok(id) = fs::read_to_string(self.names_dir().join(name)) {
+                if self.container_dir(&id).join("config.v2.json").exists() {
+                    return Ok(id);
+                }
+            }
+        }
+        if reference.is_empty() || !reference.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(EngineError::NoSuchContainer(reference.to_string()));
+        }
+        let reference = reference.to_ascii_lowercase();
+        let matches: Vec<String> = self
+            .list_ids()
+            .into_iter()
+            .filter(|id| id.starts_with(&reference))
+            .collect();
+        match matches.len() {
+            0 => Err(EngineError::NoSuchContainer(reference)),
+            1 => Ok(matches.into_iter().next().unwrap_or_default()),
+            _ => Err(EngineError::AmbiguousContainer(reference)),
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<ContainerRecord> {
+        let path = self.container_dir(id).join("config.v2.json");
+        let bytes = fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                EngineError::NoSuchContainer(id.to_string())
+            } else {
+                EngineError::io(&path, e)
+            }
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| EngineError::Json { path, source })
+    }
+
+    pub fn load_host_config(&self, id: &str) -> Result<HostConfig> {
+        let path = self.container_dir(id).join("hostconfig.json");
+        let bytes = fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| EngineError::Json { path, source })
+    }
+
+    pub fn save(&self, record: &ContainerRecord) -> Result<()> {
+        let json = serde_json::to_vec(record).map_err(|e| EngineError::Sys(e.to_string()))?;
+        write_atomic(
+            &self.container_dir(&record.id).join("config.v2.json"),
+            &json,
+        )
+    }
+
+    pub fn save_host_config(&self, id: &str, host: &HostConfig) -> Result<()> {
+        let json = serde_json::to_vec(host).map_err(|e| EngineError::Sys(e.to_string()))?;
+        write_atomic(&self.container_dir(id).join("hostconfig.json"), &json)
+    }
+
+    /// Read-modify-write of a record under the metadata lock.
+    pub fn update<T>(&self, id: &str, change: impl FnOnce(&mut ContainerRecord) -> T) -> Result<T> {
+        let _lock = self.lock()?;
+        let mut record = self.load(id)?;
+        let out = change(&mut record);
+        self.save(&record)?;
+        Ok(out)
+    }
+
+    /// Removes the record directory and frees its name.
+    pub fn remove(&self, record: &ContainerRecord) -> Result<()> {
+        let _lock = self.lock()?;
+        self.release_name(record.short_name(), &record.id);
+        let dir = self.container_dir(&record.id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::io(&dir, e)),
+        }
+    }
+
+    /// Renames a container (Docker's `rename`).
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut record = self.load(id)?;
+        self.reserve_name(new_name, id)?;
+        self.release_name(record.short_name(), id);
+        record.name = format!("/{}", new_name.trim_start_matches('/'));
+        self.save(&record)
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary name + rename; no fsync: a container record
+/// is cheap to lose, and the start path must not pay for durability).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            name: format!("/{name}"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_ids_and_prefixes_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let a = format!("abc{}", "0".repeat(61));
+        let b = format!("abd{}", "1".repeat(61));
+        for (id, name) in [(&a, "web"), (&b, "db")] {
+            fs::create_dir_all(store.container_dir(id)).unwrap();
+            store.reserve_name(name, id).unwrap();
+            store.save(&record(id, name)).unwrap();
+        }
+        assert_eq!(store.resolve("web").unwrap(), a);
+        assert_eq!(store.resolve("/db").unwrap(), b);
+        assert_eq!(store.resolve("abc").unwrap(), a);
+        assert!(matches!(
+            store.resolve("ab"),
+            Err(EngineError::AmbiguousContainer(_))
+        ));
+        assert!(matches!(
+            store.resolve("nope"),
+            Err(EngineError::NoSuchContainer(_))
+        ));
+        assert!(matches!(
+            store.reserve_name("web", &b),
+            Err(EngineError::NameInUse { .. })
+        ));
+        store.rename(&a, "front").unwrap();
+        assert_eq!(store.resolve("front").unwrap(), a);
+        assert!(store.resolve("web").is_err());
+        store.remove(&store.load(&a).unwrap()).unwrap();
+        assert!(store.resolve("front").is_err());
+    }
+
+    #[test]
+    fn record_uses_docker_names() {
+        let json = serde_json::to_value(record("x", "n")).unwrap();
+        assert!(json.get("ID").is_some());
+        assert!(json["State"].get("OOMKilled").is_some());
+        assert_eq!(record("x", "n").status(), Status::Created);
+    }
+}

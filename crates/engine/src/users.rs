@@ -1,0 +1,171 @@
+//! `--user` / image `User` resolution against the image's own `/etc/passwd` and `/etc/group`
+//! (never the host's): `name`, `uid`, `name:group`, `uid:gid`, plus supplementary groups, like
+//! Docker's `getent`-free lookup. The parsers are pure; [`resolve_in_rootfs`] reads the files.
+use crate::error::{EngineError, Result};
+use std::path::Path;
+
+/// A user the container's process runs as.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// Home directory from passwd (for `HOME`), when known.
+    pub home: Option<String>,
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            Some(PasswdEntry {
+                name: f[0].into(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].into(),
+            })
+        })
+        .collect()
+}
+
+fn parse_group(text: &str) -> Vec<GroupEntry> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(GroupEntry {
+                name: f[0].into(),
+                gid: f[2].parse().ok()?,
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Resolves `spec` (`""` means root) given the image's passwd and group text.
+pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
+    let users = parse_passwd(passwd);
+    let groups = parse_group(group);
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let err = |reason: &str| EngineError::User {
+        user: spec.to_string(),
+        reason: reason.to_string(),
+    };
+    let entry = if user_part.is_empty() {
+        users.iter().find(|u| u.uid == 0)
+    } else if let Ok(uid) = user_part.parse::<u32>() {
+        users.iter().find(|u| u.uid == uid)
+    } else {
+        Some(
+            users
+                .iter()
+                .find(|u| u.name == user_part)
+                .ok_or_else(|| err("no matching entries in passwd file"))?,
+        )
+    };
+    let uid = match (user_part.parse::<u32>(), entry) {
+        (Ok(uid), _) => uid,
+        (Err(_), Some(e)) => e.uid,
+        (Err(_), None) => 0,
+    };
+    let gid = match group_part {
+        Some(g) if !g.is_empty() => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                groups
+                    .iter()
+                    .find(|e| e.name == g)
+                    .ok_or_else(|| err("no matching entries in group file"))?
+                    .gid
+            }
+        },
+        _ => entry.map(|e| e.gid).unwrap_or(0),
+    };
+    let mut additional_gids = Vec::new();
+    if group_part.is_none() {
+        if let Some(e) = entry {
+            for g in &groups {
+                if g.members.iter().any(|m| m == &e.name)
+                    && g.gid != gid
+                    && !additional_gids.contains(&g.gid)
+                {
+                    additional_gids.push(g.gid);
+                }
+            }
+        }
+    }
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+        home: entry.map(|e| e.home.clone()),
+    })
+}
+
+/// Resolves `spec` against `<rootfs>/etc/passwd` and `/etc/group` (missing files read as empty).
+pub fn resolve_in_rootfs(spec: &str, rootfs: &Path) -> Result<ResolvedUser> {
+    if spec.is_empty() || spec == "0" || spec == "root" {
+        // The common case costs no file reads beyond passwd for HOME.
+        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+        let mut user = resolve("", &passwd, "")?;
+        if user.home.is_none() {
+            user.home = Some("/root".into());
+        }
+        return Ok(user);
+    }
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    resolve(spec, &passwd, &group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\ntester:x:1000:1000:tester:/home/tester:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\ntester:x:1000:\nstaff:x:50:tester\n";
+
+    #[test]
+    fn names_numbers_and_groups() {
+        let u = resolve("tester", PASSWD, GROUP).unwrap();
+        assert_eq!(
+            (u.uid, u.gid, u.additional_gids.clone()),
+            (1000, 1000, vec![50])
+        );
+        assert_eq!(u.home.as_deref(), Some("/home/tester"));
+        let u = resolve("tester:staff", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (1000, 50));
+        let u = resolve("1234:5678", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (1234, 5678));
+        let u = resolve("", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (0, 0));
+        assert!(resolve("ghost", PASSWD, GROUP).is_err());
+        assert!(resolve("tester:ghosts", PASSWD, GROUP).is_err());
+    }
+}
