@@ -94,6 +94,26 @@ pub(crate) fn effective_rules(spec: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
     rules
 }
 
+/// The v1 writes for a rule list, in order: deny everything, then replay the spec's rules and
+/// runc's defaults (allow rules to `devices.allow`, deny rules to `devices.deny`).
+pub(crate) fn v1_device_writes(spec: &[LinuxDeviceCgroup]) -> Vec<(&'static str, String)> {
+    let mut writes = vec![("devices.deny", "a".to_string())];
+    for rule in effective_rules(spec) {
+        let file = if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        let line = if rule.is_all_devices() {
+            "a".to_string()
+        } else {
+            rule.to_string()
+        };
+        writes.push((file, line));
+    }
+    writes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +138,38 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(DeviceRule::from_oci(&null).to_string(), "c 1:3 rw");
+    }
+
+    #[test]
+    fn v1_writes_deny_all_then_rules_then_defaults() {
+        let deny_all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
+        let fuse = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(229)
+            .access("rwm")
+            .build()
+            .unwrap();
+        let w = v1_device_writes(&[deny_all, fuse]);
+        assert_eq!(w[0], ("devices.deny", "a".to_string()));
+        assert_eq!(w[1], ("devices.deny", "a".to_string()));
+        assert_eq!(w[2], ("devices.allow", "c 10:229 rwm".to_string()));
+        assert_eq!(w[3], ("devices.allow", "c *:* m".to_string()));
+        assert_eq!(w.last().unwrap().1, "c 10:200 rwm");
+        let privileged = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .access("rwm")
+            .build()
+            .unwrap();
+        assert_eq!(
+            v1_device_writes(&[privileged])[1],
+            ("devices.allow", "a".to_string())
+        );
     }
 
     #[test]

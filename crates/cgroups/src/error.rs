@@ -29,6 +29,12 @@ pub enum CgroupError {
     /// A resource was asked for but the file that controls it does not exist here.
     #[error("cannot set {resource}: control file {path} does not exist (controller or accounting not enabled?)")]
     MissingFile { resource: String, path: PathBuf },
+    /// A resource was asked for but its controller is not mounted/enabled for this cgroup.
+    #[error("cannot set {resource}: the {controller} controller is not available")]
+    MissingController {
+        resource: String,
+        controller: String,
+    },
     /// The host has no usable cgroup hierarchy, or one we do not understand.
     #[error("no usable cgroup hierarchy: {0}")]
     NoHierarchy(String),

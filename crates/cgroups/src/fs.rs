@@ -39,23 +39,6 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     f.write_all(value.as_bytes()).map_err(err)
 }
 
-/// Write a resource's control file; a missing file is an error naming the resource.
-pub(crate) fn write_resource(
-    dir: &Path,
-    file: &str,
-    resource: &str,
-    value: &str,
-) -> Result<(), CgroupError> {
-    let path = dir.join(file);
-    if !path.exists() {
-        return Err(CgroupError::MissingFile {
-            resource: resource.to_string(),
-            path,
-        });
-    }
-    write(&path, value)
-}
-
 /// Parse a single unsigned number ("max" and empty become `None`).
 pub(crate) fn parse_u64_or_max(path: &Path, text: &str) -> Result<Option<u64>, CgroupError> {
     let t = text.trim();
@@ -86,6 +69,53 @@ pub(crate) fn parse_flat_keyed(text: &str) -> std::collections::BTreeMap<String,
         .collect()
 }
 
-pub(crate) fn join(dir: &Path, file: &str) -> PathBuf {
-    dir.join(file)
+/// Writes a cgroup's resource files, knowing which controller each file belongs to.
+pub(crate) struct Setter<'a> {
+    pub cg: &'a crate::Cgroup,
+}
+
+impl Setter<'_> {
+    /// Write `value` to `file` of `controller`. A missing controller or file is an error naming
+    /// it, unless `value_is_default` (writing the kernel's default, e.g. "unlimited"), in which
+    /// case it is skipped with a debug log.
+    pub(crate) fn set(
+        &self,
+        controller: &str,
+        file: &str,
+        value: &str,
+        value_is_default: bool,
+    ) -> Result<(), CgroupError> {
+        let Some(dir) = self.cg.dir(controller) else {
+            if value_is_default {
+                tracing::debug!(
+                    controller,
+                    file,
+                    value,
+                    "controller absent; default value skipped"
+                );
+                return Ok(());
+            }
+            return Err(CgroupError::MissingController {
+                resource: file.to_string(),
+                controller: controller.to_string(),
+            });
+        };
+        let path = dir.join(file);
+        if !path.exists() {
+            if value_is_default {
+                tracing::debug!(path = %path.display(), value, "control file absent; default value skipped");
+                return Ok(());
+            }
+            return Err(CgroupError::MissingFile {
+                resource: file.to_string(),
+                path,
+            });
+        }
+        write(&path, value)
+    }
+
+    /// Path of a file of `controller`, if the controller is present.
+    pub(crate) fn path(&self, controller: &str, file: &str) -> Option<PathBuf> {
+        self.cg.dir(controller).map(|d| d.join(file))
+    }
 }

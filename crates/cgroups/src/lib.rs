@@ -9,12 +9,13 @@
 //! The crate knows nothing of containers beyond the OCI resources type: it never forks and never
 //! spawns helper programs.
 
-#![allow(dead_code)] // TODO(cgroups): remove once the backends are filled in
-
+mod bpf_devices;
 mod cgroup;
 mod convert;
 mod devices;
 mod error;
+#[cfg(test)]
+mod fake_tree_tests;
 mod fs;
 mod hierarchy;
 mod stats;
