@@ -1,1 +1,19 @@
-fn main() {}
+//! `berth-runtime`: runc's command line over the berth-runtime library. Parses flags, calls one
+//! library function, prints the result; errors go to stderr (and `--log`) with exit status 1,
+//! like runc. Stays single-threaded: `create`, `run` and `exec` fork from this process.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    let logger = cli::log::Logger::new(args.log.as_deref(), &args.log_format, args.debug);
+    match cli::dispatch(&args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logger.error(&format!("{e:#}"));
+            std::process::exit(1);
+        }
+    }
+}

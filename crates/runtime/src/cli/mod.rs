@@ -1,0 +1,123 @@
+//! Command-line definition (clap derive) mirroring runc's verbs and flags, and the dispatch to
+//! the per-verb modules. Flags may follow the container id, as runc accepts.
+
+pub mod exec;
+pub mod lifecycle;
+pub mod log;
+pub mod ops;
+pub mod signals;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "OCI runtime with runc's command line"
+)]
+pub struct Cli {
+    /// Root directory for container state
+    #[arg(long, global = true, default_value = berth_runtime::DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Log file (default: stderr only)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    pub log_format: String,
+    /// Enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for compatibility; "slice:prefix:name" cgroupsPaths are mapped to plain paths
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for compatibility (true|false|auto)
+    #[arg(long, global = true)]
+    pub rootless: Option<String>,
+    /// Accepted for compatibility
+    #[arg(long, global = true)]
+    pub criu: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container
+    Create(lifecycle::CreateArgs),
+    /// Start a created container
+    Start(IdArg),
+    /// Create and start a container
+    Run(lifecycle::RunArgs),
+    /// Output the state of a container
+    State(IdArg),
+    /// Send a signal to the container's init process
+    Kill(lifecycle::KillArgs),
+    /// Delete a container
+    Delete(lifecycle::DeleteArgs),
+    /// Execute a new process inside the container
+    Exec(exec::ExecArgs),
+    /// List processes running inside a container
+    Ps(ops::PsArgs),
+    /// Suspend all processes of a container
+    Pause(IdArg),
+    /// Resume all processes of a paused container
+    Resume(IdArg),
+    /// Update container resource constraints
+    Update(ops::UpdateArgs),
+    /// Display container events and statistics
+    Events(ops::EventsArgs),
+    /// Create a new specification file
+    Spec(ops::SpecArgs),
+    /// Show the enabled features
+    Features,
+    /// List containers
+    List(ops::ListArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IdArg {
+    pub id: String,
+}
+
+/// Runs the command; returns the process exit status.
+pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    let rt = berth_runtime::Runtime::new(&cli.root);
+    match &cli.command {
+        Command::Create(a) => lifecycle::create(&rt, a),
+        Command::Start(a) => {
+            rt.start(&a.id)?;
+            Ok(0)
+        }
+        Command::Run(a) => lifecycle::run(&rt, a),
+        Command::State(a) => {
+            let st = rt.state(&a.id)?;
+            println!("{}", serde_json::to_string_pretty(&st)?);
+            Ok(0)
+        }
+        Command::Kill(a) => lifecycle::kill(&rt, a),
+        Command::Delete(a) => lifecycle::delete(&rt, a),
+        Command::Exec(a) => exec::exec(&rt, a),
+        Command::Ps(a) => ops::ps(&rt, a),
+        Command::Pause(a) => {
+            rt.pause(&a.id)?;
+            Ok(0)
+        }
+        Command::Resume(a) => {
+            rt.resume(&a.id)?;
+            Ok(0)
+        }
+        Command::Update(a) => ops::update(&rt, a),
+        Command::Events(a) => ops::events(&rt, a),
+        Command::Spec(a) => ops::spec(a),
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&berth_runtime::defaults::features())?
+            );
+            Ok(0)
+        }
+        Command::List(a) => ops::list(&rt, a),
+    }
+}

@@ -1,0 +1,430 @@
+//! `create`: the runtime side of making a container. Loads the bundle, makes the state dir and
+//! exec fifo, creates the cgroup, opens namespace paths, compiles seccomp, then clones the init
+//! (see `init.rs`) and drives it over the sync socket: id maps, cgroup membership, the
+//! prestart/createRuntime hooks, until the init reports ready. On any failure it kills the init
+//! and removes the cgroup and the state dir, so nothing half-made remains.
+
+use crate::cgroup;
+use crate::error::{Result, RuntimeError};
+use crate::init::{self, InitContext};
+use crate::namespaces;
+use crate::rootfs::CgroupBind;
+use crate::spec::{self, Bundle};
+use crate::state::{self, ContainerState, Status, StoredState, EXEC_FIFO};
+use crate::sync::{self, tag};
+use crate::sys;
+use crate::{CreateOptions, Runtime};
+use berth_cgroups::{CgroupVersion, Hierarchy};
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Checks a container id the way runc does (no path separators, no dot names).
+pub fn validate_id(id: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(RuntimeError::InvalidId {
+            id: id.to_owned(),
+            reason,
+        })
+    };
+    if id.is_empty() {
+        return bad("empty");
+    }
+    if id == "." || id == ".." {
+        return bad("reserved name");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
+    {
+        return bad("only letters, digits, '_', '+', '-' and '.' are allowed");
+    }
+    if id.len() > 1024 {
+        return bad("too long");
+    }
+    Ok(())
+}
+
+/// What the caller of [`create`] gets: the state, the init pid.
+pub struct Created {
+    pub state: ContainerState,
+}
+
+/// Creates the container. `wait_for_start`: false runs the process right away (used by `run`
+/// to skip the fifo round trip).
+pub fn create(
+    rt: &Runtime,
+    id: &str,
+    bundle_dir: &Path,
+    opts: &CreateOptions,
+    wait_for_start: bool,
+) -> Result<Created> {
+    validate_id(id)?;
+    let bundle = spec::load_bundle(bundle_dir)?;
+    let process = bundle.spec.process().as_ref();
+    if process.and_then(|p| p.terminal()).unwrap_or(false)
+        && opts.console_socket.is_none()
+        && opts.stdio.is_none()
+    {
+        return Err(RuntimeError::InvalidArgument(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        ));
+    }
+    std::fs::create_dir_all(&rt.root).map_err(|e| RuntimeError::io(&rt.root, e))?;
+    let dir = rt.root.join(id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(RuntimeError::AlreadyExists { id: id.to_owned() })
+        }
+        Err(e) => return Err(RuntimeError::io(&dir, e)),
+    }
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pid: None,
+    };
+    let created = create_in(id, &dir, &bundle, opts, wait_for_start, &mut cleanup)?;
+    cleanup.disarm();
+    Ok(created)
+}
+
+/// Undoes a half-made container.
+struct Cleanup {
+    dir: Option<std::path::PathBuf>,
+    cgroup: Option<berth_cgroups::Cgroup>,
+    pid: Option<i32>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).expect("pid > 0"),
+                rustix::process::Signal::KILL,
+            );
+            let _ = sys::wait_child(pid);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn create_in(
+    id: &str,
+    dir: &Path,
+    bundle: &Bundle,
+    opts: &CreateOptions,
+    wait_for_start: bool,
+    cleanup: &mut Cleanup,
+) -> Result<Created> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref();
+
+    let fifo = if wait_for_start {
+        let path = dir.join(EXEC_FIFO);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o622),
+            0,
+        )
+        .map_err(|e| RuntimeError::io(&path, e.into()))?;
+        Some(
+            rustix::fs::open(&path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| RuntimeError::io(&path, e.into()))?,
+        )
+    } else {
+        None
+    };
+
+    // Cgroup: created and configured before the init exists.
+    let cgroups_path = cgroup::effective_path(
+        linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .and_then(|p| p.to_str()),
+        id,
+    );
+    let hierarchy = Hierarchy::detect().map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    let cg = berth_cgroups::Cgroup::open(&hierarchy, &cgroups_path)
+        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    cg.create()
+        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    cleanup.cgroup = Some(cg.clone());
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cg.apply(resources)
+            .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    }
+    let cgroup_v2 = hierarchy.version() == CgroupVersion::V2;
+    let cgroup_binds = if cgroup_v2 {
+        Vec::new()
+    } else {
+        v1_binds(&hierarchy.mountpoints(), &cg.paths())
+    };
+
+    let console_socket = match &opts.console_socket {
+        Some(path) => Some(connect_console(path)?),
+        None => None,
+    };
+    let ns_plan = namespaces::plan(spec)?;
+    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(
+            crate::seccomp::compile(profile).map_err(|e| RuntimeError::Seccomp(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let hooks = spec.hooks().as_ref();
+    #[allow(deprecated)]
+    let runtime_hooks: Vec<oci_spec::runtime::Hook> = hooks
+        .map(|h| {
+            h.prestart()
+                .iter()
+                .flatten()
+                .chain(h.create_runtime().iter().flatten())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let listen_fds = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0);
+    let preserve_fds = opts.preserve_fds.max(listen_fds.unwrap_or(0));
+
+    let annotations: BTreeMap<String, String> = spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let mut view = ContainerState {
+        oci_version: spec.version().clone(),
+        id: id.to_owned(),
+        pid: 0,
+        status: Status::Creating,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: annotations.clone(),
+    };
+
+    let (runtime_end, init_end) = sync::pair().map_err(|e| RuntimeError::sys("socketpair", e))?;
+
+    // Namespaces the runtime must enter for its children: a joined pid namespace, a new time
+    // namespace with offsets. Restored right after the clone.
+    let mut restore: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    let result = (|| -> Result<i32> {
+        if let Some((_, fd, what)) = ns_plan
+            .joins
+            .iter()
+            .find(|(f, _, _)| *f == libc::CLONE_NEWPID)
+        {
+            restore.push((open_own_ns("pid")?, libc::CLONE_NEWPID));
+            sys::setns(fd, libc::CLONE_NEWPID, what)?;
+        }
+        if ns_plan.has_new(libc::CLONE_NEWTIME) {
+            restore.push((open_own_ns("time")?, libc::CLONE_NEWTIME));
+            // SAFETY: unshare of the time namespace affects only our future children.
+            if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+                return Err(RuntimeError::sys(
+                    "unshare time namespace",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            if let Some(text) = namespaces::time_offsets_text(spec) {
+                std::fs::write("/proc/self/timens_offsets", text)
+                    .map_err(|e| RuntimeError::io("/proc/self/timens_offsets", e))?;
+            }
+        }
+        let pid = sys::clone_process(ns_plan.clone_flags() as u64)
+            .map_err(|e| RuntimeError::sys("clone container init", e))?;
+        if pid == 0 {
+            init::run(InitContext {
+                id,
+                spec,
+                bundle: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                sync: init_end_take(&init_end),
+                runtime_sync_fd: runtime_end.0.as_raw_fd(),
+                fifo: fifo.as_ref().and_then(|f| f.try_clone().ok()),
+                console_socket: console_socket.as_ref().and_then(|f| f.try_clone().ok()),
+                stdio: opts.stdio,
+                preserve_fds,
+                namespaces: &ns_plan,
+                cgroup_binds: cgroup_binds.clone(),
+                cgroup_v2,
+                seccomp: seccomp.as_ref(),
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                has_runtime_hooks: !runtime_hooks.is_empty(),
+                hook_state: view.clone(),
+                listen_fds,
+            });
+        }
+        Ok(pid)
+    })();
+    for (fd, kind) in restore.iter().rev() {
+        let _ = sys::setns(fd, *kind, "own namespace (restore)");
+    }
+    let pid = result?;
+    cleanup.pid = Some(pid);
+    drop(init_end);
+    drop(console_socket);
+
+    let uses_new_user = ns_plan.has_new(libc::CLONE_NEWUSER);
+    if uses_new_user {
+        let uids = linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default();
+        let gids = linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default();
+        namespaces::write_id_maps(pid, &uids, &gids)?;
+    }
+    cg.add_pid(pid)
+        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    runtime_end
+        .send(tag::GO, &pid.to_le_bytes())
+        .map_err(|e| RuntimeError::sys("sync with container init", e))?;
+    view.pid = pid;
+    loop {
+        match runtime_end.recv() {
+            Ok(Some((tag::READY, _))) => break,
+            Ok(Some((tag::HOOKS, _))) => {
+                let json = serde_json::to_vec(&view).unwrap_or_default();
+                crate::hooks::run_all(&runtime_hooks, &json).map_err(|reason| {
+                    RuntimeError::Hook {
+                        path: "createRuntime".into(),
+                        reason,
+                    }
+                })?;
+                runtime_end
+                    .send(tag::GO, &[])
+                    .map_err(|e| RuntimeError::sys("sync with container init", e))?;
+            }
+            Ok(Some((tag::ERROR, msg))) => {
+                return Err(RuntimeError::ContainerInit(
+                    String::from_utf8_lossy(&msg).into_owned(),
+                ))
+            }
+            Ok(Some((t, _))) => {
+                return Err(RuntimeError::ContainerInit(format!(
+                    "unexpected sync message {t}"
+                )))
+            }
+            Ok(None) => {
+                return Err(RuntimeError::ContainerInit(
+                    "container init exited during setup".into(),
+                ))
+            }
+            Err(e) => return Err(RuntimeError::sys("sync with container init", e)),
+        }
+    }
+    let start_time = state::process_stat(pid).map(|(_, t)| t).unwrap_or(0);
+    let stored = StoredState {
+        oci_version: view.oci_version.clone(),
+        id: id.to_owned(),
+        init_pid: pid,
+        init_start_time: start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: view.created.clone(),
+        annotations,
+        cgroups_path,
+        hooks: spec.hooks().clone(),
+        namespaces: Vec::new(),
+        terminal: bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false),
+    };
+    state::save(dir, &stored)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    Ok(Created {
+        state: stored.view(dir),
+    })
+}
+
+fn init_end_take(end: &sync::SyncSocket) -> sync::SyncSocket {
+    // The child owns a copy of every fd; wrapping a duplicate keeps ownership simple.
+    sync::SyncSocket(end.0.try_clone().unwrap_or_else(|_| {
+        // SAFETY: unreachable in practice (dup of a valid fd); exit the child.
+        unsafe { libc::_exit(1) }
+    }))
+}
+
+fn open_own_ns(kind: &str) -> Result<OwnedFd> {
+    let path = format!("/proc/self/ns/{kind}");
+    rustix::fs::open(
+        path.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| RuntimeError::io(path, e.into()))
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    let stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|e| RuntimeError::io(path, e))?;
+    Ok(OwnedFd::from(stream))
+}
+
+/// Writes the pid file atomically (runc does the same).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| RuntimeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e))
+}
+
+/// v1 hierarchies as the container sees them: one directory per mount (named like the host's
+/// mountpoint, "cpu,cpuacct"), with aliases for co-mounted controllers.
+pub fn v1_binds(
+    mountpoints: &BTreeMap<String, std::path::PathBuf>,
+    dirs: &BTreeMap<String, std::path::PathBuf>,
+) -> Vec<CgroupBind> {
+    let mut by_mount: BTreeMap<std::path::PathBuf, CgroupBind> = BTreeMap::new();
+    for (controller, mountpoint) in mountpoints {
+        let Some(host_dir) = dirs.get(controller) else {
+            continue;
+        };
+        let name = mountpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| controller.clone());
+        let entry = by_mount
+            .entry(mountpoint.clone())
+            .or_insert_with(|| CgroupBind {
+                name: name.clone(),
+                host_dir: host_dir.clone(),
+                aliases: Vec::new(),
+            });
+        let alias = controller.trim_start_matches("name=").to_owned();
+        if alias != name && !entry.aliases.contains(&alias) {
+            entry.aliases.push(alias);
+        }
+    }
+    by_mount.into_values().collect()
+}

@@ -1,0 +1,58 @@
+//! OCI hooks: each runs with the container state JSON on stdin, its own args and env, and an
+//! optional timeout (the hook is killed when it passes). The caller decides whether a failure
+//! fails the operation (createRuntime, createContainer, startContainer, prestart) or is only
+//! logged (poststart, poststop).
+
+use oci_spec::runtime::Hook;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Runs `hooks` in order; the first failure stops and is returned.
+pub fn run_all(hooks: &[Hook], state_json: &[u8]) -> Result<(), String> {
+    for hook in hooks {
+        run(hook, state_json).map_err(|e| format!("hook {}: {e}", hook.path().display()))?;
+    }
+    Ok(())
+}
+
+fn run(hook: &Hook, state_json: &[u8]) -> Result<(), String> {
+    let mut cmd = Command::new(hook.path());
+    if let Some(args) = hook.args() {
+        if let Some((first, rest)) = args.split_first() {
+            cmd.arg0(first);
+            cmd.args(rest);
+        }
+    }
+    cmd.env_clear();
+    for kv in hook.env().as_deref().unwrap_or(&[]) {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("starting: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook may exit without reading its stdin; that is not an error.
+        let _ = stdin.write_all(state_json);
+    }
+    let timeout = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64));
+    if let Some(timeout) = timeout {
+        let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(|e| format!("pidfd: {e}"))?;
+        if !crate::sys::wait_pidfd(&pidfd, Some(timeout)).map_err(|e| format!("waiting: {e}"))? {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {}s", timeout.as_secs()));
+        }
+    }
+    let status = child.wait().map_err(|e| format!("waiting: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("exited with {status}"))
+    }
+}

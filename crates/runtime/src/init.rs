@@ -1,0 +1,347 @@
+//! The container init: the code the cloned child runs, from the namespaces it was born in to the
+//! execve of the user's process. It waits for the runtime's go-ahead (id maps written, cgroup
+//! joined), joins and unshares the remaining namespaces, builds the rootfs, applies the process
+//! attributes, reports ready, blocks on the exec fifo until `start`, and execs.
+//!
+//! Protection of the runtime binary (CVE-2019-5736): the init marks itself non-dumpable first
+//! thing, so no process in the container can open `/proc/<init>/exe` (our binary) or ptrace it
+//! while it still is berth-runtime; the flag is reset by the kernel at execve of the container's
+//! program, which replaces `/proc/<pid>/exe`. The runtime never re-executes itself inside a
+//! container (no `/proc/self/exe init` stage): the init is a plain fork that execs the user
+//! program directly, and `exec` into a running container does the same (see `exec.rs`).
+//! Fd leaks (CVE-2024-21626): everything the runtime opens is close-on-exec, every fd above the
+//! preserved ones is marked close-on-exec before exec, and the cwd is checked to lie under the
+//! container root after chdir.
+
+use crate::namespaces::Plan;
+use crate::rootfs::{self, CgroupBind, RootfsPlan};
+use crate::state::ContainerState;
+use crate::sync::{tag, SyncSocket};
+use crate::{capabilities, console, hooks, process, sys};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// Everything the init needs, prepared by the runtime before the clone.
+pub struct InitContext<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub sync: SyncSocket,
+    /// The runtime's end of the sync pair, closed first thing in the child.
+    pub runtime_sync_fd: RawFd,
+    /// O_PATH handle on `<root>/<id>/exec.fifo`; None runs without waiting for `start`.
+    pub fifo: Option<OwnedFd>,
+    pub console_socket: Option<OwnedFd>,
+    pub stdio: Option<[RawFd; 3]>,
+    pub preserve_fds: u32,
+    pub namespaces: &'a Plan,
+    pub cgroup_binds: Vec<CgroupBind>,
+    pub cgroup_v2: bool,
+    pub seccomp: Option<&'a crate::seccomp::Program>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub has_runtime_hooks: bool,
+    /// State given to createContainer/startContainer hooks (pid filled in by the init).
+    pub hook_state: ContainerState,
+    /// LISTEN_FDS passthrough: count of socket-activation fds (they are among the preserved).
+    pub listen_fds: Option<u32>,
+}
+
+/// Runs the init. Never returns: execs, or exits non-zero after reporting the error.
+pub fn run(ctx: InitContext<'_>) -> ! {
+    // SAFETY: closing our copy of the runtime's end so EOF reaches the runtime when we die.
+    unsafe { libc::close(ctx.runtime_sync_fd) };
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes this process's dumpable flag.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let err = match setup_and_exec(&ctx) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ctx.sync.send(tag::ERROR, err.message.as_bytes());
+    if err.after_start {
+        let line = format!("berth-runtime: {}\n", err.message);
+        // SAFETY: writing a buffer to stderr.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent's image.
+    unsafe { libc::_exit(err.code) }
+}
+
+enum Never {}
+
+struct InitError {
+    message: String,
+    code: i32,
+    after_start: bool,
+}
+
+impl From<&str> for InitError {
+    fn from(message: &str) -> InitError {
+        InitError::from(message.to_owned())
+    }
+}
+
+impl From<String> for InitError {
+    fn from(message: String) -> InitError {
+        InitError {
+            message,
+            code: 1,
+            after_start: false,
+        }
+    }
+}
+
+fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref();
+    let oci_process = spec.process().as_ref().ok_or("process is missing")?;
+    let ns = ctx.namespaces;
+
+    let host_pid = match ctx.sync.recv() {
+        Ok(Some((tag::GO, payload))) if payload.len() == 4 => {
+            i32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]])
+        }
+        Ok(Some((tag::ERROR, _))) | Ok(None) => return Err("runtime went away".to_string().into()),
+        other => return Err(format!("unexpected message from runtime: {other:?}").into()),
+    };
+
+    for (flag, fd, what) in &ns.joins {
+        if *flag == libc::CLONE_NEWPID {
+            continue; // joined by the runtime for its children
+        }
+        sys::setns(fd, *flag, what).map_err(|e| e.to_string())?;
+    }
+    if ns.has_new(libc::CLONE_NEWUSER) || ns.joins_kind(libc::CLONE_NEWUSER) {
+        become_ns_root()?;
+    }
+    let unshare = ns.unshare_in_init();
+    if unshare != 0 {
+        // SAFETY: unshare on this single-threaded process.
+        if unsafe { libc::unshare(unshare) } != 0 {
+            return Err(format!("unshare: {}", std::io::Error::last_os_error()).into());
+        }
+    }
+
+    let in_mount_ns = ns.has_new(libc::CLONE_NEWNS);
+    if in_mount_ns {
+        rootfs::prepare(&RootfsPlan {
+            spec,
+            rootfs: ctx.rootfs,
+            bundle: ctx.bundle,
+            cgroup_binds: ctx.cgroup_binds.clone(),
+            cgroup_v2: ctx.cgroup_v2,
+            in_user_ns: ns.has_new(libc::CLONE_NEWUSER) || ns.joins_kind(libc::CLONE_NEWUSER),
+            no_pivot: ctx.no_pivot,
+        })?;
+    }
+    if ctx.has_runtime_hooks {
+        ctx.sync
+            .send(tag::HOOKS, &[])
+            .map_err(|e| format!("sync: {e}"))?;
+        match ctx.sync.recv() {
+            Ok(Some((tag::GO, _))) => {}
+            _ => return Err("runtime hooks failed".to_string().into()),
+        }
+    }
+    let mut hook_state = ctx.hook_state.clone();
+    hook_state.pid = host_pid;
+    let hook_json = serde_json::to_vec(&hook_state).unwrap_or_default();
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
+        hooks::run_all(h, &hook_json)?;
+    }
+    if in_mount_ns {
+        rootfs::enter_root(ctx.rootfs, ctx.no_pivot)?;
+    } else {
+        rustix::process::chroot(ctx.rootfs).map_err(|e| format!("chroot: {e}"))?;
+        rustix::process::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+    }
+
+    if let Some(sock) = &ctx.console_socket {
+        console::setup(sock, oci_process)?;
+    } else if let Some(stdio) = ctx.stdio {
+        for (target, fd) in stdio.iter().enumerate() {
+            sys::dup_onto(*fd, target as i32).map_err(|e| format!("stdio {target}: {e}"))?;
+        }
+    }
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !ns.has_new(libc::CLONE_NEWUTS) && !ns.joins_kind(libc::CLONE_NEWUTS) {
+            return Err("unable to set hostname without a private UTS namespace"
+                .to_string()
+                .into());
+        }
+        rustix::system::sethostname(hostname.as_bytes())
+            .map_err(|e| format!("sethostname: {e}"))?;
+    }
+    if let Some(domain) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::setdomainname(domain.as_bytes())
+            .map_err(|e| format!("setdomainname: {e}"))?;
+    }
+    if in_mount_ns {
+        rootfs::write_sysctls(spec)?;
+        if let Some(paths) = linux.and_then(|l| l.readonly_paths().as_deref()) {
+            rootfs::readonly_paths(paths)?;
+        }
+        if let Some(paths) = linux.and_then(|l| l.masked_paths().as_deref()) {
+            rootfs::mask_paths(paths)?;
+        }
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            rootfs::readonly_root()?;
+        }
+    }
+    if let Some(adj) = oci_process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("setting oom_score_adj {adj}: {e}"))?;
+    }
+    if !ctx.no_new_keyring {
+        // Errors are ignored like runc does when keyrings are unavailable (ENOSYS, EACCES).
+        let _ = sys::join_session_keyring(&format!("_ses.{}", ctx.id));
+    }
+    let apparmor = oci_process.apparmor_profile().as_deref().unwrap_or("");
+    let selinux = oci_process.selinux_label().as_deref().unwrap_or("");
+    if !apparmor.is_empty() || !selinux.is_empty() {
+        // Not supported on this host's kernel configuration; runc would fail only with the LSM on.
+    }
+
+    process::apply_rlimits(oci_process)?;
+    let nnp = oci_process.no_new_privileges().unwrap_or(false);
+    if nnp {
+        process::set_no_new_privs()?;
+    } else if let Some(program) = ctx.seccomp {
+        program.load().map_err(|e| e.to_string())?;
+    }
+    let cwd = oci_process.cwd();
+    let cwd_done = process::enter_cwd(cwd).is_ok();
+    let sets = capabilities::from_spec(oci_process.capabilities().as_ref());
+    let setgroups_allowed = !ns.has_new(libc::CLONE_NEWUSER) || setgroups_allowed();
+    process::switch_user_and_caps(oci_process, &sets, setgroups_allowed)?;
+    if !cwd_done {
+        process::enter_cwd(cwd)?;
+    }
+    let umask = oci_process.user().umask().unwrap_or(0o022);
+    // SAFETY: umask only changes this process's mask.
+    unsafe { libc::umask(umask as libc::mode_t) };
+    let mut env = process::environment(oci_process);
+    let args = oci_process.args().clone().unwrap_or_default();
+    let Some(arg0) = args.first() else {
+        return Err("process args must not be empty".to_string().into());
+    };
+    let path = process::look_path(arg0, &env)?;
+    if let Some(n) = ctx.listen_fds {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        // SAFETY: getpid has no preconditions.
+        env.push(format!("LISTEN_PID={}", unsafe { libc::getpid() }));
+    }
+    sys::cloexec_from(3 + ctx.preserve_fds)
+        .map_err(|e| format!("marking fds close-on-exec: {e}"))?;
+
+    ctx.sync
+        .send(tag::READY, &[])
+        .map_err(|e| format!("sync: {e}"))?;
+    if let Some(fifo) = &ctx.fifo {
+        wait_for_start(fifo)?;
+    }
+    let after_start = |message: String| InitError {
+        message,
+        code: 1,
+        after_start: true,
+    };
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        let mut st = hook_state.clone();
+        st.status = crate::state::Status::Running;
+        hooks::run_all(h, &serde_json::to_vec(&st).unwrap_or_default()).map_err(after_start)?;
+    }
+    if nnp {
+        if let Some(program) = ctx.seccomp {
+            program.load().map_err(|e| after_start(e.to_string()))?;
+        }
+    }
+    reset_signals();
+    let message = process::exec(&path, &args, &env);
+    let code = if message.contains("No such file") {
+        127
+    } else {
+        126
+    };
+    Err(InitError {
+        message,
+        code,
+        after_start: true,
+    })
+}
+
+/// Blocks until `start` opens the fifo for reading, then tells it we are going.
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let fd = rustix::fs::open(
+        path.as_str(),
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("opening exec fifo: {e}"))?;
+    rustix::io::write(&fd, b"0").map_err(|e| format!("writing exec fifo: {e}"))?;
+    Ok(())
+}
+
+fn become_ns_root() -> Result<(), String> {
+    // SAFETY: credential syscalls on this single-threaded process.
+    unsafe {
+        if libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0 {
+            return Err(format!(
+                "setresgid 0 in user namespace: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0 {
+            return Err(format!(
+                "setresuid 0 in user namespace: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
+}
+
+/// Default dispositions and an empty mask for the program we exec (Rust ignores SIGPIPE).
+fn reset_signals() {
+    // SAFETY: resetting dispositions and the mask of this single-threaded process.
+    unsafe {
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Whether the spec asks for a namespace of `kind` (new or joined).
+pub fn spec_has_namespace(spec: &Spec, kind: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| v.iter().any(|n| n.typ() == kind))
+}

@@ -1,0 +1,221 @@
+//! The container process's own attributes, applied by the init (or an exec'd process) just
+//! before execve: rlimits, user and groups, capabilities, no_new_privs, umask, cwd (checked to be
+//! inside the container root, CVE-2024-21626), environment, the PATH lookup with runc's error
+//! text, and execve itself.
+
+use crate::capabilities::{self, CapSets};
+use oci_spec::runtime::{PosixRlimitType, Process};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+type Res<T> = std::result::Result<T, String>;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn rlimit_resource(t: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
+        RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
+        RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
+        RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
+        RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
+        RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
+        RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
+        RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
+    }
+}
+
+/// Applies the spec's rlimits. Raising a hard limit without CAP_SYS_RESOURCE fails with a
+/// message naming the limit.
+pub fn apply_rlimits(process: &Process) -> Res<()> {
+    for r in process.rlimits().as_deref().unwrap_or(&[]) {
+        let (resource, name) = rlimit_resource(r.typ());
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: setrlimit reads a valid rlimit struct.
+        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let mut current = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into a valid rlimit struct.
+            unsafe { libc::getrlimit(resource, &mut current) };
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                format!(
+                    ": the hard limit cannot be raised above the host's {} without CAP_SYS_RESOURCE",
+                    current.rlim_max
+                )
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "setting rlimit {name} (soft {}, hard {}): {e}{hint}",
+                r.soft(),
+                r.hard()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets no_new_privs.
+pub fn set_no_new_privs() -> Res<()> {
+    rustix::thread::set_no_new_privs(true).map_err(|e| format!("setting no_new_privs: {e}"))
+}
+
+/// Switches to the process user keeping the spec's capabilities (runc's order).
+pub fn switch_user_and_caps(process: &Process, sets: &CapSets, setgroups_allowed: bool) -> Res<()> {
+    capabilities::apply_bounding(sets)?;
+    rustix::thread::set_keep_capabilities(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+    let user = process.user();
+    if setgroups_allowed {
+        let gids: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
+        // SAFETY: setgroups reads `len` gids from a valid slice.
+        if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } != 0 {
+            return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: plain credential syscalls on this (single-threaded) process; the raw syscalls
+    // avoid glibc's all-threads broadcast, which is pointless here.
+    unsafe {
+        if libc::syscall(libc::SYS_setresgid, user.gid(), user.gid(), user.gid()) != 0 {
+            return Err(format!(
+                "setresgid {}: {}",
+                user.gid(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::syscall(libc::SYS_setresuid, user.uid(), user.uid(), user.uid()) != 0 {
+            return Err(format!(
+                "setresuid {}: {}",
+                user.uid(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    rustix::thread::set_keep_capabilities(false).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+    capabilities::apply_sets(sets)
+}
+
+/// chdir to the spec's cwd and make sure it really is inside the root: a cwd reached through a
+/// leaked host fd (CVE-2024-21626) has no path under the root and getcwd reports it.
+pub fn enter_cwd(cwd: &Path) -> Res<()> {
+    let cwd = if cwd.as_os_str().is_empty() {
+        Path::new("/")
+    } else {
+        cwd
+    };
+    rustix::process::chdir(cwd)
+        .map_err(|e| format!("chdir to cwd ({:?}) set in config.json failed: {e}", cwd))?;
+    match rustix::process::getcwd(Vec::new()) {
+        Ok(p) if p.as_bytes().starts_with(b"/") => Ok(()),
+        _ => Err(format!(
+            "cwd {:?} is outside the container root (possible fd leak), refusing",
+            cwd
+        )),
+    }
+}
+
+/// The process environment: the spec's, plus HOME from the container's /etc/passwd (or "/")
+/// when missing, as runc does.
+pub fn environment(process: &Process) -> Vec<String> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = home_of(process.user().uid()).unwrap_or_else(|| "/".to_owned());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_owned())
+    })
+}
+
+/// Finds the executable like Go's exec.LookPath with the process's PATH; errors read like runc's.
+pub fn look_path(file: &str, env: &[String]) -> Res<PathBuf> {
+    if file.contains('/') {
+        return match check_executable(Path::new(file)) {
+            Ok(()) => Ok(PathBuf::from(file)),
+            Err(e) => Err(format!("exec: {file:?}: {e}")),
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(file);
+        if check_executable(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "exec: {file:?}: executable file not found in $PATH"
+    ))
+}
+
+fn check_executable(path: &Path) -> Res<()> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("stat {}: {}", path.display(), e))?;
+    if !meta.is_dir() && meta.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(format!("stat {}: permission denied", path.display()))
+    }
+}
+
+/// execve; returns only on failure.
+pub fn exec(path: &Path, args: &[String], env: &[String]) -> String {
+    let to_c = |s: &[u8]| CString::new(s).unwrap_or_default();
+    let cpath = to_c(path.as_os_str().as_bytes());
+    let argv: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect();
+    let envp: Vec<CString> = env.iter().map(|e| to_c(e.as_bytes())).collect();
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: NUL-terminated strings and null-terminated pointer arrays that outlive the call.
+    unsafe { libc::execve(cpath.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    format!(
+        "exec {:?}: {}",
+        path.display().to_string(),
+        std::io::Error::last_os_error()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_path_messages() {
+        let env = vec!["PATH=/nonexistent".to_owned()];
+        assert_eq!(
+            look_path("x", &env).unwrap_err(),
+            "exec: \"x\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            look_path("sh", &["PATH=/bin".into()]).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! The runtime ↔ init channel: a SOCK_SEQPACKET pair (close-on-exec, so a successful exec reads
+//! as EOF). One message per datagram: a tag byte and a payload.
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use std::io;
+
+/// Message tags.
+pub mod tag {
+    /// Runtime → init: carry on (payload: the init's pid as seen by the runtime, 4 bytes LE).
+    pub const GO: u8 = b'G';
+    /// Init → runtime: run prestart/createRuntime hooks now, then answer GO.
+    pub const HOOKS: u8 = b'H';
+    /// Init → runtime: set up and waiting for start.
+    pub const READY: u8 = b'R';
+    /// Init → runtime: failed (payload: the message).
+    pub const ERROR: u8 = b'E';
+}
+
+/// One end of the channel.
+pub struct SyncSocket(pub OwnedFd);
+
+/// A connected pair: (runtime end, init end).
+pub fn pair() -> io::Result<(SyncSocket, SyncSocket)> {
+    let (a, b) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok((SyncSocket(a), SyncSocket(b)))
+}
+
+impl SyncSocket {
+    pub fn send(&self, tag: u8, payload: &[u8]) -> io::Result<()> {
+        let mut msg = Vec::with_capacity(payload.len() + 1);
+        msg.push(tag);
+        msg.extend_from_slice(payload);
+        loop {
+            match rustix::net::send(self.0.as_fd(), &msg, SendFlags::NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The next message, or None at EOF (the peer exited or exec'd).
+    pub fn recv(&self) -> io::Result<Option<(u8, Vec<u8>)>> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match rustix::net::recv(self.0.as_fd(), &mut buf, RecvFlags::empty()) {
+                Ok((0, _)) => return Ok(None),
+                Ok((n, _)) => {
+                    buf.truncate(n);
+                    let payload = buf.split_off(1);
+                    return Ok(Some((buf[0], payload)));
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Small syscall edges the wrappers lack: clone3 (with a clone fallback), pidfds, close_range,
+//! keyctl, and waiting for a process with a timeout. Every `unsafe` lives here or next to the
+//! syscall it wraps.
+
+use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::io;
+use std::time::Duration;
+
+/// The kernel's `struct clone_args` (first version, 64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// Forks with `flags` (CLONE_NEW* and friends). Returns 0 in the child and the child's pid in
+/// the parent. Uses clone3, falling back to clone(2) where clone3 is missing. The caller must be
+/// single-threaded.
+pub fn clone_process(flags: u64) -> io::Result<i32> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 with no stack behaves like fork: the child continues on a copy of this
+    // address space. `args` is a valid clone_args of the size passed. The process is
+    // single-threaded (berth-runtime or a monitor), so the child may run ordinary code.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret >= 0 {
+        return Ok(ret as i32);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    // CLONE_NEWTIME does not fit in clone(2)'s flags; callers unshare it beforehand.
+    let legacy = (flags & !(libc::CLONE_NEWTIME as u64)) | libc::SIGCHLD as u64;
+    // SAFETY: raw clone(2) with a null stack is fork with namespace flags; see above.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            legacy as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as i32)
+    }
+}
+
+/// A pidfd for `pid` (any process, not only children).
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// Sends `signal` through a pidfd (immune to pid reuse).
+pub fn pidfd_send_signal(fd: &OwnedFd, signal: i32) -> io::Result<()> {
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits until the process behind `pidfd` exits, up to `timeout` (None = forever). Returns
+/// whether it exited.
+pub fn wait_pidfd(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<bool> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        let ts = left.map(|d| rustix::event::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: d.subsec_nanos() as i64,
+        });
+        match rustix::event::poll(&mut fds, ts.as_ref()) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Marks every fd from `first` up close-on-exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only changes fd flags; CLOSE_RANGE_CLOEXEC = 4.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32) };
+    if ret == 0 {
+        return Ok(());
+    }
+    // Old kernels: walk /proc/self/fd.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on an fd number; harmless if it was just closed.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// Joins a fresh session keyring named `name` (runc does this unless --no-new-keyring).
+pub fn join_session_keyring(name: &str) -> io::Result<()> {
+    let cname = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) reads a NUL-terminated string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            cname.as_ptr(),
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits for a child and returns its shell-style status (code, or 128+signal).
+pub fn wait_child(pid: i32) -> io::Result<i32> {
+    loop {
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Duplicates `fd` onto `target` (clearing close-on-exec on the result).
+pub fn dup_onto(fd: i32, target: i32) -> io::Result<()> {
+    if fd == target {
+        // SAFETY: clearing FD_CLOEXEC on an fd we were handed.
+        let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        return if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        };
+    }
+    // SAFETY: dup2 onto a fixed number; the old occupant (if any) is closed by the kernel.
+    let ret = unsafe { libc::dup2(fd, target) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether two namespace handles are the same namespace.
+pub fn same_namespace(a: &str, b: &str) -> bool {
+    match (std::fs::read_link(a), std::fs::read_link(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// `setns` on an fd, naming `what` in the error.
+pub fn setns(fd: &impl AsFd, nstype: libc::c_int, what: &str) -> crate::Result<()> {
+    // SAFETY: setns with a namespace fd we opened; nstype restricts the kind.
+    let ret = unsafe { libc::setns(fd.as_fd().as_raw_fd(), nstype) };
+    if ret < 0 {
+        Err(crate::RuntimeError::sys(
+            format!("joining namespace {what}"),
+            io::Error::last_os_error(),
+        ))
+    } else {
+        Ok(())
+    }
+}
