@@ -1,1 +1,33 @@
-//! berth-image (placeholder; see crate docs when implemented).
+//! berth-image: Berth's image and layer store in Docker's overlay2 layout.
+//!
+//! - [`Store`] opens a root and resolves references to [`Image`]s.
+//! - Layers are keyed by ChainID (`layers`), extracted safely in one streaming pass (`apply`),
+//!   and rebuilt byte for byte for export (`export`, `tarsplit`).
+//! - Container layers and their overlay mounts are in `mounts`; archives (`docker save`, OCI) in
+//!   `archive`; `docker import` in `import`; listing, history, inspect and removal in `catalog`.
+//!
+//! This crate knows nothing of containers beyond their layers.
+pub mod apply;
+pub mod catalog;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod export;
+pub mod humanize;
+pub mod imagedb;
+pub mod layers;
+pub mod layout;
+pub mod mounts;
+pub mod reference;
+pub mod repositories;
+pub mod store;
+pub mod tarsplit;
+pub mod tarstream;
+
+pub use catalog::{HistoryRow, ImageSummary, RemoveEvent};
+pub use config::{ContainerConfig, HealthConfig, History, ImageConfig, RootFs};
+pub use error::ImageError;
+pub use layers::{LayerInfo, StagedLayer};
+pub use mounts::ContainerLayer;
+pub use reference::Reference;
+pub use store::{Image, Store};

@@ -1,0 +1,691 @@
+//! Applies one layer tar to a layer's `diff/` directory, safely and in one pass: the stream is
+//! hashed (DiffID) and recorded (tar-split) while entries are written. Every path is resolved
+//! inside the layer directory with `openat2(RESOLVE_IN_ROOT)`, so neither `..`, absolute names nor
+//! symlinks planted by the archive can reach outside it; `..` and absolute entry names are refused
+//! outright. Whiteouts become overlay's own form (`.wh.x` → char device 0:0 named `x`,
+//! `.wh..wh..opq` → `trusted.overlay.opaque=y`). Ownership, modes, mtimes, xattrs, device nodes
+//! and fifos are kept. This module never decides where a layer lives; the layer store does.
+use crate::digest::HashingReader;
+use crate::error::{ImageError, Result};
+use crate::tarstream::{EntryHeader, EntryKind, TarError, TarReader};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use std::io::{BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// What applying a layer produced.
+#[derive(Debug, Clone)]
+pub struct AppliedLayer {
+    /// `sha256:` of the uncompressed tar stream.
+    pub diff_id: String,
+    /// Sum of the entries' sizes, as Docker's layer `size`.
+    pub size: u64,
+    /// gzip'd tar-split document.
+    pub tar_split: Vec<u8>,
+}
+
+/// The overlay xattr that marks a directory opaque.
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+
+/// Splits an archive name into safe components; refuses absolute names and `..`.
+pub fn safe_components(name: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
+    if name.first() == Some(&b'/') {
+        return Err("absolute path".into());
+    }
+    let mut parts = Vec::new();
+    for c in name.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return Err("path contains '..'".into()),
+            other => parts.push(other),
+        }
+    }
+    Ok(parts)
+}
+
+fn join(parts: &[&[u8]]) -> Vec<u8> {
+    parts.join(&b'/')
+}
+
+fn os(bytes: &[u8]) -> &std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(bytes)
+}
+
+fn to_io(e: rustix::io::Errno) -> std::io::Error {
+    std::io::Error::from(e)
+}
+
+struct Extractor {
+    root: OwnedFd,
+    label: String,
+    cached_parent: Option<(Vec<u8>, OwnedFd)>,
+    dir_times: Vec<(Vec<u8>, i64, u32)>,
+    privileged: bool,
+    buf: Vec<u8>,
+}
+
+const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+impl Extractor {
+    fn unsafe_entry(&self, name: &[u8], reason: impl Into<String>) -> ImageError {
+        ImageError::UnsafeEntry {
+            layer: self.label.clone(),
+            name: String::from_utf8_lossy(name).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn entry_err(&self, name: &[u8], source: std::io::Error) -> ImageError {
+        ImageError::Entry {
+            layer: self.label.clone(),
+            name: String::from_utf8_lossy(name).into_owned(),
+            source,
+        }
+    }
+
+    fn open_dir(&self, rel: &[u8]) -> rustix::io::Result<OwnedFd> {
+        let path = if rel.is_empty() { &b"."[..] } else { rel };
+        rustix::fs::openat2(
+            &self.root,
+            os(path),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )
+    }
+
+    /// The directory `parts` inside the layer, created (0755) where missing.
+    fn parent_dir(&mut self, parts: &[&[u8]]) -> std::io::Result<&OwnedFd> {
+        let key = join(parts);
+        let hit = matches!(&self.cached_parent, Some((k, _)) if *k == key);
+        if !hit {
+            let fd = match self.open_dir(&key) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) => self.make_dirs(parts)?,
+                Err(e) => return Err(to_io(e)),
+            };
+            self.cached_parent = Some((key, fd));
+        }
+        match &self.cached_parent {
+            Some((_, fd)) => Ok(fd),
+            None => Err(std::io::Error::other("parent cache empty")),
+        }
+    }
+
+    fn make_dirs(&self, parts: &[&[u8]]) -> std::io::Result<OwnedFd> {
+        let mut fd = self.open_dir(b"").map_err(to_io)?;
+        for (i, part) in parts.iter().enumerate() {
+            match rustix::fs::mkdirat(&fd, os(part), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(to_io(e)),
+            }
+            fd = self.open_dir(&join(&parts[..=i])).map_err(to_io)?;
+        }
+        Ok(fd)
+    }
+
+    /// Removes whatever is at `name` in `dir` (a whole tree for a directory).
+    fn remove_existing(dir: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
+        match rustix::fs::unlinkat(dir, os(name), AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(rustix::io::Errno::ISDIR) | Err(rustix::io::Errno::PERM) => {
+                remove_tree_at(dir, name)
+            }
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    fn set_owner_at(
+        privileged: bool,
+        dir: &OwnedFd,
+        name: &[u8],
+        h: &EntryHeader,
+    ) -> std::io::Result<()> {
+        if !privileged {
+            return Ok(());
+        }
+        let (uid, gid) = ids(h)?;
+        rustix::fs::chownat(
+            dir,
+            os(name),
+            Some(uid),
+            Some(gid),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(to_io)
+    }
+
+    fn set_times_at(dir: &OwnedFd, name: &[u8], secs: i64, nsec: u32) -> std::io::Result<()> {
+        rustix::fs::utimensat(dir, os(name), &times(secs, nsec), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(to_io)
+    }
+
+    fn set_fd_meta(&self, fd: &OwnedFd, h: &EntryHeader, set_times: bool) -> std::io::Result<()> {
+        if self.privileged {
+            let (uid, gid) = ids(h)?;
+            rustix::fs::fchown(fd, Some(uid), Some(gid)).map_err(to_io)?;
+        }
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(h.mode)).map_err(to_io)?;
+        for (k, v) in &h.xattrs {
+            if k.starts_with(b"trusted.overlay.") {
+                continue;
+            }
+            match rustix::fs::fsetxattr(fd, os(k), v, rustix::fs::XattrFlags::empty()) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::PERM) | Err(rustix::io::Errno::NOTSUP)
+                    if !self.privileged => {}
+                Err(e) => return Err(to_io(e)),
+            }
+        }
+        if set_times {
+            rustix::fs::futimens(fd, &times(h.mtime, h.mtime_nsec)).map_err(to_io)?;
+        }
+        Ok(())
+    }
+
+    fn apply_entry<R: Read>(&mut self, h: &EntryHeader, tar: &mut TarReader<R>) -> Result<()> {
+        let parts = safe_components(&h.name).map_err(|r| self.unsafe_entry(&h.name, r))?;
+        let Some((base, parent)) = parts.split_last() else {
+            // The layer root itself ("./"): nothing to create.
+            return Ok(());
+        };
+        let base = *base;
+        let parent = parent.to_vec();
+        if base.starts_with(WHITEOUT_PREFIX) {
+            return self.apply_whiteout(h, &parent, base);
+        }
+        let r = self.create(h, &parent, base, tar);
+        r.map_err(|e| match e {
+            CreateError::Io(io) => self.entry_err(&h.name, io),
+            CreateError::Image(e) => e,
+        })
+    }
+
+    fn apply_whiteout(&mut self, h: &EntryHeader, parent: &[&[u8]], base: &[u8]) -> Result<()> {
+        let name = h.name.clone();
+        let result = (|| -> std::io::Result<()> {
+            let privileged = self.privileged;
+            let dir = self.parent_dir(parent)?;
+            if base == OPAQUE_MARKER {
+                return rustix::fs::fsetxattr(
+                    dir,
+                    OPAQUE_XATTR,
+                    b"y",
+                    rustix::fs::XattrFlags::empty(),
+                )
+                .map_err(to_io);
+            }
+            if base.starts_with(b".wh..wh.") {
+                return Ok(()); // aufs bookkeeping, meaningless to overlay
+            }
+            let target = &base[WHITEOUT_PREFIX.len()..];
+            if target.is_empty() || target == b"." || target == b".." {
+                return Err(std::io::Error::other("empty whiteout name"));
+            }
+            Self::remove_existing(dir, target)?;
+            rustix::fs::mknodat(
+                dir,
+                os(target),
+                rustix::fs::FileType::CharacterDevice,
+                Mode::empty(),
+                rustix::fs::makedev(0, 0),
+            )
+            .map_err(to_io)?;
+            if privileged {
+                let (uid, gid) = ids(h)?;
+                rustix::fs::chownat(
+                    dir,
+                    os(target),
+                    Some(uid),
+                    Some(gid),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(to_io)?;
+            }
+            Ok(())
+        })();
+        self.cached_parent = None;
+        result.map_err(|e| self.entry_err(&name, e))
+    }
+
+    fn create<R: Read>(
+        &mut self,
+        h: &EntryHeader,
+        parent: &[&[u8]],
+        base: &[u8],
+        tar: &mut TarReader<R>,
+    ) -> std::result::Result<(), CreateError> {
+        match h.kind {
+            EntryKind::Regular => {
+                let dir = self.parent_dir(parent)?;
+                let flags = OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC;
+                let fd = match rustix::fs::openat(dir, os(base), flags, Mode::from_raw_mode(0o600))
+                {
+                    Ok(fd) => fd,
+                    Err(rustix::io::Errno::EXIST) => {
+                        Self::remove_existing(dir, base)?;
+                        self.cached_parent = None;
+                        let dir = self.parent_dir(parent)?;
+                        rustix::fs::openat(dir, os(base), flags, Mode::from_raw_mode(0o600))
+                            .map_err(to_io)?
+                    }
+                    Err(e) => return Err(to_io(e).into()),
+                };
+                let mut file = std::fs::File::from(fd);
+                let mut buf = std::mem::take(&mut self.buf);
+                loop {
+                    let n = tar.read_payload(&mut buf).map_err(|e| self.tar_err(e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    file.write_all(&buf[..n])?;
+                }
+                self.buf = buf;
+                let fd = OwnedFd::from(file);
+                self.set_fd_meta(&fd, h, true)?;
+            }
+            EntryKind::Directory => {
+                let dir = self.parent_dir(parent)?;
+                match rustix::fs::mkdirat(dir, os(base), Mode::from_raw_mode(0o700)) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => {
+                        let st = rustix::fs::statat(dir, os(base), AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(to_io)?;
+                        if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                            != rustix::fs::FileType::Directory
+                        {
+                            Self::remove_existing(dir, base)?;
+                            rustix::fs::mkdirat(dir, os(base), Mode::from_raw_mode(0o700))
+                                .map_err(to_io)?;
+                        }
+                    }
+                    Err(e) => return Err(to_io(e).into()),
+                }
+                let fd = rustix::fs::openat(
+                    dir,
+                    os(base),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(to_io)?;
+                self.set_fd_meta(&fd, h, false)?;
+                let mut path = join(parent);
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(base);
+                self.dir_times.push((path, h.mtime, h.mtime_nsec));
+            }
+            EntryKind::Symlink => {
+                let dir = self.parent_dir(parent)?;
+                match rustix::fs::symlinkat(os(&h.link_name), dir, os(base)) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => {
+                        Self::remove_existing(dir, base)?;
+                        rustix::fs::symlinkat(os(&h.link_name), dir, os(base)).map_err(to_io)?;
+                    }
+                    Err(e) => return Err(to_io(e).into()),
+                }
+                let privileged = self.privileged;
+                let dir = self.parent_dir(parent)?;
+                Self::set_owner_at(privileged, dir, base, h)?;
+                Self::set_times_at(dir, base, h.mtime, h.mtime_nsec)?;
+            }
+            EntryKind::HardLink => {
+                let target = safe_components(
+                    &h.link_name
+                        .clone()
+                        .strip_prefix(b"/")
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_else(|| h.link_name.clone()),
+                )
+                .map_err(|r| {
+                    CreateError::Image(self.unsafe_entry(&h.name, format!("hard link target: {r}")))
+                })?
+                .iter()
+                .map(|c| c.to_vec())
+                .collect::<Vec<_>>();
+                let Some((tbase, tparent)) = target.split_last() else {
+                    return Err(CreateError::Image(
+                        self.unsafe_entry(&h.name, "hard link to the layer root"),
+                    ));
+                };
+                let tparent: Vec<&[u8]> = tparent.iter().map(Vec::as_slice).collect();
+                let tdir = match self.open_dir(&join(&tparent)) {
+                    Ok(fd) => fd,
+                    Err(_) => {
+                        return Err(CreateError::Image(self.unsafe_entry(
+                            &h.name,
+                            format!(
+                                "hard link target {:?} is not inside the layer",
+                                String::from_utf8_lossy(&h.link_name)
+                            ),
+                        )))
+                    }
+                };
+                let dir = self.parent_dir(parent)?;
+                let link = |d: &OwnedFd| {
+                    rustix::fs::linkat(&tdir, os(tbase), d, os(base), AtFlags::empty())
+                };
+                match link(dir) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => {
+                        Self::remove_existing(dir, base)?;
+                        link(dir).map_err(to_io)?;
+                    }
+                    Err(rustix::io::Errno::NOENT) => {
+                        return Err(CreateError::Image(self.unsafe_entry(
+                            &h.name,
+                            format!(
+                                "hard link target {:?} is not inside the layer",
+                                String::from_utf8_lossy(&h.link_name)
+                            ),
+                        )))
+                    }
+                    Err(e) => return Err(to_io(e).into()),
+                }
+            }
+            EntryKind::Char | EntryKind::Block | EntryKind::Fifo => {
+                let privileged = self.privileged;
+                let dir = self.parent_dir(parent)?;
+                let (ft, dev) = match h.kind {
+                    EntryKind::Char => (
+                        rustix::fs::FileType::CharacterDevice,
+                        rustix::fs::makedev(h.dev_major, h.dev_minor),
+                    ),
+                    EntryKind::Block => (
+                        rustix::fs::FileType::BlockDevice,
+                        rustix::fs::makedev(h.dev_major, h.dev_minor),
+                    ),
+                    _ => (rustix::fs::FileType::Fifo, 0),
+                };
+                let make = |d: &OwnedFd| {
+                    rustix::fs::mknodat(d, os(base), ft, Mode::from_raw_mode(h.mode), dev)
+                };
+                match make(dir) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => {
+                        Self::remove_existing(dir, base)?;
+                        make(dir).map_err(to_io)?;
+                    }
+                    Err(rustix::io::Errno::PERM) if !privileged => return Ok(()),
+                    Err(e) => return Err(to_io(e).into()),
+                }
+                let privileged = self.privileged;
+                let dir = self.parent_dir(parent)?;
+                Self::set_owner_at(privileged, dir, base, h)?;
+                Self::set_times_at(dir, base, h.mtime, h.mtime_nsec)?;
+            }
+            EntryKind::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    fn tar_err(&self, e: TarError) -> CreateError {
+        match e {
+            TarError::Io(io) => CreateError::Io(io),
+            TarError::Malformed(reason) => CreateError::Image(ImageError::BadTar {
+                layer: self.label.clone(),
+                reason,
+            }),
+        }
+    }
+
+    /// Directory mtimes last, deepest first, so creating children does not disturb them.
+    fn finish_dir_times(&mut self) -> Result<()> {
+        self.cached_parent = None;
+        let mut dirs = std::mem::take(&mut self.dir_times);
+        dirs.reverse();
+        for (path, secs, nsec) in dirs {
+            let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+            let Some((base, parent)) = parts.split_last() else {
+                continue;
+            };
+            if let Ok(dir) = self.open_dir(&join(parent)) {
+                // A directory later replaced by another entry type is simply skipped.
+                let _ = Self::set_times_at(&dir, base, secs, nsec);
+            }
+        }
+        Ok(())
+    }
+}
+
+enum CreateError {
+    Io(std::io::Error),
+    Image(ImageError),
+}
+
+impl From<std::io::Error> for CreateError {
+    fn from(e: std::io::Error) -> Self {
+        CreateError::Io(e)
+    }
+}
+
+fn ids(h: &EntryHeader) -> std::io::Result<(rustix::fs::Uid, rustix::fs::Gid)> {
+    let uid = u32::try_from(h.uid).ok().filter(|&u| u != u32::MAX);
+    let gid = u32::try_from(h.gid).ok().filter(|&g| g != u32::MAX);
+    match (uid, gid) {
+        (Some(u), Some(g)) => Ok((rustix::fs::Uid::from_raw(u), rustix::fs::Gid::from_raw(g))),
+        _ => Err(std::io::Error::other(format!(
+            "uid/gid {}:{} out of range",
+            h.uid, h.gid
+        ))),
+    }
+}
+
+fn times(secs: i64, nsec: u32) -> Timestamps {
+    let t = Timespec {
+        tv_sec: secs,
+        tv_nsec: i64::from(nsec.min(999_999_999)),
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// Removes `name` (any type, a directory recursively) inside `dir` without following symlinks.
+pub fn remove_tree_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
+    let sub = match rustix::fs::openat(
+        dir,
+        os(name),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => {
+            return rustix::fs::unlinkat(dir, os(name), AtFlags::empty()).map_err(to_io)
+        }
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(to_io(e)),
+    };
+    let mut children = Vec::new();
+    {
+        let mut d = rustix::fs::Dir::read_from(&sub).map_err(to_io)?;
+        while let Some(entry) = d.read() {
+            let entry = entry.map_err(to_io)?;
+            let n = entry.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                children.push(n.to_vec());
+            }
+        }
+    }
+    for c in children {
+        match rustix::fs::unlinkat(&sub, os(&c), AtFlags::empty()) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::ISDIR) | Err(rustix::io::Errno::PERM) => {
+                remove_tree_at(&sub, &c)?
+            }
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(to_io(e)),
+        }
+    }
+    match rustix::fs::unlinkat(dir, os(name), AtFlags::REMOVEDIR) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(to_io(e)),
+    }
+}
+
+/// Removes a directory tree by path, tolerating its absence.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let dir = match rustix::fs::open(
+        parent,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(ImageError::io("opening", parent)(to_io(e))),
+    };
+    use std::os::unix::ffi::OsStrExt;
+    remove_tree_at(&dir, name.as_bytes()).map_err(ImageError::io("removing", path))
+}
+
+/// Extracts the (uncompressed) tar stream `reader` into the existing directory `dest`, hashing
+/// it and recording tar-split as it goes. `label` names the layer in errors.
+pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<AppliedLayer> {
+    let root = rustix::fs::open(
+        dest,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ImageError::io("opening layer directory", dest)(to_io(e)))?;
+    let hashing = HashingReader::new(reader);
+    let mut tar = TarReader::new(BufReader::with_capacity(1 << 20, hashing), true);
+    let mut ex = Extractor {
+        root,
+        label: label.to_string(),
+        cached_parent: None,
+        dir_times: Vec::new(),
+        privileged: rustix::process::geteuid().is_root(),
+        buf: vec![0u8; 1 << 20],
+    };
+    let mut size = 0u64;
+    let bad = |reason: TarError| match reason {
+        TarError::Io(source) => ImageError::Io {
+            context: "reading layer",
+            path: label.into(),
+            source,
+        },
+        TarError::Malformed(reason) => ImageError::BadTar {
+            layer: label.to_string(),
+            reason,
+        },
+    };
+    while let Some(h) = tar.next_entry().map_err(bad)? {
+        size += h.size;
+        ex.apply_entry(&h, &mut tar)?;
+    }
+    ex.finish_dir_times()?;
+    let (buffered, split) = tar.finish().map_err(bad)?;
+    let (diff_id, _) = buffered.into_inner().finish();
+    let _ = ex.root.as_fd();
+    Ok(AppliedLayer {
+        diff_id,
+        size,
+        tar_split: split.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_refuse_escapes() {
+        assert!(safe_components(b"../x").is_err());
+        assert!(safe_components(b"a/../../x").is_err());
+        assert!(safe_components(b"/etc/x").is_err());
+        assert_eq!(safe_components(b"./a//b/").unwrap(), vec![&b"a"[..], b"b"]);
+        assert!(safe_components(b"./").unwrap().is_empty());
+    }
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            h.set_mtime(1_600_000_000);
+            if !link.is_empty() {
+                h.set_link_name_literal(link).unwrap();
+            }
+            // Write the name raw so hostile names survive the builder's own checks.
+            let bytes = name.as_bytes();
+            let gnu = h.as_old_mut();
+            gnu.name[..bytes.len()].copy_from_slice(bytes);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn extracts_files_whiteouts_and_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tar_of(&[
+            ("etc/", tar::EntryType::Directory, "", b""),
+            ("etc/passwd", tar::EntryType::Regular, "", b"root\n"),
+            ("etc/.wh.hostname", tar::EntryType::Regular, "", b""),
+            ("etc/link", tar::EntryType::Symlink, "passwd", b""),
+            ("etc/hard", tar::EntryType::Link, "etc/passwd", b""),
+        ]);
+        let applied = apply_tar(&t[..], dir.path(), "test").unwrap();
+        assert_eq!(applied.diff_id, crate::digest::sha256_digest(&t));
+        assert_eq!(
+            std::fs::read(dir.path().join("etc/passwd")).unwrap(),
+            b"root\n"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("etc/hard")).unwrap(),
+            b"root\n"
+        );
+        assert_eq!(
+            std::fs::read_link(dir.path().join("etc/link")).unwrap(),
+            Path::new("passwd")
+        );
+        if rustix::process::geteuid().is_root() {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let md = std::fs::symlink_metadata(dir.path().join("etc/hostname")).unwrap();
+            assert!(md.file_type().is_char_device());
+            assert_eq!(md.rdev(), 0);
+        }
+    }
+
+    #[test]
+    fn hostile_entries_stay_inside() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("layer");
+        std::fs::create_dir(&dest).unwrap();
+        for t in [
+            tar_of(&[("../x", tar::EntryType::Regular, "", b"bad")]),
+            tar_of(&[("/x", tar::EntryType::Regular, "", b"bad")]),
+            tar_of(&[("hl", tar::EntryType::Link, "/etc/passwd", b"")]),
+        ] {
+            assert!(apply_tar(&t[..], &dest, "hostile").is_err());
+        }
+        // A symlink pointing out, then a write through it: lands inside the layer.
+        let t = tar_of(&[
+            (
+                "link",
+                tar::EntryType::Symlink,
+                outer.path().to_str().unwrap(),
+                b"",
+            ),
+            ("link/x", tar::EntryType::Regular, "", b"bad"),
+        ]);
+        let _ = apply_tar(&t[..], &dest, "hostile");
+        assert!(!outer.path().join("x").exists());
+    }
+}

@@ -1,0 +1,262 @@
+//! The layer store: read-only image layers keyed by ChainID (`layerdb/sha256/<chain>`) whose
+//! contents live in `overlay2/<cache-id>/diff`. A layer is extracted under a fresh random cache id
+//! (invisible to everyone), then committed: short link, `lower`, `work`, and finally the layerdb
+//! directory appears by one rename. Layers are shared by ChainID and removed only when no image or
+//! container layer references them.
+use crate::apply::{apply_tar, remove_tree, AppliedLayer};
+use crate::digest::{chain_id, hex_part, random_hex_id, random_link_id, with_algo};
+use crate::error::{ImageError, Result};
+use crate::layout::{read_text, read_text_opt, write_plain};
+use crate::store::Store;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// A committed layer's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    pub chain_id: String,
+    pub diff_id: String,
+    pub cache_id: String,
+    pub size: u64,
+    pub parent: Option<String>,
+}
+
+/// A layer extracted but not yet committed (its directory is garbage until committed).
+#[derive(Debug)]
+pub struct StagedLayer {
+    pub cache_id: String,
+    pub applied: AppliedLayer,
+}
+
+impl Store {
+    /// Metadata of the committed layer `chain_id`.
+    pub fn layer(&self, chain_id: &str) -> Result<LayerInfo> {
+        let dir = self.layout.layer_meta(chain_id);
+        if !dir.is_dir() {
+            return Err(ImageError::NoSuchLayer {
+                chain_id: with_algo(chain_id),
+            });
+        }
+        let size = read_text(&dir.join("size"))?;
+        Ok(LayerInfo {
+            chain_id: with_algo(chain_id),
+            diff_id: read_text(&dir.join("diff"))?,
+            cache_id: read_text(&dir.join("cache-id"))?,
+            size: size.parse().map_err(|_| ImageError::BadMetadata {
+                path: dir.join("size"),
+                reason: format!("not a number: {size:?}"),
+            })?,
+            parent: read_text_opt(&dir.join("parent"))?,
+        })
+    }
+
+    /// True when the layer `chain_id` is committed.
+    pub fn has_layer(&self, chain_id: &str) -> bool {
+        self.layout.layer_meta(chain_id).join("cache-id").is_file()
+    }
+
+    /// The layer and its ancestors, top first.
+    pub fn layer_chain(&self, top: &str) -> Result<Vec<LayerInfo>> {
+        let mut out = Vec::new();
+        let mut next = Some(top.to_string());
+        while let Some(c) = next {
+            let l = self.layer(&c)?;
+            next = l.parent.clone();
+            out.push(l);
+        }
+        Ok(out)
+    }
+
+    /// `overlay2/<cache-id>/diff` of a committed layer.
+    pub fn layer_diff_dir(&self, chain_id: &str) -> Result<PathBuf> {
+        Ok(self
+            .layout
+            .layer_dir(&self.layer(chain_id)?.cache_id)
+            .join("diff"))
+    }
+
+    /// Extracts an uncompressed tar stream into a fresh, not yet visible layer directory.
+    pub fn stage_layer(&self, tar: impl Read, label: &str) -> Result<StagedLayer> {
+        let cache_id = random_hex_id();
+        let dir = self.layout.layer_dir(&cache_id);
+        let diff = dir.join("diff");
+        std::fs::create_dir_all(&diff).map_err(ImageError::io("creating", &diff))?;
+        match apply_tar(tar, &diff, label) {
+            Ok(applied) => Ok(StagedLayer { cache_id, applied }),
+            Err(e) => {
+                let _ = remove_tree(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Throws a staged layer away.
+    pub fn discard_staged(&self, staged: StagedLayer) {
+        let _ = remove_tree(&self.layout.layer_dir(&staged.cache_id));
+    }
+
+    /// The `lower` file content a child of `parent` gets: `l/<parent link>` then the parent's lowers.
+    fn lower_for_child(&self, parent: &LayerInfo) -> Result<String> {
+        let pdir = self.layout.layer_dir(&parent.cache_id);
+        let link = read_text(&pdir.join("link"))?;
+        let mut lower = format!("l/{link}");
+        if let Some(plower) = read_text_opt(&pdir.join("lower"))? {
+            if !plower.is_empty() {
+                lower.push(':');
+                lower.push_str(&plower);
+            }
+        }
+        Ok(lower)
+    }
+
+    /// Gives a layer directory its short link, `link`, and (with a parent) `work` and `lower`.
+    pub(crate) fn finish_layer_dir(
+        &self,
+        cache_id: &str,
+        parent: Option<&LayerInfo>,
+    ) -> Result<String> {
+        let dir = self.layout.layer_dir(cache_id);
+        let link_id = random_link_id();
+        let link_path = self.layout.links().join(&link_id);
+        std::os::unix::fs::symlink(format!("../{cache_id}/diff"), &link_path)
+            .map_err(ImageError::io("creating short link", &link_path))?;
+        write_plain(&dir.join("link"), link_id.as_bytes())?;
+        if let Some(p) = parent {
+            let work = dir.join("work");
+            std::fs::create_dir_all(&work).map_err(ImageError::io("creating", &work))?;
+            write_plain(&dir.join("lower"), self.lower_for_child(p)?.as_bytes())?;
+        }
+        Ok(link_id)
+    }
+
+    /// Commits a staged layer on top of `parent` (a ChainID, None for a bottom layer) and returns
+    /// its ChainID. When that ChainID already exists the staged copy is discarded.
+    pub fn commit_staged(&self, staged: StagedLayer, parent: Option<&str>) -> Result<String> {
+        let chain = chain_id(parent, &staged.applied.diff_id);
+        let _lock = self.lock()?;
+        if self.has_layer(&chain) {
+            self.discard_staged(staged);
+            return Ok(chain);
+        }
+        let parent_info = match parent {
+            Some(p) => Some(self.layer(p)?),
+            None => None,
+        };
+        let result = (|| -> Result<()> {
+            self.finish_layer_dir(&staged.cache_id, parent_info.as_ref())?;
+            let dir = self.layout.layer_dir(&staged.cache_id);
+            write_plain(&dir.join("committed"), b"")?;
+            let tmp = self
+                .layout
+                .layerdb_tmp()
+                .join(format!("write-{}", &random_hex_id()[..16]));
+            std::fs::create_dir_all(&tmp).map_err(ImageError::io("creating", &tmp))?;
+            write_plain(&tmp.join("diff"), staged.applied.diff_id.as_bytes())?;
+            write_plain(&tmp.join("cache-id"), staged.cache_id.as_bytes())?;
+            write_plain(
+                &tmp.join("size"),
+                staged.applied.size.to_string().as_bytes(),
+            )?;
+            if let Some(p) = parent {
+                write_plain(&tmp.join("parent"), with_algo(p).as_bytes())?;
+            }
+            write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+            let dest = self.layout.layer_meta(&chain);
+            std::fs::rename(&tmp, &dest).map_err(ImageError::io("committing layer", &dest))
+        })();
+        if let Err(e) = result {
+            self.remove_layer_dir(&staged.cache_id);
+            return Err(e);
+        }
+        Ok(chain)
+    }
+
+    /// Removes `overlay2/<cache-id>` and its short link.
+    pub(crate) fn remove_layer_dir(&self, cache_id: &str) {
+        let dir = self.layout.layer_dir(cache_id);
+        if let Ok(Some(link)) = read_text_opt(&dir.join("link")) {
+            if !link.is_empty() && !link.contains('/') {
+                let _ = std::fs::remove_file(self.layout.links().join(link));
+            }
+        }
+        let _ = remove_tree(&dir);
+    }
+
+    /// Every ChainID referenced by an image or a container layer (with ancestors). Call under lock.
+    pub(crate) fn referenced_layers(&self) -> Result<std::collections::HashSet<String>> {
+        let mut used = std::collections::HashSet::new();
+        for id in self.image_ids()? {
+            if let Ok(cfg) = self.image_config(&id) {
+                for c in crate::digest::chain_ids(&cfg.rootfs.diff_ids) {
+                    used.insert(c);
+                }
+            }
+        }
+        let mounts = self.layout.mounts();
+        if let Ok(rd) = std::fs::read_dir(&mounts) {
+            for e in rd.flatten() {
+                if let Ok(Some(p)) = read_text_opt(&e.path().join("parent")) {
+                    if let Ok(chain) = self.layer_chain(&p) {
+                        used.extend(chain.into_iter().map(|l| l.chain_id));
+                    }
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// Deletes `top` and its ancestors while nothing references them; returns the removed
+    /// ChainIDs, top first. Call under lock.
+    pub(crate) fn release_layers(&self, top: &str) -> Result<Vec<String>> {
+        let used = self.referenced_layers()?;
+        let mut removed = Vec::new();
+        let mut next = Some(with_algo(top));
+        while let Some(c) = next {
+            if used.contains(&c) {
+                break;
+            }
+            let Ok(info) = self.layer(&c) else { break };
+            let meta = self.layout.layer_meta(&c);
+            let grave = self
+                .layout
+                .layerdb_tmp()
+                .join(format!("remove-{}", hex_part(&c)));
+            let _ = remove_tree(&grave);
+            std::fs::rename(&meta, &grave).map_err(ImageError::io("removing layer", &meta))?;
+            self.remove_layer_dir(&info.cache_id);
+            let _ = remove_tree(&grave);
+            removed.push(c);
+            next = info.parent;
+        }
+        Ok(removed)
+    }
+
+    /// Rebuilds a committed layer's tar and extracts it again as a new staged layer (for a layer
+    /// that appears at two positions in one chain, which needs two cache dirs).
+    pub fn restage_layer(&self, chain_id: &str) -> Result<StagedLayer> {
+        let (reader, mut writer) =
+            std::io::pipe().map_err(ImageError::io("creating pipe", "restage"))?;
+        std::thread::scope(|s| {
+            let producer = s.spawn(move || {
+                let r = self.export_layer(chain_id, &mut writer);
+                drop(writer);
+                r
+            });
+            let staged = self.stage_layer(reader, chain_id);
+            let produced = producer.join().unwrap_or_else(|_| {
+                Err(ImageError::Export {
+                    chain_id: chain_id.into(),
+                    reason: "exporter panicked".into(),
+                })
+            });
+            match (staged, produced) {
+                (Ok(s), Ok(_)) => Ok(s),
+                (Ok(s), Err(e)) => {
+                    self.discard_staged(s);
+                    Err(e)
+                }
+                (Err(e), _) => Err(e),
+            }
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Where everything lives under Berth's root (Docker's overlay2 layout, byte for byte), plus the
+//! two primitives every metadata change uses: an exclusive flock on the store, and atomic file
+//! writes (temporary name, fsync, rename).
+use crate::digest::hex_part;
+use crate::error::{ImageError, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Paths of the store under one root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+    /// `<root>/image/overlay2`
+    pub image: PathBuf,
+    /// `<root>/overlay2`
+    pub overlay: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: &Path) -> Layout {
+        Layout {
+            root: root.to_path_buf(),
+            image: root.join("image/overlay2"),
+            overlay: root.join("overlay2"),
+        }
+    }
+    pub fn layerdb(&self) -> PathBuf {
+        self.image.join("layerdb/sha256")
+    }
+    pub fn layer_meta(&self, chain_id: &str) -> PathBuf {
+        self.layerdb().join(hex_part(chain_id))
+    }
+    pub fn layerdb_tmp(&self) -> PathBuf {
+        self.image.join("layerdb/tmp")
+    }
+    pub fn mounts(&self) -> PathBuf {
+        self.image.join("layerdb/mounts")
+    }
+    pub fn mount_meta(&self, container_id: &str) -> PathBuf {
+        self.mounts().join(container_id)
+    }
+    pub fn image_content_dir(&self) -> PathBuf {
+        self.image.join("imagedb/content/sha256")
+    }
+    pub fn image_content(&self, id: &str) -> PathBuf {
+        self.image_content_dir().join(hex_part(id))
+    }
+    pub fn image_meta(&self, id: &str) -> PathBuf {
+        self.image
+            .join("imagedb/metadata/sha256")
+            .join(hex_part(id))
+    }
+    pub fn repositories(&self) -> PathBuf {
+        self.image.join("repositories.json")
+    }
+    pub fn distribution(&self) -> PathBuf {
+        self.image.join("distribution")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.image.join(".berth-lock")
+    }
+    pub fn layer_dir(&self, cache_id: &str) -> PathBuf {
+        self.overlay.join(cache_id)
+    }
+    pub fn links(&self) -> PathBuf {
+        self.overlay.join("l")
+    }
+
+    /// Creates the directory skeleton (idempotent).
+    pub fn ensure(&self) -> Result<()> {
+        for d in [
+            self.layerdb(),
+            self.layerdb_tmp(),
+            self.mounts(),
+            self.image_content_dir(),
+            self.image.join("imagedb/metadata/sha256"),
+            self.links(),
+        ] {
+            std::fs::create_dir_all(&d).map_err(ImageError::io("creating", &d))?;
+        }
+        Ok(())
+    }
+}
+
+/// Holds the store's exclusive lock until dropped.
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+/// Takes the exclusive metadata lock (blocking).
+pub fn lock(layout: &Layout) -> Result<StoreLock> {
+    let path = layout.lock_file();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(ImageError::io("opening lock file", &path))?;
+    file.lock().map_err(ImageError::io("locking", &path))?;
+    Ok(StoreLock { _file: file })
+}
+
+/// Writes `bytes` to `path` atomically: temporary sibling, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        &crate::digest::random_hex_id()[..12]
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(ImageError::io("writing", path))
+}
+
+/// Writes a small file that is not yet visible to anyone (inside a staging directory).
+pub fn write_plain(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(ImageError::io("writing", path))
+}
+
+/// Reads a small metadata file as trimmed text.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(ImageError::io("reading", path))
+}
+
+/// Reads a small metadata file as trimmed text; None when it does not exist.
+pub fn read_text_opt(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ImageError::io("reading", path)(e)),
+    }
+}
