@@ -205,6 +205,12 @@ impl Hierarchy {
         self.version
     }
 
+    /// Where the cgroup2 tree is mounted: the whole hierarchy on v2 hosts, the controller-less
+    /// `unified` tree on hybrid v1 hosts; `None` on pure v1 hosts.
+    pub fn unified_mountpoint(&self) -> Option<&Path> {
+        self.unified.as_ref().map(|m| m.mountpoint.as_path())
+    }
+
     /// v1: controller name -> mountpoint; v2: "unified" -> mountpoint.
     pub fn mountpoints(&self) -> BTreeMap<String, PathBuf> {
         match self.version {
