@@ -1,1 +1,12 @@
-//! berth-build (placeholder; see crate docs when implemented).
+//! berth-build: `berth build`. Parses a Dockerfile with Docker's syntax, evaluates its
+//! instructions with Docker's variable scoping, and produces images with the same layers, config
+//! and history as Docker's classic builder (`DOCKER_BUILDKIT=0`), with a build cache that
+//! survives across invocations. RUN steps and layer commits go through a [`runner::StepRunner`];
+//! the real one sits on `berth-engine` and `berth-image`.
+pub mod dockerignore;
+pub mod error;
+pub mod instruction;
+pub mod lex;
+pub mod parser;
+
+pub use error::{BuildError, Result};
