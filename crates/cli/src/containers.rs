@@ -1,17 +1,1053 @@
-//! `berth` verbs for containers: flag parsing and rendering only; the work is in the library crates.
-use clap::Subcommand;
-use std::path::Path;
+//! `berth` verbs for containers: flag parsing and rendering only; the work is in berth-engine.
+//! Exit codes follow Docker: `run`/`create`/`exec` return the container's (or command's) status,
+//! 125 for engine errors, 126/127 when the command cannot be run / is not found; the other verbs
+//! exit 1 when they fail.
+use anyhow::Context;
+use berth_engine::error::EngineError;
+use berth_engine::options::{self, RunOptions};
+use berth_engine::{AttachOptions, Engine};
+use clap::{ArgAction, Args, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[path = "hello/mod.rs"]
+mod hello;
+
+/// Flags shared by `run` and `create` (Docker's names).
+#[derive(Args, Debug, Clone)]
+pub struct CreateFlags {
+    /// Print usage.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Attach to STDIN, STDOUT or STDERR.
+    #[arg(short = 'a', long = "attach")]
+    attach: Vec<String>,
+    /// Run container in background and print container ID.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Automatically remove the container and its resources when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Assign a name to the container.
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long = "env-file")]
+    env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Bind mount a volume.
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container.
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory.
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Set meta data on a container.
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    privileged: bool,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Security Options.
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
+    /// Ulimit options.
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Size of /dev/shm.
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long = "stop-timeout")]
+    stop_timeout: Option<i64>,
+    /// Restart policy to apply when a container exits.
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Memory limit.
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota.
+    #[arg(long = "cpu-quota")]
+    cpu_quota: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period.
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Disable OOM Killer.
+    #[arg(long = "oom-kill-disable")]
+    oom_kill_disable: bool,
+    /// Connect a container to a network (none, host, container:<name|id>).
+    #[arg(long = "network", alias = "net", default_value = "none")]
+    network: String,
+    /// Publish a container's port(s) to the host (recorded; needs a bridge network).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// PID namespace to use.
+    #[arg(long)]
+    pid: Option<String>,
+    /// IPC mode to use.
+    #[arg(long)]
+    ipc: Option<String>,
+    /// UTS namespace to use.
+    #[arg(long)]
+    uts: Option<String>,
+    /// User namespace to use.
+    #[arg(long)]
+    userns: Option<String>,
+    /// Proxy received signals to the process.
+    #[arg(long = "sig-proxy", action = ArgAction::Set, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
+    sig_proxy: bool,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    init: bool,
+    /// Run on this root filesystem directory instead of an image (Podman's flag).
+    #[arg(long)]
+    rootfs: bool,
+    /// Image (or, with --rootfs, a directory).
+    image: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+impl CreateFlags {
+    fn to_options(&self) -> Result<RunOptions, EngineError> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(options::read_env_file(f)?);
+        }
+        env.extend(self.env.iter().filter_map(|e| options::resolve_env_flag(e)));
+        let mut host = berth_engine::HostConfig {
+            auto_remove: self.rm,
+            privileged: self.privileged,
+            readonly_rootfs: self.read_only,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            security_opt: self.security_opt.clone(),
+            network_mode: self.network.clone(),
+            pid_mode: self.pid.clone().unwrap_or_default(),
+            ipc_mode: self.ipc.clone().unwrap_or_else(|| "private".into()),
+            uts_mode: self.uts.clone().unwrap_or_default(),
+            userns_mode: self.userns.clone().unwrap_or_default(),
+            restart_policy: options::parse_restart(&self.restart)?,
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            pids_limit: self.pids_limit,
+            oom_kill_disable: self.oom_kill_disable.then_some(true),
+            init: self.init.then_some(true),
+            ..Default::default()
+        };
+        if self.rm && host.restart_policy.name != "no" {
+            return Err(EngineError::InvalidFlag {
+                flag: "--restart".into(),
+                value: self.restart.clone(),
+                reason: "conflicting options: --restart and --rm".into(),
+            });
+        }
+        if let Some(m) = &self.memory {
+            host.memory = options::parse_bytes(m)?;
+        }
+        if let Some(m) = &self.memory_reservation {
+            host.memory_reservation = options::parse_bytes(m)?;
+        }
+        if let Some(m) = &self.memory_swap {
+            host.memory_swap = if m == "-1" {
+                -1
+            } else {
+                options::parse_bytes(m)?
+            };
+        }
+        if let Some(s) = &self.shm_size {
+            host.shm_size = options::parse_bytes(s)?;
+        }
+        if let Some(c) = &self.cpus {
+            host.nano_cpus = options::parse_cpus(c)?;
+        }
+        for u in &self.ulimit {
+            host.ulimits.push(options::parse_ulimit(u)?);
+        }
+        for v in &self.volume {
+            host.binds.push(v.clone());
+            host.mounts.push(options::parse_volume(v)?);
+        }
+        for m in &self.mount {
+            host.mounts.push(options::parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            let (target, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            host.tmpfs.insert(target.to_string(), opts.to_string());
+        }
+        for p in &self.publish {
+            host.port_bindings
+                .insert(p.clone(), serde_json::Value::Null);
+        }
+        let labels = self.label.iter().map(|l| options::parse_label(l)).collect();
+        let (image, rootfs) = if self.rootfs {
+            (self.image.clone(), Some(PathBuf::from(&self.image)))
+        } else {
+            (self.image.clone(), None)
+        };
+        Ok(RunOptions {
+            name: self.name.clone(),
+            image,
+            command: self.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            env,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            labels,
+            tty: self.tty,
+            interactive: self.interactive,
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            host,
+            rootfs,
+        })
+    }
+
+    fn attach_options(&self) -> AttachOptions {
+        let want = |s: &str| {
+            self.attach.is_empty() || self.attach.iter().any(|a| a.eq_ignore_ascii_case(s))
+        };
+        AttachOptions {
+            stdin: self.interactive && (self.attach.is_empty() || want("stdin")),
+            stdout: want("stdout"),
+            stderr: want("stderr"),
+            tty: self.tty,
+            sig_proxy: self.sig_proxy && !self.tty,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ExecFlags {
+    /// Detached mode: run command in the background.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long = "env-file")]
+    env_file: Vec<PathBuf>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// Give extended privileges to the command.
+    #[arg(long)]
+    privileged: bool,
+    container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerManagement {
+    /// Display detailed information on one or more containers.
+    Inspect {
+        /// Format output using a custom template.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers (same as `berth ps`).
+    Ls(PsFlags),
+}
+
+#[derive(Args, Debug)]
+pub struct PsFlags {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only display container IDs.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Show n last created containers (includes all states).
+    #[arg(short = 'n', long = "last")]
+    last: Option<usize>,
+    /// Show the latest created container (includes all states).
+    #[arg(short = 'l', long)]
+    latest: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Filter output based on conditions provided.
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a custom template ('json' or a Go template).
+    #[arg(long)]
+    format: Option<String>,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
-    /// Placeholder until the containers verbs land.
-    #[command(hide = true, name = "__containers_placeholder")]
-    Placeholder,
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(Box<CreateFlags>),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(Box<CreateFlags>),
+    /// Start one or more stopped containers.
+    Start {
+        /// Attach STDOUT/STDERR and forward signals.
+        #[arg(short = 'a', long)]
+        attach: bool,
+        /// Attach container's STDIN.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    Ps(PsFlags),
+    /// Fetch the logs of a container.
+    Logs {
+        /// Follow log output.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Number of lines to show from the end of the logs ("all" for all).
+        #[arg(short = 'n', long, default_value = "all")]
+        tail: String,
+        /// Show logs since timestamp or relative (e.g. 42m).
+        #[arg(long)]
+        since: Option<String>,
+        /// Show logs before a timestamp or relative (e.g. 42m).
+        #[arg(long)]
+        until: Option<String>,
+        /// Show timestamps.
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        container: String,
+    },
+    /// Stop one or more running containers.
+    Stop {
+        /// Seconds to wait before killing the container.
+        #[arg(short = 't', long = "time", alias = "timeout")]
+        time: Option<i64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Kill one or more running containers.
+    Kill {
+        /// Signal to send to the container.
+        #[arg(short = 's', long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Restart one or more containers.
+    Restart {
+        /// Seconds to wait before killing the container.
+        #[arg(short = 't', long = "time", alias = "timeout")]
+        time: Option<i64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers.
+    Rm {
+        /// Force the removal of a running container (uses SIGKILL).
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Remove anonymous volumes associated with the container.
+        #[arg(short = 'v', long)]
+        volumes: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Execute a command in a running container.
+    Exec(ExecFlags),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach {
+        /// Do not attach STDIN.
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Proxy all received signals to the process.
+        #[arg(long = "sig-proxy", action = ArgAction::Set, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
+        sig_proxy: bool,
+        container: String,
+    },
+    /// Pause all processes within one or more containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within one or more containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
+    /// List port mappings for the container.
+    Port { container: String },
+    /// Display the running processes of a container.
+    Top {
+        container: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats {
+        /// Disable streaming stats and only pull the first result.
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        /// Show all containers (default shows just running).
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Format output using a custom template.
+        #[arg(long)]
+        format: Option<String>,
+        containers: Vec<String>,
+    },
+    /// Show the namespaces of the host and of running containers, with their inodes and sharing.
+    Ns { containers: Vec<String> },
+    /// Manage containers (`berth container inspect|ls`).
+    Container {
+        #[command(subcommand)]
+        command: ContainerManagement,
+    },
 }
 
 /// Runs one verb; returns the process exit code (Docker's: 125 for engine errors).
-pub fn run(_root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
+pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
+    let engine = Engine::open(root);
     match command {
-        ContainerCommand::Placeholder => Ok(0),
+        ContainerCommand::Run(flags) => Ok(run_or_create(&engine, &flags, true)),
+        ContainerCommand::Create(flags) => Ok(run_or_create(&engine, &flags, false)),
+        ContainerCommand::Start {
+            attach,
+            interactive,
+            containers,
+        } => Ok(start(&engine, attach, interactive, &containers)),
+        ContainerCommand::Ps(flags) => ps(&engine, &flags),
+        ContainerCommand::Logs {
+            follow,
+            tail,
+            since,
+            until,
+            timestamps,
+            container,
+        } => {
+            let record = match engine.lookup(&container) {
+                Ok(r) => r,
+                Err(e) => return Ok(fail(e)),
+            };
+            let opts = berth_engine::logs::LogOptions {
+                follow,
+                tail: if tail == "all" {
+                    None
+                } else {
+                    Some(tail.parse().context("--tail expects a number or \"all\"")?)
+                },
+                since: since
+                    .as_deref()
+                    .map(berth_engine::logs::parse_since)
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(berth_engine::logs::parse_since)
+                    .transpose()?,
+                timestamps,
+            };
+            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            let id = record.id.clone();
+            let still_running = || {
+                engine
+                    .store
+                    .load(&id)
+                    .map(|r| r.is_running() || r.status() == berth_engine::Status::Restarting)
+                    .unwrap_or(false)
+            };
+            berth_engine::logs::print_logs(
+                Path::new(&record.log_path),
+                &opts,
+                &mut out,
+                &mut err,
+                still_running,
+            )?;
+            Ok(0)
+        }
+        ContainerCommand::Stop { time, containers } => {
+            Ok(each(&engine, &containers, |e, id| e.stop(id, time)))
+        }
+        ContainerCommand::Kill { signal, containers } => {
+            let sig = match berth_engine::sys::parse_signal(&signal) {
+                Ok(s) => s,
+                Err(e) => return Ok(fail(e)),
+            };
+            Ok(each(&engine, &containers, |e, id| e.kill(id, sig)))
+        }
+        ContainerCommand::Restart { time, containers } => {
+            Ok(each(&engine, &containers, |e, id| e.restart(id, time)))
+        }
+        ContainerCommand::Rm {
+            force,
+            volumes,
+            containers,
+        } => Ok(each(&engine, &containers, |e, id| {
+            e.remove(id, force, volumes)
+        })),
+        ContainerCommand::Pause { containers } => {
+            Ok(each(&engine, &containers, |e, id| e.pause(id)))
+        }
+        ContainerCommand::Unpause { containers } => {
+            Ok(each(&engine, &containers, |e, id| e.unpause(id)))
+        }
+        ContainerCommand::Wait { containers } => {
+            let mut code = 0;
+            for c in &containers {
+                match engine.store.resolve(c).and_then(|id| engine.wait(&id)) {
+                    Ok(status) => println!("{status}"),
+                    Err(e) => code = fail(e),
+                }
+            }
+            Ok(code)
+        }
+        ContainerCommand::Exec(flags) => Ok(exec(&engine, &flags)),
+        ContainerCommand::Attach {
+            no_stdin,
+            sig_proxy,
+            container,
+        } => {
+            let record = match engine.lookup(&container) {
+                Ok(r) => r,
+                Err(e) => return Ok(fail(e)),
+            };
+            let opts = AttachOptions {
+                stdin: !no_stdin && record.config.open_stdin,
+                stdout: true,
+                stderr: true,
+                tty: record.config.tty,
+                sig_proxy: sig_proxy && !record.config.tty,
+            };
+            match engine.attach(&record.id, &opts) {
+                Ok(code) => Ok(code),
+                Err(e) => Ok(fail(e)),
+            }
+        }
+        ContainerCommand::Rename {
+            container,
+            new_name,
+        } => Ok(
+            match engine
+                .store
+                .resolve(&container)
+                .and_then(|id| engine.store.rename(&id, &new_name))
+            {
+                Ok(()) => 0,
+                Err(e) => fail(e),
+            },
+        ),
+        ContainerCommand::Port { container } => match engine.lookup(&container) {
+            Ok(record) => {
+                let host = engine.store.load_host_config(&record.id)?;
+                for p in host.port_bindings.keys() {
+                    println!("{p}");
+                }
+                Ok(0)
+            }
+            Err(e) => Ok(fail(e)),
+        },
+        ContainerCommand::Top { container, ps_args } => match engine.lookup(&container) {
+            Ok(record) => top(&record, &ps_args),
+            Err(e) => Ok(fail(e)),
+        },
+        ContainerCommand::Stats {
+            no_stream,
+            all,
+            format,
+            containers,
+        } => {
+            let _ = no_stream;
+            stats(&engine, all, format.as_deref(), &containers)
+        }
+        ContainerCommand::Ns { containers } => ns(&engine, &containers),
+        ContainerCommand::Container { command } => match command {
+            ContainerManagement::Inspect { format, containers } => {
+                inspect(root, format.as_deref(), &containers)
+            }
+            ContainerManagement::Ls(flags) => ps(&engine, &flags),
+        },
     }
+}
+
+/// Prints an error the way Docker's CLI does for non-run verbs; returns exit code 1.
+fn fail(e: EngineError) -> i32 {
+    eprintln!("Error response from daemon: {e}");
+    1
+}
+
+fn each(
+    engine: &Engine,
+    containers: &[String],
+    mut op: impl FnMut(&Engine, &str) -> Result<(), EngineError>,
+) -> i32 {
+    let mut code = 0;
+    for c in containers {
+        match engine.store.resolve(c).and_then(|id| op(engine, &id)) {
+            Ok(()) => println!("{c}"),
+            Err(e) => code = fail(e),
+        }
+    }
+    code
+}
+
+fn full_reference(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || image.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
+    let opts = match flags.to_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "berth: {e}\nSee 'berth {} --help'.",
+                if start { "run" } else { "create" }
+            );
+            return 125;
+        }
+    };
+    let record = match hello::create_with_builtin_images(engine, &opts) {
+        Ok(r) => r,
+        Err(EngineError::ImageNotFound { reference, cause }) => {
+            eprintln!(
+                "Unable to find image '{}' locally",
+                full_reference(&reference)
+            );
+            eprintln!("berth: Error response from daemon: pull access denied for {reference}, repository does not exist or may require 'berth login' ({cause})");
+            return 125;
+        }
+        Err(e) => {
+            eprintln!("berth: Error response from daemon: {e}");
+            return e.exit_code();
+        }
+    };
+    if !start {
+        println!("{}", record.id);
+        return 0;
+    }
+    if flags.detach {
+        return match engine.start_detached(&record.id) {
+            Ok(()) => {
+                println!("{}", record.id);
+                0
+            }
+            Err(e) => {
+                eprintln!("berth: Error response from daemon: {e}");
+                e.exit_code()
+            }
+        };
+    }
+    match engine.start_attached(&record.id, &flags.attach_options()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berth: Error response from daemon: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn start(engine: &Engine, attach: bool, interactive: bool, containers: &[String]) -> i32 {
+    let mut code = 0;
+    for c in containers {
+        let record = match engine.lookup(c) {
+            Ok(r) => r,
+            Err(e) => {
+                code = fail(e);
+                continue;
+            }
+        };
+        if attach {
+            let opts = AttachOptions {
+                stdin: interactive && record.config.open_stdin,
+                stdout: true,
+                stderr: true,
+                tty: record.config.tty,
+                sig_proxy: !record.config.tty,
+            };
+            return match engine.start_attached(&record.id, &opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("Error response from daemon: {e}");
+                    e.exit_code()
+                }
+            };
+        }
+        match engine.start_detached(&record.id) {
+            Ok(()) => println!("{c}"),
+            Err(e) => code = fail(e),
+        }
+    }
+    code
+}
+
+fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
+    let mut records: Vec<_> = engine
+        .store
+        .list_ids()
+        .iter()
+        .filter_map(|id| engine.store.load(id).ok())
+        .collect();
+    records.sort_by(|a, b| b.created.cmp(&a.created));
+    let all = flags.all || flags.last.is_some() || flags.latest;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for f in &flags.filter {
+        let (k, v) = f
+            .split_once('=')
+            .with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let has_status_filter = filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    records.retain(|r| {
+        let status = r.status();
+        if !all
+            && !has_status_filter
+            && !matches!(
+                status,
+                berth_engine::Status::Running
+                    | berth_engine::Status::Paused
+                    | berth_engine::Status::Restarting
+            )
+        {
+            return false;
+        }
+        filters.iter().all(|(k, v)| match k.as_str() {
+            "status" => status.as_str() == v,
+            "name" => r.short_name().contains(v.as_str()),
+            "id" => r.id.starts_with(v.as_str()),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => r.config.labels.get(lk).map(|x| x == lv).unwrap_or(false),
+                None => r.config.labels.contains_key(v.as_str()),
+            },
+            "exited" => {
+                status == berth_engine::Status::Exited && r.state.exit_code.to_string() == *v
+            }
+            "ancestor" => r.config.image == *v || r.image.contains(v.as_str()),
+            _ => true,
+        })
+    });
+    if flags.latest {
+        records.truncate(1);
+    } else if let Some(n) = flags.last {
+        records.truncate(n);
+    }
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| berth_engine::inspect::ps_row(r, flags.no_trunc))
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if flags.quiet {
+        for row in &rows {
+            writeln!(out, "{}", row["ID"].as_str().unwrap_or_default())?;
+        }
+        return Ok(0);
+    }
+    match flags.format.as_deref() {
+        Some("json") | Some("{{json .}}") => {
+            for row in &rows {
+                writeln!(out, "{row}")?;
+            }
+        }
+        Some(t) if !t.starts_with("table") => {
+            for row in &rows {
+                writeln!(out, "{}", berth_engine::template::render(t, row)?)?;
+            }
+        }
+        other => {
+            let mut tw = tabwriter::TabWriter::new(Vec::new())
+                .minwidth(10)
+                .padding(3);
+            match other.and_then(|t| t.strip_prefix("table")).map(str::trim) {
+                Some(t) if !t.is_empty() => {
+                    let header = t
+                        .replace("{{.", "")
+                        .replace("}}", "")
+                        .to_uppercase()
+                        .replace("ID", "CONTAINER ID");
+                    writeln!(tw, "{}", header.replace("\\t", "\t"))?;
+                    for row in &rows {
+                        writeln!(tw, "{}", berth_engine::template::render(t, row)?)?;
+                    }
+                }
+                _ => {
+                    writeln!(
+                        tw,
+                        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"
+                    )?;
+                    for row in &rows {
+                        let s = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+                        writeln!(
+                            tw,
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            s("ID"),
+                            s("Image"),
+                            s("Command"),
+                            s("RunningFor"),
+                            s("Status"),
+                            s("Ports"),
+                            s("Names")
+                        )?;
+                    }
+                }
+            }
+            tw.flush()?;
+            out.write_all(&tw.into_inner()?)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `berth inspect` for containers: a JSON array, or one template line per container.
+/// Returns 1 (after printing what it found) when some container does not exist.
+pub fn inspect(root: &Path, format: Option<&str>, containers: &[String]) -> anyhow::Result<i32> {
+    let engine = Engine::open(root);
+    let mut docs = Vec::new();
+    let mut code = 0;
+    for c in containers {
+        match engine.lookup(c) {
+            Ok(record) => docs.push(berth_engine::inspect::inspect(&engine, &record)),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    match format {
+        Some(t) => {
+            for d in &docs {
+                println!("{}", berth_engine::template::render(t, d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&docs)?),
+    }
+    Ok(code)
+}
+
+/// Whether `reference` names a container (for the top-level `inspect` verb).
+#[allow(dead_code)] // used by images.rs's `inspect` once it tries containers first
+pub fn is_container(root: &Path, reference: &str) -> bool {
+    Engine::open(root).store.resolve(reference).is_ok()
+}
+
+fn exec(engine: &Engine, flags: &ExecFlags) -> i32 {
+    let record = match engine.lookup(&flags.container) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut env = Vec::new();
+    for f in &flags.env_file {
+        match options::read_env_file(f) {
+            Ok(v) => env.extend(v),
+            Err(e) => return fail(e),
+        }
+    }
+    env.extend(
+        flags
+            .env
+            .iter()
+            .filter_map(|e| options::resolve_env_flag(e)),
+    );
+    let req = berth_engine::exec::ExecRequest {
+        command: flags.command.clone(),
+        env,
+        user: flags.user.clone(),
+        workdir: flags.workdir.clone(),
+        tty: flags.tty,
+        interactive: flags.interactive,
+        detach: flags.detach,
+        privileged: flags.privileged,
+    };
+    match berth_engine::exec::exec(engine, &record, &req) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error response from daemon: {e}");
+            match e {
+                EngineError::Command { exit_code, .. } => exit_code,
+                _ => 126,
+            }
+        }
+    }
+}
+
+fn top(record: &berth_engine::ContainerRecord, ps_args: &[String]) -> anyhow::Result<i32> {
+    if !record.is_running() {
+        eprintln!(
+            "Error response from daemon: container {} is not running",
+            record.id
+        );
+        return Ok(1);
+    }
+    let pids = berth_engine::procinfo::subtree(record.state.pid);
+    let list = pids
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut cmd = std::process::Command::new("ps");
+    if ps_args.is_empty() {
+        cmd.arg("-f");
+    } else {
+        cmd.args(ps_args);
+    }
+    let status = cmd.arg("-p").arg(list).status().context("running ps")?;
+    Ok(status.code().unwrap_or(1))
+}
+
+fn stats(
+    engine: &Engine,
+    all: bool,
+    format: Option<&str>,
+    containers: &[String],
+) -> anyhow::Result<i32> {
+    let mut records = Vec::new();
+    if containers.is_empty() {
+        for id in engine.store.list_ids() {
+            if let Ok(r) = engine.store.load(&id) {
+                if all || r.is_running() {
+                    records.push(r);
+                }
+            }
+        }
+    } else {
+        for c in containers {
+            match engine.lookup(c) {
+                Ok(r) => records.push(r),
+                Err(e) => return Ok(fail(e)),
+            }
+        }
+    }
+    let rows: Vec<serde_json::Value> = records.iter().map(berth_engine::stats::stats_row).collect();
+    match format {
+        Some("json") => rows.iter().for_each(|r| println!("{r}")),
+        Some(t) => {
+            for r in &rows {
+                println!("{}", berth_engine::template::render(t, r)?);
+            }
+        }
+        None => {
+            let mut tw = tabwriter::TabWriter::new(Vec::new())
+                .minwidth(10)
+                .padding(3);
+            writeln!(
+                tw,
+                "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"
+            )?;
+            for r in &rows {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                writeln!(
+                    tw,
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    s("ID"),
+                    s("Name"),
+                    s("CPUPerc"),
+                    s("MemUsage"),
+                    s("MemPerc"),
+                    s("NetIO"),
+                    s("BlockIO"),
+                    s("PIDs")
+                )?;
+            }
+            tw.flush()?;
+            std::io::stdout().write_all(&tw.into_inner()?)?;
+        }
+    }
+    Ok(0)
+}
+
+fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
+    let mut records = Vec::new();
+    if containers.is_empty() {
+        for id in engine.store.list_ids() {
+            if let Ok(r) = engine.store.load(&id) {
+                if r.is_running() {
+                    records.push(r);
+                }
+            }
+        }
+    } else {
+        for c in containers {
+            match engine.lookup(c) {
+                Ok(r) => records.push(r),
+                Err(e) => return Ok(fail(e)),
+            }
+        }
+    }
+    records.sort_by(|a, b| a.created.cmp(&b.created));
+    print!("{}", berth_engine::namespaces::table(&records));
+    Ok(0)
 }

@@ -137,6 +137,8 @@ pub struct RunOptions {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub host: HostConfig,
+    /// `--rootfs DIR` (Podman's flag): run on this directory instead of an image layer.
+    pub rootfs: Option<std::path::PathBuf>,
 }
 
 /// Docker's `RAMInBytes`: `32m`, `1g`, `512k`, `100` (bytes), `64mb`; binary units.

@@ -1,0 +1,149 @@
+//! The attached side of a container session (foreground `run`, `start -a`, `attach`): forwards
+//! this terminal's stdin and window size to the monitor, writes the container's output to this
+//! process's stdout/stderr, proxies signals (`--sig-proxy`), and returns the exit code.
+use crate::attach::{self, FrameBuffer};
+use crate::error::{EngineError, Result};
+use crate::lifecycle::AttachOptions;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+
+/// Signals a foreground client forwards to the container.
+const PROXIED: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// The first frames of a session: window size (for `-t`) and which streams we want.
+pub fn send_greeting(stream: &mut UnixStream, opts: &AttachOptions) -> Result<()> {
+    if opts.tty {
+        if let Some((rows, cols)) =
+            crate::sys::window_size(0).or_else(|| crate::sys::window_size(1))
+        {
+            let mut p = rows.to_be_bytes().to_vec();
+            p.extend_from_slice(&cols.to_be_bytes());
+            attach::write_frame(stream, attach::RESIZE, &p)
+                .map_err(|e| EngineError::Sys(format!("attach: {e}")))?;
+        }
+    }
+    let mut wants = 0;
+    if opts.stdout {
+        wants |= attach::WANT_STDOUT;
+    }
+    if opts.stderr {
+        wants |= attach::WANT_STDERR;
+    }
+    if opts.stdin {
+        wants |= attach::WANT_STDIN;
+    }
+    attach::write_frame(stream, attach::HELLO, &[wants])
+        .map_err(|e| EngineError::Sys(format!("attach: {e}")))
+}
+
+/// Runs the session until the container exits; returns its exit code.
+pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
+    let mut signals = vec![libc::SIGWINCH];
+    if opts.sig_proxy {
+        signals.extend_from_slice(PROXIED);
+    }
+    let sigfd = crate::sys::signalfd_for(&signals)?;
+    let _raw = if opts.tty && opts.stdin && crate::sys::is_terminal(0) {
+        crate::sys::RawMode::enter(0)
+    } else {
+        None
+    };
+    let mut stdin_open = opts.stdin;
+    let mut frames = FrameBuffer::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    loop {
+        let mut fds = vec![
+            libc::pollfd {
+                fd: stream.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if stdin_open {
+            fds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // SAFETY: valid pollfd array for the call's duration.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            let got = match stream.read(&mut buf) {
+                Ok(0) => return Err(EngineError::Sys("the container's monitor went away".into())),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => return Err(EngineError::Sys(format!("attach: {e}"))),
+            };
+            frames.push(&buf[..got]);
+            while let Some((kind, payload)) = frames.next_frame() {
+                match kind {
+                    attach::STDOUT => {
+                        let mut out = stdout.lock();
+                        let _ = out.write_all(&payload);
+                        let _ = out.flush();
+                    }
+                    attach::STDERR => {
+                        let mut err = stderr.lock();
+                        let _ = err.write_all(&payload);
+                        let _ = err.flush();
+                    }
+                    attach::EXIT => return Ok(attach::payload_i32(&payload)),
+                    attach::ERROR => {
+                        let code = attach::payload_i32(&payload);
+                        let message = String::from_utf8_lossy(payload.get(4..).unwrap_or_default())
+                            .into_owned();
+                        return Err(EngineError::Command {
+                            message,
+                            exit_code: code,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            for sig in crate::sys::read_signals(&sigfd) {
+                if sig == libc::SIGWINCH {
+                    if let Some((rows, cols)) = crate::sys::window_size(0) {
+                        let mut p = rows.to_be_bytes().to_vec();
+                        p.extend_from_slice(&cols.to_be_bytes());
+                        let _ = attach::write_frame(&mut stream, attach::RESIZE, &p);
+                    }
+                } else {
+                    let _ =
+                        attach::write_frame(&mut stream, attach::SIGNAL, &attach::i32_payload(sig));
+                }
+            }
+        }
+        if stdin_open && fds.len() > 2 && fds[2].revents != 0 {
+            match crate::sys::read_fd(0, &mut buf) {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    let _ = attach::write_frame(&mut stream, attach::STDIN_EOF, &[]);
+                }
+                Ok(n) => {
+                    let _ = attach::write_frame(&mut stream, attach::STDIN, &buf[..n]);
+                }
+            }
+        }
+    }
+}

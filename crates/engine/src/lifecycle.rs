@@ -1,0 +1,610 @@
+//! A container's life: `create` (record, layer, per-container files, OCI bundle), `start`
+//! (detached, or attached through the monitor's socket), `stop`, `kill`, `restart`, `pause`,
+//! `wait`, `rm`. Cleans up whatever it half-made when a step fails.
+use crate::attach;
+use crate::backend::Backend;
+use crate::error::{EngineError, Result};
+use crate::layer;
+use crate::names;
+use crate::options::RunOptions;
+use crate::record::{now_rfc3339, ContainerRecord, LayerPaths, MountPoint, Status, Store};
+use crate::spec::{self, SpecContext};
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The engine bound to one Berth root.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub backend: Backend,
+    root: PathBuf,
+}
+
+/// What an attached client wants (`-a`, `-i`, `-t`, `--sig-proxy`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+    pub sig_proxy: bool,
+}
+
+/// Where the static init for `--init` comes from.
+const INIT_CANDIDATES: &[&str] = &[
+    "/usr/bin/tini-static",
+    "/usr/bin/docker-init",
+    "/usr/libexec/docker/docker-init",
+];
+
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Undoes a half-made container unless `done` is set.
+struct CreateGuard<'a> {
+    engine: &'a Engine,
+    id: String,
+    name: Option<String>,
+    layer: bool,
+    done: bool,
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let root = &self.engine.root;
+        if self.layer {
+            let _ = layer::unmount_layer(root, &self.id);
+            let _ = layer::remove_layer(root, &self.id);
+        }
+        let _ = std::fs::remove_dir_all(self.engine.store.container_dir(&self.id));
+        if let Some(name) = &self.name {
+            self.engine.store.release_name(name, &self.id);
+        }
+    }
+}
+
+impl Engine {
+    pub fn open(root: &Path) -> Engine {
+        Engine {
+            store: Store::new(root),
+            backend: Backend::new(root),
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a name / ID / prefix and loads the record.
+    pub fn lookup(&self, reference: &str) -> Result<ContainerRecord> {
+        let id = self.store.resolve(reference)?;
+        self.store.load(&id)
+    }
+
+    /// `berth create`: everything but starting. The layer stays mounted (start needs it).
+    pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
+        let id = names::new_id();
+        let image = match &opts.rootfs {
+            Some(_) => layer::ResolvedImage::default(),
+            None => layer::resolve_image(&self.root, &opts.image)?,
+        };
+        let mut guard = CreateGuard {
+            engine: self,
+            id: id.clone(),
+            name: None,
+            layer: false,
+            done: false,
+        };
+        let dir = self.store.container_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let name = match &opts.name {
+            Some(n) => {
+                let n = n.trim_start_matches('/').to_string();
+                self.store.reserve_name(&n, &id)?;
+                n
+            }
+            None => loop {
+                let n = names::random_name();
+                match self.store.reserve_name(&n, &id) {
+                    Ok(()) => break n,
+                    Err(EngineError::NameInUse { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+        };
+        guard.name = Some(name.clone());
+        let (layer_paths, rootfs) = match &opts.rootfs {
+            Some(r) => {
+                let abs = std::fs::canonicalize(r).map_err(|e| EngineError::io(r, e))?;
+                (
+                    LayerPaths {
+                        merged_dir: abs.to_string_lossy().into_owned(),
+                        ..Default::default()
+                    },
+                    abs,
+                )
+            }
+            None => {
+                guard.layer = true;
+                let paths = layer::create_layer(&self.root, &id, &image.id)?;
+                let merged = layer::mount_layer(&self.root, &id)?;
+                (paths, merged)
+            }
+        };
+        let config = spec::merge_config(&image.config, opts, &id);
+        let user = crate::users::resolve_in_rootfs(&config.user, &rootfs)?;
+        let mut host = opts.host.clone();
+        let mut mount_points = std::collections::BTreeMap::new();
+        for m in &mut host.mounts {
+            match m.r#type.as_str() {
+                "volume" => {
+                    if m.source.is_empty() {
+                        m.source = names::new_id();
+                    }
+                    let data = self.root.join("volumes").join(&m.source).join("_data");
+                    std::fs::create_dir_all(&data).map_err(|e| EngineError::io(&data, e))?;
+                    mount_points.insert(
+                        m.target.clone(),
+                        MountPoint {
+                            r#type: "volume".into(),
+                            name: m.source.clone(),
+                            source: data.to_string_lossy().into_owned(),
+                            destination: m.target.clone(),
+                            rw: !m.read_only,
+                        },
+                    );
+                }
+                "bind" => {
+                    let src = Path::new(&m.source);
+                    if !src.exists() {
+                        std::fs::create_dir_all(src).map_err(|e| EngineError::io(src, e))?;
+                    }
+                    mount_points.insert(
+                        m.target.clone(),
+                        MountPoint {
+                            r#type: "bind".into(),
+                            name: String::new(),
+                            source: m.source.clone(),
+                            destination: m.target.clone(),
+                            rw: !m.read_only,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        let hostname = if host.uts_mode == "host" {
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            config.hostname.clone()
+        };
+        let write = |name: &str, text: &str| -> Result<()> {
+            let p = dir.join(name);
+            std::fs::write(&p, text).map_err(|e| EngineError::io(&p, e))
+        };
+        write("hostname", &format!("{hostname}\n"))?;
+        if host.network_mode == "host" {
+            write(
+                "hosts",
+                &std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS.to_string()),
+            )?;
+        } else {
+            write("hosts", &format!("{HOSTS}127.0.1.1\t{hostname}\n"))?;
+        }
+        write(
+            "resolv.conf",
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )?;
+        let join = |mode: &str, kind: &str| -> Result<Option<String>> {
+            match mode.strip_prefix("container:") {
+                Some(other) => {
+                    let rec = self.lookup(other)?;
+                    if !rec.is_running() {
+                        return Err(EngineError::state(&rec.id, format!("cannot join the {kind} namespace of a container that is not running")));
+                    }
+                    Ok(Some(format!("/proc/{}/ns/{kind}", rec.state.pid)))
+                }
+                None => Ok(None),
+            }
+        };
+        let (soft, hard) = nofile_limits();
+        let init_binary = if host.init == Some(true) {
+            INIT_CANDIDATES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+        } else {
+            None
+        };
+        if host.init == Some(true) && init_binary.is_none() {
+            return Err(EngineError::Sys(
+                "--init: no static init (tini-static / docker-init) found on this host".into(),
+            ));
+        }
+        let caps = spec::capabilities(&host);
+        let seccomp = default_seccomp(&caps);
+        let ctx = SpecContext {
+            id: id.clone(),
+            rootfs: rootfs.clone(),
+            container_dir: dir.clone(),
+            volumes_dir: self.root.join("volumes"),
+            user,
+            cgroups_path: format!("/berth/{id}"),
+            seccomp,
+            host_nofile: (soft, hard),
+            join_pid_ns: join(&host.pid_mode, "pid")?,
+            join_ipc_ns: join(&host.ipc_mode, "ipc")?,
+            join_net_ns: join(&host.network_mode, "net")?,
+            init_binary: init_binary.clone(),
+        };
+        let mut oci = spec::build_spec(&config, &host, &ctx)?;
+        if init_binary.is_some() {
+            if let Some(process) = oci.process_mut() {
+                let mut args = vec!["/sbin/docker-init".to_string(), "--".to_string()];
+                args.extend(process.args().clone().unwrap_or_default());
+                process.set_args(Some(args));
+            }
+        }
+        let spec_path = dir.join("config.json");
+        let spec_json = serde_json::to_vec(&oci).map_err(|e| EngineError::Sys(e.to_string()))?;
+        crate::record::write_atomic(&spec_path, &spec_json)?;
+        let args = spec::command_line(&config);
+        let record = ContainerRecord {
+            id: id.clone(),
+            created: now_rfc3339(),
+            path: args.first().cloned().unwrap_or_default(),
+            args: args.iter().skip(1).cloned().collect(),
+            config,
+            image: image.id.clone(),
+            name: format!("/{name}"),
+            driver: if opts.rootfs.is_some() {
+                String::new()
+            } else {
+                "overlay2".into()
+            },
+            os: "linux".into(),
+            mount_points,
+            log_path: dir
+                .join(format!("{id}-json.log"))
+                .to_string_lossy()
+                .into_owned(),
+            hostname_path: dir.join("hostname").to_string_lossy().into_owned(),
+            hosts_path: dir.join("hosts").to_string_lossy().into_owned(),
+            resolv_conf_path: dir.join("resolv.conf").to_string_lossy().into_owned(),
+            berth_layer: LayerPaths {
+                merged_dir: rootfs.to_string_lossy().into_owned(),
+                ..layer_paths
+            },
+            berth_cgroups_path: ctx.cgroups_path.clone(),
+            ..Default::default()
+        };
+        self.store.save_host_config(&id, &host)?;
+        self.store.save(&record)?;
+        guard.done = true;
+        Ok(record)
+    }
+
+    /// Mounts the container's layer again if it is not mounted (after a stop).
+    pub fn ensure_mounted(&self, record: &ContainerRecord) -> Result<()> {
+        if record.driver.is_empty()
+            || layer::is_mount_point(Path::new(&record.berth_layer.merged_dir))
+        {
+            return Ok(());
+        }
+        layer::mount_layer(&self.root, &record.id).map(|_| ())
+    }
+
+    pub fn unmount(&self, record: &ContainerRecord) -> Result<()> {
+        if record.driver.is_empty() {
+            return Ok(());
+        }
+        layer::unmount_layer(&self.root, &record.id)
+    }
+
+    /// Removes everything a stopped container owns: runtime state, layer, record, name.
+    pub fn remove_resources(&self, record: &ContainerRecord) -> Result<()> {
+        let _ = self.backend.delete(&record.id, true);
+        if !record.driver.is_empty() {
+            let _ = layer::unmount_layer(&self.root, &record.id);
+            layer::remove_layer(&self.root, &record.id)?;
+        }
+        self.store.remove(record)
+    }
+
+    /// Starts a created or stopped container in the background; returns once it runs.
+    pub fn start_detached(&self, id: &str) -> Result<()> {
+        let record = self.store.load(id)?;
+        if record.is_running() {
+            return Ok(());
+        }
+        let (read, write) = crate::sys::pipe()?;
+        crate::monitor::spawn(self, id, None, Some(write))?;
+        let mut text = String::new();
+        let _ = std::fs::File::from(read).read_to_string(&mut text);
+        let text = text.trim();
+        if text == "0" {
+            return Ok(());
+        }
+        let (code, message) = text
+            .split_once(' ')
+            .unwrap_or((text, "the container's monitor failed before starting it"));
+        Err(EngineError::Command {
+            message: message.to_string(),
+            exit_code: code.parse().unwrap_or(125),
+        })
+    }
+
+    /// Starts a container with this process attached; returns the container's exit code.
+    pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<i32> {
+        let (ours, theirs) = crate::sys::socketpair()?;
+        let mut stream = UnixStream::from(ours);
+        // The monitor reads the greeting before it starts the container.
+        crate::client::send_greeting(&mut stream, opts)?;
+        crate::monitor::spawn(self, id, Some(theirs), None)?;
+        crate::client::session(stream, opts)
+    }
+
+    /// Connects to a running container's monitor.
+    pub fn connect(&self, id: &str) -> Option<UnixStream> {
+        UnixStream::connect(self.store.container_dir(id).join("attach.sock")).ok()
+    }
+
+    /// `berth attach`.
+    pub fn attach(&self, id: &str, opts: &AttachOptions) -> Result<i32> {
+        let record = self.store.load(id)?;
+        if !record.is_running() {
+            return Err(EngineError::state(
+                id,
+                "You cannot attach to a stopped container, start it first",
+            ));
+        }
+        let mut stream = self
+            .connect(id)
+            .ok_or_else(|| EngineError::state(id, "its monitor is gone"))?;
+        crate::client::send_greeting(&mut stream, opts)?;
+        crate::client::session(stream, opts)
+    }
+
+    /// `berth wait`: blocks until the container stops; returns its exit code.
+    pub fn wait(&self, id: &str) -> Result<i32> {
+        if let Some(mut stream) = self.connect(id) {
+            let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
+            while let Ok(Some((kind, payload))) = attach::read_frame(&mut stream) {
+                if kind == attach::EXIT || kind == attach::ERROR {
+                    return Ok(attach::payload_i32(&payload));
+                }
+            }
+        }
+        // No monitor: the record (or its absence, after --rm) is the truth.
+        loop {
+            let record = self.store.load(id)?;
+            match record.status() {
+                Status::Running | Status::Paused | Status::Restarting
+                    if crate::procinfo::alive(record.berth_monitor_pid) || record.init_alive() =>
+                {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => return Ok(record.state.exit_code),
+            }
+        }
+    }
+
+    /// Sends `signal` to the container's init (through its monitor when there is one).
+    pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        let record = self.store.load(id)?;
+        if !record.is_running() {
+            return Err(EngineError::state(
+                id,
+                format!("cannot kill container {id}: container {id} is not running"),
+            ));
+        }
+        if let Some(mut stream) = self.connect(id) {
+            if attach::write_frame(&mut stream, attach::SIGNAL, &attach::i32_payload(signal))
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        // SAFETY: the PID was checked against its recorded start time just above.
+        if unsafe { libc::kill(record.state.pid, signal) } < 0 {
+            return Err(EngineError::Sys(format!(
+                "kill {}: {}",
+                record.state.pid,
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `berth stop -t`: stop signal, then SIGKILL after `timeout` seconds.
+    pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+        let record = self.store.load(id)?;
+        let _ = self
+            .store
+            .update(id, |r| r.has_been_manually_stopped = true);
+        if !record.is_running() {
+            if let Some(mut s) = self.connect(id) {
+                let _ = attach::write_frame(&mut s, attach::NO_RESTART, &[]);
+            }
+            return Ok(());
+        }
+        let signal = record
+            .config
+            .stop_signal
+            .as_deref()
+            .map(crate::sys::parse_signal)
+            .transpose()?
+            .unwrap_or(libc::SIGTERM);
+        let timeout =
+            Duration::from_secs(timeout.or(record.config.stop_timeout).unwrap_or(10).max(0) as u64);
+        match self.connect(id) {
+            Some(mut stream) => {
+                let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
+                let _ = attach::write_frame(&mut stream, attach::NO_RESTART, &[]);
+                let _ =
+                    attach::write_frame(&mut stream, attach::SIGNAL, &attach::i32_payload(signal));
+                if wait_exit_frame(&mut stream, timeout) {
+                    return Ok(());
+                }
+                let _ = attach::write_frame(
+                    &mut stream,
+                    attach::SIGNAL,
+                    &attach::i32_payload(libc::SIGKILL),
+                );
+                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                wait_exit_frame(&mut stream, Duration::from_secs(30));
+                Ok(())
+            }
+            None => {
+                // Monitor gone: signal directly and clean the runtime state ourselves.
+                // SAFETY: PID verified alive with its start time by is_running().
+                unsafe { libc::kill(record.state.pid, signal) };
+                let deadline = Instant::now() + timeout;
+                while record.init_alive() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                let _ = self.backend.delete(id, true);
+                let _ = self.store.update(id, |r| {
+                    r.state.running = false;
+                    r.state.pid = 0;
+                    r.state.exit_code = 137;
+                    r.state.finished_at = now_rfc3339();
+                });
+                self.unmount(&record)
+            }
+        }
+    }
+
+    /// `berth rm [-f]`.
+    pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        let record = self.store.load(id)?;
+        if record.is_running() || record.status() == Status::Restarting {
+            if !force {
+                return Err(EngineError::state(id, format!("You cannot remove a {} container {id}. Stop the container before attempting removal or force remove", record.status().as_str())));
+            }
+            if let Some(mut stream) = self.connect(id) {
+                let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
+                let _ = attach::write_frame(&mut stream, attach::NO_RESTART, &[]);
+                let _ = attach::write_frame(
+                    &mut stream,
+                    attach::SIGNAL,
+                    &attach::i32_payload(libc::SIGKILL),
+                );
+                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                wait_exit_frame(&mut stream, Duration::from_secs(30));
+            } else if record.init_alive() {
+                // SAFETY: PID verified alive with its start time.
+                unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
+                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while record.init_alive() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        let record = match self.store.load(id) {
+            Ok(r) => r,
+            Err(EngineError::NoSuchContainer(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.remove_resources(&record)?;
+        if volumes {
+            for mp in record.mount_points.values() {
+                if mp.r#type == "volume" && mp.name.len() == 64 {
+                    let _ = std::fs::remove_dir_all(self.root.join("volumes").join(&mp.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let record = self.store.load(id)?;
+        if !record.is_running() {
+            return Err(EngineError::state(
+                id,
+                format!("Container {id} is not running"),
+            ));
+        }
+        self.backend.pause(id)?;
+        self.store.update(id, |r| r.state.paused = true)
+    }
+
+    pub fn unpause(&self, id: &str) -> Result<()> {
+        let record = self.store.load(id)?;
+        if !record.state.paused {
+            return Err(EngineError::state(
+                id,
+                format!("Container {id} is not paused"),
+            ));
+        }
+        self.backend.resume(id)?;
+        self.store.update(id, |r| r.state.paused = false)
+    }
+
+    /// `berth restart`: stop (if running), then start detached.
+    pub fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+        self.stop(id, timeout)?;
+        // The monitor finishes its cleanup just after it reports the exit.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let r = self.store.load(id)?;
+            if !r.is_running() && !crate::procinfo::alive(r.berth_monitor_pid) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.store
+            .update(id, |r| r.has_been_manually_stopped = false)?;
+        self.start_detached(id)
+    }
+}
+
+/// Waits up to `timeout` for an EXIT (or ERROR) frame; true when it came (or the monitor left).
+fn wait_exit_frame(stream: &mut UnixStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match attach::read_frame(stream) {
+            Ok(Some((kind, _))) if kind == attach::EXIT || kind == attach::ERROR => return true,
+            Ok(Some(_)) => continue,
+            Ok(None) => return true,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// This host's RLIMIT_NOFILE (soft, hard).
+fn nofile_limits() -> (u64, u64) {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let hard = limit.maximum.unwrap_or(1 << 20);
+    (limit.current.unwrap_or(hard), hard)
+}
+
+/// Docker's default seccomp profile for these capabilities, when the runtime provides one.
+fn default_seccomp(caps: &[String]) -> Option<serde_json::Value> {
+    let profile = berth_runtime::seccomp::docker_profile_for_capabilities(caps);
+    let syscalls = profile.syscalls().as_ref().map(|s| s.len()).unwrap_or(0);
+    if syscalls == 0 {
+        return None;
+    }
+    serde_json::to_value(profile).ok()
+}

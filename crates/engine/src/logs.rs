@@ -1,0 +1,277 @@
+//! Docker's json-file log: `containers/<id>/<id>-json.log`, one JSON object per line,
+//! `{"log":"…\n","stream":"stdout","time":"<RFC 3339 nano>"}`. The writer (used by the monitor)
+//! splits output at newlines, keeping partial lines per stream until they complete; the reader
+//! implements `logs --tail --since -t` and `-f` (follow until the container stops).
+use crate::error::{EngineError, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// One line of the log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogEntry {
+    pub log: String,
+    pub stream: String,
+    pub time: String,
+}
+
+/// Longest line Docker writes as one entry before splitting.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Appends a container's output to its json-file log.
+pub struct LogWriter {
+    file: File,
+    pending: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    pub fn open(path: &Path) -> Result<LogWriter> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| EngineError::io(path, e))?;
+        Ok(LogWriter {
+            file,
+            pending: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Records `data` read from stream 1 (stdout) or 2 (stderr).
+    pub fn write(&mut self, stream: usize, data: &[u8]) {
+        let slot = if stream == 2 { 1 } else { 0 };
+        self.pending[slot].extend_from_slice(data);
+        let mut out = Vec::new();
+        loop {
+            let buf = &self.pending[slot];
+            let cut = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                None if buf.len() >= MAX_LINE => MAX_LINE,
+                None => break,
+            };
+            let line: Vec<u8> = self.pending[slot].drain(..cut).collect();
+            encode(&mut out, &line, slot);
+        }
+        if !out.is_empty() {
+            let _ = self.file.write_all(&out);
+        }
+    }
+
+    /// Writes any partial lines (at container exit).
+    pub fn flush(&mut self) {
+        let mut out = Vec::new();
+        for slot in 0..2 {
+            if !self.pending[slot].is_empty() {
+                let line = std::mem::take(&mut self.pending[slot]);
+                encode(&mut out, &line, slot);
+            }
+        }
+        if !out.is_empty() {
+            let _ = self.file.write_all(&out);
+        }
+    }
+}
+
+fn encode(out: &mut Vec<u8>, line: &[u8], slot: usize) {
+    let entry = LogEntry {
+        log: String::from_utf8_lossy(line).into_owned(),
+        stream: if slot == 1 { "stderr" } else { "stdout" }.to_string(),
+        time: crate::record::now_rfc3339(),
+    };
+    if serde_json::to_writer(&mut *out, &entry).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+/// `logs` options.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    /// Show only the last N lines.
+    pub tail: Option<usize>,
+    /// Show only entries at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub timestamps: bool,
+}
+
+/// Parses `--since`: RFC 3339, a Unix timestamp, or a relative duration like `10m`, `2h`, `30s`.
+pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    let bad = || EngineError::InvalidFlag {
+        flag: "--since".into(),
+        value: text.into(),
+        reason: "expected a timestamp or a duration like 10m".into(),
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        let nanos = (secs * 1e9) as i64;
+        return Ok(chrono::DateTime::from_timestamp_nanos(nanos));
+    }
+    let (num, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .ok_or_else(bad)?,
+    );
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return Err(bad()),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+}
+
+fn entry_time(entry: &LogEntry) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(&entry.time)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+fn keep(entry: &LogEntry, opts: &LogOptions) -> bool {
+    match entry_time(entry) {
+        Some(t) => opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u),
+        None => true,
+    }
+}
+
+fn emit(entry: &LogEntry, opts: &LogOptions, stdout: &mut dyn Write, stderr: &mut dyn Write) {
+    let out: &mut dyn Write = if entry.stream == "stderr" {
+        stderr
+    } else {
+        stdout
+    };
+    if opts.timestamps {
+        let _ = write!(out, "{} ", entry.time);
+    }
+    let _ = out.write_all(entry.log.as_bytes());
+}
+
+/// Prints the log at `path`; with `follow`, keeps printing new entries until `still_running`
+/// says the container stopped (then prints what is left and returns).
+pub fn print_logs(
+    path: &Path,
+    opts: &LogOptions,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    mut still_running: impl FnMut() -> bool,
+) -> Result<()> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !opts.follow => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            File::create(path).map_err(|e| EngineError::io(path, e))?;
+            File::open(path).map_err(|e| EngineError::io(path, e))?
+        }
+        Err(e) => return Err(EngineError::io(path, e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut line = String::new();
+    let mut offset = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| EngineError::io(path, e))?;
+        if n == 0 || !line.ends_with('\n') {
+            break;
+        }
+        offset += n as u64;
+        if let Ok(entry) = serde_json::from_str::<LogEntry>(&line) {
+            if keep(&entry, opts) {
+                entries.push(entry);
+            }
+        }
+    }
+    let skip = opts
+        .tail
+        .map(|t| entries.len().saturating_sub(t))
+        .unwrap_or(0);
+    for entry in &entries[skip..] {
+        emit(entry, opts, stdout, stderr);
+    }
+    let _ = stdout.flush();
+    let _ = stderr.flush();
+    if !opts.follow {
+        return Ok(());
+    }
+    loop {
+        let running = still_running();
+        reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| EngineError::io(path, e))?;
+        loop {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| EngineError::io(path, e))?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            offset += n as u64;
+            if let Ok(entry) = serde_json::from_str::<LogEntry>(&line) {
+                if keep(&entry, opts) {
+                    emit(&entry, opts, stdout, stderr);
+                }
+            }
+        }
+        let _ = stdout.flush();
+        let _ = stderr.flush();
+        if !running {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_docker_json_lines_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x-json.log");
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(1, b"hel");
+        w.write(1, b"lo\nwor");
+        w.write(2, b"oops\n");
+        w.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<LogEntry> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0].log, "hello\n");
+        assert_eq!(lines[0].stream, "stdout");
+        assert_eq!(lines[1].stream, "stderr");
+        assert_eq!(lines[2].log, "wor");
+        assert!(lines[0].time.ends_with('Z'));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_logs(
+            &path,
+            &LogOptions {
+                tail: Some(2),
+                ..Default::default()
+            },
+            &mut out,
+            &mut err,
+            || false,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "wor");
+        assert_eq!(String::from_utf8(err).unwrap(), "oops\n");
+    }
+
+    #[test]
+    fn since_accepts_durations_and_timestamps() {
+        assert!(parse_since("10m").unwrap() < chrono::Utc::now());
+        assert!(parse_since("2026-01-01T00:00:00Z").is_ok());
+        assert!(parse_since("1700000000").is_ok());
+        assert!(parse_since("soon").is_err());
+    }
+}

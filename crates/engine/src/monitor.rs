@@ -1,0 +1,655 @@
+//! The per-container monitor (Berth's conmon): a forked, single-threaded, session-leading
+//! child subreaper of `berth` that creates and starts the container through the runtime, keeps
+//! its stdio (pipes or a PTY master), writes the json-file log, serves attach clients on
+//! `containers/<id>/attach.sock`, reaps the init, records exit status / OOMKilled / FinishedAt,
+//! applies the restart policy and `--rm` cleanup, and then exits. It never outlives the
+//! container's last restart, and it never holds the metadata lock while waiting.
+use crate::attach::{self, FrameBuffer};
+use crate::error::{command_failure_code, EngineError, Result};
+use crate::lifecycle::Engine;
+use crate::logs::LogWriter;
+use crate::options::HostConfig;
+use crate::record::{now_rfc3339, ContainerRecord};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+/// Forks the monitor for container `id`. `client` is an already-connected attach client (the
+/// foreground `run`), `ready` a pipe on which the monitor reports "0" once the container runs,
+/// or "<exit code> <message>" when it could not start. Returns the monitor's PID.
+pub fn spawn(
+    engine: &Engine,
+    id: &str,
+    client: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+) -> Result<i32> {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: berth is single-threaded when it forks the monitor (no runtime threads, no pools),
+    // so the child may run ordinary Rust code.
+    match unsafe { libc::fork() } {
+        -1 => Err(EngineError::Sys(format!(
+            "fork of the monitor: {}",
+            std::io::Error::last_os_error()
+        ))),
+        0 => {
+            let code = become_monitor(engine, id, client, ready);
+            // SAFETY: leaving the forked child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        pid => Ok(pid),
+    }
+}
+
+fn become_monitor(
+    engine: &Engine,
+    id: &str,
+    client: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+) -> i32 {
+    // SAFETY: plain syscalls on our own process.
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        // Everything we hold stays ours; nothing leaks into the runtime or the container.
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    let dir = engine.store.container_dir(id);
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = crate::sys::dup_onto(null.as_raw_fd(), 0);
+        let _ = crate::sys::dup_onto(null.as_raw_fd(), 1);
+    }
+    if let Ok(log) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("monitor.log"))
+    {
+        let _ = crate::sys::dup_onto(log.as_raw_fd(), 2);
+    }
+    let mut monitor = match Monitor::new(engine, id, client, ready) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("monitor {id}: {e}");
+            return 1;
+        }
+    };
+    monitor.run();
+    0
+}
+
+struct Client {
+    stream: UnixStream,
+    frames: FrameBuffer,
+    wants: u8,
+}
+
+/// The container's end of its stdio, as the monitor holds it.
+#[derive(Default)]
+struct ContainerIo {
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    /// The PTY master for `-t` (stdin and stdout both go through it).
+    pty: Option<OwnedFd>,
+    /// The PTY reported hang-up (every slave closed): stop polling it.
+    pty_hangup: bool,
+}
+
+struct Monitor<'a> {
+    engine: &'a Engine,
+    id: String,
+    host: HostConfig,
+    tty: bool,
+    open_stdin: bool,
+    listener: Option<UnixListener>,
+    clients: Vec<Client>,
+    ready: Option<OwnedFd>,
+    signals: OwnedFd,
+    log: Option<LogWriter>,
+    manually_stopped: bool,
+    window: Option<(u16, u16)>,
+}
+
+impl<'a> Monitor<'a> {
+    fn new(
+        engine: &'a Engine,
+        id: &str,
+        client: Option<OwnedFd>,
+        ready: Option<OwnedFd>,
+    ) -> Result<Monitor<'a>> {
+        let record = engine.store.load(id)?;
+        let host = engine.store.load_host_config(id)?;
+        let dir = engine.store.container_dir(id);
+        let sock = dir.join("attach.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).ok();
+        if let Some(l) = &listener {
+            let _ = l.set_nonblocking(true);
+        }
+        let signals =
+            crate::sys::signalfd_for(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+        let mut clients = Vec::new();
+        let mut window = None;
+        if let Some(fd) = client {
+            let mut stream = UnixStream::from(fd);
+            // The foreground client says at once what it wants; wait for that before starting so
+            // not a byte of output is missed.
+            let mut wants = attach::WANT_STDOUT | attach::WANT_STDERR;
+            let mut frames = FrameBuffer::default();
+            while let Ok(Some((kind, payload))) = attach::read_frame(&mut stream) {
+                match kind {
+                    attach::HELLO => {
+                        wants = payload.first().copied().unwrap_or(wants);
+                        break;
+                    }
+                    attach::RESIZE if payload.len() >= 4 => {
+                        window = Some((
+                            u16::from_be_bytes([payload[0], payload[1]]),
+                            u16::from_be_bytes([payload[2], payload[3]]),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            let _ = stream.set_nonblocking(true);
+            frames.push(&[]);
+            clients.push(Client {
+                stream,
+                frames,
+                wants,
+            });
+        }
+        let log = LogWriter::open(&dir.join(format!("{id}-json.log"))).ok();
+        Ok(Monitor {
+            engine,
+            id: id.to_string(),
+            tty: record.config.tty,
+            open_stdin: record.config.open_stdin,
+            host,
+            listener,
+            clients,
+            ready,
+            signals,
+            log,
+            manually_stopped: false,
+            window,
+        })
+    }
+
+    fn run(&mut self) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            let outcome = self.start_once();
+            let (code, error) = match outcome {
+                Ok((pid, io)) => (self.supervise(pid, io), None),
+                Err(e) => {
+                    let msg = e.to_string();
+                    let code = match &e {
+                        EngineError::Runtime(m) => command_failure_code(m),
+                        other => other.exit_code(),
+                    };
+                    (code, Some(msg))
+                }
+            };
+            let oom = self.finish_run(code, error.as_deref());
+            let _ = oom;
+            let record = self.engine.store.load(&self.id).unwrap_or_default();
+            if error.is_none() && self.should_restart(code, record.restart_count) {
+                if started.elapsed() > Duration::from_secs(10) {
+                    delay = Duration::from_millis(100);
+                }
+                let _ = self.engine.store.update(&self.id, |r| {
+                    r.state.restarting = true;
+                    r.restart_count += 1;
+                });
+                self.wait_serving(delay);
+                delay = (delay * 2).min(Duration::from_secs(60));
+                if self.manually_stopped {
+                    let _ = self
+                        .engine
+                        .store
+                        .update(&self.id, |r| r.state.restarting = false);
+                    self.final_cleanup(code, None);
+                    return;
+                }
+                continue;
+            }
+            self.final_cleanup(code, error);
+            return;
+        }
+    }
+
+    fn should_restart(&self, code: i32, count: i64) -> bool {
+        if self.manually_stopped || self.host.auto_remove {
+            return false;
+        }
+        let policy = &self.host.restart_policy;
+        match policy.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                code != 0 && (policy.maximum_retry_count == 0 || count < policy.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+
+    /// Mounts the rootfs if needed, creates the container with fresh stdio, starts it.
+    fn start_once(&mut self) -> Result<(i32, ContainerIo)> {
+        let record = self.engine.store.load(&self.id)?;
+        self.engine.ensure_mounted(&record)?;
+        let bundle = self.engine.store.container_dir(&self.id);
+        // A previous run may have left runtime state behind (killed monitor).
+        let _ = self.engine.backend.delete(&self.id, true);
+        let mut io = ContainerIo::default();
+        let pid = if self.tty {
+            let sock_path = bundle.join("console.sock");
+            let _ = std::fs::remove_file(&sock_path);
+            let listener =
+                UnixListener::bind(&sock_path).map_err(|e| EngineError::io(&sock_path, e))?;
+            let null =
+                std::fs::File::open("/dev/null").map_err(|e| EngineError::io("/dev/null", e))?;
+            let n = null.as_raw_fd();
+            let pid = self
+                .engine
+                .backend
+                .create(&self.id, &bundle, [n, n, n], Some(&sock_path));
+            let _ = std::fs::remove_file(&sock_path);
+            let pid = pid?;
+            let master = crate::backend::receive_console(&listener)?;
+            if let Some((rows, cols)) = self.window {
+                crate::sys::set_window_size(master.as_raw_fd(), rows, cols);
+            }
+            io.pty = Some(master);
+            pid
+        } else {
+            let (stdin_child, stdin_ours) = if self.open_stdin {
+                let (r, w) = crate::sys::pipe()?;
+                (r, Some(w))
+            } else {
+                let null = std::fs::File::open("/dev/null")
+                    .map_err(|e| EngineError::io("/dev/null", e))?;
+                (OwnedFd::from(null), None)
+            };
+            let (out_r, out_w) = crate::sys::pipe()?;
+            let (err_r, err_w) = crate::sys::pipe()?;
+            let pid = self.engine.backend.create(
+                &self.id,
+                &bundle,
+                [
+                    stdin_child.as_raw_fd(),
+                    out_w.as_raw_fd(),
+                    err_w.as_raw_fd(),
+                ],
+                None,
+            )?;
+            io.stdin = stdin_ours;
+            io.stdout = Some(out_r);
+            io.stderr = Some(err_r);
+            pid
+        };
+        let start_time = crate::procinfo::start_time(pid).unwrap_or(0);
+        if let Err(e) = self.engine.backend.start(&self.id) {
+            let _ = self.engine.backend.delete(&self.id, true);
+            return Err(e);
+        }
+        let me = std::process::id() as i32;
+        self.engine.store.update(&self.id, |r| {
+            r.state.running = true;
+            r.state.paused = false;
+            r.state.restarting = false;
+            r.state.pid = pid;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.oom_killed = false;
+            r.state.started_at = now_rfc3339();
+            r.has_been_started_before = true;
+            r.berth_monitor_pid = me;
+            r.berth_pid_start_time = start_time;
+        })?;
+        if let Some(ready) = self.ready.take() {
+            let _ = std::fs::File::from(ready).write_all(b"0\n");
+        }
+        self.broadcast(attach::STARTED, &attach::i32_payload(pid), 0);
+        Ok((pid, io))
+    }
+
+    /// Pumps stdio and serves clients until the init `pid` exits; returns its exit code.
+    fn supervise(&mut self, pid: i32, mut io: ContainerIo) -> i32 {
+        let mut exit_code: Option<i32> = None;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if let Some(code) = exit_code {
+                self.drain(&mut io, &mut buf);
+                return code;
+            }
+            let mut fds: Vec<libc::pollfd> = Vec::new();
+            let mut kinds: Vec<u8> = Vec::new();
+            let mut push = |fd: RawFd, kind: u8| {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                kinds.push(kind);
+            };
+            push(self.signals.as_raw_fd(), b'S');
+            if let Some(l) = &self.listener {
+                push(l.as_raw_fd(), b'L');
+            }
+            if let Some(fd) = &io.stdout {
+                push(fd.as_raw_fd(), b'1');
+            }
+            if let Some(fd) = &io.stderr {
+                push(fd.as_raw_fd(), b'2');
+            }
+            if let Some(fd) = io.pty.as_ref().filter(|_| !io.pty_hangup) {
+                push(fd.as_raw_fd(), b'T');
+            }
+            for c in &self.clients {
+                push(c.stream.as_raw_fd(), b'C');
+            }
+            let client_base = fds.len() - self.clients.len();
+            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if n < 0 {
+                continue;
+            }
+            let mut dead_clients = Vec::new();
+            for (i, pfd) in fds.iter().enumerate() {
+                if pfd.revents == 0 {
+                    continue;
+                }
+                match kinds[i] {
+                    b'S' => {
+                        for sig in crate::sys::read_signals(&self.signals) {
+                            if sig == libc::SIGCHLD {
+                                if let Some(code) = reap(pid) {
+                                    exit_code = Some(code);
+                                }
+                            }
+                        }
+                    }
+                    b'L' => self.accept_clients(),
+                    b'1' | b'2' | b'T' => {
+                        let stream = if kinds[i] == b'2' { 2 } else { 1 };
+                        let kind = kinds[i];
+                        let fd = match kind {
+                            b'1' => io.stdout.as_ref(),
+                            b'2' => io.stderr.as_ref(),
+                            _ => io.pty.as_ref(),
+                        }
+                        .map(|f| f.as_raw_fd());
+                        let closed = match fd.map(|fd| crate::sys::read_fd(fd, &mut buf)) {
+                            Some(Ok(0)) | Some(Err(_)) | None => true,
+                            Some(Ok(n)) => {
+                                let data = buf[..n].to_vec();
+                                self.output(stream, &data);
+                                false
+                            }
+                        };
+                        if closed {
+                            match kind {
+                                b'1' => io.stdout = None,
+                                b'2' => io.stderr = None,
+                                // Keep the master for stdin and resize; stop polling it.
+                                _ => io.pty_hangup = true,
+                            }
+                        }
+                    }
+                    b'C' => {
+                        let ci = i - client_base;
+                        if !self.serve_client(ci, pid, &mut io) {
+                            dead_clients.push(ci);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for ci in dead_clients.into_iter().rev() {
+                self.clients.remove(ci);
+            }
+        }
+    }
+
+    /// Reads what is left in the output pipes after the init exited.
+    fn drain(&mut self, io: &mut ContainerIo, buf: &mut [u8]) {
+        for (stream, slot) in [(1, &mut io.stdout), (2, &mut io.stderr), (1, &mut io.pty)] {
+            if let Some(fd) = slot.take() {
+                crate::sys::set_nonblocking(fd.as_raw_fd());
+                while let Ok(n) = crate::sys::read_fd(fd.as_raw_fd(), buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let data = buf[..n].to_vec();
+                    self.output(stream, &data);
+                }
+            }
+        }
+        if let Some(log) = &mut self.log {
+            log.flush();
+        }
+    }
+
+    fn output(&mut self, stream: usize, data: &[u8]) {
+        if let Some(log) = &mut self.log {
+            log.write(stream, data);
+        }
+        let (kind, want) = if stream == 2 {
+            (attach::STDERR, attach::WANT_STDERR)
+        } else {
+            (attach::STDOUT, attach::WANT_STDOUT)
+        };
+        self.broadcast(kind, data, want);
+    }
+
+    fn broadcast(&mut self, kind: u8, payload: &[u8], want: u8) {
+        self.clients.retain_mut(|c| {
+            if want != 0 && c.wants & want == 0 {
+                return true;
+            }
+            let _ = c.stream.set_nonblocking(false);
+            let ok = attach::write_frame(&mut c.stream, kind, payload).is_ok();
+            let _ = c.stream.set_nonblocking(true);
+            ok
+        });
+    }
+
+    fn accept_clients(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        while let Ok((stream, _)) = listener.accept() {
+            let _ = stream.set_nonblocking(true);
+            self.clients.push(Client {
+                stream,
+                frames: FrameBuffer::default(),
+                wants: 0,
+            });
+        }
+    }
+
+    /// Handles input from client `ci`; false when it went away.
+    fn serve_client(&mut self, ci: usize, pid: i32, io: &mut ContainerIo) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        let alive = match self.clients[ci].stream.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.clients[ci].frames.push(&buf[..n]);
+                true
+            }
+            Err(e) => {
+                e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted
+            }
+        };
+        while let Some((kind, payload)) = self.clients[ci].frames.next_frame() {
+            match kind {
+                attach::HELLO => self.clients[ci].wants = payload.first().copied().unwrap_or(0),
+                attach::STDIN => {
+                    let target = io.stdin.as_ref().or(io.pty.as_ref());
+                    if let Some(fd) = target {
+                        let _ = crate::sys::write_all_fd(fd.as_raw_fd(), &payload);
+                    }
+                }
+                attach::STDIN_EOF if !self.tty => io.stdin = None,
+                attach::RESIZE if payload.len() >= 4 => {
+                    let (rows, cols) = (
+                        u16::from_be_bytes([payload[0], payload[1]]),
+                        u16::from_be_bytes([payload[2], payload[3]]),
+                    );
+                    self.window = Some((rows, cols));
+                    if let Some(fd) = io.pty.as_ref().or(io.stdin.as_ref().filter(|_| self.tty)) {
+                        crate::sys::set_window_size(fd.as_raw_fd(), rows, cols);
+                    }
+                }
+                attach::SIGNAL => {
+                    let sig = attach::payload_i32(&payload);
+                    // SAFETY: `pid` is our unreaped child, so the PID cannot have been reused.
+                    unsafe { libc::kill(pid, sig) };
+                }
+                attach::NO_RESTART => self.manually_stopped = true,
+                _ => {}
+            }
+        }
+        alive
+    }
+
+    /// Sleeps `delay` (restart backoff) while still accepting stop requests.
+    fn wait_serving(&mut self, delay: Duration) {
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline && !self.manually_stopped {
+            let mut fds: Vec<libc::pollfd> = self
+                .clients
+                .iter()
+                .map(|c| libc::pollfd {
+                    fd: c.stream.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            if let Some(l) = &self.listener {
+                fds.push(libc::pollfd {
+                    fd: l.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i32;
+            // SAFETY: valid pollfd array.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, left.max(1)) };
+            self.accept_clients();
+            let mut io = ContainerIo::default();
+            let mut dead = Vec::new();
+            for ci in 0..self.clients.len() {
+                if !self.serve_client(ci, -1, &mut io) {
+                    dead.push(ci);
+                }
+            }
+            for ci in dead.into_iter().rev() {
+                self.clients.remove(ci);
+            }
+        }
+    }
+
+    /// Records the end of one run: exit code, OOM flag, FinishedAt; deletes the runtime state.
+    fn finish_run(&mut self, code: i32, error: Option<&str>) -> bool {
+        let record = self.engine.store.load(&self.id).unwrap_or_default();
+        let oom = error.is_none() && oom_killed(&record);
+        let _ = self.engine.backend.delete(&self.id, true);
+        let _ = self.engine.store.update(&self.id, |r| {
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.oom_killed = oom;
+            r.state.finished_at = if error.is_some() && !r.has_been_started_before {
+                String::new()
+            } else {
+                now_rfc3339()
+            };
+            r.state.error = error.unwrap_or("").to_string();
+            r.berth_monitor_pid = 0;
+            r.berth_pid_start_time = 0;
+        });
+        oom
+    }
+
+    /// After the last run: `--rm` removal or unmount, then tell everyone and go.
+    fn final_cleanup(&mut self, code: i32, error: Option<String>) {
+        if let Ok(record) = self.engine.store.load(&self.id) {
+            if self.host.auto_remove {
+                let _ = self.engine.remove_resources(&record);
+            } else {
+                let _ = self.engine.unmount(&record);
+            }
+        }
+        let _ = std::fs::remove_file(
+            self.engine
+                .store
+                .container_dir(&self.id)
+                .join("attach.sock"),
+        );
+        match error {
+            Some(msg) => {
+                if let Some(ready) = self.ready.take() {
+                    let _ =
+                        std::fs::File::from(ready).write_all(format!("{code} {msg}\n").as_bytes());
+                }
+                let mut payload = attach::i32_payload(code).to_vec();
+                payload.extend_from_slice(msg.as_bytes());
+                self.broadcast(attach::ERROR, &payload, 0);
+            }
+            None => {
+                if let Some(ready) = self.ready.take() {
+                    let _ = std::fs::File::from(ready).write_all(b"0\n");
+                }
+                self.broadcast(attach::EXIT, &attach::i32_payload(code), 0);
+            }
+        }
+    }
+}
+
+/// Reaps every exited child; returns the init's exit code when it was among them.
+fn reap(init: i32) -> Option<i32> {
+    let mut result = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG on our own children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return result;
+        }
+        if pid == init {
+            result = Some(if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else if libc::WIFSIGNALED(status) {
+                128 + libc::WTERMSIG(status)
+            } else {
+                255
+            });
+        }
+    }
+}
+
+fn oom_killed(record: &ContainerRecord) -> bool {
+    let Ok(h) = berth_cgroups::Hierarchy::detect() else {
+        return false;
+    };
+    let Ok(cg) = berth_cgroups::Cgroup::open(&h, &record.berth_cgroups_path) else {
+        return false;
+    };
+    cg.oom_kill_count().map(|n| n > 0).unwrap_or(false)
+}
