@@ -1,17 +1,882 @@
-//! `berth` verbs for images: flag parsing and rendering only; the work is in the library crates.
-use clap::Subcommand;
-use std::path::Path;
+//! `berth` verbs for images: flag parsing and rendering only; the work is in berth-image.
+//! Output follows Docker: tables through a tabwriter laid out like Docker's, humanized sizes and
+//! ages, `inspect` as a 4-space-indented JSON array, errors as `Error: …` with exit status 1.
+use anyhow::Context;
+use berth_image::humanize::{ellipsis, human_size, time_ago};
+use berth_image::{ImageError, ImportOptions, Progress, RemoveEvent, Store};
+use clap::{ArgAction, Args, Subcommand};
+use serde_json::Value;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
-    /// Placeholder until the images verbs land.
-    #[command(hide = true, name = "__images_placeholder")]
-    Placeholder,
+    /// List images
+    Images(ListArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageSub),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Return low-level information on Docker objects
+    Inspect(InspectArgs),
 }
 
-/// Runs one verb; returns the process exit code (Docker's: 125 for engine errors).
-pub fn run(_root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
-    match command {
-        ImageCommand::Placeholder => Ok(0),
+#[derive(Subcommand, Debug)]
+pub enum ImageSub {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ListArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Save one or more images to a tar archive
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short, long)]
+    all: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output using a custom template ('table', 'json', or a Go-style template)
+    #[arg(long)]
+    format: Option<String>,
+    /// Filter output based on conditions provided (dangling=true|false, reference=PATTERN)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// REPOSITORY[:TAG]
+    repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Return JSON for specified type
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Display total file sizes (accepted for compatibility)
+    #[arg(short, long)]
+    size: bool,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short, long)]
+    force: bool,
+    /// Do not delete untagged parents
+    #[arg(long)]
+    no_prune: bool,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long = "human", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    source: String,
+    target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Set platform if server is multi-platform capable (only the host's is supported)
+    #[arg(long)]
+    platform: Option<String>,
+    /// file|URL|- (stdin)
+    source: String,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Provide filter values (accepted, not applied)
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+/// Runs one verb; returns the process exit code (Docker's: 1 when the request failed).
+pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
+    let store = Store::open(root)
+        .with_context(|| format!("opening image store under {}", root.display()))?;
+    let result = match command {
+        ImageCommand::Images(a) | ImageCommand::Image(ImageSub::Ls(a)) => list(&store, a),
+        ImageCommand::Image(ImageSub::Inspect(a)) => inspect(&store, a, true),
+        ImageCommand::Inspect(a) => inspect(&store, a, false),
+        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(&store, a),
+        ImageCommand::History(a) | ImageCommand::Image(ImageSub::History(a)) => history(&store, a),
+        ImageCommand::Tag(a) | ImageCommand::Image(ImageSub::Tag(a)) => store
+            .tag(&a.source, &a.target)
+            .map(|_| 0)
+            .map_err(Into::into),
+        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => save(&store, a),
+        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(&store, a),
+        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => import(&store, a),
+        ImageCommand::Image(ImageSub::Prune(a)) => prune(&store, a),
+    };
+    match result {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            Ok(1)
+        }
     }
+}
+
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+fn table() -> tabwriter::TabWriter<std::io::Stdout> {
+    // Docker: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0), i.e. width = max(cell+3, 10).
+    tabwriter::TabWriter::new(std::io::stdout())
+        .minwidth(7)
+        .padding(3)
+}
+
+/// One row of `images`, with Docker's `--format` field names.
+struct ImageRow {
+    repository: String,
+    tag: String,
+    digest: String,
+    id: String,
+    created_since: String,
+    created_at: String,
+    size: String,
+}
+
+impl ImageRow {
+    fn field(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "Repository" => self.repository.clone(),
+            "Tag" => self.tag.clone(),
+            "Digest" => self.digest.clone(),
+            "ID" => self.id.clone(),
+            "CreatedSince" => self.created_since.clone(),
+            "CreatedAt" => self.created_at.clone(),
+            "Size" | "VirtualSize" => self.size.clone(),
+            "SharedSize" | "UniqueSize" | "Containers" => "N/A".into(),
+            _ => return None,
+        })
+    }
+    fn json(&self) -> Value {
+        serde_json::json!({
+            "Containers": "N/A",
+            "CreatedAt": self.created_at,
+            "CreatedSince": self.created_since,
+            "Digest": self.digest,
+            "ID": self.id,
+            "Repository": self.repository,
+            "SharedSize": "N/A",
+            "Size": self.size,
+            "Tag": self.tag,
+            "UniqueSize": "N/A",
+            "VirtualSize": self.size,
+        })
+    }
+}
+
+/// Renders a Go-style template over named fields: `{{.Field}}`, `{{json .}}`, `\t`, `\n`.
+fn render_template(
+    tmpl: &str,
+    field: &dyn Fn(&str) -> Option<String>,
+    whole: &dyn Fn() -> String,
+) -> String {
+    let mut out = String::new();
+    let mut rest = tmpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let expr = rest[start + 2..start + end].trim();
+        if expr == "json ." {
+            out.push_str(&whole());
+        } else if let Some(path) = expr.strip_prefix("json ") {
+            out.push_str(
+                &serde_json::to_string(&field(path.trim().trim_start_matches('.')))
+                    .unwrap_or_default(),
+            );
+        } else if let Some(name) = expr.strip_prefix('.') {
+            out.push_str(&field(name).unwrap_or_default());
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
+    let mut dangling: Option<bool> = None;
+    let mut reference: Option<String> = a.repository.clone();
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("dangling", v)) => dangling = Some(v == "true" || v == "1"),
+            Some(("reference", v)) => reference = Some(v.to_string()),
+            _ => anyhow::bail!("invalid filter '{f}'"),
+        }
+    }
+    let summaries = store.list_images(a.all)?;
+    let mut rows = Vec::new();
+    let mut ids_seen = Vec::new();
+    for s in &summaries {
+        let is_dangling = s.repo_tags.is_empty() && s.repo_digests.is_empty();
+        if let Some(d) = dangling {
+            if d != is_dangling {
+                continue;
+            }
+        }
+        let id = if a.no_trunc {
+            s.id.clone()
+        } else {
+            short_id(&s.id)
+        };
+        let created_since = s.created.map(time_ago).unwrap_or_else(|| "N/A".into());
+        let created_at = s
+            .created
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S %z UTC").to_string())
+            .unwrap_or_default();
+        let size = human_size(s.size);
+        let mut pairs: Vec<(String, String, String)> = Vec::new();
+        for t in &s.repo_tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((t, ""));
+            let digest = s
+                .repo_digests
+                .iter()
+                .find(|d| d.split('@').next() == Some(repo))
+                .and_then(|d| d.split('@').nth(1))
+                .unwrap_or("<none>");
+            pairs.push((repo.to_string(), tag.to_string(), digest.to_string()));
+        }
+        for d in &s.repo_digests {
+            let (repo, digest) = d.split_once('@').unwrap_or((d, ""));
+            if !pairs.iter().any(|p| p.0 == repo) {
+                pairs.push((repo.to_string(), "<none>".into(), digest.to_string()));
+            }
+        }
+        if pairs.is_empty() {
+            pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
+        }
+        for (repo, tag, digest) in pairs {
+            if let Some(r) = &reference {
+                let (want_repo, want_tag) = match r.rsplit_once(':') {
+                    Some((rr, t)) if !t.contains('/') => (rr.to_string(), Some(t.to_string())),
+                    _ => (r.clone(), None),
+                };
+                if !glob_match(&want_repo, &repo)
+                    || want_tag.as_deref().is_some_and(|t| !glob_match(t, &tag))
+                {
+                    continue;
+                }
+            }
+            rows.push(ImageRow {
+                repository: repo,
+                tag,
+                digest,
+                id: id.clone(),
+                created_since: created_since.clone(),
+                created_at: created_at.clone(),
+                size: size.clone(),
+            });
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for r in &rows {
+            if !ids_seen.contains(&r.id) {
+                writeln!(out, "{}", r.id)?;
+                ids_seen.push(r.id.clone());
+            }
+        }
+        return Ok(0);
+    }
+    match a.format.as_deref() {
+        Some("json") | Some("{{json .}}") => {
+            for r in &rows {
+                writeln!(out, "{}", r.json())?;
+            }
+        }
+        Some(t) if !t.starts_with("table") => {
+            for r in &rows {
+                let line = render_template(t, &|f| r.field(f), &|| r.json().to_string());
+                writeln!(out, "{line}")?;
+            }
+        }
+        other => {
+            drop(out);
+            let mut tw = table();
+            let custom = other
+                .and_then(|t| t.strip_prefix("table"))
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            if let Some(t) = custom {
+                let header = render_template(t, &|f| Some(header_name(f)), &String::new);
+                writeln!(tw, "{header}")?;
+                for r in &rows {
+                    writeln!(
+                        tw,
+                        "{}",
+                        render_template(t, &|f| r.field(f), &|| r.json().to_string())
+                    )?;
+                }
+            } else {
+                if a.digests {
+                    writeln!(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")?;
+                } else {
+                    writeln!(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")?;
+                }
+                for r in &rows {
+                    if a.digests {
+                        writeln!(
+                            tw,
+                            "{}\t{}\t{}\t{}\t{}\t{}",
+                            r.repository, r.tag, r.digest, r.id, r.created_since, r.size
+                        )?;
+                    } else {
+                        writeln!(
+                            tw,
+                            "{}\t{}\t{}\t{}\t{}",
+                            r.repository, r.tag, r.id, r.created_since, r.size
+                        )?;
+                    }
+                }
+            }
+            tw.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+fn header_name(field: &str) -> String {
+    match field {
+        "ID" => "IMAGE ID".into(),
+        "CreatedSince" => "CREATED".into(),
+        "CreatedAt" => "CREATED AT".into(),
+        "CreatedBy" => "CREATED BY".into(),
+        other => other.to_ascii_uppercase(),
+    }
+}
+
+/// Shell-style `*` and `?` matching, as Docker's reference filter.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    fn rec(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| rec(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && rec(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && rec(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    rec(&p, &t)
+}
+
+/// Formats a JSON value the way Go's text/template prints it.
+fn go_value(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_value).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", go_value(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .try_fold(v, |cur, key| cur.get(key))
+}
+
+/// `--format` for inspect: `{{.A.B}}`, `{{json .A}}`, `{{json .}}`.
+pub fn render_inspect(tmpl: &str, doc: &Value) -> String {
+    let field = |p: &str| lookup(doc, p).map(go_value);
+    let mut out = String::new();
+    let mut rest = tmpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let expr = rest[start + 2..start + end].trim();
+        if let Some(path) = expr.strip_prefix("json ") {
+            let p = path.trim().trim_start_matches('.');
+            let v = if p.is_empty() {
+                Some(doc)
+            } else {
+                lookup(doc, p)
+            };
+            out.push_str(&v.map(|v| v.to_string()).unwrap_or_else(|| "null".into()));
+        } else if let Some(name) = expr.strip_prefix('.') {
+            out.push_str(&field(name).unwrap_or_else(|| "<no value>".into()));
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+/// Prints documents as Docker does: a 4-space-indented JSON array (fields in the order the
+/// documents serialise them), or one template line each.
+pub fn print_inspect<T: serde::Serialize>(docs: &[T], format: Option<&str>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Some(t) => {
+            for d in docs {
+                writeln!(out, "{}", render_inspect(t, &serde_json::to_value(d)?))?;
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&docs, &mut ser)?;
+            out.write_all(&buf)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `inspect` for images; `image_only` picks Docker's "No such image" over "No such object".
+pub fn inspect_images(
+    store: &Store,
+    names: &[String],
+    format: Option<&str>,
+    image_only: bool,
+) -> anyhow::Result<i32> {
+    let mut docs = Vec::new();
+    let mut code = 0;
+    let mut errors = Vec::new();
+    for (name, r) in names.iter().zip(store.inspect_images(names)) {
+        match r {
+            Ok(d) => docs.push(d),
+            Err(ImageError::NoSuchImage(_)) | Err(ImageError::InvalidReference { .. }) => {
+                code = 1;
+                errors.push(if image_only {
+                    format!("Error: No such image: {name}")
+                } else {
+                    format!("Error: No such object: {name}")
+                });
+            }
+            Err(e) => {
+                code = 1;
+                errors.push(format!("Error: {e}"));
+            }
+        }
+    }
+    if !(docs.is_empty() && format.is_some()) {
+        print_inspect(&docs, format)?;
+    }
+    for e in errors {
+        eprintln!("{e}");
+    }
+    Ok(code)
+}
+
+fn inspect(store: &Store, a: InspectArgs, image_only: bool) -> anyhow::Result<i32> {
+    if let Some(k) = &a.kind {
+        if k != "image" {
+            anyhow::bail!("unsupported --type {k}: this build of berth inspects images only here");
+        }
+    }
+    inspect_images(store, &a.names, a.format.as_deref(), image_only)
+}
+
+fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for r in &a.images {
+        match store.remove_image(r, a.force, !a.no_prune) {
+            Ok(events) => {
+                for e in events {
+                    match e {
+                        RemoveEvent::Untagged(t) => println!("Untagged: {t}"),
+                        RemoveEvent::Deleted(id) => println!("Deleted: {id}"),
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<i32> {
+    if !a.force && std::io::stdin().is_terminal() {
+        if a.all {
+            eprint!("WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] ");
+        } else {
+            eprint!("WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] ");
+        }
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let (events, reclaimed) = store.prune_images(a.all)?;
+    if !events.is_empty() {
+        println!("Deleted Images:");
+        for e in events {
+            match e {
+                RemoveEvent::Untagged(t) => println!("untagged: {t}"),
+                RemoveEvent::Deleted(id) => println!("deleted: {id}"),
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(reclaimed));
+    Ok(0)
+}
+
+fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
+    let rows = store.history(&a.image)?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for r in &rows {
+            let id = if a.no_trunc || r.id == "<missing>" {
+                r.id.clone()
+            } else {
+                short_id(&r.id)
+            };
+            writeln!(out, "{id}")?;
+        }
+        return Ok(0);
+    }
+    let fields = |r: &berth_image::HistoryRow| {
+        let id = if a.no_trunc || r.id == "<missing>" {
+            r.id.clone()
+        } else {
+            short_id(&r.id)
+        };
+        let created = match (a.human, r.created) {
+            (true, Some(t)) => time_ago(t),
+            (false, Some(t)) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            (_, None) => "N/A".into(),
+        };
+        let by = r.created_by.replace('\t', " ");
+        let by = if a.no_trunc { by } else { ellipsis(&by, 45) };
+        let size = if a.human {
+            human_size(r.size)
+        } else {
+            r.size.to_string()
+        };
+        (id, created, by, size, r.comment.clone())
+    };
+    if let Some(t) = a.format.as_deref().filter(|t| !t.starts_with("table")) {
+        for r in &rows {
+            let (id, created, by, size, comment) = fields(r);
+            let f = |name: &str| -> Option<String> {
+                Some(match name {
+                    "ID" => id.clone(),
+                    "CreatedSince" | "CreatedAt" => created.clone(),
+                    "CreatedBy" => by.clone(),
+                    "Size" => size.clone(),
+                    "Comment" => comment.clone(),
+                    _ => return None,
+                })
+            };
+            let whole = || {
+                serde_json::json!({"Comment": comment, "CreatedAt": created, "CreatedBy": by, "CreatedSince": created, "ID": id, "Size": size})
+                    .to_string()
+            };
+            let line = if t == "json" {
+                whole()
+            } else {
+                render_template(t, &f, &whole)
+            };
+            writeln!(out, "{line}")?;
+        }
+        return Ok(0);
+    }
+    drop(out);
+    let mut tw = table();
+    writeln!(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")?;
+    for r in &rows {
+        let (id, created, by, size, comment) = fields(r);
+        writeln!(tw, "{id}\t{created}\t{by}\t{size}\t{comment}")?;
+    }
+    tw.flush()?;
+    Ok(0)
+}
+
+fn save(store: &Store, a: SaveArgs) -> anyhow::Result<i32> {
+    match &a.output {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tmp = dir.join(format!(".{name}.berth-save-{}", std::process::id()));
+            let written = (|| -> anyhow::Result<()> {
+                let f = std::fs::File::create(&tmp)
+                    .with_context(|| format!("creating {}", tmp.display()))?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                store.save(&a.images, &mut w)?;
+                w.flush()?;
+                std::fs::rename(&tmp, path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Ok(())
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            if stdout.is_terminal() {
+                anyhow::bail!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                );
+            }
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            store.save(&a.images, &mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+/// Per-layer bars on a terminal; silent otherwise (as `docker load` without a TTY).
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn start(&self, name: &str, total: u64) {
+        let bar = self.multi.add(indicatif::ProgressBar::new(total));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:.bold} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(short_id(name.trim_start_matches("blobs/sha256/")));
+        if let Ok(mut b) = self.bars.lock() {
+            b.insert(name.to_string(), bar);
+        }
+    }
+    fn advance(&self, name: &str, bytes: u64) {
+        if let Ok(b) = self.bars.lock() {
+            if let Some(bar) = b.get(name) {
+                bar.inc(bytes);
+            }
+        }
+    }
+    fn finish(&self, name: &str) {
+        if let Ok(b) = self.bars.lock() {
+            if let Some(bar) = b.get(name) {
+                bar.finish();
+            }
+        }
+    }
+}
+
+fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
+    let input: Box<dyn Read> = match &a.input {
+        Some(p) => {
+            Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?)
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                anyhow::bail!("requested load from stdin, but stdin is empty");
+            }
+            Box::new(std::io::stdin().lock())
+        }
+    };
+    let bars = Bars {
+        multi: indicatif::MultiProgress::new(),
+        bars: Default::default(),
+    };
+    let progress: &dyn Progress = if !a.quiet && std::io::stderr().is_terminal() {
+        &bars
+    } else {
+        &berth_image::NoProgress
+    };
+    let loaded = store.load(input, progress)?;
+    for img in loaded {
+        for (tag, old) in &img.renamed {
+            println!("The image {tag} already exists, renaming the old one with ID {old} to empty string");
+        }
+        if img.tags.is_empty() {
+            println!("Loaded image ID: {}", img.id);
+        }
+        for t in &img.tags {
+            println!("Loaded image: {t}");
+        }
+    }
+    Ok(0)
+}
+
+fn import(store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
+    if let Some(p) = &a.platform {
+        let want = format!("linux/{}", berth_image::import::host_architecture());
+        if p != &want && p != "linux" {
+            anyhow::bail!("platform {p} is not supported here (only {want})");
+        }
+    }
+    let options = ImportOptions {
+        reference: a.reference.clone(),
+        changes: a.change.clone(),
+        message: a.message.clone(),
+        source: if a.source.starts_with("http://") || a.source.starts_with("https://") {
+            a.source.clone()
+        } else {
+            "-".into()
+        },
+    };
+    let id = if a.source == "-" {
+        store.import(std::io::stdin().lock(), &options)?
+    } else if a.source.starts_with("http://") || a.source.starts_with("https://") {
+        let body = fetch(&a.source)?;
+        store.import(body, &options)?
+    } else {
+        let f = std::fs::File::open(&a.source).with_context(|| format!("open {}", a.source))?;
+        store.import(f, &options)?
+    };
+    println!("{id}");
+    Ok(0)
+}
+
+/// A minimal blocking HTTP/1.0 GET for `import URL`: plain http only (no TLS here).
+fn fetch(url: &str) -> anyhow::Result<Box<dyn Read>> {
+    use std::io::BufRead;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("{url}: only http:// URLs are supported for import"))?;
+    let (host_port, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:80")
+    };
+    let mut stream =
+        std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host_port}\r\nUser-Agent: berth\r\n\r\n"
+    )?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, stream);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let code = status.split_whitespace().nth(1).unwrap_or("");
+    if code != "200" {
+        anyhow::bail!("fetching {url}: server answered {}", status.trim());
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    Ok(Box::new(reader))
 }

@@ -50,7 +50,7 @@ fn short(id: &str) -> String {
 /// Docker's `container.Config` as `inspect` prints it (every field present).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct ConfigView {
+pub struct ConfigView {
     hostname: String,
     domainname: String,
     user: String,
@@ -112,14 +112,14 @@ fn config_view(c: &ContainerConfig) -> ConfigView {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct GraphDriverView {
+pub struct GraphDriverView {
     data: BTreeMap<String, String>,
     name: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct RootFsView {
+pub struct RootFsView {
     #[serde(rename = "Type")]
     kind: String,
     layers: Vec<String>,
@@ -127,14 +127,14 @@ struct RootFsView {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct MetadataView {
+pub struct MetadataView {
     last_tag_time: String,
 }
 
-/// `docker image inspect` for one image.
+/// `docker image inspect` for one image, fields in Docker's order.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct InspectView {
+pub struct ImageInspect {
     id: String,
     repo_tags: Vec<String>,
     repo_digests: Vec<String>,
@@ -275,11 +275,11 @@ impl Store {
     }
 
     /// The `docker image inspect` document of one image.
-    pub fn inspect_image(&self, reference: &str) -> Result<Value> {
+    pub fn inspect_image(&self, reference: &str) -> Result<ImageInspect> {
         let img = self.resolve(reference)?;
         let c = &img.config;
         let size = self.image_size(c);
-        let view = InspectView {
+        let view = ImageInspect {
             id: img.id.clone(),
             repo_tags: img.repo_tags.clone(),
             repo_digests: img.repo_digests.clone(),
@@ -314,11 +314,11 @@ impl Store {
                     .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             },
         };
-        serde_json::to_value(view).map_err(|source| ImageError::BadConfig { id: img.id, source })
+        Ok(view)
     }
 
     /// Inspects each reference; a missing one yields its error in place.
-    pub fn inspect_images(&self, references: &[String]) -> Vec<Result<Value>> {
+    pub fn inspect_images(&self, references: &[String]) -> Vec<Result<ImageInspect>> {
         references.iter().map(|r| self.inspect_image(r)).collect()
     }
 

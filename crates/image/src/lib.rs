@@ -8,13 +8,16 @@
 //!
 //! This crate knows nothing of containers beyond their layers.
 pub mod apply;
+pub mod archive;
 pub mod catalog;
+pub mod compression;
 pub mod config;
 pub mod digest;
 pub mod error;
 pub mod export;
 pub mod humanize;
 pub mod imagedb;
+pub mod import;
 pub mod layers;
 pub mod layout;
 pub mod mounts;
@@ -24,9 +27,11 @@ pub mod store;
 pub mod tarsplit;
 pub mod tarstream;
 
-pub use catalog::{HistoryRow, ImageSummary, RemoveEvent};
+pub use archive::{LoadedImage, NoProgress, Progress};
+pub use catalog::{HistoryRow, ImageInspect, ImageSummary, RemoveEvent};
 pub use config::{ContainerConfig, HealthConfig, History, ImageConfig, RootFs};
 pub use error::ImageError;
+pub use import::ImportOptions;
 pub use layers::{LayerInfo, StagedLayer};
 pub use mounts::ContainerLayer;
 pub use reference::Reference;

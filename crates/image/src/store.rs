@@ -41,8 +41,9 @@ impl Image {
 impl Store {
     /// Opens (creating when needed) the store under `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        let layout = Layout::new(root);
-        layout.ensure()?;
+        Layout::new(root).ensure()?;
+        let root = std::fs::canonicalize(root).map_err(ImageError::io("resolving", root))?;
+        let layout = Layout::new(&root);
         Ok(Store { layout })
     }
 

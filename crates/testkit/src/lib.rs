@@ -3,6 +3,8 @@
 //!
 //! Test-only: no production crate depends on this one.
 
+pub mod dockerd;
+
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::io::Write;
