@@ -16,7 +16,11 @@ const V2_CONTROLLERS: &[&str] = &[
 ];
 
 /// A container's cgroup. Opening does not touch the filesystem; [`Cgroup::create`] does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializable so that a runtime can keep it in its state file: relative cgroupsPaths resolve
+/// against the *calling* process's cgroup, so later commands (`delete`, `pause`) must reuse the
+/// stored directories rather than reopen the path from another cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
     pub(crate) version: CgroupVersion,
     /// The OCI cgroupsPath it was opened with.
@@ -165,6 +169,46 @@ impl Cgroup {
             .collect()
     }
 
+    /// The processes in the cgroup and all its descendant cgroups (for `ps` and `kill --all`).
+    pub fn all_pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let Some(dir) = ["pids", "freezer", "memory", "cpu", "unified"]
+            .iter()
+            .find_map(|c| self.dirs.get(*c))
+            .or_else(|| self.dirs.values().next())
+        else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        collect_pids(dir, &mut out)?;
+        Ok(out)
+    }
+
+    /// Send `signal` to every process in the cgroup tree. SIGKILL on v2 uses `cgroup.kill`
+    /// (atomic, kernel 5.14+); otherwise the cgroup is frozen while the signals go out, so that
+    /// no process can fork an unsignalled child in between (as runc does), then thawed.
+    pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        if self.version == CgroupVersion::V2 && signal == libc::SIGKILL {
+            if let Some(dir) = self.dirs.get("unified") {
+                let kill = dir.join("cgroup.kill");
+                if kill.exists() {
+                    return fs::write(&kill, "1");
+                }
+            }
+        }
+        let frozen = self.freeze().is_ok();
+        let result = self.all_pids().map(|pids| {
+            for pid in pids {
+                // SAFETY: kill(2) has no memory-safety preconditions; a process that exited
+                // meanwhile just yields ESRCH.
+                unsafe { libc::kill(pid, signal) };
+            }
+        });
+        if frozen {
+            self.thaw()?;
+        }
+        result
+    }
+
     /// Freeze every process in the cgroup and wait until the kernel reports it frozen.
     pub fn freeze(&self) -> Result<(), CgroupError> {
         match self.version {
@@ -214,6 +258,76 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), CgroupError> {
+    let procs = dir.join("cgroup.procs");
+    match fs::read_optional(&procs)? {
+        Some(text) => out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        None => return Ok(()),
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&entry.path(), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Turn a systemd-style cgroupsPath ("slice:prefix:name", as runc takes with `--systemd-cgroup`)
+/// into the cgroupfs path systemd would give it: "system.slice:berth:abc" ->
+/// "/system.slice/berth-abc.scope", "a-b.slice:p:n" -> "/a.slice/a-b.slice/p-n.scope". Berth
+/// does not talk to systemd; this only keeps the same directory layout.
+pub fn systemd_cgroups_path(path: &str) -> Result<String, CgroupError> {
+    let invalid = || CgroupError::InvalidPath(path.to_string());
+    let mut parts = path.split(':');
+    let (Some(slice), Some(prefix), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    if name.is_empty() || [slice, prefix, name].iter().any(|p| p.contains('/')) {
+        return Err(invalid());
+    }
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    let mut out = expand_slice(slice).ok_or_else(invalid)?;
+    if name.ends_with(".slice") {
+        // runc: a name that is itself a slice is placed as that slice, not as a scope.
+        out = expand_slice(name).ok_or_else(invalid)?;
+    } else if prefix.is_empty() {
+        out.push_str(&format!("/{name}.scope"));
+    } else {
+        out.push_str(&format!("/{prefix}-{name}.scope"));
+    }
+    Ok(out)
+}
+
+/// "a-b-c.slice" -> "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" is the root.
+fn expand_slice(slice: &str) -> Option<String> {
+    let stem = slice.strip_suffix(".slice")?;
+    if stem == "-" {
+        return Some(String::new());
+    }
+    if stem.is_empty() || stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
+        return None;
+    }
+    let mut out = String::new();
+    let mut acc = String::new();
+    for part in stem.split('-') {
+        if !acc.is_empty() {
+            acc.push('-');
+        }
+        acc.push_str(part);
+        out.push_str(&format!("/{acc}.slice"));
+    }
+    Some(out)
 }
 
 fn mkdir_all(dir: &Path) -> Result<(), CgroupError> {

@@ -573,3 +573,39 @@ fn v2_pids_reads_cgroup_procs() {
     let (_tmp, cg) = v2_tree(&[("cgroup.procs", "12\n34\n")]);
     assert_eq!(cg.pids().unwrap(), vec![12, 34]);
 }
+
+#[test]
+fn systemd_paths_expand_like_systemd() {
+    use crate::systemd_cgroups_path as p;
+    assert_eq!(
+        p("system.slice:berth:abc").unwrap(),
+        "/system.slice/berth-abc.scope"
+    );
+    assert_eq!(p(":berth:abc").unwrap(), "/system.slice/berth-abc.scope");
+    assert_eq!(p("a-b.slice:p:n").unwrap(), "/a.slice/a-b.slice/p-n.scope");
+    assert_eq!(p("-.slice::n").unwrap(), "/n.scope");
+    assert_eq!(p("user.slice:x:my.slice").unwrap(), "/my.slice");
+    for bad in [
+        "abc",
+        "a:b",
+        "x.slice:p:",
+        "notaslice:p:n",
+        "a--b.slice:p:n",
+        "s.slice:p:a/b",
+    ] {
+        assert!(p(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn cgroup_round_trips_through_json_and_lists_nested_pids() {
+    let (tmp, cg) = v2_tree(&[("cgroup.procs", "12\n")]);
+    put(&tmp.path().join("berth/c1/sub"), "cgroup.procs", "34\n56\n");
+    let json = serde_json::to_string(&cg).unwrap();
+    let back: Cgroup = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cg);
+    let mut all = back.all_pids().unwrap();
+    all.sort();
+    assert_eq!(all, vec![12, 34, 56]);
+    assert_eq!(back.pids().unwrap(), vec![12]);
+}

@@ -241,3 +241,45 @@ fn destroy_of_a_missing_cgroup_is_ok_and_busy_cgroup_errors() {
     drop(guard);
     assert!(!cg.exists());
 }
+
+#[test]
+fn kill_all_reaches_forked_descendants() {
+    let Some(h) = usable_host() else { return };
+    let cg = Cgroup::open(&h, &unique_name("kill")).unwrap();
+    cg.create().unwrap();
+    let mut guard = Guard {
+        cg: cg.clone(),
+        child: None,
+    };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("read _; sleep 60 & sleep 60 & wait")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    cg.add_pid(child.id() as i32).unwrap();
+    guard.child = Some(child);
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cg.all_pids().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "children never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cg.kill_all(libc::SIGKILL).unwrap();
+    if let Some(mut c) = guard.child.take() {
+        let status = c.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+    }
+    while !cg.all_pids().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "processes survived kill_all");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(!cg.is_frozen().unwrap());
+    cg.destroy().unwrap();
+    assert!(!cg.exists());
+}
