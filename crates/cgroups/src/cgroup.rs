@@ -140,6 +140,19 @@ impl Cgroup {
         }
     }
 
+    /// What a runtime's `create` wants: [`Cgroup::create`], then [`Cgroup::apply`] with runc's
+    /// create-time device semantics: the device list is always a whitelist (the spec's rules,
+    /// then runc's defaults), even when the spec names no devices. Plain `apply` leaves devices
+    /// alone when `resources.devices` is absent, which is what `update` needs.
+    pub fn create_and_apply(&self, r: Option<&LinuxResources>) -> Result<(), CgroupError> {
+        self.create()?;
+        let mut resources = r.cloned().unwrap_or_default();
+        if resources.devices().is_none() {
+            resources.set_devices(Some(Vec::new()));
+        }
+        self.apply(&resources)
+    }
+
     /// Move a process into the cgroup (`cgroup.procs` in every controller).
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         let value = pid.to_string();

@@ -609,3 +609,15 @@ fn cgroup_round_trips_through_json_and_lists_nested_pids() {
     assert_eq!(all, vec![12, 34, 56]);
     assert_eq!(back.pids().unwrap(), vec![12]);
 }
+
+#[test]
+fn create_and_apply_always_whitelists_devices() {
+    let (tmp, cg) = v1_tree(&[
+        ("devices", "devices.allow", ""),
+        ("devices", "devices.deny", ""),
+    ]);
+    cg.create_and_apply(None).unwrap();
+    let d = tmp.path().join("devices/berth/c1");
+    assert_eq!(get(&d, "devices.deny"), "a");
+    assert_eq!(get(&d, "devices.allow"), "c 10:200 rwm");
+}
