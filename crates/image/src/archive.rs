@@ -406,6 +406,21 @@ impl Store {
                 parent = Some(chain);
                 continue;
             }
+            if !staged.contains_key(&path) {
+                // Tiny layers (under one tar block, e.g. a gzip'd empty layer) were kept in memory.
+                if let Some(bytes) = files.get(&path) {
+                    let layer = self.stage_layer(decompress(&bytes[..])?, &path)?;
+                    let raw_digest = sha256_digest(bytes);
+                    staged.insert(
+                        path.clone(),
+                        Staged {
+                            layer: Some(layer),
+                            raw_digest,
+                            committed_as: None,
+                        },
+                    );
+                }
+            }
             let st = staged.get_mut(&path).ok_or_else(|| {
                 ImageError::BadArchive(format!("layer {path} missing from archive"))
             })?;
