@@ -378,7 +378,7 @@ fn rmdir_retrying(dir: &Path) -> Result<(), CgroupError> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 6 => {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 5 => {
                 std::thread::sleep(delay);
                 delay *= 2;
                 attempt += 1;

@@ -621,3 +621,140 @@ fn create_and_apply_always_whitelists_devices() {
     assert_eq!(get(&d, "devices.deny"), "a");
     assert_eq!(get(&d, "devices.allow"), "c 10:200 rwm");
 }
+
+#[test]
+fn v1_network_rdma_realtime_and_limits_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["cpu", "memory", "net_cls,net_prio", "rdma"] {
+        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    let h = Hierarchy::v1_at(tmp.path()).unwrap();
+    let cg = Cgroup::open(&h, "c2").unwrap();
+    for (dir, file) in [
+        ("net_cls,net_prio", "net_cls.classid"),
+        ("net_cls,net_prio", "net_prio.ifpriomap"),
+        ("rdma", "rdma.max"),
+        ("cpu", "cpu.rt_period_us"),
+        ("cpu", "cpu.rt_runtime_us"),
+        ("memory", "memory.swappiness"),
+    ] {
+        put(&tmp.path().join(dir).join("c2"), file, "");
+    }
+    cg.create().unwrap();
+    let r = LinuxResourcesBuilder::default()
+        .network(
+            LinuxNetworkBuilder::default()
+                .class_id(0x100001u32)
+                .priorities(vec![LinuxInterfacePriorityBuilder::default()
+                    .name("eth0")
+                    .priority(5u32)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .rdma(
+            [(
+                "mlx5_0".to_string(),
+                LinuxRdmaBuilder::default()
+                    .hca_handles(2u32)
+                    .hca_objects(100u32)
+                    .build()
+                    .unwrap(),
+            )]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+        )
+        .cpu(
+            LinuxCpuBuilder::default()
+                .realtime_period(1000000u64)
+                .realtime_runtime(950000i64)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    cg.apply(&r).unwrap();
+    let net = tmp.path().join("net_cls,net_prio/c2");
+    assert_eq!(get(&net, "net_cls.classid"), "1048577");
+    assert_eq!(get(&net, "net_prio.ifpriomap"), "eth0 5");
+    assert_eq!(
+        get(&tmp.path().join("rdma/c2"), "rdma.max"),
+        "mlx5_0 hca_handle=2 hca_object=100"
+    );
+    assert_eq!(
+        get(&tmp.path().join("cpu/c2"), "cpu.rt_runtime_us"),
+        "950000"
+    );
+    let bad = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .swappiness(101u64)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(cg.apply(&bad).is_err());
+    // A controller this host lacks is an error only when a value is asked of it.
+    let hugetlb = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(1i64 << 21)
+            .build()
+            .unwrap()])
+        .build()
+        .unwrap();
+    assert!(matches!(
+        cg.apply(&hugetlb),
+        Err(CgroupError::MissingController { .. })
+    ));
+    let unlimited_pids = LinuxResourcesBuilder::default()
+        .pids(LinuxPidsBuilder::default().limit(-1i64).build().unwrap())
+        .build()
+        .unwrap();
+    cg.apply(&unlimited_pids).unwrap();
+}
+
+#[test]
+fn v2_bfq_weight_rdma_and_relative_paths() {
+    let (tmp, cg) = v2_tree(&[("io.bfq.weight", "default 100\n"), ("rdma.max", "")]);
+    let d = tmp.path().join("berth/c1");
+    let r = LinuxResourcesBuilder::default()
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(300u16)
+                .weight_device(vec![LinuxWeightDeviceBuilder::default()
+                    .major(8)
+                    .minor(0)
+                    .weight(700u16)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .rdma(
+            [(
+                "mlx5_0".to_string(),
+                LinuxRdmaBuilder::default()
+                    .hca_handles(3u32)
+                    .build()
+                    .unwrap(),
+            )]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+        )
+        .build()
+        .unwrap();
+    cg.apply(&r).unwrap();
+    // BFQ takes blkio-scale weights unconverted; the per-device line is the last write.
+    assert_eq!(get(&d, "io.bfq.weight"), "8:0 700");
+    assert_eq!(get(&d, "rdma.max"), "mlx5_0 hca_handle=3");
+    let mi = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    let h = Hierarchy::from_proc(mi, "0::/user.slice/me.scope\n").unwrap();
+    let rel = Cgroup::open(&h, "berth/x").unwrap();
+    assert_eq!(
+        rel.paths()["unified"],
+        Path::new("/sys/fs/cgroup/user.slice/me.scope/berth/x")
+    );
+}
