@@ -1029,6 +1029,16 @@ mod tests {
         }
     }
 
+    #[test]
+    fn default_profile_compiles_for_every_capability() {
+        let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        assert!(all.iter().any(|c| c == "CAP_SYS_ADMIN"));
+        let profile = docker_profile_for_capabilities(&all);
+        let allowed = allowed_syscalls(&profile);
+        assert!(allowed.contains_key("ptrace") && allowed.contains_key("reboot"));
+        compile(&profile).unwrap();
+    }
+
     fn errno_profile(names: &[&str], errno: u32) -> LinuxSeccomp {
         LinuxSeccompBuilder::default()
             .default_action(LinuxSeccompAction::ScmpActAllow)
