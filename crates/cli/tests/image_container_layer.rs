@@ -1,0 +1,192 @@
+//! Container layers through the library API the engine uses (create, one overlay mount, commit,
+//! unmount, remove) and how `berth rmi` treats an image a container layer sits on.
+use berth_image::Store;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+fn berth(root: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    c.arg("--root").arg(root);
+    c
+}
+
+fn import_busybox(root: &Path, work: &Path, tag: &str) -> String {
+    let tar = work.join("rootfs.tar");
+    berth_testkit::busybox_rootfs_tar(&tar).unwrap();
+    let out = berth(root)
+        .arg("import")
+        .arg(&tar)
+        .arg(tag)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn container_layer_mounts_commits_and_goes_away() {
+    let root = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let id = import_busybox(root.path(), work.path(), "bb:latest");
+    let store = Store::open(root.path()).unwrap();
+    let layer = store.create_container_layer("c1", Some("bb")).unwrap();
+    let meta = root.path().join("image/overlay2/layerdb/mounts/c1");
+    assert_eq!(
+        std::fs::read_to_string(meta.join("mount-id")).unwrap(),
+        layer.mount_id
+    );
+    assert_eq!(
+        std::fs::read_to_string(meta.join("init-id")).unwrap(),
+        format!("{}-init", layer.mount_id)
+    );
+    assert!(std::fs::read_to_string(meta.join("parent"))
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(layer.lower_dirs.len(), 2, "init layer + image layer");
+    let init = root
+        .path()
+        .join("overlay2")
+        .join(format!("{}-init", layer.mount_id));
+    for p in [
+        "diff/etc/hosts",
+        "diff/etc/hostname",
+        "diff/etc/resolv.conf",
+        "diff/dev/console",
+        "diff/.dockerenv",
+    ] {
+        assert!(init.join(p).is_file(), "{p}");
+    }
+    for p in ["diff/proc", "diff/sys", "diff/dev/pts", "diff/dev/shm"] {
+        assert!(init.join(p).is_dir(), "{p}");
+    }
+
+    let merged = store.mount_container_layer("c1").unwrap();
+    assert_eq!(
+        store.mount_container_layer("c1").unwrap(),
+        merged,
+        "idempotent"
+    );
+    assert!(merged.join("bin/busybox").is_file());
+    assert!(merged.join("etc/hostname").is_file());
+    std::fs::write(merged.join("hello"), "world").unwrap();
+    std::fs::remove_file(merged.join("etc/group")).unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        mounts
+            .lines()
+            .filter(|l| l.contains(merged.to_str().unwrap()))
+            .count(),
+        1,
+        "one overlay mount"
+    );
+    // The upper dir holds the change and overlay's whiteout.
+    let wh = std::fs::symlink_metadata(layer.upper.join("etc/group")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+
+    // rmi refuses while the container layer sits on the image.
+    let out = berth(root.path()).args(["rmi", "bb"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("conflict: unable to remove repository reference \"bb\" (must force) - container c1 is using its referenced image"), "{err}");
+    let out = berth(root.path()).args(["rmi", &id]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("image is being used by stopped container c1"));
+
+    // Commit: a new image whose top layer is the container's diff, whiteout as `.wh.` in the tar.
+    let mut config = store.resolve("bb").unwrap().config;
+    config.history.push(berth_image::History {
+        created_by: Some("commit test".into()),
+        ..Default::default()
+    });
+    let new_id = store
+        .commit_container_layer("c1", config, Some(&id))
+        .unwrap();
+    store.tag(&new_id, "committed:1").unwrap();
+    let img = store.resolve("committed:1").unwrap();
+    assert_eq!(img.config.rootfs.diff_ids.len(), 2);
+    let saved = work.path().join("c.tar");
+    let out = berth(root.path())
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg("committed:1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let top = img.config.rootfs.diff_ids[1]
+        .trim_start_matches("sha256:")
+        .to_string();
+    let listing = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar xOf {} {top}/layer.tar | tar t",
+            saved.display()
+        ))
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(names.lines().any(|l| l == "etc/.wh.group"), "{names}");
+    assert!(names.lines().any(|l| l == "hello"), "{names}");
+    let hist = berth(root.path())
+        .args(["history", "-q", "committed:1"])
+        .output()
+        .unwrap();
+    let rows: Vec<String> = String::from_utf8_lossy(&hist.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        rows,
+        vec![new_id[7..19].to_string(), id[7..19].to_string()],
+        "parent chain fills IMAGE"
+    );
+
+    store.unmount_container_layer("c1").unwrap();
+    assert!(!berth_image::mounts::is_mountpoint(&merged));
+    store.remove_container_layer("c1").unwrap();
+    assert!(!meta.exists());
+    assert!(!root.path().join("overlay2").join(&layer.mount_id).exists());
+    assert!(!init.exists());
+    // Now the images can go, child first; the layers go with the last user.
+    let out = berth(root.path())
+        .args(["rmi", "committed:1", "bb"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(root.path().join("image/overlay2/layerdb/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(root.path().join("overlay2/l"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn empty_rootfs_container_layer_mounts() {
+    let root = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let layer = store.create_container_layer("scratch", None).unwrap();
+    assert_eq!(layer.lower_dirs.len(), 1);
+    let merged = store.mount_container_layer("scratch").unwrap();
+    assert!(merged.join("etc/hosts").is_file());
+    store.remove_container_layer("scratch").unwrap();
+    assert!(!merged.exists());
+}
