@@ -2,9 +2,10 @@
 //! container bundle, with the runtime state under `<berth root>/runtime`. Every runtime call the
 //! engine makes goes through here, so switching runtimes touches only this file.
 //!
-//! Today it drives a runc-compatible runtime binary (`berth-runtime` next to `berth` when it is
-//! built, else `runc`): `create` leaves the container's init as a child of this process's
-//! subreaper (the monitor). Called only from single-threaded processes.
+//! By default it calls the `berth-runtime` library in-process (the init becomes a child of the
+//! caller, the monitor). With `BERTH_RUNTIME=<binary>` it drives a runc-compatible binary
+//! instead (runc, crun, berth-runtime), for comparison. Called only from single-threaded
+//! processes.
 use crate::error::{EngineError, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -14,14 +15,13 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Clone)]
 pub struct Backend {
     state_root: PathBuf,
-    binary: PathBuf,
+    /// A runc-compatible binary to drive instead of the library.
+    binary: Option<PathBuf>,
+    library: berth_runtime::Runtime,
 }
 
-fn runtime_binary() -> PathBuf {
-    if let Ok(explicit) = std::env::var("BERTH_RUNTIME") {
-        return PathBuf::from(explicit);
-    }
-    PathBuf::from("runc")
+fn rt_err(e: berth_runtime::RuntimeError) -> EngineError {
+    EngineError::Runtime(e.to_string())
 }
 
 /// Duplicates `fd` into something `Stdio` can own.
@@ -41,14 +41,23 @@ fn stdio_from(fd: RawFd) -> Result<Stdio> {
 
 impl Backend {
     pub fn new(berth_root: &Path) -> Backend {
+        let state_root = berth_root.join("runtime");
+        let binary = std::env::var_os("BERTH_RUNTIME")
+            .filter(|b| !b.is_empty())
+            .map(PathBuf::from);
         Backend {
-            state_root: berth_root.join("runtime"),
-            binary: runtime_binary(),
+            library: berth_runtime::Runtime::new(state_root.clone()),
+            state_root,
+            binary,
         }
     }
 
+    fn binary(&self) -> &Path {
+        self.binary.as_deref().unwrap_or(Path::new("runc"))
+    }
+
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = Command::new(self.binary());
         cmd.arg("--root").arg(&self.state_root);
         cmd
     }
@@ -62,7 +71,7 @@ impl Backend {
             .map_err(|e| {
                 EngineError::Runtime(format!(
                     "{what} {id}: running {}: {e}",
-                    self.binary.display()
+                    self.binary().display()
                 ))
             })?;
         if out.status.success() {
@@ -83,11 +92,23 @@ impl Backend {
         stdio: [RawFd; 3],
         console_socket: Option<&Path>,
     ) -> Result<i32> {
+        if self.binary.is_none() {
+            let opts = berth_runtime::CreateOptions {
+                console_socket: console_socket.map(Path::to_path_buf),
+                stdio: Some(stdio),
+                ..Default::default()
+            };
+            return self
+                .library
+                .create(id, bundle, &opts)
+                .map(|s| s.pid)
+                .map_err(rt_err);
+        }
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
         let log_path = bundle.join("runtime.log");
         let _ = std::fs::remove_file(&log_path);
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = Command::new(self.binary());
         cmd.arg("--root")
             .arg(&self.state_root)
             .arg("--log")
@@ -116,7 +137,7 @@ impl Backend {
         let status = cmd.status().map_err(|e| {
             EngineError::Runtime(format!(
                 "create {id}: running {}: {e}",
-                self.binary.display()
+                self.binary().display()
             ))
         })?;
         if !status.success() {
@@ -144,12 +165,18 @@ impl Backend {
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
+        if self.binary.is_none() {
+            return self.library.start(id).map_err(rt_err);
+        }
         let mut cmd = self.command();
         cmd.arg("start").arg(id);
         self.run_quiet("start", id, cmd)
     }
 
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        if self.binary.is_none() {
+            return self.library.kill(id, signal, all).map_err(rt_err);
+        }
         let mut cmd = self.command();
         cmd.arg("kill");
         if all {
@@ -160,6 +187,9 @@ impl Backend {
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        if self.binary.is_none() {
+            return self.library.delete(id, force).map_err(rt_err);
+        }
         let mut cmd = self.command();
         cmd.arg("delete");
         if force {
@@ -170,12 +200,18 @@ impl Backend {
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {
+        if self.binary.is_none() {
+            return self.library.pause(id).map_err(rt_err);
+        }
         let mut cmd = self.command();
         cmd.arg("pause").arg(id);
         self.run_quiet("pause", id, cmd)
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
+        if self.binary.is_none() {
+            return self.library.resume(id).map_err(rt_err);
+        }
         let mut cmd = self.command();
         cmd.arg("resume").arg(id);
         self.run_quiet("resume", id, cmd)
@@ -190,6 +226,9 @@ impl Backend {
         detach: bool,
         stdin: bool,
     ) -> Result<i32> {
+        if self.binary.is_none() {
+            return self.exec_library(id, process, detach, stdin);
+        }
         let dir = tempfile_dir()?;
         let path = dir.join("process.json");
         let json = serde_json::to_vec(process).map_err(|e| EngineError::Sys(e.to_string()))?;
@@ -214,6 +253,81 @@ impl Backend {
             (None, Some(s)) => 128 + s,
             _ => 125,
         })
+    }
+}
+
+impl Backend {
+    /// Exec through the library: the process is our child; with a terminal we receive its PTY
+    /// master over a console socket and proxy this terminal to it.
+    fn exec_library(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        detach: bool,
+        stdin: bool,
+    ) -> Result<i32> {
+        let tty = process.terminal().unwrap_or(false);
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| EngineError::io("/dev/null", e))?;
+        let mut opts = berth_runtime::ExecOptions {
+            detach,
+            ..Default::default()
+        };
+        let mut listener = None;
+        let mut sock_dir = None;
+        if tty {
+            let dir = tempfile_dir()?;
+            let path = dir.join("console.sock");
+            listener = Some(
+                std::os::unix::net::UnixListener::bind(&path)
+                    .map_err(|e| EngineError::io(&path, e))?,
+            );
+            opts.console_socket = Some(path);
+            sock_dir = Some(dir);
+        } else if !stdin {
+            opts.stdio = Some([null.as_raw_fd(), 1, 2]);
+        }
+        let pid = self.library.exec(id, process, &opts);
+        if let Some(d) = &sock_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        let pid = pid.map_err(rt_err)?;
+        let master = match &listener {
+            Some(l) => Some(receive_console(l)?),
+            None => None,
+        };
+        if detach {
+            return Ok(0);
+        }
+        if let Some(master) = master {
+            crate::client::proxy_terminal(master, stdin);
+        }
+        Ok(wait_for(pid))
+    }
+}
+
+/// Waits for child `pid`; returns Docker's code for how it ended.
+pub fn wait_for(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return 125;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        125
     }
 }
 

@@ -147,3 +147,70 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
         }
     }
 }
+
+/// Proxies this process's terminal to a container PTY `master` (for `exec -t`) until the
+/// container side hangs up.
+pub fn proxy_terminal(master: std::os::fd::OwnedFd, forward_stdin: bool) {
+    let m = master.as_raw_fd();
+    if let Some((rows, cols)) = crate::sys::window_size(0).or_else(|| crate::sys::window_size(1)) {
+        crate::sys::set_window_size(m, rows, cols);
+    }
+    let Ok(sigfd) = crate::sys::signalfd_for(&[libc::SIGWINCH]) else {
+        return;
+    };
+    let _raw = if forward_stdin && crate::sys::is_terminal(0) {
+        crate::sys::RawMode::enter(0)
+    } else {
+        None
+    };
+    let mut stdin_open = forward_stdin;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let mut fds = vec![
+            libc::pollfd {
+                fd: m,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if stdin_open {
+            fds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // SAFETY: valid pollfd array.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            match crate::sys::read_fd(m, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let _ = crate::sys::write_all_fd(1, &buf[..n]);
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            for _ in crate::sys::read_signals(&sigfd) {
+                if let Some((rows, cols)) = crate::sys::window_size(0) {
+                    crate::sys::set_window_size(m, rows, cols);
+                }
+            }
+        }
+        if stdin_open && fds[2].revents != 0 {
+            match crate::sys::read_fd(0, &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = crate::sys::write_all_fd(m, &buf[..n]);
+                }
+            }
+        }
+    }
+}

@@ -28,39 +28,78 @@ pub fn container_config_from_image_json(raw: &[u8]) -> Result<ContainerConfig> {
     Ok(parsed.config.unwrap_or_default())
 }
 
+fn store(root: &Path) -> Result<berth_image::Store> {
+    berth_image::Store::open(root).map_err(|e| EngineError::Image(e.to_string()))
+}
+
+fn image_err(e: berth_image::ImageError) -> EngineError {
+    EngineError::Image(e.to_string())
+}
+
 /// Resolves `reference` in the store under `root`.
 pub fn resolve_image(root: &Path, reference: &str) -> Result<ResolvedImage> {
-    let _ = root;
-    Err(EngineError::ImageNotFound {
-        reference: reference.to_string(),
-        cause: "the image store is not available in this build".into(),
+    let image = store(root)?.resolve(reference).map_err(|e| match e {
+        berth_image::ImageError::NoSuchImage(_) => EngineError::ImageNotFound {
+            reference: reference.to_string(),
+            cause: e.to_string(),
+        },
+        other => EngineError::ImageNotFound {
+            reference: reference.to_string(),
+            cause: other.to_string(),
+        },
+    })?;
+    Ok(ResolvedImage {
+        config: container_config_from_image_json(&image.raw_config)?,
+        id: image.id,
     })
+}
+
+fn paths_of(layer: &berth_image::ContainerLayer) -> LayerPaths {
+    let join = |v: &[PathBuf]| {
+        v.iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    LayerPaths {
+        mount_id: layer.mount_id.clone(),
+        merged_dir: layer.merged.to_string_lossy().into_owned(),
+        upper_dir: layer.upper.to_string_lossy().into_owned(),
+        work_dir: layer.work.to_string_lossy().into_owned(),
+        lower_dir: join(&layer.lower_dirs),
+    }
 }
 
 /// Creates the container's layer on top of `image_id`.
 pub fn create_layer(root: &Path, container_id: &str, image_id: &str) -> Result<LayerPaths> {
-    let _ = (root, container_id);
-    Err(EngineError::Image(format!(
-        "cannot create a layer on {image_id}: image store unavailable"
-    )))
+    let image = if image_id.is_empty() {
+        None
+    } else {
+        Some(image_id)
+    };
+    let layer = store(root)?
+        .create_container_layer(container_id, image)
+        .map_err(image_err)?;
+    Ok(paths_of(&layer))
 }
 
 /// Mounts the container's layer; returns the merged directory.
 pub fn mount_layer(root: &Path, container_id: &str) -> Result<PathBuf> {
-    let _ = root;
-    Err(EngineError::Image(format!(
-        "cannot mount the layer of {container_id}: image store unavailable"
-    )))
+    store(root)?
+        .mount_container_layer(container_id)
+        .map_err(image_err)
 }
 
 pub fn unmount_layer(root: &Path, container_id: &str) -> Result<()> {
-    let _ = (root, container_id);
-    Ok(())
+    store(root)?
+        .unmount_container_layer(container_id)
+        .map_err(image_err)
 }
 
 pub fn remove_layer(root: &Path, container_id: &str) -> Result<()> {
-    let _ = (root, container_id);
-    Ok(())
+    store(root)?
+        .remove_container_layer(container_id)
+        .map_err(image_err)
 }
 
 /// Whether `path` is a mount point right now (from /proc/self/mountinfo).

@@ -300,6 +300,9 @@ impl<'a> Monitor<'a> {
         };
         let start_time = crate::procinfo::start_time(pid).unwrap_or(0);
         if let Err(e) = self.engine.backend.start(&self.id) {
+            // SAFETY: `pid` is our unreaped child (the runtime made it so).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            crate::backend::wait_for(pid);
             let _ = self.engine.backend.delete(&self.id, true);
             return Err(e);
         }
