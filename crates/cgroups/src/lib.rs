@@ -6,6 +6,30 @@
 //! - [`Cgroup`] is one container's cgroup: created, configured from an OCI `LinuxResources`,
 //!   joined, frozen, measured ([`Stats`]) and destroyed.
 //!
+//! Resource conversions ([`Cgroup::apply`], following runc):
+//!
+//! | OCI | v1 | v2 |
+//! |---|---|---|
+//! | memory.limit (-1 = unlimited) | memory.limit_in_bytes | memory.max ("max") |
+//! | memory.reservation | memory.soft_limit_in_bytes | memory.low |
+//! | memory.swap (memory+swap) | memory.memsw.limit_in_bytes, ordered against the limit | memory.swap.max = swap - limit |
+//! | memory.swappiness / disableOOMKiller | memory.swappiness / memory.oom_control | ignored |
+//! | memory.kernel / kernelTCP | ignored | ignored |
+//! | cpu.shares | cpu.shares | cpu.weight = 1 + (shares-2)*9999/262142 |
+//! | cpu.quota / period | cpu.cfs_quota_us / cpu.cfs_period_us | cpu.max "quota period" ("max period") |
+//! | cpu.realtime* | cpu.rt_period_us / cpu.rt_runtime_us (only when set) | error when set |
+//! | cpu.cpus / mems | cpuset.cpus / cpuset.mems | same |
+//! | pids.limit (<= 0 = "max") | pids.max | pids.max |
+//! | blockIO weight / devices / throttles | blkio.(bfq.)weight*, blkio.throttle.* | io.bfq.weight or io.weight (converted), io.max |
+//! | hugepageLimits | hugetlb.SIZE.limit_in_bytes | hugetlb.SIZE.max |
+//! | devices | devices.deny "a", then each rule, then runc's defaults | eBPF CGROUP_DEVICE program, same rules |
+//! | network | net_cls.classid, net_prio.ifpriomap | ignored |
+//! | rdma | rdma.max | rdma.max |
+//! | unified | error when non-empty | written verbatim |
+//!
+//! A missing controller or control file is an error naming it when a value is asked of it, and
+//! skipped (debug log) when the value is the kernel's default anyway.
+//!
 //! The crate knows nothing of containers beyond the OCI resources type: it never forks and never
 //! spawns helper programs.
 
