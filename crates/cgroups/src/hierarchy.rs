@@ -88,7 +88,7 @@ impl Hierarchy {
         Self::from_proc(&mountinfo, &own)
     }
 
-    /// Build a hierarchy from the text of a mountinfo and a /proc/<pid>/cgroup file.
+    /// Build a hierarchy from the text of a mountinfo and a `/proc/<pid>/cgroup` file.
     pub fn from_proc(mountinfo: &str, proc_cgroup: &str) -> Result<Hierarchy, CgroupError> {
         let own = parse_proc_cgroup(proc_cgroup);
         let own_of = |key: &str| own.get(key).cloned().unwrap_or_else(|| "/".to_string());
