@@ -50,7 +50,12 @@ impl IgnoreMatcher {
     pub fn is_excluded(&self, path: &str) -> bool {
         let path = path.trim_start_matches('/');
         let path: Vec<char> = path.chars().collect();
-        let parents: Vec<usize> = path.iter().enumerate().filter(|(_, c)| **c == '/').map(|(i, _)| i).collect();
+        let parents: Vec<usize> = path
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == '/')
+            .map(|(i, _)| i)
+            .collect();
         let mut matched = false;
         for pattern in &self.patterns {
             if pattern.exclusion != matched {
@@ -58,7 +63,9 @@ impl IgnoreMatcher {
             }
             let mut hit = glob_match(&pattern.text, &path);
             if !hit {
-                hit = parents.iter().any(|&end| glob_match(&pattern.text, &path[..end]));
+                hit = parents
+                    .iter()
+                    .any(|&end| glob_match(&pattern.text, &path[..end]));
             }
             if hit {
                 matched = !pattern.exclusion;
@@ -145,7 +152,9 @@ pub fn glob_match(pattern: &[char], text: &[char]) -> bool {
                 None => c == '[' && glob_match(&pattern[1..], &text[1..]),
             }
         }
-        '\\' if pattern.len() > 1 => !text.is_empty() && text[0] == pattern[1] && glob_match(&pattern[2..], &text[1..]),
+        '\\' if pattern.len() > 1 => {
+            !text.is_empty() && text[0] == pattern[1] && glob_match(&pattern[2..], &text[1..])
+        }
         c => !text.is_empty() && text[0] == c && glob_match(&pattern[1..], &text[1..]),
     }
 }
@@ -208,7 +217,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn g(p: &str, t: &str) -> bool {
-        glob_match(&p.chars().collect::<Vec<_>>(), &t.chars().collect::<Vec<_>>())
+        glob_match(
+            &p.chars().collect::<Vec<_>>(),
+            &t.chars().collect::<Vec<_>>(),
+        )
     }
 
     #[test]

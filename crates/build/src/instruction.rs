@@ -118,7 +118,10 @@ pub fn parse_instruction(raw: &RawInstruction, file: &str, escape: char) -> Resu
 }
 
 /// Flag values by name; rejects names the instruction does not accept.
-fn flags(raw: &RawInstruction, allowed: &[&str]) -> std::result::Result<Vec<(String, Option<String>)>, String> {
+fn flags(
+    raw: &RawInstruction,
+    allowed: &[&str],
+) -> std::result::Result<Vec<(String, Option<String>)>, String> {
     let mut out = Vec::new();
     for flag in &raw.flags {
         let body = &flag[2..];
@@ -127,14 +130,20 @@ fn flags(raw: &RawInstruction, allowed: &[&str]) -> std::result::Result<Vec<(Str
             None => (body, None),
         };
         if !allowed.contains(&name) {
-            return Err(format!("{} does not support the --{name} flag (unknown flag: {name})", raw.keyword));
+            return Err(format!(
+                "{} does not support the --{name} flag (unknown flag: {name})",
+                raw.keyword
+            ));
         }
         out.push((name.to_string(), value));
     }
     Ok(out)
 }
 
-fn flag_value(flags: &[(String, Option<String>)], name: &str) -> std::result::Result<Option<String>, String> {
+fn flag_value(
+    flags: &[(String, Option<String>)],
+    name: &str,
+) -> std::result::Result<Option<String>, String> {
     match flags.iter().rev().find(|(n, _)| n == name) {
         None => Ok(None),
         Some((_, Some(v))) => Ok(Some(v.clone())),
@@ -300,10 +309,18 @@ fn typed_command(raw: &RawInstruction, escape: char) -> std::result::Result<Comm
             no_flags(raw)?;
             require_args()?;
             let trigger = args.trim();
-            let inner = trigger.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let inner = trigger
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             match inner.as_str() {
-                "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
-                "FROM" | "MAINTAINER" => return Err(format!("{inner} isn't allowed as an ONBUILD trigger")),
+                "ONBUILD" => {
+                    return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into())
+                }
+                "FROM" | "MAINTAINER" => {
+                    return Err(format!("{inner} isn't allowed as an ONBUILD trigger"))
+                }
                 _ => {}
             }
             Command::OnBuild(trigger.to_string())
@@ -315,7 +332,8 @@ fn typed_command(raw: &RawInstruction, escape: char) -> std::result::Result<Comm
 fn valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `RUN`/`CMD`/`ENTRYPOINT` argument: a JSON string array is exec form, anything else shell form.
@@ -385,7 +403,11 @@ pub fn split_words(text: &str, escape: char) -> Vec<String> {
 }
 
 /// `KEY=value …` pairs, or the legacy `KEY value with spaces` form.
-fn name_value_pairs(args: &str, keyword: &str, escape: char) -> std::result::Result<Vec<(String, String)>, String> {
+fn name_value_pairs(
+    args: &str,
+    keyword: &str,
+    escape: char,
+) -> std::result::Result<Vec<(String, String)>, String> {
     let words = split_words(args, escape);
     let Some(first) = words.first() else {
         return Err(format!("{keyword} requires at least one argument"));
@@ -393,16 +415,21 @@ fn name_value_pairs(args: &str, keyword: &str, escape: char) -> std::result::Res
     if !first.contains('=') {
         let trimmed = args.trim();
         return match trimmed.find(char::is_whitespace) {
-            Some(at) => Ok(vec![(trimmed[..at].to_string(), trimmed[at..].trim_start().to_string())]),
+            Some(at) => Ok(vec![(
+                trimmed[..at].to_string(),
+                trimmed[at..].trim_start().to_string(),
+            )]),
             None => Err(format!("{keyword} must have two arguments")),
         };
     }
     words
         .iter()
         .map(|w| match w.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(format!("{keyword} names can not be blank")),
+            Some(("", _)) => Err(format!("{keyword} names can not be blank")),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None => Err(format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value")),
+            None => Err(format!(
+                "Syntax error - can't find = in {w:?}. Must be of the form: name=value"
+            )),
         })
         .collect()
 }
@@ -425,7 +452,16 @@ fn healthcheck(raw: &RawInstruction) -> std::result::Result<Option<HealthArgs>, 
     if rest.is_empty() {
         return Err("Missing command after HEALTHCHECK CMD".into());
     }
-    let f = flags(raw, &["interval", "timeout", "start-period", "start-interval", "retries"])?;
+    let f = flags(
+        raw,
+        &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
+    )?;
     let test = match parse_json_array(rest)? {
         Some(list) => std::iter::once("CMD".to_string()).chain(list).collect(),
         None => vec!["CMD-SHELL".to_string(), rest.to_string()],
@@ -434,7 +470,8 @@ fn healthcheck(raw: &RawInstruction) -> std::result::Result<Option<HealthArgs>, 
         match flag_value(&f, name)? {
             None => Ok(0),
             Some(text) => {
-                let ns = parse_go_duration(&text).ok_or_else(|| format!("time: invalid duration {text:?}"))?;
+                let ns = parse_go_duration(&text)
+                    .ok_or_else(|| format!("time: invalid duration {text:?}"))?;
                 if ns != 0 && ns < 1_000_000 {
                     return Err(format!("Interval {name:?} cannot be less than 1ms"));
                 }
@@ -445,7 +482,9 @@ fn healthcheck(raw: &RawInstruction) -> std::result::Result<Option<HealthArgs>, 
     let retries = match flag_value(&f, "retries")? {
         None => 0,
         Some(text) => {
-            let n: i64 = text.parse().map_err(|_| format!("invalid retries value {text:?}"))?;
+            let n: i64 = text
+                .parse()
+                .map_err(|_| format!("invalid retries value {text:?}"))?;
             if n < 0 {
                 return Err("--retries cannot be negative".into());
             }
@@ -476,13 +515,17 @@ pub fn parse_go_duration(text: &str) -> Option<i64> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return None;
         }
         let number: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -547,7 +590,9 @@ mod tests {
 
     fn one(text: &str) -> std::result::Result<Command, String> {
         let df = parse(text, "Dockerfile").map_err(|e| e.to_string())?;
-        parse_instruction(&df.instructions[0], "Dockerfile", '\\').map(|i| i.command).map_err(|e| e.to_string())
+        parse_instruction(&df.instructions[0], "Dockerfile", '\\')
+            .map(|i| i.command)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -573,8 +618,14 @@ mod tests {
 
     #[test]
     fn exec_and_shell_forms() {
-        assert_eq!(one("CMD [\"sh\", \"-c\"]").unwrap(), Command::Cmd(CommandLine::Exec(vec!["sh".into(), "-c".into()])));
-        assert_eq!(one("CMD [not json").unwrap(), Command::Cmd(CommandLine::Shell("[not json".into())));
+        assert_eq!(
+            one("CMD [\"sh\", \"-c\"]").unwrap(),
+            Command::Cmd(CommandLine::Exec(vec!["sh".into(), "-c".into()]))
+        );
+        assert_eq!(
+            one("CMD [not json").unwrap(),
+            Command::Cmd(CommandLine::Shell("[not json".into()))
+        );
         assert!(one("CMD [1, 2]").is_err());
         assert!(one("SHELL /bin/bash").is_err());
     }
@@ -589,33 +640,44 @@ mod tests {
                 ("C".into(), "x\\ y".into())
             ])
         );
-        assert_eq!(one("ENV KEY some value").unwrap(), Command::Env(vec![("KEY".into(), "some value".into())]));
+        assert_eq!(
+            one("ENV KEY some value").unwrap(),
+            Command::Env(vec![("KEY".into(), "some value".into())])
+        );
         assert!(one("ENV A=1 B").is_err());
         assert!(one("ENV ONLY").is_err());
     }
 
     #[test]
     fn copy_flags_and_json() {
-        let Command::Copy(c) = one("COPY --from=build --chown=tester:staff [\"a b\", \"/dst/\"]").unwrap() else {
+        let Command::Copy(c) =
+            one("COPY --from=build --chown=tester:staff [\"a b\", \"/dst/\"]").unwrap()
+        else {
             panic!()
         };
         assert_eq!(c.sources, vec!["a b"]);
         assert_eq!(c.dest, "/dst/");
         assert_eq!(c.from.as_deref(), Some("build"));
         assert_eq!(c.chown.as_deref(), Some("tester:staff"));
-        assert!(one("COPY onlyone").unwrap_err().contains("at least two arguments"));
+        assert!(one("COPY onlyone")
+            .unwrap_err()
+            .contains("at least two arguments"));
         assert!(one("COPY --bogus=1 a b").unwrap_err().contains("bogus"));
         assert!(one("ADD --from=x a b").is_err());
     }
 
     #[test]
     fn healthcheck_options() {
-        let Command::Healthcheck(Some(h)) = one("HEALTHCHECK --interval=5s --timeout=1m30s --retries=3 CMD curl -f x").unwrap()
+        let Command::Healthcheck(Some(h)) =
+            one("HEALTHCHECK --interval=5s --timeout=1m30s --retries=3 CMD curl -f x").unwrap()
         else {
             panic!()
         };
         assert_eq!(h.test, vec!["CMD-SHELL", "curl -f x"]);
-        assert_eq!((h.interval, h.timeout, h.retries), (5_000_000_000, 90_000_000_000, 3));
+        assert_eq!(
+            (h.interval, h.timeout, h.retries),
+            (5_000_000_000, 90_000_000_000, 3)
+        );
         assert_eq!(one("HEALTHCHECK NONE").unwrap(), Command::Healthcheck(None));
         let Command::Healthcheck(Some(h)) = one("HEALTHCHECK CMD [\"true\"]").unwrap() else {
             panic!()
@@ -626,7 +688,10 @@ mod tests {
 
     #[test]
     fn onbuild_rules() {
-        assert_eq!(one("ONBUILD RUN echo hi").unwrap(), Command::OnBuild("RUN echo hi".into()));
+        assert_eq!(
+            one("ONBUILD RUN echo hi").unwrap(),
+            Command::OnBuild("RUN echo hi".into())
+        );
         assert!(one("ONBUILD ONBUILD RUN x").is_err());
         assert!(one("ONBUILD FROM x").is_err());
     }

@@ -57,6 +57,23 @@ pub fn process_words(word: &str, vars: &Vars, escape: char) -> Result<Vec<String
     Ok(words)
 }
 
+/// Expands only variables in `text` (a heredoc body): quotes are kept as they are, and the
+/// escape character protects a following `$` or escape character only.
+pub fn expand_vars_only(text: &str, vars: &Vars, escape: char) -> Result<String, LexError> {
+    let mut lexer = Lexer::new(text, vars, escape);
+    let mut out = String::new();
+    while let Some(c) = lexer.next() {
+        if c == escape && matches!(lexer.peek(), Some(n) if n == '$' || n == escape) {
+            out.extend(lexer.next());
+        } else if c == '$' {
+            out.push_str(&lexer.dollar()?);
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// A run of output text, and whether it came from inside quotes (never split).
 struct Piece {
     text: String,
@@ -194,7 +211,8 @@ impl<'a> Lexer<'a> {
                 match self.next() {
                     Some('}') if !colon => Ok(self.lookup(&name).unwrap_or("").to_string()),
                     Some(op @ ('-' | '+' | '?')) => {
-                        let word: String = self.run(Some('}'))?.into_iter().map(|p| p.text).collect();
+                        let word: String =
+                            self.run(Some('}'))?.into_iter().map(|p| p.text).collect();
                         if self.next() != Some('}') {
                             return Err(LexError::Unterminated('}', self.source.to_string()));
                         }
@@ -212,7 +230,11 @@ impl<'a> Lexer<'a> {
                             _ => {
                                 return Err(LexError::Required {
                                     name,
-                                    message: if word.is_empty() { "is not allowed to be unset".into() } else { word },
+                                    message: if word.is_empty() {
+                                        "is not allowed to be unset".into()
+                                    } else {
+                                        word
+                                    },
                                 })
                             }
                         })
@@ -293,9 +315,20 @@ mod tests {
     }
 
     #[test]
+    fn heredoc_bodies_keep_quotes() {
+        assert_eq!(
+            expand_vars_only("say \"$A\" 'x' \\$A\n", &vars(), '\\').unwrap(),
+            "say \"alpha\" 'x' $A\n"
+        );
+    }
+
+    #[test]
     fn words_split_after_expansion() {
         let v = vars();
-        assert_eq!(process_words("80 $SP \"q r\"", &v, '\\').unwrap(), vec!["80", "x", "y", "q r"]);
+        assert_eq!(
+            process_words("80 $SP \"q r\"", &v, '\\').unwrap(),
+            vec!["80", "x", "y", "q r"]
+        );
         assert_eq!(process_words("\"$SP\"", &v, '\\').unwrap(), vec!["x y"]);
         assert!(process_words("  ", &v, '\\').unwrap().is_empty());
     }

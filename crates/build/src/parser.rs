@@ -51,9 +51,16 @@ pub struct Heredoc {
 /// Parses Dockerfile text; `file` names the file in errors.
 pub fn parse(text: &str, file: &str) -> Result<Dockerfile> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     // A trailing newline yields one empty last element that is not a line.
-    let line_count = if text.ends_with('\n') { lines.len() - 1 } else { lines.len() };
+    let line_count = if text.ends_with('\n') {
+        lines.len() - 1
+    } else {
+        lines.len()
+    };
     let lines = &lines[..line_count];
     let syntax_err = |line: usize, message: String| BuildError::Syntax {
         file: file.to_string(),
@@ -69,14 +76,20 @@ pub fn parse(text: &str, file: &str) -> Result<Dockerfile> {
         match parse_directive(lines[index]) {
             Some((name, value)) if name == "escape" => {
                 if seen_escape {
-                    return Err(syntax_err(index + 1, "only one escape parser directive can be used".into()));
+                    return Err(syntax_err(
+                        index + 1,
+                        "only one escape parser directive can be used".into(),
+                    ));
                 }
                 seen_escape = true;
                 escape = match value.as_str() {
                     "\\" => '\\',
                     "`" => '`',
                     other => {
-                        return Err(syntax_err(index + 1, format!("invalid escape token '{other}' does not match ` or \\")));
+                        return Err(syntax_err(
+                            index + 1,
+                            format!("invalid escape token '{other}' does not match ` or \\"),
+                        ));
                     }
                 };
             }
@@ -131,7 +144,11 @@ pub fn parse(text: &str, file: &str) -> Result<Dockerfile> {
                 while index < lines.len() {
                     let body_line = lines[index];
                     index += 1;
-                    let candidate = if heredoc.chomp { body_line.trim_start_matches('\t') } else { body_line };
+                    let candidate = if heredoc.chomp {
+                        body_line.trim_start_matches('\t')
+                    } else {
+                        body_line
+                    };
                     if candidate == heredoc.name {
                         terminated = true;
                         break;
@@ -140,7 +157,10 @@ pub fn parse(text: &str, file: &str) -> Result<Dockerfile> {
                     heredoc.content.push('\n');
                 }
                 if !terminated {
-                    return Err(syntax_err(start_line, format!("unterminated heredoc {}", heredoc.name)));
+                    return Err(syntax_err(
+                        start_line,
+                        format!("unterminated heredoc {}", heredoc.name),
+                    ));
                 }
                 instruction.heredocs.push(heredoc);
             }
@@ -225,12 +245,18 @@ fn flag_end(text: &str) -> usize {
 /// Heredoc markers among the whitespace-separated words of `args` (`<<EOF`, `<<-EOF`,
 /// `<<"EOF"`, `2<<EOF`), in order. A word like `<<<` (here-string) is not one.
 pub fn heredoc_markers(args: &str) -> Vec<Heredoc> {
-    args.split_whitespace().filter_map(parse_heredoc_word).collect()
+    args.split_whitespace()
+        .filter_map(parse_heredoc_word)
+        .collect()
 }
 
 fn parse_heredoc_word(word: &str) -> Option<Heredoc> {
     let digits = word.chars().take_while(|c| c.is_ascii_digit()).count();
-    let fd = if digits > 0 { word[..digits].parse().ok() } else { None };
+    let fd = if digits > 0 {
+        word[..digits].parse().ok()
+    } else {
+        None
+    };
     let rest = word[digits..].strip_prefix("<<")?;
     let (chomp, rest) = match rest.strip_prefix('-') {
         Some(r) => (true, r),
@@ -242,7 +268,9 @@ fn parse_heredoc_word(word: &str) -> Option<Heredoc> {
     };
     let mut chars = name.chars();
     let first = chars.next()?;
-    if !(first.is_ascii_alphabetic() || first == '_') || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !(first.is_ascii_alphabetic() || first == '_')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return None;
     }
     Some(Heredoc {
@@ -264,8 +292,14 @@ mod tests {
 
     #[test]
     fn keywords_flags_and_lines() {
-        let df = parse_ok("# a comment\nFROM busybox AS b\n\ncopy --from=b --chown=1:2 /a /b\nRUN echo hi\n");
-        let k: Vec<_> = df.instructions.iter().map(|i| (i.keyword.as_str(), i.line)).collect();
+        let df = parse_ok(
+            "# a comment\nFROM busybox AS b\n\ncopy --from=b --chown=1:2 /a /b\nRUN echo hi\n",
+        );
+        let k: Vec<_> = df
+            .instructions
+            .iter()
+            .map(|i| (i.keyword.as_str(), i.line))
+            .collect();
         assert_eq!(k, vec![("FROM", 2), ("COPY", 4), ("RUN", 5)]);
         assert_eq!(df.instructions[1].flags, vec!["--from=b", "--chown=1:2"]);
         assert_eq!(df.instructions[1].args, "/a /b");
@@ -298,7 +332,9 @@ mod tests {
 
     #[test]
     fn bad_escape_is_an_error_with_line() {
-        let err = parse("# escape=x\nFROM a\n", "Dockerfile").unwrap_err().to_string();
+        let err = parse("# escape=x\nFROM a\n", "Dockerfile")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("Dockerfile:1:"), "{err}");
     }
 
@@ -319,14 +355,19 @@ mod tests {
 
     #[test]
     fn unterminated_heredoc() {
-        let err = parse("FROM x\nRUN <<EOF\necho\n", "Dockerfile").unwrap_err().to_string();
+        let err = parse("FROM x\nRUN <<EOF\necho\n", "Dockerfile")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "Dockerfile:2: unterminated heredoc EOF");
     }
 
     #[test]
     fn here_string_is_not_a_heredoc() {
         assert!(heredoc_markers("cat <<<word").is_empty());
-        assert_eq!(heredoc_markers("cat 2<<E").first().and_then(|h| h.fd), Some(2));
+        assert_eq!(
+            heredoc_markers("cat 2<<E").first().and_then(|h| h.fd),
+            Some(2)
+        );
     }
 
     #[test]
