@@ -295,10 +295,13 @@ fn create_in(
             .unwrap_or_default();
         namespaces::write_id_maps(pid, &uids, &gids)?;
     }
+    runtime_end
+        .send(tag::GO, &pid.to_le_bytes())
+        .map_err(|e| RuntimeError::sys("sync with container init", e))?;
     cg.add_pid(pid)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
     runtime_end
-        .send(tag::GO, &pid.to_le_bytes())
+        .send(tag::CGROUP_JOINED, &[])
         .map_err(|e| RuntimeError::sys("sync with container init", e))?;
     view.pid = pid;
     loop {

@@ -59,9 +59,10 @@ impl Plan {
         }
         f
     }
-    /// Flags the init unshares itself after joining (see [`Plan::clone_flags`]).
+    /// Flags the init unshares itself after joining (see [`Plan::clone_flags`]); the cgroup
+    /// namespace is unshared separately, once the init is in its cgroup.
     pub fn unshare_in_init(&self) -> libc::c_int {
-        let mut f = self.new_flags & libc::CLONE_NEWCGROUP;
+        let mut f = 0;
         if self.joins_kind(libc::CLONE_NEWUSER) {
             f |= self.new_flags & !(libc::CLONE_NEWPID | libc::CLONE_NEWTIME | libc::CLONE_NEWUSER);
         }
@@ -164,6 +165,6 @@ mod tests {
             joins: vec![],
         };
         assert_eq!(p.clone_flags(), libc::CLONE_NEWPID | libc::CLONE_NEWNS);
-        assert_eq!(p.unshare_in_init(), libc::CLONE_NEWCGROUP);
+        assert_eq!(p.unshare_in_init(), 0);
     }
 }

@@ -9,6 +9,9 @@ use std::io;
 pub mod tag {
     /// Runtime → init: carry on (payload: the init's pid as seen by the runtime, 4 bytes LE).
     pub const GO: u8 = b'G';
+    /// Runtime → init: the init is in its cgroup now (sent after GO, so the slow first cgroup v1
+    /// migration overlaps the init's mount work).
+    pub const CGROUP_JOINED: u8 = b'C';
     /// Init → runtime: run prestart/createRuntime hooks now, then answer GO.
     pub const HOOKS: u8 = b'H';
     /// Init → runtime: set up and waiting for start.

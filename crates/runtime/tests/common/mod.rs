@@ -1,0 +1,149 @@
+//! Shared helpers for the runtime's integration tests: the built binary, a temp --root, unique
+//! container ids, and a guard that force-deletes a container when the test ends (even on panic).
+#![allow(dead_code)]
+
+use berth_testkit::{Bundle, TempRoot};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth-runtime")
+}
+
+/// A test's world: a temp state root and helpers to drive the binary in it.
+pub struct World {
+    pub root: TempRoot,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A container id unique across tests and concurrent test processes.
+pub fn unique_id(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl World {
+    pub fn new() -> World {
+        World {
+            root: TempRoot::new("berth-rt-test-").expect("temp root"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `berth-runtime --root <root> args...`
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(self.root.path()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the binary. Commands that leave a container behind (`create`, `run -d`) hand their
+    /// stdio to it, so stdout/stderr go through files rather than pipes that would stay open.
+    pub fn out(&self, args: &[&str]) -> Output {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+        let status = self
+            .cmd(args)
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .expect("running berth-runtime");
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap_or_default(),
+            stderr: std::fs::read(&e).unwrap_or_default(),
+        }
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert!(
+            o.status.success(),
+            "berth-runtime {args:?} failed: {}\nstdout: {}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn state(&self, id: &str) -> Option<serde_json::Value> {
+        let o = self.out(&["state", id]);
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).expect("state JSON"))
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)
+            .map(|s| s["status"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_else(|| "gone".into())
+    }
+
+    pub fn wait_status(&self, id: &str, want: &str) -> bool {
+        berth_testkit::wait_until(Duration::from_secs(10), || self.status(id) == want)
+    }
+
+    /// Creates `id` from `bundle` and returns a guard that deletes it.
+    pub fn create(&self, id: &str, bundle: &Bundle) -> Guard {
+        let g = self.guard(id);
+        self.ok(&["create", "--bundle", bundle.path().to_str().unwrap(), id]);
+        g
+    }
+
+    pub fn guard(&self, id: &str) -> Guard {
+        Guard {
+            root: self.root.path().to_path_buf(),
+            id: id.to_owned(),
+        }
+    }
+
+    /// `run` in the foreground: (exit code, stdout, stderr).
+    pub fn run(&self, id: &str, bundle: &Bundle) -> (i32, String, String) {
+        let _g = self.guard(id);
+        let o = self.out(&["run", "--bundle", bundle.path().to_str().unwrap(), id]);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+/// Force-deletes its container on drop.
+pub struct Guard {
+    root: PathBuf,
+    pub id: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = Command::new(bin())
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "-f", &self.id])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A bundle running `sh -c script`.
+pub fn sh_bundle(script: &str) -> Bundle {
+    Bundle::new(&["sh", "-c", script]).expect("bundle")
+}
+
+/// The container's cgroup dir for a v1 controller with the default cgroupsPath.
+pub fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
+    PathBuf::from(format!("/sys/fs/cgroup/{controller}/berth/{id}"))
+}
