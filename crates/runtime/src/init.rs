@@ -138,7 +138,11 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         if ns.has_new(libc::CLONE_NEWCGROUP) {
             // SAFETY: unshare on this single-threaded process.
             if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
-                return Err(format!("unshare cgroup namespace: {}", std::io::Error::last_os_error()).into());
+                return Err(format!(
+                    "unshare cgroup namespace: {}",
+                    std::io::Error::last_os_error()
+                )
+                .into());
             }
         }
         Ok(())

@@ -61,7 +61,10 @@ fn create_start_kill_delete() {
     assert_eq!(st["ociVersion"], "1.0.2-dev");
     assert_eq!(st["id"], id.as_str());
     assert_eq!(st["owner"], "");
-    assert_eq!(st["bundle"], b.path().canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        st["bundle"],
+        b.path().canonicalize().unwrap().to_str().unwrap()
+    );
     assert!(st["created"].as_str().unwrap().ends_with('Z'));
     let pid = st["pid"].as_i64().unwrap();
     assert!(pid > 0);
