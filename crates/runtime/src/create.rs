@@ -183,7 +183,8 @@ fn create_in(
     let ns_plan = namespaces::plan(spec)?;
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => Some(
-            crate::seccomp::compile(profile).map_err(|e| RuntimeError::Seccomp(e.to_string()))?,
+            crate::seccomp::compile_cached(profile, &seccomp_cache_dir(dir))
+                .map_err(|e| RuntimeError::Seccomp(e.to_string()))?,
         ),
         None => None,
     };
@@ -364,6 +365,15 @@ fn create_in(
     Ok(Created {
         state: stored.view(dir),
     })
+}
+
+/// Where compiled seccomp programs are cached: beside the containers, under a name no container
+/// id can take (':' is not allowed in ids).
+pub fn seccomp_cache_dir(container_dir: &Path) -> std::path::PathBuf {
+    container_dir
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join("seccomp:cache")
 }
 
 fn init_end_take(end: &sync::SyncSocket) -> sync::SyncSocket {

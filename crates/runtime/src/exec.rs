@@ -121,7 +121,8 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
         .and_then(|b| b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()))
     {
         Some(profile) => Some(
-            crate::seccomp::compile(&profile).map_err(|e| RuntimeError::Seccomp(e.to_string()))?,
+            crate::seccomp::compile_cached(&profile, &crate::create::seccomp_cache_dir(&dir))
+                .map_err(|e| RuntimeError::Seccomp(e.to_string()))?,
         ),
         None => None,
     };

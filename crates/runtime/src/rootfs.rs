@@ -517,11 +517,7 @@ pub fn readonly_paths(paths: &[String]) -> Res<()> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(err(format!("read-only path {p}"), e)),
         }
-        remount_bind(
-            p,
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        )
-        .map_err(|e| format!("read-only path {p}: {e}"))?;
+        remount_bind(p, libc::MS_RDONLY).map_err(|e| format!("read-only path {p}: {e}"))?;
     }
     Ok(())
 }

@@ -32,8 +32,8 @@ pub struct Cli {
     /// Accepted for compatibility; "slice:prefix:name" cgroupsPaths are mapped to plain paths
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for compatibility (true|false|auto)
-    #[arg(long, global = true)]
+    /// true|false|auto; accepted for compatibility, and `spec --rootless` writes a rootless spec
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for compatibility
     #[arg(long, global = true)]
@@ -110,7 +110,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Update(a) => ops::update(&rt, a),
         Command::Events(a) => ops::events(&rt, a),
-        Command::Spec(a) => ops::spec(a),
+        Command::Spec(a) => ops::spec(a, cli.rootless.as_deref() == Some("true")),
         Command::Features => {
             println!(
                 "{}",

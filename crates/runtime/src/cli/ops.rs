@@ -242,19 +242,16 @@ pub struct SpecArgs {
     /// Directory to write config.json into
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Generate a rootless spec
-    #[arg(long)]
-    pub rootless: bool,
 }
 
-pub fn spec(a: &SpecArgs) -> anyhow::Result<i32> {
+pub fn spec(a: &SpecArgs, rootless: bool) -> anyhow::Result<i32> {
     let path = a.bundle.join("config.json");
     anyhow::ensure!(
         !path.exists(),
         "File {} exists. Remove it first",
         path.display()
     );
-    let spec = berth_runtime::defaults::default_spec(a.rootless);
+    let spec = berth_runtime::defaults::default_spec(rootless);
     std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(0)

@@ -1,0 +1,74 @@
+//! OCI hooks: every kind runs at its point with the state on stdin; a failing or timed-out
+//! createRuntime hook fails create and leaves nothing behind.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn hook(out: &std::path::Path) -> serde_json::Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]})
+}
+
+#[test]
+fn all_hooks_run_with_state() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = sh_bundle("sleep 1000");
+    b.spec["root"]["readonly"] = false.into();
+    b.spec["hooks"] = json!({
+        "prestart": [hook(&dir.path().join("prestart"))],
+        "createRuntime": [hook(&dir.path().join("createRuntime"))],
+        "createContainer": [hook(&dir.path().join("createContainer"))],
+        // Runs inside the container, after pivot_root: its path and output are container paths.
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/startContainer"]}],
+        "poststart": [hook(&dir.path().join("poststart"))],
+        "poststop": [hook(&dir.path().join("poststop"))]
+    });
+    b.write_config().unwrap();
+    let id = unique_id("hooks");
+    let _g = w.create(&id, &b);
+    let pid = w.state(&id).unwrap()["pid"].as_i64().unwrap();
+    for name in ["prestart", "createRuntime", "createContainer"] {
+        let st: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap();
+        assert_eq!(st["id"], id.as_str(), "{name}");
+        assert_eq!(st["pid"], pid, "{name}");
+    }
+    assert!(!dir.path().join("poststart").exists());
+    w.ok(&["start", &id]);
+    assert!(dir.path().join("poststart").exists());
+    assert!(berth_testkit::wait_until(
+        std::time::Duration::from_secs(5),
+        || { b.rootfs().join("tmp/startContainer").exists() }
+    ));
+    w.ok(&["delete", "-f", &id]);
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("poststop")).unwrap())
+            .unwrap();
+    assert_eq!(st["status"], "stopped");
+}
+
+#[test]
+fn failing_or_slow_create_runtime_hook_fails_create_cleanly() {
+    let w = World::new();
+    for (hook, want) in [
+        (json!({"path": "/bin/false"}), "exited"),
+        (
+            json!({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}),
+            "timed out",
+        ),
+    ] {
+        let mut b = sh_bundle("true");
+        b.spec["hooks"] = json!({"createRuntime": [hook]});
+        b.write_config().unwrap();
+        let id = unique_id("badhook");
+        let _g = w.guard(&id);
+        let o = w.out(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{err}");
+        assert!(!w.root().join(&id).exists());
+        assert!(!cgroup_dir("memory", &id).exists());
+    }
+}
