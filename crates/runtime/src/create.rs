@@ -108,10 +108,8 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(pid).expect("pid > 0"),
-                rustix::process::Signal::KILL,
-            );
+            // SAFETY: killing the init we cloned (it has not been reaped, so the pid is ours).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
             let _ = sys::wait_child(pid);
         }
         if let Some(cg) = &self.cgroup {

@@ -76,3 +76,61 @@ fn terminal_without_console_socket_is_refused_for_create() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("console socket"));
 }
+
+/// Foreground `run` of a terminal bundle without --console-socket proxies through its own pty.
+#[test]
+fn foreground_run_with_terminal_proxies_stdio() {
+    use rustix::pty::OpenptFlags;
+    let w = World::new();
+    let mut b = sh_bundle("tty; read x; echo got=$x; exit 4");
+    b.spec["process"]["terminal"] = true.into();
+    b.write_config().unwrap();
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let id = unique_id("ttyrun");
+    let _g = w.guard(&id);
+    let mut child = w
+        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    assert!(w.wait_status(&id, "running"));
+    rustix::io::write(&master, b"hello\n").unwrap();
+    let status = child.wait().unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let mut fds = [rustix::event::PollFd::new(
+            &master,
+            rustix::event::PollFlags::IN,
+        )];
+        let ready = rustix::event::poll(
+            &mut fds,
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            }),
+        )
+        .unwrap();
+        if ready == 0 {
+            break;
+        }
+        match rustix::io::read(&master, &mut buf) {
+            Ok(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(status.code(), Some(4), "{text}");
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("got=hello"), "{text}");
+}

@@ -121,8 +121,17 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<Process> {
 
 pub fn exec(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
     let process = build_process(rt, a)?;
+    let console = if !a.detach && a.console_socket.is_none() && process.terminal().unwrap_or(false)
+    {
+        Some(super::tty::listen(rt.root(), &a.id)?)
+    } else {
+        None
+    };
     let opts = ExecOptions {
-        console_socket: a.console_socket.clone(),
+        console_socket: console
+            .as_ref()
+            .map(|c| c.path.clone())
+            .or_else(|| a.console_socket.clone()),
         pid_file: a
             .pid_file
             .as_ref()
@@ -136,5 +145,12 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     signals::forward_to(pid);
-    Ok(berth_runtime::sys::wait_child(pid)?)
+    match console {
+        Some(listener) => {
+            let master = listener.receive_master()?;
+            drop(listener);
+            super::tty::proxy(master, pid)
+        }
+        None => Ok(berth_runtime::sys::wait_child(pid)?),
+    }
 }

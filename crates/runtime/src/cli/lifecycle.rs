@@ -81,12 +81,34 @@ pub fn create(rt: &Runtime, a: &CreateArgs) -> anyhow::Result<i32> {
 }
 
 pub fn run(rt: &Runtime, a: &RunArgs) -> anyhow::Result<i32> {
-    let st = rt.create_and_start(&a.create.id, &a.create.bundle, &a.create.options())?;
+    let mut opts = a.create.options();
+    // Foreground with a terminal and no console socket: be the terminal ourselves, like runc.
+    let console = if !a.detach
+        && opts.console_socket.is_none()
+        && super::tty::bundle_wants_terminal(&a.create.bundle)
+    {
+        let listener = super::tty::listen(rt.root(), &a.create.id)?;
+        opts.console_socket = Some(listener.path.clone());
+        Some(listener)
+    } else {
+        None
+    };
+    let st = rt.create_and_start(&a.create.id, &a.create.bundle, &opts)?;
     if a.detach {
         return Ok(0);
     }
-    signals::forward_to(st.pid);
-    let code = berth_runtime::sys::wait_child(st.pid)?;
+    let code = match console {
+        Some(listener) => {
+            let master = listener.receive_master()?;
+            drop(listener);
+            signals::forward_to(st.pid);
+            super::tty::proxy(master, st.pid)?
+        }
+        None => {
+            signals::forward_to(st.pid);
+            berth_runtime::sys::wait_child(st.pid)?
+        }
+    };
     if !a.keep {
         rt.delete(&a.create.id, true)?;
     }

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod ops;
 pub mod signals;
+pub mod tty;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
