@@ -71,7 +71,14 @@ pub fn create(
             "cannot allocate tty if runc will detach without setting console socket".into(),
         ));
     }
-    std::fs::create_dir_all(&rt.root).map_err(|e| RuntimeError::io(&rt.root, e))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&rt.root)
+            .map_err(|e| RuntimeError::io(&rt.root, e))?;
+    }
     let dir = rt.root.join(id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}

@@ -231,9 +231,7 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, (String, i32
     if let Some(sock) = &ctx.console_socket {
         console::setup(sock, p).map_err(e1)?;
     } else if let Some(stdio) = ctx.stdio {
-        for (target, fd) in stdio.iter().enumerate() {
-            sys::dup_onto(*fd, target as i32).map_err(|e| e1(format!("stdio {target}: {e}")))?;
-        }
+        sys::install_stdio(stdio).map_err(|e| e1(format!("setting up stdio: {e}")))?;
     }
     process::apply_rlimits(p).map_err(e1)?;
     let nnp = p.no_new_privileges().unwrap_or(false);

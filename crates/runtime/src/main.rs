@@ -9,7 +9,7 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     let logger = cli::log::Logger::new(args.log.as_deref(), &args.log_format, args.debug);
-    match cli::dispatch(&args) {
+    match cli::dispatch(&args, &logger) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger.error(&format!("{e:#}"));

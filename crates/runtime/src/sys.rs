@@ -187,6 +187,24 @@ pub fn dup_onto(fd: i32, target: i32) -> io::Result<()> {
     }
 }
 
+/// Makes `fds` the process's stdin, stdout and stderr, correct even when the given fds are
+/// themselves 0..2 in another order (each is first copied above 2).
+pub fn install_stdio(fds: [i32; 3]) -> io::Result<()> {
+    let mut high = [0; 3];
+    for (i, fd) in fds.iter().enumerate() {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new fd >= 3 (or -1); the copy is closed at exec.
+        let dup = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        high[i] = dup;
+    }
+    for (target, fd) in high.iter().enumerate() {
+        dup_onto(*fd, target as i32)?;
+    }
+    Ok(())
+}
+
 /// Whether two namespace handles are the same namespace.
 pub fn same_namespace(a: &str, b: &str) -> bool {
     match (std::fs::read_link(a), std::fs::read_link(b)) {

@@ -168,6 +168,9 @@ fn only_preserved_fds_reach_the_container() {
         cmd.pre_exec(move || {
             libc::dup2(fd, 3);
             libc::dup2(extra_fd, 4);
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            libc::fcntl(3, libc::F_SETFD, 0);
+            libc::fcntl(4, libc::F_SETFD, 0);
             Ok(())
         });
     }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 pub struct Logger {
     file: Option<PathBuf>,
     json: bool,
-    #[allow(dead_code)]
     pub debug: bool,
 }
 
@@ -23,6 +22,16 @@ impl Logger {
     pub fn error(&self, msg: &str) {
         eprintln!("berth-runtime: {msg}");
         self.write("error", msg);
+    }
+
+    /// Debug messages, only with --debug.
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            if self.file.is_none() {
+                eprintln!("berth-runtime: debug: {msg}");
+            }
+            self.write("debug", msg);
+        }
     }
 
     fn write(&self, level: &str, msg: &str) {

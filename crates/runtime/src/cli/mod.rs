@@ -83,15 +83,21 @@ pub struct IdArg {
 }
 
 /// Runs the command; returns the process exit status.
-pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+pub fn dispatch(cli: &Cli, log: &log::Logger) -> anyhow::Result<i32> {
     let rt = berth_runtime::Runtime::new(&cli.root);
     match &cli.command {
-        Command::Create(a) => lifecycle::create(&rt, a),
+        Command::Create(a) => {
+            tty::log_ignored_labels(&a.bundle, log);
+            lifecycle::create(&rt, a)
+        }
         Command::Start(a) => {
             rt.start(&a.id)?;
             Ok(0)
         }
-        Command::Run(a) => lifecycle::run(&rt, a),
+        Command::Run(a) => {
+            tty::log_ignored_labels(&a.create.bundle, log);
+            lifecycle::run(&rt, a)
+        }
         Command::State(a) => {
             let st = rt.state(&a.id)?;
             println!("{}", serde_json::to_string_pretty(&st)?);

@@ -21,21 +21,49 @@ impl Drop for ConsoleListener {
     }
 }
 
-/// Whether the bundle's process asks for a terminal (a cheap partial parse of config.json).
-pub fn bundle_wants_terminal(bundle: &Path) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Partial {
-        process: Option<PartialProcess>,
-    }
-    #[derive(serde::Deserialize)]
-    struct PartialProcess {
-        terminal: Option<bool>,
-    }
+#[derive(serde::Deserialize, Default)]
+struct PartialSpec {
+    process: Option<PartialProcess>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PartialProcess {
+    terminal: Option<bool>,
+    apparmor_profile: Option<String>,
+    selinux_label: Option<String>,
+}
+
+/// The few process fields the CLI itself looks at (a cheap partial parse of config.json).
+fn partial_process(bundle: &Path) -> PartialProcess {
     std::fs::read(bundle.join("config.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<Partial>(&b).ok())
-        .and_then(|p| p.process?.terminal)
-        .unwrap_or(false)
+        .and_then(|b| serde_json::from_slice::<PartialSpec>(&b).ok())
+        .and_then(|p| p.process)
+        .unwrap_or_default()
+}
+
+/// Whether the bundle's process asks for a terminal.
+pub fn bundle_wants_terminal(bundle: &Path) -> bool {
+    partial_process(bundle).terminal.unwrap_or(false)
+}
+
+/// With --debug, says that LSM labels in the bundle are ignored.
+pub fn log_ignored_labels(bundle: &Path, log: &super::log::Logger) {
+    if !log.debug {
+        return;
+    }
+    let p = partial_process(bundle);
+    if let Some(profile) = p.apparmor_profile.filter(|s| !s.is_empty()) {
+        log.debug(&format!(
+            "apparmorProfile {profile:?} ignored (AppArmor not supported)"
+        ));
+    }
+    if let Some(label) = p.selinux_label.filter(|s| !s.is_empty()) {
+        log.debug(&format!(
+            "selinuxLabel {label:?} ignored (SELinux not supported)"
+        ));
+    }
 }
 
 /// Listens on `<root>/console:<id>:<pid>` (':' cannot appear in container ids).
