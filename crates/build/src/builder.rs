@@ -762,6 +762,7 @@ impl Builder<'_> {
         instruction: &Instruction,
         probe: &ContainerConfig,
         key: &str,
+        announce_removal: bool,
         work: &mut dyn FnMut(&mut Self, &StepContainer) -> Result<()>,
     ) -> Result<()> {
         let parent = self.stage().image_id.clone();
@@ -772,7 +773,7 @@ impl Builder<'_> {
         let result = work(self, &container)
             .and_then(|()| self.commit_container(instruction, &container, probe, key));
         let removed = self.runner.remove_container(&container);
-        if result.is_ok() {
+        if result.is_ok() && announce_removal {
             writeln!(
                 self.out,
                 " ---> Removed intermediate container {}",
@@ -791,7 +792,7 @@ impl Builder<'_> {
             return Ok(());
         }
         let dir = dir.to_string();
-        self.with_container(instruction, &probe, &key, &mut |b, c| {
+        self.with_container(instruction, &probe, &key, false, &mut |b, c| {
             let path = crate::fsutil::secure_join(&c.rootfs, &dir, true)?;
             if path.is_dir() {
                 return Ok(());
@@ -869,7 +870,7 @@ impl Builder<'_> {
         };
         let command_text = words.join(" ");
         let file = self.file();
-        self.with_container(instruction, &probe, &key, &mut |b, c| {
+        self.with_container(instruction, &probe, &key, true, &mut |b, c| {
             writeln!(b.out, " ---> Running in {}", short_id(&c.id)).ok();
             let code = b
                 .runner
@@ -1063,7 +1064,7 @@ impl Builder<'_> {
             None
         };
         let dest = dest.to_string();
-        self.with_container(instruction, &probe, &key, &mut |b, c| {
+        self.with_container(instruction, &probe, &key, false, &mut |b, c| {
             let owner = match &chown {
                 Some(spec) => crate::fsutil::resolve_chown(&c.rootfs, spec)
                     .map_err(|e| b.step_error(instruction, e.to_string()))?,

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod dockerignore;
+pub mod engine_runner;
 pub mod error;
 #[cfg(test)]
 mod fake;
@@ -22,5 +23,6 @@ pub mod runner;
 pub use builder::{build, BuildOptions, BuildOutcome};
 pub use cache::BuildCache;
 pub use context::BuildContext;
+pub use engine_runner::EngineRunner;
 pub use error::{BuildError, Result};
 pub use runner::{BaseImage, ProcessSpec, StepContainer, StepRunner};

@@ -1,17 +1,145 @@
-//! `berth` verbs for build: flag parsing and rendering only; the work is in the library crates.
-use clap::Subcommand;
-use std::path::Path;
+//! `berth build`: flag parsing and rendering only; the work is in `berth-build`.
+use anyhow::Context;
+use berth_build::{BuildCache, BuildContext, BuildOptions, EngineRunner};
+use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
 pub enum BuildCommand {
-    /// Placeholder until the build verbs land.
-    #[command(hide = true, name = "__build_placeholder")]
-    Placeholder,
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
 }
 
-/// Runs one verb; returns the process exit code (Docker's: 125 for engine errors).
-pub fn run(_root: &Path, command: BuildCommand) -> anyhow::Result<i32> {
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile")
+    #[arg(short = 'f', long = "file")]
+    file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Remove intermediate containers after a successful build (always done)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    rm: bool,
+    /// Always remove intermediate containers (always done)
+    #[arg(long)]
+    force_rm: bool,
+    /// Always attempt to pull a newer version of the image (accepted; there is no registry pull here)
+    #[arg(long)]
+    pull: bool,
+    /// Set platform if server is multi-platform capable (accepted and ignored)
+    #[arg(long)]
+    platform: Option<String>,
+    /// Write the image ID to the file
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Build context: a directory, or "-" for a tar (or a Dockerfile) on stdin
+    context: String,
+}
+
+/// Runs one verb; returns the process exit code (1 when the build fails, like docker build).
+pub fn run(root: &Path, command: BuildCommand) -> anyhow::Result<i32> {
     match command {
-        BuildCommand::Placeholder => Ok(0),
+        BuildCommand::Build(args) => build(root, args),
+    }
+}
+
+fn parse_build_args(values: &[String]) -> BTreeMap<String, Option<String>> {
+    values
+        .iter()
+        .map(|v| match v.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (v.clone(), std::env::var(v).ok()),
+        })
+        .collect()
+}
+
+fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
+    let (context, stdin_dockerfile) = if args.context == "-" {
+        let got = BuildContext::from_stdin(std::io::stdin().lock())?;
+        (got.context, got.dockerfile)
+    } else {
+        (BuildContext::from_dir(Path::new(&args.context))?, None)
+    };
+    let (dockerfile_name, dockerfile_text) = match stdin_dockerfile {
+        Some(text) => ("Dockerfile".to_string(), text),
+        None => {
+            let name = args
+                .file
+                .clone()
+                .unwrap_or_else(|| "Dockerfile".to_string());
+            // `-f` is relative to the working directory, except inside a stdin context.
+            let path = match &args.file {
+                Some(f) if args.context != "-" => PathBuf::from(f),
+                _ => context.root().join(&name),
+            };
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "unable to prepare context: unable to read Dockerfile {}",
+                    path.display()
+                )
+            })?;
+            (name, text)
+        }
+    };
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
+    let options = BuildOptions {
+        dockerfile_name,
+        dockerfile_text,
+        tags: args.tags.clone(),
+        build_args: parse_build_args(&args.build_args),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        labels,
+    };
+    let mut runner = EngineRunner::open(root)?;
+    runner.show_output = !args.quiet;
+    let mut cache = BuildCache::open(root)?;
+    let stdout = std::io::stdout();
+    let mut sink = std::io::sink();
+    let mut lock = stdout.lock();
+    let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut lock };
+    let result = berth_build::build(&mut runner, &mut cache, &context, &options, out);
+    drop(lock);
+    match result {
+        Ok(outcome) => {
+            if args.quiet {
+                println!("{}", outcome.image_id);
+            }
+            if let Some(path) = &args.iidfile {
+                std::fs::write(path, &outcome.image_id)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(0)
+        }
+        Err(err) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{err}");
+            Ok(1)
+        }
     }
 }

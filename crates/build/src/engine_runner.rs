@@ -1,0 +1,138 @@
+//! The real [`StepRunner`]: images, layers and tags through `berth-image`; a `RUN` command
+//! through `berth-engine`, as a container whose root is the step's own mounted layer (the engine's
+//! `--rootfs` mode), so the command's changes land in that layer and are committed from it.
+//! Step containers and layers are removed whether the step worked or not.
+use crate::error::{BuildError, Result};
+use crate::runner::{BaseImage, ProcessSpec, StepContainer, StepRunner};
+use berth_engine::{AttachOptions, Engine, RunOptions};
+use berth_image::{ImageConfig, Store};
+use std::io::Write;
+use std::path::Path;
+
+/// Runs build steps against the store under one Berth root.
+pub struct EngineRunner {
+    store: Store,
+    engine: Engine,
+    /// Forward RUN output (false for `--quiet`).
+    pub show_output: bool,
+}
+
+fn backend<E: std::fmt::Display>(e: E) -> BuildError {
+    BuildError::Backend(e.to_string())
+}
+
+impl EngineRunner {
+    pub fn open(root: &Path) -> Result<EngineRunner> {
+        Ok(EngineRunner {
+            store: Store::open(root).map_err(backend)?,
+            engine: Engine::open(root),
+            show_output: true,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl StepRunner for EngineRunner {
+    fn resolve_image(&mut self, reference: &str) -> Result<BaseImage> {
+        let image = self.store.resolve(reference).map_err(backend)?;
+        Ok(BaseImage {
+            id: image.id,
+            config: image.config,
+        })
+    }
+
+    fn image_exists(&mut self, id: &str) -> bool {
+        self.store.image(id).is_ok()
+    }
+
+    fn create_container(&mut self, image_id: Option<&str>) -> Result<StepContainer> {
+        let id = berth_image::digest::random_hex_id();
+        self.store
+            .create_container_layer(&id, image_id)
+            .map_err(backend)?;
+        match self.store.mount_container_layer(&id) {
+            Ok(rootfs) => Ok(StepContainer { id, rootfs }),
+            Err(e) => {
+                let _ = self.store.remove_container_layer(&id);
+                Err(backend(e))
+            }
+        }
+    }
+
+    fn run(
+        &mut self,
+        container: &StepContainer,
+        process: &ProcessSpec,
+        output: &mut dyn Write,
+    ) -> Result<i32> {
+        let options = RunOptions {
+            image: String::new(),
+            command: process.args.clone(),
+            entrypoint: Some(String::new()),
+            env: process.env.clone(),
+            workdir: if process.workdir.is_empty() {
+                None
+            } else {
+                Some(process.workdir.clone())
+            },
+            user: if process.user.is_empty() {
+                None
+            } else {
+                Some(process.user.clone())
+            },
+            rootfs: Some(container.rootfs.clone()),
+            ..Default::default()
+        };
+        let _ = output.flush();
+        let record = self.engine.create(&options).map_err(backend)?;
+        let attach = AttachOptions {
+            stdin: false,
+            stdout: self.show_output,
+            stderr: self.show_output,
+            tty: false,
+            sig_proxy: true,
+        };
+        let result = self.engine.start_attached(&record.id, &attach);
+        let removed = self.engine.remove(&record.id, true, true);
+        let code = result.map_err(backend)?;
+        removed.map_err(backend)?;
+        Ok(code)
+    }
+
+    fn has_changes(&mut self, container: &StepContainer) -> Result<bool> {
+        let layer = self.store.container_layer(&container.id).map_err(backend)?;
+        let mut entries = std::fs::read_dir(&layer.upper)
+            .map_err(|e| BuildError::io("reading", &layer.upper, e))?;
+        Ok(entries.next().is_some())
+    }
+
+    fn commit_layer(
+        &mut self,
+        container: &StepContainer,
+        config: &ImageConfig,
+        parent: Option<&str>,
+    ) -> Result<String> {
+        self.store
+            .commit_container_layer(&container.id, config.clone(), parent)
+            .map_err(backend)
+    }
+
+    fn add_image(&mut self, config: &ImageConfig, parent: Option<&str>) -> Result<String> {
+        self.store.add_image(config, parent).map_err(backend)
+    }
+
+    fn remove_container(&mut self, container: &StepContainer) -> Result<()> {
+        self.store
+            .remove_container_layer(&container.id)
+            .map_err(backend)
+    }
+
+    fn tag(&mut self, image_id: &str, reference: &str) -> Result<()> {
+        self.store.tag(image_id, reference).map_err(backend)?;
+        let _ = self.store.touch_image(image_id);
+        Ok(())
+    }
+}
