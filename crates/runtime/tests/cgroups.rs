@@ -139,3 +139,29 @@ fn kill_all_signals_every_process() {
     assert!(w.wait_status(&id, "stopped"));
     w.ok(&["delete", &id]);
 }
+
+#[test]
+fn events_stream_until_the_container_stops() {
+    let w = World::new();
+    let b = sh_bundle("sleep 0.5");
+    let id = unique_id("events");
+    let _g = w.guard(&id);
+    w.ok(&[
+        "run",
+        "-d",
+        "--keep",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let out = w.ok(&["events", "--interval", "100ms", &id]);
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events.len() >= 2, "{out}");
+    assert!(events
+        .iter()
+        .all(|e| e["type"] == "stats" && e["id"] == id.as_str()));
+    w.ok(&["delete", &id]);
+}

@@ -113,3 +113,72 @@ fn exec_detached_with_pid_file_and_errors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("stopped"));
 }
+
+#[test]
+fn exec_into_user_and_cgroup_namespaces() {
+    let w = World::new();
+    let mut b = Bundle::new(&["sleep", "1000"]).unwrap();
+    let nss = b.spec["linux"]["namespaces"].as_array_mut().unwrap();
+    nss.push(serde_json::json!({"type": "user"}));
+    nss.push(serde_json::json!({"type": "cgroup"}));
+    b.spec["linux"]["uidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.write_config().unwrap();
+    let id = unique_id("usercg");
+    let _g = w.guard(&id);
+    w.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = w.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let out = w.ok(&["exec", &id, "sh", "-c", "id -u; readlink /proc/self/ns/user; readlink /proc/self/ns/cgroup; grep memory /proc/self/cgroup"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0");
+    for (i, kind) in [(1, "user"), (2, "cgroup")] {
+        let want = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+        assert_eq!(lines[i], want.to_str().unwrap());
+        assert_ne!(
+            berth_testkit::ns_inode("self", kind).unwrap().to_string(),
+            lines[i]
+                .trim_start_matches(&format!("{kind}:["))
+                .trim_end_matches(']')
+        );
+    }
+    // In its own cgroup namespace the container sees its cgroup as the root.
+    assert!(lines[3].ends_with(":memory:/"), "{out}");
+    // The host sees the process mapped to 100000.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("100000")),
+        "{status}"
+    );
+}
+
+#[test]
+fn exec_tty_without_console_socket_proxies() {
+    use rustix::pty::OpenptFlags;
+    let w = World::new();
+    let (g, _b, _) = running(&w);
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let status = w
+        .cmd(&["exec", "-t", &g.id, "sh", "-c", "tty; exit 6"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(6));
+    let mut buf = [0u8; 4096];
+    let n = rustix::io::read(&master, &mut buf).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.contains("/dev/pts/"), "{text}");
+}
