@@ -5,12 +5,12 @@
 //! outright. Whiteouts become overlay's own form (`.wh.x` → char device 0:0 named `x`,
 //! `.wh..wh..opq` → `trusted.overlay.opaque=y`). Ownership, modes, mtimes, xattrs, device nodes
 //! and fifos are kept. This module never decides where a layer lives; the layer store does.
-use crate::digest::HashingReader;
 use crate::error::{ImageError, Result};
+use crate::side::{SideHashingReader, SideWorker};
 use crate::tarstream::{EntryHeader, EntryKind, TarError, TarReader};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use std::io::{BufReader, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// What applying a layer produced.
@@ -560,8 +560,10 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
         Mode::empty(),
     )
     .map_err(|e| ImageError::io("opening layer directory", dest)(to_io(e)))?;
-    let hashing = HashingReader::new(reader);
-    let mut tar = TarReader::new(BufReader::with_capacity(1 << 20, hashing), true);
+    let worker = SideWorker::spawn().map_err(ImageError::io("starting hashing thread", dest))?;
+    let hashing = SideHashingReader::new(reader, worker.handle());
+    let mut tar =
+        TarReader::new(BufReader::with_capacity(1 << 20, hashing), true).with_side(worker.handle());
     let mut ex = Extractor {
         root,
         label: label.to_string(),
@@ -588,12 +590,18 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
     }
     ex.finish_dir_times()?;
     let (buffered, split) = tar.finish().map_err(bad)?;
-    let (diff_id, _) = buffered.into_inner().finish();
-    let _ = ex.root.as_fd();
+    drop(buffered);
+    let hashed = worker.finish().map_err(ImageError::io("hashing", dest))?;
+    let tar_split = match split {
+        Some(s) => s
+            .finish(&hashed.crcs)
+            .map_err(ImageError::io("recording tar-split", dest))?,
+        None => Vec::new(),
+    };
     Ok(AppliedLayer {
-        diff_id,
+        diff_id: hashed.digest,
         size,
-        tar_split: split.unwrap_or_default(),
+        tar_split,
     })
 }
 

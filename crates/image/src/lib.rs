@@ -23,6 +23,7 @@ pub mod layout;
 pub mod mounts;
 pub mod reference;
 pub mod repositories;
+pub mod side;
 pub mod store;
 pub mod tarsplit;
 pub mod tarstream;

@@ -10,9 +10,28 @@ use std::io::{BufRead, Write};
 pub const FILE_TYPE: u8 = 1;
 pub const SEGMENT_TYPE: u8 = 2;
 
-/// Records a tar stream's layout while it is being parsed.
+/// A file entry's CRC: known now, computed elsewhere (index into the side worker's list), or
+/// absent (empty files).
+#[derive(Debug, Clone, Copy)]
+pub enum CrcRef {
+    Known(u64),
+    Deferred(usize),
+    None,
+}
+
+enum Line {
+    Ready(String),
+    File {
+        head: String,
+        crc: CrcRef,
+        position: u64,
+    },
+}
+
+/// Records a tar stream's layout while it is being parsed; the gzip'd document is produced at
+/// the end, once every deferred CRC is known.
 pub struct TarSplitWriter {
-    gz: GzEncoder<Vec<u8>>,
+    lines: Vec<Line>,
     position: u64,
     pending: Vec<u8>,
 }
@@ -26,7 +45,7 @@ impl Default for TarSplitWriter {
 impl TarSplitWriter {
     pub fn new() -> Self {
         TarSplitWriter {
-            gz: GzEncoder::new(Vec::new(), flate2::Compression::fast()),
+            lines: Vec::new(),
             position: 0,
             pending: Vec::new(),
         }
@@ -37,24 +56,23 @@ impl TarSplitWriter {
         self.pending.extend_from_slice(bytes);
     }
 
-    fn flush_segment(&mut self) -> std::io::Result<()> {
+    fn flush_segment(&mut self) {
         if self.pending.is_empty() {
-            return Ok(());
+            return;
         }
         let line = format!(
             "{{\"type\":{SEGMENT_TYPE},\"payload\":\"{}\",\"position\":{}}}\n",
             base64_encode(&self.pending),
             self.position
         );
-        self.gz.write_all(line.as_bytes())?;
+        self.lines.push(Line::Ready(line));
         self.position += 1;
         self.pending.clear();
-        Ok(())
     }
 
     /// Records a file entry: the pending header bytes become a segment, then the payload entry.
-    pub fn file(&mut self, name: &[u8], size: u64, crc: Option<u64>) -> std::io::Result<()> {
-        self.flush_segment()?;
+    pub fn file(&mut self, name: &[u8], size: u64, crc: CrcRef) {
+        self.flush_segment();
         let name_field = match std::str::from_utf8(name) {
             Ok(s) => format!("\"name\":{}", serde_json::Value::String(s.to_string())),
             Err(_) => format!("\"name_raw\":\"{}\"", base64_encode(name)),
@@ -64,23 +82,47 @@ impl TarSplitWriter {
         } else {
             String::new()
         };
-        let payload = match crc {
-            Some(c) => format!("\"{}\"", base64_encode(&c.to_be_bytes())),
-            None => "null".to_string(),
-        };
-        let line = format!(
-            "{{\"type\":{FILE_TYPE},{name_field}{size_field},\"payload\":{payload},\"position\":{}}}\n",
-            self.position
-        );
-        self.gz.write_all(line.as_bytes())?;
+        let head = format!("{{\"type\":{FILE_TYPE},{name_field}{size_field}");
+        self.lines.push(Line::File {
+            head,
+            crc: if size > 0 { crc } else { CrcRef::None },
+            position: self.position,
+        });
         self.position += 1;
-        Ok(())
     }
 
-    /// Flushes the trailing segment and returns the gzip'd document.
-    pub fn finish(mut self) -> std::io::Result<Vec<u8>> {
-        self.flush_segment()?;
-        self.gz.finish()
+    /// Flushes the trailing segment and returns the gzip'd document; `deferred` holds the CRCs
+    /// that [`CrcRef::Deferred`] entries point at.
+    pub fn finish(mut self, deferred: &[u64]) -> std::io::Result<Vec<u8>> {
+        self.flush_segment();
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for line in &self.lines {
+            match line {
+                Line::Ready(l) => gz.write_all(l.as_bytes())?,
+                Line::File {
+                    head,
+                    crc,
+                    position,
+                } => {
+                    let value = match crc {
+                        CrcRef::Known(c) => Some(*c),
+                        CrcRef::Deferred(i) => Some(*deferred.get(*i).ok_or_else(|| {
+                            std::io::Error::other("tar-split: missing deferred CRC")
+                        })?),
+                        CrcRef::None => None,
+                    };
+                    let payload = match value {
+                        Some(c) => format!("\"{}\"", base64_encode(&c.to_be_bytes())),
+                        None => "null".to_string(),
+                    };
+                    gz.write_all(
+                        format!("{head},\"payload\":{payload},\"position\":{position}}}\n")
+                            .as_bytes(),
+                    )?;
+                }
+            }
+        }
+        gz.finish()
     }
 }
 
@@ -304,11 +346,11 @@ mod tests {
     fn tar_split_round_trips() {
         let mut w = TarSplitWriter::new();
         w.raw(&[1, 2, 3]);
-        w.file(b"etc/passwd", 10, Some(42)).unwrap();
+        w.file(b"etc/passwd", 10, CrcRef::Deferred(0));
         w.raw(&[0; 4]);
-        w.file(b"empty", 0, None).unwrap();
+        w.file(b"empty", 0, CrcRef::None);
         w.raw(&[9]);
-        let doc = w.finish().unwrap();
+        let doc = w.finish(&[42]).unwrap();
         let mut got = Vec::new();
         read_entries(&doc[..], |e| {
             got.push(e);

@@ -1,8 +1,10 @@
 //! A streaming tar reader that understands ustar, GNU long names and PAX records, hands out each
 //! entry's header and payload in order, and records every non-payload byte into tar-split so the
 //! stream can be rebuilt exactly. It never seeks and never buffers a payload.
-use crate::tarsplit::{Crc64, TarSplitWriter};
+use crate::side::Side;
+use crate::tarsplit::{Crc64, CrcRef, TarSplitWriter};
 use std::io::Read;
+use std::rc::Rc;
 
 /// What kind of filesystem object an entry describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,7 @@ pub struct TarReader<R> {
     padding: u64,
     current: Option<(Vec<u8>, u64)>,
     crc: Option<Crc64>,
+    side: Option<Rc<Side>>,
     ended: bool,
 }
 
@@ -202,8 +205,15 @@ impl<R: Read> TarReader<R> {
             padding: 0,
             current: None,
             crc: None,
+            side: None,
             ended: false,
         }
+    }
+
+    /// Hands file CRCs to a helper thread instead of computing them inline.
+    pub fn with_side(mut self, side: Rc<Side>) -> Self {
+        self.side = Some(side);
+        self
     }
 
     fn read_raw(&mut self, len: usize) -> Result<Vec<u8>, TarError> {
@@ -228,9 +238,15 @@ impl<R: Read> TarReader<R> {
             }
         }
         if let Some((name, size)) = self.current.take() {
-            let crc = self.crc.take().map(|c| c.value());
+            let crc = match (self.crc.take(), &self.side) {
+                (_, Some(side)) if self.split.is_some() && size > 0 => {
+                    CrcRef::Deferred(side.file_end()?)
+                }
+                (Some(c), _) if size > 0 => CrcRef::Known(c.value()),
+                _ => CrcRef::None,
+            };
             if let Some(s) = self.split.as_mut() {
-                s.file(&name, size, if size > 0 { crc } else { None })?;
+                s.file(&name, size, crc);
             }
         }
         if self.padding > 0 {
@@ -361,7 +377,7 @@ impl<R: Read> TarReader<R> {
             self.remaining = size;
             self.padding = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
             self.current = Some((header.name.clone(), size));
-            self.crc = self.split.as_ref().map(|_| Crc64::new());
+            self.crc = (self.split.is_some() && self.side.is_none()).then(Crc64::new);
             return Ok(Some(header));
         }
     }
@@ -378,6 +394,8 @@ impl<R: Read> TarReader<R> {
         }
         if let Some(c) = self.crc.as_mut() {
             c.update(&buf[..n]);
+        } else if let (Some(side), Some(_)) = (&self.side, &self.split) {
+            side.file_data(&buf[..n])?;
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -389,8 +407,8 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Consumes the rest of the stream (trailing zero blocks and anything after them, all of
-    /// which count for the DiffID) and returns the inner reader and the tar-split document.
-    pub fn finish(mut self) -> Result<(R, Option<Vec<u8>>), TarError> {
+    /// which count for the DiffID) and returns the inner reader and the tar-split recorder.
+    pub fn finish(mut self) -> Result<(R, Option<TarSplitWriter>), TarError> {
         self.finish_current()?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -402,11 +420,7 @@ impl<R: Read> TarReader<R> {
                 s.raw(&buf[..n]);
             }
         }
-        let split = match self.split {
-            Some(s) => Some(s.finish()?),
-            None => None,
-        };
-        Ok((self.inner, split))
+        Ok((self.inner, self.split))
     }
 
     /// The inner reader (for progress counters).
@@ -455,7 +469,8 @@ mod tests {
         let (_, split) = r.finish().unwrap();
         // Rebuild: segments verbatim, file payloads from our "filesystem".
         let mut rebuilt = Vec::new();
-        crate::tarsplit::read_entries(&split.unwrap()[..], |e| {
+        let doc = split.unwrap().finish(&[]).unwrap();
+        crate::tarsplit::read_entries(&doc[..], |e| {
             match e {
                 crate::tarsplit::TarSplitEntry::Segment(s) => rebuilt.extend(s),
                 crate::tarsplit::TarSplitEntry::File { size, .. } => {

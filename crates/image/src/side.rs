@@ -1,0 +1,162 @@
+//! A helper thread that takes the per-byte hashing off the extraction path: it computes the
+//! stream's sha256 (the DiffID) and each file's CRC-64 (for tar-split) from copies of the data,
+//! while the extracting thread parses and writes. Buffers are recycled so the hot loop does not
+//! allocate. The extracting thread stays the only one touching the filesystem.
+use crate::tarsplit::Crc64;
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
+use std::io::Read;
+use std::rc::Rc;
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
+
+enum Job {
+    Stream(Vec<u8>),
+    FileData(Vec<u8>),
+    FileEnd,
+}
+
+/// The extracting thread's handle on the worker.
+pub struct Side {
+    tx: SyncSender<Job>,
+    pool: Receiver<Vec<u8>>,
+    files: Cell<usize>,
+}
+
+/// What the worker computed.
+pub struct SideResult {
+    pub digest: String,
+    pub count: u64,
+    pub crcs: Vec<u64>,
+}
+
+/// Owns the worker thread; `finish` joins it.
+pub struct SideWorker {
+    side: Rc<Side>,
+    handle: JoinHandle<SideResult>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl SideWorker {
+    pub fn spawn() -> std::io::Result<SideWorker> {
+        let (tx, rx) = sync_channel::<Job>(16);
+        let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let handle = std::thread::Builder::new()
+            .name("layer-hash".into())
+            .spawn(move || work(rx, pool_tx))?;
+        Ok(SideWorker {
+            side: Rc::new(Side {
+                tx,
+                pool: pool_rx,
+                files: Cell::new(0),
+            }),
+            handle,
+        })
+    }
+
+    pub fn handle(&self) -> Rc<Side> {
+        self.side.clone()
+    }
+
+    /// Closes the channel and waits for the results. Every other `Rc<Side>` must be gone.
+    pub fn finish(self) -> std::io::Result<SideResult> {
+        drop(self.side);
+        self.handle
+            .join()
+            .map_err(|_| std::io::Error::other("hashing thread panicked"))
+    }
+}
+
+fn work(rx: Receiver<Job>, pool: Sender<Vec<u8>>) -> SideResult {
+    let mut sha = Sha256::new();
+    let mut count = 0u64;
+    let mut crc = Crc64::new();
+    let mut crcs = Vec::new();
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Stream(buf) => {
+                sha.update(&buf);
+                count += buf.len() as u64;
+                let _ = pool.send(buf);
+            }
+            Job::FileData(buf) => {
+                crc.update(&buf);
+                let _ = pool.send(buf);
+            }
+            Job::FileEnd => {
+                crcs.push(crc.value());
+                crc = Crc64::new();
+            }
+        }
+    }
+    SideResult {
+        digest: format!("sha256:{}", hex::encode(sha.finalize())),
+        count,
+        crcs,
+    }
+}
+
+impl Side {
+    fn buffer(&self, data: &[u8]) -> Vec<u8> {
+        let mut b = self
+            .pool
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK.max(data.len())));
+        b.clear();
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn send(&self, job: Job) -> std::io::Result<()> {
+        self.tx
+            .send(job)
+            .map_err(|_| std::io::Error::other("hashing thread is gone"))
+    }
+
+    /// Feeds raw stream bytes to the sha256.
+    pub fn stream(&self, data: &[u8]) -> std::io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let b = self.buffer(data);
+        self.send(Job::Stream(b))
+    }
+
+    /// Feeds a file's payload bytes to its CRC.
+    pub fn file_data(&self, data: &[u8]) -> std::io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let b = self.buffer(data);
+        self.send(Job::FileData(b))
+    }
+
+    /// Ends the current file; returns the index its CRC will have.
+    pub fn file_end(&self) -> std::io::Result<usize> {
+        self.send(Job::FileEnd)?;
+        let i = self.files.get();
+        self.files.set(i + 1);
+        Ok(i)
+    }
+}
+
+/// A reader that streams what it reads to the worker's sha256.
+pub struct SideHashingReader<R> {
+    inner: R,
+    side: Rc<Side>,
+}
+
+impl<R: Read> SideHashingReader<R> {
+    pub fn new(inner: R, side: Rc<Side>) -> Self {
+        SideHashingReader { inner, side }
+    }
+}
+
+impl<R: Read> Read for SideHashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.side.stream(&buf[..n])?;
+        Ok(n)
+    }
+}
