@@ -83,8 +83,9 @@ impl Backend {
         }
     }
 
-    /// Creates the container from `bundle`; its stdio are `stdio` (or a terminal whose master is
-    /// sent to `console_socket`). Returns the init's PID.
+    /// Creates and starts the container from `bundle`; its stdio are `stdio` (or a terminal whose
+    /// master is sent to `console_socket`). Returns the init's PID, a child of the caller. The
+    /// library does it in one step, without the exec-fifo round trip; a binary needs `start`.
     pub fn create(
         &self,
         id: &str,
@@ -93,16 +94,24 @@ impl Backend {
         console_socket: Option<&Path>,
     ) -> Result<i32> {
         if self.binary.is_none() {
+            // The pid file, not the returned state, names the init: a fast command may already
+            // have exited (the state then says pid 0), and its exit status is still ours to reap.
+            let pid_file = bundle.join("init.pid");
             let opts = berth_runtime::CreateOptions {
                 console_socket: console_socket.map(Path::to_path_buf),
                 stdio: Some(stdio),
+                pid_file: Some(pid_file.clone()),
                 ..Default::default()
             };
-            return self
-                .library
-                .create(id, bundle, &opts)
-                .map(|s| s.pid)
-                .map_err(rt_err);
+            self.library
+                .create_and_start(id, bundle, &opts)
+                .map_err(rt_err)?;
+            let text =
+                std::fs::read_to_string(&pid_file).map_err(|e| EngineError::io(&pid_file, e))?;
+            return text
+                .trim()
+                .parse()
+                .map_err(|_| EngineError::Runtime(format!("bad pid file {}", pid_file.display())));
         }
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
@@ -164,9 +173,10 @@ impl Backend {
             .map_err(|_| EngineError::Runtime(format!("bad pid file {}", pid_file.display())))
     }
 
+    /// Lets a created container run; a no-op for the library, whose create already started it.
     pub fn start(&self, id: &str) -> Result<()> {
         if self.binary.is_none() {
-            return self.library.start(id).map_err(rt_err);
+            return Ok(());
         }
         let mut cmd = self.command();
         cmd.arg("start").arg(id);

@@ -382,17 +382,16 @@ impl Engine {
                 }
             }
         }
-        // No monitor: the record (or its absence, after --rm) is the truth.
+        // No monitor to ask: the record (or its absence, after --rm) is the truth once no
+        // monitor is about to write it (the monitor clears its PID with the exit code).
         loop {
             let record = self.store.load(id)?;
-            match record.status() {
-                Status::Running | Status::Paused | Status::Restarting
-                    if crate::procinfo::alive(record.berth_monitor_pid) || record.init_alive() =>
-                {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => return Ok(record.state.exit_code),
+            let monitor_busy =
+                record.berth_monitor_pid != 0 && crate::procinfo::alive(record.berth_monitor_pid);
+            if !monitor_busy && !record.init_alive() {
+                return Ok(record.state.exit_code);
             }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

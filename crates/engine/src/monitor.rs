@@ -304,6 +304,15 @@ impl<'a> Monitor<'a> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
             crate::backend::wait_for(pid);
             let _ = self.engine.backend.delete(&self.id, true);
+            // Whatever the init said before dying explains the failure best.
+            let said = io
+                .stderr
+                .as_ref()
+                .map(|fd| read_available(fd.as_raw_fd()))
+                .unwrap_or_default();
+            if !said.trim().is_empty() {
+                return Err(EngineError::Runtime(format!("{e}: {}", said.trim())));
+            }
             return Err(e);
         }
         let me = std::process::id() as i32;
@@ -623,6 +632,20 @@ impl<'a> Monitor<'a> {
             }
         }
     }
+}
+
+/// What can be read from `fd` right now, as text.
+fn read_available(fd: RawFd) -> String {
+    crate::sys::set_nonblocking(fd);
+    let mut buf = vec![0u8; 8192];
+    let mut out = Vec::new();
+    while let Ok(n) = crate::sys::read_fd(fd, &mut buf) {
+        if n == 0 || out.len() > 65536 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reaps every exited child; returns the init's exit code when it was among them.

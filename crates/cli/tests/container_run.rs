@@ -1,0 +1,269 @@
+//! `berth run` end to end on an imported busybox image: output, exit codes, env / workdir /
+//! user / hostname, volumes, read-only roots, cgroup limits, OOM, failures that leave nothing
+//! behind, and concurrent runs on one root.
+mod container_common;
+use container_common::*;
+
+#[test]
+fn run_rm_prints_output_and_passes_exit_codes() {
+    let env = Env::new("codes");
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout(&out), "hello\n");
+    assert_eq!(stderr(&out), "oops\n");
+    assert_eq!(
+        env.berth(&["run", "--rm", "busybox", "true"]).status.code(),
+        Some(0)
+    );
+    let missing = env.berth(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("no-such-command"));
+    assert_eq!(
+        env.berth(&["run", "--rm", "busybox", "/etc/passwd"])
+            .status
+            .code(),
+        Some(126)
+    );
+    assert!(
+        env.record_ids().is_empty(),
+        "--rm left records: {:?}",
+        env.record_ids()
+    );
+}
+
+#[test]
+fn failed_runs_leave_nothing_behind() {
+    let env = Env::new("fail");
+    let out = env.berth(&["run", "--rm", "no-such-image"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("Unable to find image 'no-such-image:latest' locally"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.berth(&["run", "--rm", "busybox", "no-such-command"])
+            .status
+            .code(),
+        Some(127)
+    );
+    assert!(env.record_ids().is_empty());
+    // Without --rm the record stays (as Docker's does) but nothing is mounted and no cgroup is left.
+    let out = env.berth(&["run", "--name", "broken", "busybox", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127));
+    let id = env.inspect("broken", "{{.Id}}");
+    assert_eq!(env.inspect("broken", "{{.State.ExitCode}}"), "127");
+    assert!(
+        env.mounts_below().is_empty(),
+        "mounts left: {:?}",
+        env.mounts_below()
+    );
+    assert!(!cgroup_dir("pids", &id).exists(), "cgroup left for {id}");
+    env.ok(&["rm", "broken"]);
+    assert!(env.record_ids().is_empty());
+    let bad_flag = env.berth(&["run", "--rm", "--restart", "sometimes", "busybox", "true"]);
+    assert_eq!(bad_flag.status.code(), Some(125));
+}
+
+#[test]
+fn env_workdir_user_and_hostname_follow_flags_and_image() {
+    let env = Env::new("proc");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "-u",
+        "tester",
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd; id -u; id -g; id -G; hostname; echo $PATH; cat /etc/hostname",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "hi");
+    assert_eq!(lines[1], "/tmp");
+    assert_eq!(lines[2], "1000");
+    assert_eq!(lines[3], "1000");
+    assert!(
+        lines[4].split(' ').any(|g| g == "50"),
+        "supplementary groups: {}",
+        lines[4]
+    );
+    assert_eq!(lines[5], "box");
+    assert!(lines[6].contains("/usr/bin"));
+    assert_eq!(lines[7], "box");
+    let env_file = env.path().join("env.list");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "busybox",
+        "sh",
+        "-c",
+        "echo $FROM_FILE; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert!(out.starts_with("yes\n"), "{out}");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "from",
+        "entrypoint",
+    ]);
+    assert_eq!(out, "from entrypoint");
+}
+
+#[test]
+fn volumes_write_to_the_host_and_read_only_refuses_writes() {
+    let env = Env::new("vol");
+    let host_dir = env.path().join("hostdata");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let spec = format!("{}:/data", host_dir.display());
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo written > /data/file",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("file")).unwrap(),
+        "written\n"
+    );
+    let ro = format!("{}:/data:ro", host_dir.display());
+    assert_ne!(
+        env.berth(&["run", "--rm", "-v", &ro, "busybox", "touch", "/data/nope"])
+            .status
+            .code(),
+        Some(0)
+    );
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "named:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /v/f",
+    ]);
+    assert_eq!(
+        env.ok(&["run", "--rm", "-v", "named:/v", "busybox", "cat", "/v/f"]),
+        "kept"
+    );
+    let out = env.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/newfile"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    env.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/ok",
+    ]);
+}
+
+#[test]
+fn resource_limits_land_in_the_cgroup() {
+    let env = Env::new("limits");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--pids-limit",
+        "20",
+        "--cpus",
+        "0.5",
+        "-m",
+        "64m",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let read = |ctl: &str, file: &str| {
+        std::fs::read_to_string(cgroup_dir(ctl, &id).join(file))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    if std::path::Path::new("/sys/fs/cgroup/pids").exists() {
+        assert_eq!(read("pids", "pids.max"), "20");
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(
+            read("memory", "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
+    } else {
+        assert_eq!(read("pids", "pids.max"), "20");
+        assert_eq!(read("cpu", "cpu.max"), "50000 100000");
+    }
+    let cgroups = env.inspect(&id, "{{json .Cgroups}}");
+    assert!(cgroups.contains(&id), "{cgroups}");
+    env.ok(&["rm", "-f", &id]);
+    assert!(!cgroup_dir("pids", &id).exists());
+}
+
+#[test]
+fn memory_hog_is_oom_killed() {
+    let env = Env::new("oom");
+    let out = env.berth(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "32m",
+        "--memory-swap",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=0123456789; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert_eq!(env.inspect("hog", "{{.State.OOMKilled}}"), "true");
+    assert_eq!(env.inspect("hog", "{{.State.ExitCode}}"), "137");
+}
+
+#[test]
+fn concurrent_runs_on_one_root_all_succeed() {
+    let env = Env::new("concurrent");
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let mut cmd = env.cmd(&["run", "--rm", "busybox", "echo", &format!("run-{i}")]);
+            std::thread::spawn(move || cmd.output().expect("berth run"))
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let out = h.join().expect("thread");
+        assert!(out.status.success(), "run {i}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("run-{i}\n"));
+    }
+    assert!(env.record_ids().is_empty());
+    assert!(env.mounts_below().is_empty());
+}
