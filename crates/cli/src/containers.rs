@@ -468,6 +468,41 @@ pub enum ContainerCommand {
         format: Option<String>,
         containers: Vec<String>,
     },
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Apply Dockerfile instruction to the created image.
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Commit message.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// Pause container during commit.
+        #[arg(short = 'p', long, action = ArgAction::Set, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
+        pause: bool,
+        container: String,
+        repository: Option<String>,
+    },
+    /// Export a container's filesystem as a tar archive.
+    Export {
+        /// Write to a file, instead of STDOUT.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        container: String,
+    },
+    /// Copy files/folders between a container and the local filesystem.
+    Cp {
+        /// Archive mode (copy all uid/gid information).
+        #[arg(short = 'a', long)]
+        archive: bool,
+        /// Always follow symbol link in SRC_PATH.
+        #[arg(short = 'L', long = "follow-link")]
+        follow_link: bool,
+        src: String,
+        dst: String,
+    },
     /// Show the namespaces of the host and of running containers, with their inodes and sharing.
     Ns { containers: Vec<String> },
     /// Manage containers (`berth container inspect|ls`).
@@ -631,6 +666,98 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             stats(&engine, all, format.as_deref(), &containers)
         }
         ContainerCommand::Ns { containers } => ns(&engine, &containers),
+        ContainerCommand::Commit {
+            author,
+            change,
+            message,
+            pause,
+            container,
+            repository,
+        } => {
+            let record = match engine.lookup(&container) {
+                Ok(r) => r,
+                Err(e) => return Ok(fail(e)),
+            };
+            let opts = berth_engine::fsops::CommitOptions {
+                reference: repository,
+                author,
+                message,
+                changes: change,
+                pause,
+            };
+            match berth_engine::fsops::commit(&engine, &record, &opts) {
+                Ok(id) => {
+                    println!("{id}");
+                    Ok(0)
+                }
+                Err(e) => Ok(fail(e)),
+            }
+        }
+        ContainerCommand::Export { output, container } => {
+            let record = match engine.lookup(&container) {
+                Ok(r) => r,
+                Err(e) => return Ok(fail(e)),
+            };
+            let result = match &output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .with_context(|| format!("creating {}", path.display()))?,
+                    );
+                    let r = berth_engine::fsops::export(&engine, &record, &mut file);
+                    file.flush()?;
+                    r
+                }
+                None => {
+                    if berth_engine::sys::is_terminal(1) {
+                        eprintln!(
+                            "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                        );
+                        return Ok(1);
+                    }
+                    let stdout = std::io::stdout();
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    let r = berth_engine::fsops::export(&engine, &record, &mut out);
+                    out.flush()?;
+                    r
+                }
+            };
+            Ok(match result {
+                Ok(()) => 0,
+                Err(e) => fail(e),
+            })
+        }
+        ContainerCommand::Cp {
+            archive,
+            follow_link,
+            src,
+            dst,
+        } => {
+            let _ = (archive, follow_link);
+            let split = |s: &str| -> Option<(String, String)> {
+                let (c, p) = s.split_once(':')?;
+                if c.is_empty() || c.contains('/') {
+                    return None;
+                }
+                Some((c.to_string(), p.to_string()))
+            };
+            let result = match (split(&src), split(&dst)) {
+                (Some((c, path)), None) => engine.lookup(&c).and_then(|r| {
+                    berth_engine::fsops::copy_from(&engine, &r, &path, Path::new(&dst))
+                }),
+                (None, Some((c, path))) => engine.lookup(&c).and_then(|r| {
+                    berth_engine::fsops::copy_to(&engine, &r, Path::new(&src), &path)
+                }),
+                _ => {
+                    eprintln!("berth: copying between containers or between host paths is not supported; one side must be CONTAINER:PATH");
+                    return Ok(1);
+                }
+            };
+            Ok(match result {
+                Ok(()) => 0,
+                Err(e) => fail(e),
+            })
+        }
         ContainerCommand::Container { command } => match command {
             ContainerManagement::Inspect { format, containers } => {
                 inspect(root, format.as_deref(), &containers)

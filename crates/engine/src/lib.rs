@@ -9,6 +9,7 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod exec;
+pub mod fsops;
 pub mod inspect;
 pub mod layer;
 pub mod lifecycle;
