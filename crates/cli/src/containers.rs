@@ -1014,19 +1014,23 @@ pub fn inspect(root: &Path, format: Option<&str>, containers: &[String]) -> anyh
             }
         }
     }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
     match format {
         Some(t) => {
             for d in &docs {
-                println!("{}", berth_engine::template::render(t, d)?);
+                let _ = writeln!(out, "{}", berth_engine::template::render(t, d)?);
             }
         }
-        None => println!("{}", serde_json::to_string_pretty(&docs)?),
+        None => {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&docs)?);
+        }
     }
     Ok(code)
 }
 
 /// Whether `reference` names a container (for the top-level `inspect` verb).
-#[allow(dead_code)] // used by images.rs's `inspect` once it tries containers first
 pub fn is_container(root: &Path, reference: &str) -> bool {
     Engine::open(root).store.resolve(reference).is_ok()
 }

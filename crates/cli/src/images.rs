@@ -187,6 +187,14 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
     let result = match command {
         ImageCommand::Images(a) | ImageCommand::Image(ImageSub::Ls(a)) => list(&store, a),
         ImageCommand::Image(ImageSub::Inspect(a)) => inspect(&store, a, true),
+        // Containers first, as Docker does (berth-engine's inspect; see containers.rs).
+        ImageCommand::Inspect(a)
+            if a.kind.as_deref() == Some("container")
+                || (a.kind.is_none()
+                    && a.names.iter().all(|n| crate::containers::is_container(root, n))) =>
+        {
+            crate::containers::inspect(root, a.format.as_deref(), &a.names)
+        }
         ImageCommand::Inspect(a) => inspect(&store, a, false),
         ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(&store, a),
         ImageCommand::History(a) | ImageCommand::Image(ImageSub::History(a)) => history(&store, a),
