@@ -206,19 +206,38 @@ fn main() -> anyhow::Result<()> {
         berth.display()
     );
 
+    // Where to write: a private tmpfs by default (measures our work, not the disk; ext4 also
+    // slows inode allocation for minutes after mass deletion, which skews alternating runs), or
+    // BENCH_DIR on disk.
+    let (base_dir, tmpfs) = match std::env::var_os("BENCH_DIR") {
+        Some(d) => (PathBuf::from(d), None),
+        None => {
+            let mnt = tempfile::Builder::new()
+                .prefix("bench-image-tmpfs-")
+                .tempdir_in("/var/tmp")?;
+            let st = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=12g", "tmpfs"])
+                .arg(mnt.path())
+                .status()?;
+            anyhow::ensure!(
+                st.success(),
+                "mounting a tmpfs (run as root, or set BENCH_DIR)"
+            );
+            (mnt.path().to_path_buf(), Some(mnt))
+        }
+    };
+    let on_tmpfs = tmpfs.is_some();
+    println!(
+        "writing to {} ({})",
+        base_dir.display(),
+        if on_tmpfs { "tmpfs" } else { "BENCH_DIR" }
+    );
+    // dockerd (started later) puts its data root under TMPDIR: the same filesystem as ours.
+    std::env::set_var("TMPDIR", &base_dir);
     let work = tempfile::Builder::new()
         .prefix("bench-image-")
-        .tempdir_in("/var/tmp")?;
+        .tempdir_in(&base_dir)?;
     let w = work.path();
-    if std::env::var_os("BENCH_ONLY_GENERATE").is_some() {
-        let kept = work.keep();
-        let w = kept.as_path();
-        let base = w.join("base.tar");
-        berth_testkit::busybox_rootfs_tar(&base)?;
-        let _ = generate(w, total_mb, base)?;
-        println!("kept {}", w.display());
-        return Ok(());
-    }
     println!("generating a ~{total_mb} MB image in {}", w.display());
     let base = w.join("base.tar");
     berth_testkit::busybox_rootfs_tar(&base)?;
@@ -258,7 +277,11 @@ fn main() -> anyhow::Result<()> {
         );
         // Trees are removed only at the end: freshly freed ext4 inodes make the next creations
         // slow (ext4's recently_deleted scan), which would punish whoever runs next.
-        leftovers.borrow_mut().push(root);
+        if on_tmpfs {
+            drop_tree(&root);
+        } else {
+            leftovers.borrow_mut().push(root);
+        }
         Ok(took)
     };
     let mut m = 0;
@@ -273,7 +296,11 @@ fn main() -> anyhow::Result<()> {
             run(Command::new("tar").arg("-xf").arg(l).arg("-C").arg(&d))?;
         }
         let took = start.elapsed();
-        leftovers.borrow_mut().push(dest);
+        if on_tmpfs {
+            drop_tree(&dest);
+        } else {
+            leftovers.borrow_mut().push(dest);
+        }
         Ok(took)
     };
     let mb_total = archive_bytes as f64 / 1e6;
@@ -351,6 +378,10 @@ fn main() -> anyhow::Result<()> {
     }
     for p in leftovers.into_inner() {
         drop_tree(&p);
+    }
+    drop(work);
+    if let Some(mnt) = tmpfs {
+        berth_testkit::unmount_below(mnt.path());
     }
     std::io::stdout().flush()?;
     Ok(())

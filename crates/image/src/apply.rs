@@ -65,6 +65,26 @@ struct Extractor {
     dir_times: Vec<(Vec<u8>, i64, u32)>,
     privileged: bool,
     buf: Vec<u8>,
+    /// The process umask, euid and egid: a file created with the entry's own mode and owned by
+    /// us already needs no fchmod/fchown (two syscalls saved per file).
+    umask: u32,
+    euid: u32,
+    egid: u32,
+    /// Whether the cached parent directory is setgid (new files inherit its group then).
+    parent_setgid: bool,
+}
+
+/// The process umask from /proc (reading it with umask(2) would change it); 0o777 when unknown,
+/// which disables the fast path.
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o777)
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
@@ -107,6 +127,9 @@ impl Extractor {
                 Err(rustix::io::Errno::NOENT) => self.make_dirs(parts)?,
                 Err(e) => return Err(to_io(e)),
             };
+            self.parent_setgid = rustix::fs::fstat(&fd)
+                .map(|st| st.st_mode & 0o2000 != 0)
+                .unwrap_or(true);
             self.cached_parent = Some((key, fd));
         }
         match &self.cached_parent {
@@ -164,11 +187,29 @@ impl Extractor {
     }
 
     fn set_fd_meta(&self, fd: &OwnedFd, h: &EntryHeader, set_times: bool) -> std::io::Result<()> {
-        if self.privileged {
+        self.set_fd_meta_fast(fd, h, set_times, false)
+    }
+
+    /// With `created_as_is`, the file was just created with `h.mode` (no special bits, untouched
+    /// by the umask) by us, so ownership and mode are already right when the ids are ours.
+    fn set_fd_meta_fast(
+        &self,
+        fd: &OwnedFd,
+        h: &EntryHeader,
+        set_times: bool,
+        created_as_is: bool,
+    ) -> std::io::Result<()> {
+        let owned_already = created_as_is
+            && h.uid == u64::from(self.euid)
+            && h.gid == u64::from(self.egid)
+            && !self.parent_setgid;
+        if self.privileged && !owned_already {
             let (uid, gid) = ids(h)?;
             rustix::fs::fchown(fd, Some(uid), Some(gid)).map_err(to_io)?;
         }
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(h.mode)).map_err(to_io)?;
+        if !(created_as_is && (owned_already || !self.privileged)) {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(h.mode)).map_err(to_io)?;
+        }
         for (k, v) in &h.xattrs {
             if k.starts_with(b"trusted.overlay.") {
                 continue;
@@ -260,21 +301,21 @@ impl Extractor {
     ) -> std::result::Result<(), CreateError> {
         match h.kind {
             EntryKind::Regular => {
+                let plain_mode = h.mode & 0o7000 == 0 && h.mode & self.umask == 0;
+                let create_mode = Mode::from_raw_mode(if plain_mode { h.mode } else { 0o600 });
                 let dir = self.parent_dir(parent)?;
                 let flags = OFlags::WRONLY
                     | OFlags::CREATE
                     | OFlags::EXCL
                     | OFlags::NOFOLLOW
                     | OFlags::CLOEXEC;
-                let fd = match rustix::fs::openat(dir, os(base), flags, Mode::from_raw_mode(0o600))
-                {
+                let fd = match rustix::fs::openat(dir, os(base), flags, create_mode) {
                     Ok(fd) => fd,
                     Err(rustix::io::Errno::EXIST) => {
                         Self::remove_existing(dir, base)?;
                         self.cached_parent = None;
                         let dir = self.parent_dir(parent)?;
-                        rustix::fs::openat(dir, os(base), flags, Mode::from_raw_mode(0o600))
-                            .map_err(to_io)?
+                        rustix::fs::openat(dir, os(base), flags, create_mode).map_err(to_io)?
                     }
                     Err(e) => return Err(to_io(e).into()),
                 };
@@ -289,7 +330,7 @@ impl Extractor {
                 }
                 self.buf = buf;
                 let fd = OwnedFd::from(file);
-                self.set_fd_meta(&fd, h, true)?;
+                self.set_fd_meta_fast(&fd, h, true, plain_mode)?;
             }
             EntryKind::Directory => {
                 let dir = self.parent_dir(parent)?;
@@ -571,6 +612,10 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
         dir_times: Vec::new(),
         privileged: rustix::process::geteuid().is_root(),
         buf: vec![0u8; 1 << 20],
+        umask: current_umask(),
+        euid: rustix::process::geteuid().as_raw(),
+        egid: rustix::process::getegid().as_raw(),
+        parent_setgid: true,
     };
     let mut size = 0u64;
     let bad = |reason: TarError| match reason {

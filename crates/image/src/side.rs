@@ -4,7 +4,7 @@
 //! allocate. The extracting thread stays the only one touching the filesystem.
 use crate::tarsplit::Crc64;
 use sha2::{Digest, Sha256};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
@@ -12,8 +12,12 @@ use std::thread::JoinHandle;
 
 enum Job {
     Stream(Vec<u8>),
-    FileData(Vec<u8>),
-    FileEnd,
+    /// File payload bytes of one or more files; `ends` are the offsets in `data` where a file
+    /// ends (batching keeps small files from costing a thread wake-up each).
+    Files {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+    },
 }
 
 /// The extracting thread's handle on the worker.
@@ -21,6 +25,7 @@ pub struct Side {
     tx: SyncSender<Job>,
     pool: Receiver<Vec<u8>>,
     files: Cell<usize>,
+    batch: RefCell<(Vec<u8>, Vec<usize>)>,
 }
 
 /// What the worker computed.
@@ -50,6 +55,7 @@ impl SideWorker {
                 tx,
                 pool: pool_rx,
                 files: Cell::new(0),
+                batch: RefCell::new((Vec::new(), Vec::new())),
             }),
             handle,
         })
@@ -61,6 +67,7 @@ impl SideWorker {
 
     /// Closes the channel and waits for the results. Every other `Rc<Side>` must be gone.
     pub fn finish(self) -> std::io::Result<SideResult> {
+        self.side.flush_files()?;
         drop(self.side);
         self.handle
             .join()
@@ -80,13 +87,16 @@ fn work(rx: Receiver<Job>, pool: Sender<Vec<u8>>) -> SideResult {
                 count += buf.len() as u64;
                 let _ = pool.send(buf);
             }
-            Job::FileData(buf) => {
-                crc.update(&buf);
-                let _ = pool.send(buf);
-            }
-            Job::FileEnd => {
-                crcs.push(crc.value());
-                crc = Crc64::new();
+            Job::Files { data, ends } => {
+                let mut start = 0;
+                for end in ends {
+                    crc.update(&data[start..end]);
+                    crcs.push(crc.value());
+                    crc = Crc64::new();
+                    start = end;
+                }
+                crc.update(&data[start..]);
+                let _ = pool.send(data);
             }
         }
     }
@@ -123,18 +133,47 @@ impl Side {
         self.send(Job::Stream(b))
     }
 
+    /// Sends the batched file bytes and ends.
+    pub fn flush_files(&self) -> std::io::Result<()> {
+        let (data, ends) = {
+            let mut b = self.batch.borrow_mut();
+            if b.0.is_empty() && b.1.is_empty() {
+                return Ok(());
+            }
+            let fresh = self
+                .pool
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK * 2));
+            let data = std::mem::replace(&mut b.0, fresh);
+            b.0.clear();
+            (data, std::mem::take(&mut b.1))
+        };
+        self.send(Job::Files { data, ends })
+    }
+
     /// Feeds a file's payload bytes to its CRC.
     pub fn file_data(&self, data: &[u8]) -> std::io::Result<()> {
         if data.is_empty() {
             return Ok(());
         }
-        let b = self.buffer(data);
-        self.send(Job::FileData(b))
+        let full = {
+            let mut b = self.batch.borrow_mut();
+            b.0.extend_from_slice(data);
+            b.0.len() >= CHUNK
+        };
+        if full {
+            self.flush_files()?;
+        }
+        Ok(())
     }
 
     /// Ends the current file; returns the index its CRC will have.
     pub fn file_end(&self) -> std::io::Result<usize> {
-        self.send(Job::FileEnd)?;
+        {
+            let mut b = self.batch.borrow_mut();
+            let at = b.0.len();
+            b.1.push(at);
+        }
         let i = self.files.get();
         self.files.set(i + 1);
         Ok(i)
