@@ -165,6 +165,18 @@ fn docker_built_image_round_trips_through_berth() {
         ]));
         let diff_ids: Vec<String> = serde_json::from_str(diff_ids.trim()).unwrap();
         assert_eq!(diff_ids, layers);
+        // The gzip'd blobs are remembered against their DiffIDs, as Docker's distribution metadata.
+        let by_digest = r2
+            .path()
+            .join("image/overlay2/distribution/diffid-by-digest/sha256");
+        let recorded: Vec<String> = std::fs::read_dir(&by_digest)
+            .unwrap()
+            .flatten()
+            .map(|e| read(&e.path()))
+            .collect();
+        for l in &layers {
+            assert!(recorded.contains(l), "{l} not in {recorded:?}");
+        }
 
         let dir = work.path().join("ocidir");
         run_ok(

@@ -408,3 +408,54 @@ fn save_then_load_round_trips_ids_and_bytes() {
     );
     assert_eq!(out.trim(), "Loaded image: bb:1");
 }
+
+#[test]
+fn retag_leaves_dangling_image_that_prune_removes() {
+    let root = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tar = busybox_tar(work.path());
+    let first = run_ok(berth(root.path()).arg("import").arg(&tar).arg("bb"));
+    // Compressed input from stdin works too (gzip detected by its magic).
+    let gz = work.path().join("rootfs.tar.gz");
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -c {} > {}", tar.display(), gz.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let second = run_ok(
+        berth(root.path())
+            .args(["import", "-", "bb"])
+            .stdin(std::fs::File::open(&gz).unwrap()),
+    );
+    assert_ne!(first, second);
+    let dangling =
+        run_ok(berth(root.path()).args(["images", "-q", "--no-trunc", "-f", "dangling=true"]));
+    assert_eq!(dangling.trim(), first.trim());
+    let list = run_ok(berth(root.path()).arg("images"));
+    assert!(
+        list.lines().any(|l| l.starts_with("<none>       <none>")),
+        "{list}"
+    );
+    let out = run_ok(berth(root.path()).args(["image", "prune", "-f"]));
+    assert!(out.starts_with("Deleted Images:\n"), "{out}");
+    assert!(out.contains(&format!("deleted: {}", first.trim())), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    // The shared layer stays for the tagged image.
+    let still = run_ok(berth(root.path()).args(["image", "inspect", "-f", "{{.Id}}", "bb"]));
+    assert_eq!(still.trim(), second.trim());
+    assert_eq!(
+        std::fs::read_dir(root.path().join("image/overlay2/layerdb/sha256"))
+            .unwrap()
+            .count(),
+        1
+    );
+    let out = run_ok(berth(root.path()).args(["image", "prune", "-a", "-f"]));
+    assert!(out.contains("untagged: bb:latest"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(root.path().join("image/overlay2/layerdb/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

@@ -449,7 +449,16 @@ impl Store {
                     actual,
                 });
             }
+            let blob_digest = path
+                .strip_prefix("blobs/sha256/")
+                .map(with_algo)
+                .filter(|d| d != diff_id);
             let committed = self.commit_staged(layer, parent.as_deref())?;
+            if let Some(blob) = blob_digest {
+                // Remember which compressed blob gave this DiffID, as Docker's distribution
+                // metadata does (a later push or pull can skip the work).
+                self.record_blob_digest(&blob, diff_id, plan.tags.first().map(String::as_str))?;
+            }
             st.committed_as = Some(committed.clone());
             parent = Some(committed);
         }

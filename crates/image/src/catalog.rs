@@ -471,6 +471,8 @@ impl Store {
                 break;
             }
         }
+        // Leftovers of interrupted extractions (never visible as layers) go too.
+        self.remove_orphans(std::time::Duration::from_secs(3600))?;
         Ok((events, reclaimed))
     }
 }

@@ -259,4 +259,98 @@ impl Store {
             }
         })
     }
+
+    /// Records `distribution/diffid-by-digest/sha256/<blob>` and
+    /// `distribution/v2metadata-by-diffid/sha256/<diff>` for a compressed blob.
+    pub fn record_blob_digest(
+        &self,
+        blob: &str,
+        diff_id: &str,
+        source: Option<&str>,
+    ) -> Result<()> {
+        let dist = self.layout.distribution();
+        let by_digest = dist.join("diffid-by-digest/sha256");
+        let by_diff = dist.join("v2metadata-by-diffid/sha256");
+        for d in [&by_digest, &by_diff] {
+            std::fs::create_dir_all(d).map_err(ImageError::io("creating", d))?;
+        }
+        crate::layout::write_atomic(
+            &by_digest.join(hex_part(blob)),
+            with_algo(diff_id).as_bytes(),
+        )?;
+        let repo = source
+            .and_then(|s| crate::reference::Reference::parse(s).ok())
+            .map(|r| r.full_name())
+            .unwrap_or_default();
+        let meta =
+            serde_json::json!([{"Digest": with_algo(blob), "SourceRepository": repo, "HMAC": ""}]);
+        crate::layout::write_atomic(
+            &by_diff.join(hex_part(diff_id)),
+            meta.to_string().as_bytes(),
+        )
+    }
+
+    /// Removes layer directories and staging leftovers that no layer or container references
+    /// and that are older than `min_age` (younger ones may belong to an extraction in progress).
+    pub fn remove_orphans(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        let mut wanted = std::collections::HashSet::new();
+        wanted.insert("l".to_string());
+        if let Ok(rd) = std::fs::read_dir(self.layout.layerdb()) {
+            for e in rd.flatten() {
+                if let Ok(Some(c)) = read_text_opt(&e.path().join("cache-id")) {
+                    wanted.insert(c);
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.layout.mounts()) {
+            for e in rd.flatten() {
+                if let Ok(Some(m)) = read_text_opt(&e.path().join("mount-id")) {
+                    wanted.insert(format!("{m}-init"));
+                    wanted.insert(m);
+                }
+                if let Ok(Some(i)) = read_text_opt(&e.path().join("init-id")) {
+                    wanted.insert(i);
+                }
+            }
+        }
+        let old_enough = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age)
+        };
+        let mut removed = Vec::new();
+        let dirs = [self.layout.overlay.clone(), self.layout.layerdb_tmp()];
+        for (i, dir) in dirs.iter().enumerate() {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let p = e.path();
+                if (i == 0 && wanted.contains(&name)) || !old_enough(&p) {
+                    continue;
+                }
+                if i == 0 {
+                    self.remove_layer_dir(&name);
+                } else {
+                    let _ = remove_tree(&p);
+                }
+                removed.push(p);
+            }
+        }
+        // Short links whose layer is gone.
+        if let Ok(rd) = std::fs::read_dir(self.layout.links()) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if std::fs::metadata(&p).is_err() && old_enough(&p) {
+                    let _ = std::fs::remove_file(&p);
+                    removed.push(p);
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
