@@ -867,6 +867,11 @@ impl Builder<'_> {
             env,
             user: stage_config.user.clone().unwrap_or_default(),
             workdir: stage_config.working_dir.clone().unwrap_or_default(),
+            volumes: stage_config
+                .volumes
+                .iter()
+                .flat_map(|v| v.keys().cloned())
+                .collect(),
         };
         let command_text = words.join(" ");
         let file = self.file();

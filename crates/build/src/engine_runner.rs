@@ -86,6 +86,18 @@ impl StepRunner for EngineRunner {
             rootfs: Some(container.rootfs.clone()),
             ..Default::default()
         };
+        let mut options = options;
+        for volume in &process.volumes {
+            options
+                .host
+                .mounts
+                .push(berth_engine::options::MountConfig {
+                    r#type: "volume".into(),
+                    source: String::new(),
+                    target: volume.clone(),
+                    read_only: false,
+                });
+        }
         let _ = output.flush();
         let record = self.engine.create(&options).map_err(backend)?;
         let attach = AttachOptions {

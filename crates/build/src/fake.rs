@@ -150,6 +150,10 @@ impl StepRunner for FakeRunner {
         output: &mut dyn Write,
     ) -> Result<i32> {
         self.runs.push(process.clone());
+        for volume in &process.volumes {
+            let path = crate::fsutil::secure_join(&container.rootfs, volume, true)?;
+            std::fs::create_dir_all(&path).map_err(|e| BuildError::io("mkdir", &path, e))?;
+        }
         let script = process.args.join(" ");
         writeln!(output, "ran: {script}").ok();
         if script.contains("false") || script.contains("exit 1") {

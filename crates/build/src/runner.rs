@@ -34,6 +34,9 @@ pub struct ProcessSpec {
     pub user: String,
     /// Absolute working directory, empty for `/`.
     pub workdir: String,
+    /// The image's `VOLUME`s: each gets a fresh anonymous volume for the run, as Docker does,
+    /// so the step's writes there are discarded but the mount point lands in the layer.
+    pub volumes: Vec<String>,
 }
 
 /// What the builder needs from an engine and an image store.
