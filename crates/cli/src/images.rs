@@ -191,17 +191,27 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
         ImageCommand::Inspect(a)
             if a.kind.as_deref() == Some("container")
                 || (a.kind.is_none()
-                    && a.names.iter().all(|n| crate::containers::is_container(root, n))) =>
+                    && a.names
+                        .iter()
+                        .all(|n| crate::containers::is_container(root, n))) =>
         {
             crate::containers::inspect(root, a.format.as_deref(), &a.names)
         }
         ImageCommand::Inspect(a) => inspect(&store, a, false),
         ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(&store, a),
         ImageCommand::History(a) | ImageCommand::Image(ImageSub::History(a)) => history(&store, a),
-        ImageCommand::Tag(a) | ImageCommand::Image(ImageSub::Tag(a)) => store
-            .tag(&a.source, &a.target)
-            .map(|_| 0)
-            .map_err(Into::into),
+        ImageCommand::Tag(a) | ImageCommand::Image(ImageSub::Tag(a)) => {
+            if a.target.contains('@') {
+                Err(anyhow::anyhow!(
+                    "refusing to create a tag with a digest reference"
+                ))
+            } else {
+                store
+                    .tag(&a.source, &a.target)
+                    .map(|_| 0)
+                    .map_err(Into::into)
+            }
+        }
         ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => save(&store, a),
         ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(&store, a),
         ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => import(&store, a),

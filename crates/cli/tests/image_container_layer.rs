@@ -190,3 +190,33 @@ fn empty_rootfs_container_layer_mounts() {
     store.remove_container_layer("scratch").unwrap();
     assert!(!merged.exists());
 }
+
+#[test]
+fn removing_last_tag_drops_digest_references_of_that_repository() {
+    let root = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let id = import_busybox(root.path(), work.path(), "bb:latest");
+    let store = Store::open(root.path()).unwrap();
+    let digest = format!("bb@sha256:{}", "a".repeat(64));
+    store.tag(&id, &digest).unwrap();
+    let out = berth(root.path()).args(["rmi", "bb"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "Untagged: bb:latest");
+    assert_eq!(lines[1], format!("Untagged: {digest}"));
+    assert_eq!(lines[2], format!("Deleted: {id}"));
+    // Docker refuses to tag with a digest from the command line.
+    let id2 = import_busybox(root.path(), work.path(), "bb2:latest");
+    let out = berth(root.path())
+        .args(["tag", &id2, &digest])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("refusing to create a tag with a digest reference"));
+}

@@ -372,8 +372,13 @@ impl Store {
         let containers = self.containers_using_image(&id)?;
         let (tags, digests) = self.references_of(&id)?;
         if let Some(r) = by_name {
-            let others = tags.len() + digests.len() - 1;
-            if others == 0 && !containers.is_empty() && !force {
+            let single_repo = tags.iter().chain(digests.iter()).all(|t| {
+                Reference::parse(t)
+                    .map(|x| x.familiar_name() == r.familiar_name())
+                    .unwrap_or(true)
+            });
+            let single = single_repo && tags.len() <= 1;
+            if single && !containers.is_empty() && !force {
                 return Err(ImageError::Conflict(format!(
                     "conflict: unable to remove repository reference \"{reference}\" (must force) - container {} is using its referenced image {}",
                     short(&containers[0]),
@@ -383,6 +388,26 @@ impl Store {
             if self.untag_locked(&r)?.is_some() {
                 events.push(RemoveEvent::Untagged(r.familiar_string()));
             }
+            // A tag went and no other tag of that repository is left: its digest references go
+            // too (Docker's rule), so the image does not linger as `name@sha256:…` only.
+            let (tags_left, digests_left) = self.references_of(&id)?;
+            let name = r.familiar_name();
+            let same_repo = |t: &String| {
+                Reference::parse(t)
+                    .map(|x| x.familiar_name() == name)
+                    .unwrap_or(false)
+            };
+            if r.tag.is_some() && !tags_left.iter().any(same_repo) {
+                for d in digests_left.iter().filter(|d| same_repo(d)) {
+                    if let Ok(dr) = Reference::parse(d) {
+                        if self.untag_locked(&dr)?.is_some() {
+                            events.push(RemoveEvent::Untagged(d.clone()));
+                        }
+                    }
+                }
+            }
+            let (tags_left, digests_left) = self.references_of(&id)?;
+            let others = tags_left.len() + digests_left.len();
             if others > 0 || !containers.is_empty() || !self.image_children(&id)?.is_empty() {
                 return Ok(events);
             }
