@@ -157,7 +157,7 @@ fn create_in(
         None
     };
 
-    // Cgroup: created and configured before the init exists.
+    // Cgroup: named now, created after the clone.
     let cgroups_path = cgroup::effective_path(
         linux
             .and_then(|l| l.cgroups_path().as_ref())
@@ -167,13 +167,7 @@ fn create_in(
     let hierarchy = Hierarchy::detect().map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
     let cg = berth_cgroups::Cgroup::open(&hierarchy, &cgroups_path)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    cg.create()
-        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    cleanup.cgroup = Some(cg.clone());
-    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cg.apply(resources)
-            .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    }
+    // Created after the clone, while the init works on its mounts (see below).
     let cgroup_v2 = hierarchy.version() == CgroupVersion::V2;
     let cgroup_binds = if cgroup_v2 {
         Vec::new()
@@ -304,6 +298,15 @@ fn create_in(
     runtime_end
         .send(tag::GO, &pid.to_le_bytes())
         .map_err(|e| RuntimeError::sys("sync with container init", e))?;
+    // The cgroup work (directories, limits, and the slow first v1 migration) overlaps the init's
+    // mount setup; the init waits for CGROUP_JOINED before its cgroup mount and before exec.
+    cleanup.cgroup = Some(cg.clone());
+    cg.create()
+        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cg.apply(resources)
+            .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    }
     cg.add_pid(pid)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
     runtime_end

@@ -125,31 +125,30 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     }
 
     let in_mount_ns = ns.has_new(libc::CLONE_NEWNS);
-    let mut in_cgroup = false;
-    let join_cgroup = |in_cgroup: &mut bool| -> Result<(), InitError> {
-        if *in_cgroup {
+    let in_cgroup = std::cell::Cell::new(false);
+    let join_cgroup = || -> Result<(), String> {
+        if in_cgroup.get() {
             return Ok(());
         }
         match ctx.sync.recv() {
             Ok(Some((tag::CGROUP_JOINED, _))) => {}
             _ => return Err("runtime went away before joining the cgroup".into()),
         }
-        *in_cgroup = true;
+        in_cgroup.set(true);
         if ns.has_new(libc::CLONE_NEWCGROUP) {
             // SAFETY: unshare on this single-threaded process.
             if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
                 return Err(format!(
                     "unshare cgroup namespace: {}",
                     std::io::Error::last_os_error()
-                )
-                .into());
+                ));
             }
         }
         Ok(())
     };
     if ctx.cgroup_v2 && ns.has_new(libc::CLONE_NEWCGROUP) {
         // A cgroup2 mount shows the namespace's root: enter it before mounting.
-        join_cgroup(&mut in_cgroup)?;
+        join_cgroup()?;
     }
     if in_mount_ns {
         rootfs::prepare(&RootfsPlan {
@@ -160,9 +159,10 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
             cgroup_v2: ctx.cgroup_v2,
             in_user_ns: ns.has_new(libc::CLONE_NEWUSER) || ns.joins_kind(libc::CLONE_NEWUSER),
             no_pivot: ctx.no_pivot,
+            before_cgroup_mount: &join_cgroup,
         })?;
     }
-    join_cgroup(&mut in_cgroup)?;
+    join_cgroup()?;
     if ctx.has_runtime_hooks {
         ctx.sync
             .send(tag::HOOKS, &[])

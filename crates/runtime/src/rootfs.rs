@@ -35,6 +35,8 @@ pub struct RootfsPlan<'a> {
     pub cgroup_v2: bool,
     pub in_user_ns: bool,
     pub no_pivot: bool,
+    /// Called before a cgroup mount: the container's cgroup must exist and hold the init.
+    pub before_cgroup_mount: &'a dyn Fn() -> Res<()>,
 }
 
 type Res<T> = std::result::Result<T, String>;
@@ -137,6 +139,9 @@ fn mount_one(plan: &RootfsPlan<'_>, root: rustix::fd::BorrowedFd<'_>, m: &Mount)
     let dest = m.destination();
     if typ == "bind" || opts.bind {
         return bind_mount(plan, root, m, &opts);
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        (plan.before_cgroup_mount)()?;
     }
     if typ == "cgroup" && !plan.cgroup_v2 {
         return cgroup_v1_mount(plan, root, dest, &opts);
