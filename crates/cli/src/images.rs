@@ -879,10 +879,10 @@ fn fetch(url: &str) -> anyhow::Result<Box<dyn Read>> {
     };
     let mut stream =
         std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {host_port}\r\nUser-Agent: berth\r\n\r\n"
-    )?;
+    // One write: a request split over several segments may be read only in part by a simple
+    // server, which then resets the connection.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host_port}\r\nUser-Agent: berth\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, stream);
     let mut status = String::new();
     reader.read_line(&mut status)?;
