@@ -34,7 +34,7 @@ pub enum RuntimeError {
     Seccomp(String),
     #[error("hook {path}: {reason}")]
     Hook { path: PathBuf, reason: String },
-    #[error("{0}")]
+    #[error("unable to start container process: {0}")]
     ContainerInit(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

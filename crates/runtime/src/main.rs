@@ -13,7 +13,8 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger.error(&format!("{e:#}"));
-            std::process::exit(1);
+            let code = e.downcast_ref::<cli::CodedError>().map_or(1, |c| c.code);
+            std::process::exit(code);
         }
     }
 }

@@ -105,7 +105,7 @@ fn exec_detached_with_pid_file_and_errors() {
     let pids: Vec<i32> = serde_json::from_str(&w.ok(&["ps", "-f", "json", &g.id])).unwrap();
     assert!(pids.contains(&pid), "{pids:?} lacks {pid}");
     let o = w.out(&["exec", &g.id, "no-such-binary"]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(255), "runc exits 255 when exec fails");
     assert!(String::from_utf8_lossy(&o.stderr).contains("executable file not found in $PATH"));
     w.ok(&["kill", &g.id, "KILL"]);
     assert!(w.wait_status(&g.id, "stopped"));

@@ -140,7 +140,17 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
         stdio: None,
         detach: a.detach,
     };
-    let pid = rt.exec(&a.id, &process, &opts)?;
+    let pid = match rt.exec(&a.id, &process, &opts) {
+        Ok(pid) => pid,
+        // runc exits 255 when the exec itself fails.
+        Err(e) => {
+            return Err(super::CodedError {
+                code: 255,
+                message: format!("exec failed: {e}"),
+            }
+            .into())
+        }
+    };
     if a.detach {
         return Ok(0);
     }

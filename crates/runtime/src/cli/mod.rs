@@ -77,6 +77,21 @@ pub enum Command {
     List(ops::ListArgs),
 }
 
+/// An error that exits with a specific status (runc's 255 for a failed exec).
+#[derive(Debug)]
+pub struct CodedError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for CodedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodedError {}
+
 #[derive(clap::Args, Debug)]
 pub struct IdArg {
     pub id: String,
