@@ -962,6 +962,7 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
             match other.and_then(|t| t.strip_prefix("table")).map(str::trim) {
                 Some(t) if !t.is_empty() => {
                     let header = t
+                        .replace("\\t", "\t")
                         .replace("{{.", "")
                         .replace("}}", "")
                         .to_uppercase()

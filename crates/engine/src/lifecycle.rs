@@ -311,6 +311,11 @@ impl Engine {
     /// Removes everything a stopped container owns: runtime state, layer, record, name.
     pub fn remove_resources(&self, record: &ContainerRecord) -> Result<()> {
         let _ = self.backend.delete(&record.id, true);
+        self.remove_layer_and_record(record)
+    }
+
+    /// Removes a container's layer, record and name (its runtime state already gone).
+    pub fn remove_layer_and_record(&self, record: &ContainerRecord) -> Result<()> {
         if !record.driver.is_empty() {
             let _ = layer::unmount_layer(&self.root, &record.id);
             layer::remove_layer(&self.root, &record.id)?;

@@ -250,7 +250,9 @@ impl<'a> Monitor<'a> {
         self.engine.ensure_mounted(&record)?;
         let bundle = self.engine.store.container_dir(&self.id);
         // A previous run may have left runtime state behind (killed monitor).
-        let _ = self.engine.backend.delete(&self.id, true);
+        if record.has_been_started_before {
+            let _ = self.engine.backend.delete(&self.id, true);
+        }
         let mut io = ContainerIo::default();
         let pid = if self.tty {
             let sock_path = bundle.join("console.sock");
@@ -579,7 +581,8 @@ impl<'a> Monitor<'a> {
     /// Records the end of one run: exit code, OOM flag, FinishedAt; deletes the runtime state.
     fn finish_run(&mut self, code: i32, error: Option<&str>) -> bool {
         let record = self.engine.store.load(&self.id).unwrap_or_default();
-        let oom = error.is_none() && oom_killed(&record);
+        // The OOM killer's signal is SIGKILL: only then is the cgroup worth asking.
+        let oom = error.is_none() && code == 128 + libc::SIGKILL && oom_killed(&record);
         let _ = self.engine.backend.delete(&self.id, true);
         let _ = self.engine.store.update(&self.id, |r| {
             r.state.running = false;
@@ -599,13 +602,18 @@ impl<'a> Monitor<'a> {
         oom
     }
 
-    /// After the last run: `--rm` removal or unmount, then tell everyone and go.
+    /// After the last run: unmount; with `--rm` also drop the record and name. Then tell
+    /// everyone, and only then delete the layer's directories (slow, and invisible to clients:
+    /// the container is already gone from `ps` and from the mount table).
     fn final_cleanup(&mut self, code: i32, error: Option<String>) {
+        let mut layer_to_remove = None;
         if let Ok(record) = self.engine.store.load(&self.id) {
+            let _ = self.engine.unmount(&record);
             if self.host.auto_remove {
-                let _ = self.engine.remove_resources(&record);
-            } else {
-                let _ = self.engine.unmount(&record);
+                let _ = self.engine.store.remove(&record);
+                if !record.driver.is_empty() {
+                    layer_to_remove = Some(record.id.clone());
+                }
             }
         }
         let _ = std::fs::remove_file(
@@ -630,6 +638,10 @@ impl<'a> Monitor<'a> {
                 }
                 self.broadcast(attach::EXIT, &attach::i32_payload(code), 0);
             }
+        }
+        self.clients.clear();
+        if let Some(id) = layer_to_remove {
+            let _ = crate::layer::remove_layer(self.engine.root(), &id);
         }
     }
 }
