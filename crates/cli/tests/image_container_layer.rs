@@ -220,3 +220,41 @@ fn removing_last_tag_drops_digest_references_of_that_repository() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("refusing to create a tag with a digest reference"));
 }
+
+#[test]
+fn deep_chains_mount_through_relative_short_links() {
+    // A long root path and 24 layers make absolute lowerdirs exceed a page, so the mount must
+    // use relative short links from overlay2/, as Docker does.
+    let base = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let deep = base.path().join("x".repeat(120)).join("y".repeat(120));
+    std::fs::create_dir_all(&deep).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut id = import_busybox(&deep, work.path(), "deep:0");
+    let store = Store::open(&deep).unwrap();
+    for i in 1..24 {
+        let cid = format!("builder{i}");
+        let layer = store.create_container_layer(&cid, Some(&id)).unwrap();
+        std::fs::write(layer.upper.join(format!("layer{i}")), i.to_string()).unwrap();
+        let config = store.image(&id).unwrap().config;
+        id = store
+            .commit_container_layer(&cid, config, Some(&id))
+            .unwrap();
+        store.remove_container_layer(&cid).unwrap();
+    }
+    let layer = store.create_container_layer("deep", Some(&id)).unwrap();
+    let abs_len: usize = layer
+        .lower_dirs
+        .iter()
+        .map(|p| p.as_os_str().len() + 1)
+        .sum();
+    assert!(abs_len > 4096, "test needs a long lowerdir, got {abs_len}");
+    let merged = store.mount_container_layer("deep").unwrap();
+    for i in 1..24 {
+        assert_eq!(
+            std::fs::read_to_string(merged.join(format!("layer{i}"))).unwrap(),
+            i.to_string()
+        );
+    }
+    assert!(merged.join("bin/busybox").is_file());
+    store.remove_container_layer("deep").unwrap();
+}
