@@ -145,12 +145,15 @@ fn no_new_privileges_and_oom_score_adj() {
 #[test]
 fn only_preserved_fds_reach_the_container() {
     let w = World::new();
-    let b = sh_bundle("ls /proc/$$/fd | sort -n | tr '\\n' ' '");
+    // PID 1 is the shell; list what its fds point at.
+    let b = sh_bundle("ls -l /proc/1/fd/");
     let id = unique_id("fds");
     let _g = w.guard(&id);
-    let file = tempfile::tempfile().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keep = std::fs::File::create(dir.path().join("keep-marker")).unwrap();
+    let leak = std::fs::File::create(dir.path().join("leak-marker")).unwrap();
     use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
+    let (keep_fd, leak_fd) = (keep.as_raw_fd(), leak.as_raw_fd());
     let mut cmd = w.cmd(&[
         "run",
         "--preserve-fds",
@@ -159,15 +162,13 @@ fn only_preserved_fds_reach_the_container() {
         b.path().to_str().unwrap(),
         &id,
     ]);
-    // Put the file at fd 3 and another one at fd 4 in the runtime; only 3 may pass.
-    let extra = tempfile::tempfile().unwrap();
-    let extra_fd = extra.as_raw_fd();
     use std::os::unix::process::CommandExt;
-    // SAFETY: dup2 in the forked child before exec.
+    // SAFETY: dup2/fcntl in the forked child before exec. The runtime gets `keep` at fd 3
+    // (preserved) and `leak` at fd 4 (must not reach the container).
     unsafe {
         cmd.pre_exec(move || {
-            libc::dup2(fd, 3);
-            libc::dup2(extra_fd, 4);
+            libc::dup2(keep_fd, 3);
+            libc::dup2(leak_fd, 4);
             // dup2 onto itself keeps close-on-exec: clear it explicitly.
             libc::fcntl(3, libc::F_SETFD, 0);
             libc::fcntl(4, libc::F_SETFD, 0);
@@ -177,7 +178,6 @@ fn only_preserved_fds_reach_the_container() {
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
-    let fds: Vec<&str> = out.split_whitespace().collect();
-    assert!(fds.contains(&"3"), "{out}");
-    assert!(!fds.contains(&"4"), "leaked fd 4: {out}");
+    assert!(out.contains("keep-marker"), "{out}");
+    assert!(!out.contains("leak-marker"), "leaked fd: {out}");
 }
