@@ -144,6 +144,69 @@ fn docker_built_image_round_trips_through_berth() {
     );
     assert_eq!(again.trim(), docker_id);
 
+    // The same layer at two positions: Docker's save writes the second as a symlink; Berth
+    // needs two cache dirs (two ChainIDs) and must rebuild both byte for byte.
+    let ctx2 = work.path().join("ctx2");
+    std::fs::create_dir(&ctx2).unwrap();
+    let same = "RUN mkdir -p /d && echo a > /d/f && touch -d @0 /d/f /d";
+    std::fs::write(
+        ctx2.join("Dockerfile"),
+        format!("FROM bb\n{same}\nRUN echo b > /y\n{same}\n"),
+    )
+    .unwrap();
+    run_ok(
+        docker
+            .docker()
+            .args(["build", "-q", "-t", "dup"])
+            .arg(&ctx2),
+    );
+    let dup_id = run_ok(
+        docker
+            .docker()
+            .args(["image", "inspect", "-f", "{{.Id}}", "dup"]),
+    );
+    let dup_tar = work.path().join("dup.tar");
+    run_ok(
+        docker
+            .docker()
+            .args(["save", "-o"])
+            .arg(&dup_tar)
+            .arg("dup"),
+    );
+    let r4 = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    run_ok(berth(r4.path()).args(["load", "-i"]).arg(&dup_tar));
+    let got = run_ok(berth(r4.path()).args(["image", "inspect", "-f", "{{.Id}}", "dup"]));
+    assert_eq!(got.trim(), dup_id.trim());
+    let layers_dup =
+        run_ok(berth(r4.path()).args(["image", "inspect", "-f", "{{json .RootFS.Layers}}", "dup"]));
+    let layers_dup: Vec<String> = serde_json::from_str(layers_dup.trim()).unwrap();
+    assert_eq!(layers_dup.len(), 4);
+    assert_eq!(
+        layers_dup[1], layers_dup[3],
+        "the test image repeats a layer"
+    );
+    assert_eq!(
+        std::fs::read_dir(r4.path().join("image/overlay2/layerdb/sha256"))
+            .unwrap()
+            .count(),
+        4
+    );
+    let dup_saved = work.path().join("dup-berth.tar");
+    run_ok(
+        berth(r4.path())
+            .args(["save", "-o"])
+            .arg(&dup_saved)
+            .arg("dup"),
+    );
+    run_ok(docker.docker().args(["rmi", "dup"]));
+    run_ok(docker.docker().args(["load", "-i"]).arg(&dup_saved));
+    let again = run_ok(
+        docker
+            .docker()
+            .args(["image", "inspect", "-f", "{{.Id}}", "dup"]),
+    );
+    assert_eq!(again.trim(), dup_id.trim());
+
     // skopeo: OCI archive (gzip layers) and an OCI layout directory with zstd layers.
     if berth_testkit::have("skopeo") {
         let oci = work.path().join("bb2.oci.tar");
