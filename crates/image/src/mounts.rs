@@ -52,7 +52,9 @@ impl Store {
                 let link = self.layout.overlay.join(l);
                 let target = std::fs::read_link(&link)
                     .map_err(ImageError::io("reading short link", &link))?;
-                out.push(self.layout.links().join(target));
+                // Links read "../<cache-id>/diff": name the directory without resolving paths.
+                let cache_dir = target.strip_prefix("..").unwrap_or(&target);
+                out.push(self.layout.overlay.join(cache_dir));
             }
         }
         Ok(out)
@@ -64,11 +66,7 @@ impl Store {
         let mount_id = read_text_opt(&meta.join("mount-id"))?
             .ok_or_else(|| ImageError::NoSuchContainerLayer(container_id.to_string()))?;
         let dir = self.layout.layer_dir(&mount_id);
-        let lower_dirs = self
-            .lower_dirs_of(&dir)?
-            .into_iter()
-            .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
-            .collect();
+        let lower_dirs = self.lower_dirs_of(&dir)?;
         Ok(ContainerLayer {
             merged: dir.join("merged"),
             upper: dir.join("diff"),
