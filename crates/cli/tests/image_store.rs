@@ -502,3 +502,80 @@ fn import_from_loopback_url() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only http:// URLs are supported"));
 }
+
+#[test]
+fn load_with_wrong_diff_id_fails_and_leaves_nothing() {
+    let root = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let stage = work.path().join("stage");
+    std::fs::create_dir_all(stage.join("l1")).unwrap();
+    std::fs::create_dir_all(stage.join("l2")).unwrap();
+    berth_testkit::busybox_rootfs_tar(&stage.join("l1/layer.tar")).unwrap();
+    std::fs::write(
+        stage.join("l2/layer.tar"),
+        raw_tar(&[raw_entry("extra", b'0', "", b"payload")]),
+    )
+    .unwrap();
+    let good = format!("sha256:{}", sha256_file(&stage.join("l1/layer.tar")));
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [good, wrong]},
+    });
+    let bytes = serde_json::to_vec(&config).unwrap();
+    std::fs::write(stage.join("c.json"), &bytes).unwrap();
+    let id = sha256_file(&stage.join("c.json"));
+    std::fs::rename(stage.join("c.json"), stage.join(format!("{id}.json"))).unwrap();
+    let manifest = serde_json::json!([{"Config": format!("{id}.json"), "RepoTags": ["bad:1"], "Layers": ["l1/layer.tar", "l2/layer.tar"]}]);
+    std::fs::write(
+        stage.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let archive = work.path().join("bad.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&stage)
+        .arg("-cf")
+        .arg(&archive)
+        .args([
+            "l1/layer.tar",
+            "l2/layer.tar",
+            &format!("{id}.json"),
+            "manifest.json",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = berth(root.path())
+        .args(["load", "-i"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("digest mismatch for layer l2/layer.tar"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.path().join("image/overlay2/layerdb/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let dirs: Vec<_> = std::fs::read_dir(root.path().join("overlay2"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(dirs, vec![std::ffi::OsString::from("l")]);
+    assert_eq!(
+        std::fs::read_dir(root.path().join("overlay2/l"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let list = run_ok(berth(root.path()).args(["images", "-q"]));
+    assert!(list.trim().is_empty());
+}

@@ -243,9 +243,20 @@ impl Store {
             }
             Ok(loaded)
         })();
+        let mut committed = Vec::new();
         for (_, s) in staged.drain() {
             if let Some(l) = s.layer {
                 self.discard_staged(l);
+            }
+            committed.extend(s.committed_as);
+        }
+        if result.is_err() && !committed.is_empty() {
+            // Layers this load committed for an image it then failed to register go again
+            // (only those no image or container references).
+            if let Ok(_lock) = self.lock() {
+                for chain in committed {
+                    let _ = self.release_layers(&chain);
+                }
             }
         }
         result
