@@ -165,3 +165,43 @@ fn events_stream_until_the_container_stops() {
         .all(|e| e["type"] == "stats" && e["id"] == id.as_str()));
     w.ok(&["delete", &id]);
 }
+
+#[test]
+fn systemd_cgroup_paths_are_mapped_to_plain_paths() {
+    let w = World::new();
+    let mut b = Bundle::new(&["sleep", "1000"]).unwrap();
+    let id = unique_id("sd");
+    b.spec["linux"]["cgroupsPath"] = format!("berthtest.slice:berth:{id}").into();
+    b.write_config().unwrap();
+    let _g = w.guard(&id);
+    w.ok(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/cgroup/memory/berthtest.slice/berth-{id}.scope"
+    ));
+    assert!(dir.is_dir(), "{}", dir.display());
+    w.ok(&["delete", &id]);
+    assert!(!dir.exists());
+    for c in [
+        "blkio",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "devices",
+        "freezer",
+        "memory",
+        "pids",
+        "hugetlb",
+        "net_cls",
+        "perf_event",
+        "cpu,cpuacct",
+        "net_cls,net_prio",
+    ] {
+        let _ = fs::remove_dir(format!("/sys/fs/cgroup/{c}/berthtest.slice"));
+    }
+}

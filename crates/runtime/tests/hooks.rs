@@ -72,3 +72,19 @@ fn failing_or_slow_create_runtime_hook_fails_create_cleanly() {
         assert!(!cgroup_dir("memory", &id).exists());
     }
 }
+
+#[test]
+fn run_runs_poststart_and_poststop() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = sh_bundle("exit 0");
+    b.spec["hooks"] = json!({
+        "poststart": [hook(&dir.path().join("poststart"))],
+        "poststop": [hook(&dir.path().join("poststop"))]
+    });
+    b.write_config().unwrap();
+    let (code, _, err) = w.run(&unique_id("runhooks"), &b);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("poststart").exists());
+    assert!(dir.path().join("poststop").exists());
+}

@@ -210,3 +210,21 @@ fn joins_an_existing_network_namespace_by_path() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), want.to_str().unwrap());
 }
+
+#[test]
+fn rootfs_propagation() {
+    let w = World::new();
+    // Field 7.. of mountinfo holds optional tags such as shared:N / master:N.
+    let script = "awk '$5 == \"/\" {print}' /proc/self/mountinfo";
+    let (code, out, err) = run_with(&w, script, |b| {
+        b.spec["linux"]["rootfsPropagation"] = "private".into();
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("shared:") && !out.contains("master:"),
+        "{out}"
+    );
+    let (code, out, err) = run_with(&w, script, |_| {});
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("shared:"), "default is rslave: {out}");
+}

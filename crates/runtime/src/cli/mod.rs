@@ -14,7 +14,8 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
-    version,
+    // runc's shape ("runc version X" / "spec: Y"), which go-runc parses.
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
     about = "OCI runtime with runc's command line"
 )]
 pub struct Cli {
