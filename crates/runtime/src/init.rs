@@ -236,6 +236,8 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     // targets (the CLI reports them with --debug).
 
     process::apply_rlimits(oci_process)?;
+    process::apply_io_priority(oci_process)?;
+    process::apply_personality(spec)?;
     let nnp = oci_process.no_new_privileges().unwrap_or(false);
     if nnp {
         process::set_no_new_privs()?;

@@ -72,6 +72,46 @@ pub fn apply_rlimits(process: &Process) -> Res<()> {
     Ok(())
 }
 
+/// The spec's I/O priority (ioprio_set on this process).
+pub fn apply_io_priority(process: &Process) -> Res<()> {
+    use oci_spec::runtime::IOPriorityClass;
+    let Some(io) = process.io_priority() else {
+        return Ok(());
+    };
+    let class: i64 = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let value = (class << 13) | (io.priority() & 0x1fff);
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: ioprio_set(WHO_PROCESS, 0 = self, value) only changes our I/O priority.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } != 0 {
+        return Err(format!(
+            "setting ioPriority: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// The spec's personality domain (LINUX or LINUX32).
+pub fn apply_personality(spec: &oci_spec::runtime::Spec) -> Res<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
+        return Ok(());
+    };
+    let persona: libc::c_ulong = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality(2) only changes this process's execution domain.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(format!("personality: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Sets no_new_privs.
 pub fn set_no_new_privs() -> Res<()> {
     rustix::thread::set_no_new_privs(true).map_err(|e| format!("setting no_new_privs: {e}"))

@@ -181,3 +181,18 @@ fn only_preserved_fds_reach_the_container() {
     assert!(out.contains("keep-marker"), "{out}");
     assert!(!out.contains("leak-marker"), "leaked fd: {out}");
 }
+
+#[test]
+fn personality_and_io_priority() {
+    let w = World::new();
+    let (code, out, err) = run_script(&w, "uname -m; cat /proc/self/personality", |s| {
+        s["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+        s["process"]["ioPriority"] =
+            serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    });
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let machine = lines.next().unwrap();
+    assert!(machine == "i686" || machine.starts_with("armv"), "{out}");
+    assert_eq!(lines.next(), Some("00000008"));
+}
