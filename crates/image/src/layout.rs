@@ -66,8 +66,18 @@ impl Layout {
         self.overlay.join("l")
     }
 
-    /// Creates the directory skeleton (idempotent).
+    /// Creates the directory skeleton (idempotent). Like Docker, `overlay2/` is 0710 and
+    /// `image/` 0700 when we create them: layer contents (setuid binaries included) are not for
+    /// other users to browse.
     pub fn ensure(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        for (d, mode) in [(&self.overlay, 0o710), (&self.root.join("image"), 0o700)] {
+            if !d.exists() {
+                std::fs::create_dir_all(d).map_err(ImageError::io("creating", d))?;
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode))
+                    .map_err(ImageError::io("chmod", d))?;
+            }
+        }
         for d in [
             self.layerdb(),
             self.layerdb_tmp(),
