@@ -358,7 +358,6 @@ fn create_in(
         annotations,
         cgroups_path,
         hooks: spec.hooks().clone(),
-        namespaces: Vec::new(),
         terminal: bundle
             .spec
             .process()

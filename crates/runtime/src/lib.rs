@@ -94,9 +94,6 @@ impl Runtime {
     /// Creates the container; the init waits for [`Runtime::start`]. The init is a child of the
     /// calling process.
     pub fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<ContainerState> {
-        if id.contains('/') {
-            create::validate_id(id)?;
-        }
         Ok(create::create(self, id, bundle, opts, true)?.state)
     }
 

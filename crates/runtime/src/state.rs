@@ -70,9 +70,6 @@ pub struct StoredState {
     pub cgroups_path: String,
     #[serde(default)]
     pub hooks: Option<Hooks>,
-    /// Namespace paths of the init at create time, for `exec`.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
     /// Whether the process had a terminal (informational).
     #[serde(default)]
     pub terminal: bool,
