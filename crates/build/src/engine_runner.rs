@@ -143,8 +143,20 @@ impl StepRunner for EngineRunner {
     }
 
     fn tag(&mut self, image_id: &str, reference: &str) -> Result<()> {
+        // A cached rebuild usually finds the tag already in place: no write, no fsync.
+        if let Ok(parsed) = berth_image::Reference::parse_tagged(reference) {
+            if self
+                .store
+                .lookup_reference(&parsed)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(image_id)
+            {
+                return Ok(());
+            }
+        }
         self.store.tag(image_id, reference).map_err(backend)?;
-        let _ = self.store.touch_image(image_id);
         Ok(())
     }
 }

@@ -72,6 +72,12 @@ fn parse_build_args(values: &[String]) -> BTreeMap<String, Option<String>> {
 }
 
 fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
+    for tag in &args.tags {
+        if berth_image::Reference::parse_tagged(tag).is_err() {
+            eprintln!("invalid argument {tag:?} for \"-t, --tag\" flag: invalid reference format");
+            return Ok(125);
+        }
+    }
     let (context, stdin_dockerfile) = if args.context == "-" {
         let got = BuildContext::from_stdin(std::io::stdin().lock())?;
         (got.context, got.dockerfile)
