@@ -334,3 +334,56 @@ fn context_from_stdin_tar_and_dockerfile_flag() {
     assert!(Path::new(&df).exists());
     s.assert_clean();
 }
+
+#[test]
+fn chown_chmod_add_archive_heredoc_and_onbuild() {
+    let s = Setup::new();
+    s.write("tree/inner/file.txt", "in a tar\n");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(s.ctx().join("tree"))
+        .args(["-czf"])
+        .arg(s.ctx().join("pack.tar.gz"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    s.write("owned.txt", "mine\n");
+    s.write(
+        "Dockerfile",
+        "FROM bb\nCOPY --chown=tester:staff --chmod=640 owned.txt /data/\nADD pack.tar.gz /unpacked/\nCOPY <<EOF /etc/motd\nwelcome $HOSTNAME_UNSET\nEOF\nRUN <<EOF\nset -e\necho from a heredoc script > /script.out\nEOF\nONBUILD RUN echo triggered > /onbuild.out\n",
+    );
+    s.ok(s.berth().args(["build", "-q", "-t", "parent"]).arg(s.ctx()));
+    let stat = s.ok(s.berth().args([
+        "run",
+        "--rm",
+        "parent",
+        "stat",
+        "-c",
+        "%u:%g %a",
+        "/data/owned.txt",
+    ]));
+    assert_eq!(stat, "1000:50 640\n");
+    let files = s.ok(s.berth().args([
+        "run",
+        "--rm",
+        "parent",
+        "cat",
+        "/unpacked/inner/file.txt",
+        "/etc/motd",
+        "/script.out",
+    ]));
+    assert_eq!(files, "in a tar\nwelcome \nfrom a heredoc script\n");
+    s.write("Dockerfile", "FROM parent\nENV CHILD=1\n");
+    let out = s.build(&["-t", "child"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("# Executing 1 build trigger"), "{stdout}");
+    assert_eq!(
+        s.ok(s
+            .berth()
+            .args(["run", "--rm", "child", "cat", "/onbuild.out"])),
+        "triggered\n"
+    );
+    s.assert_clean();
+}
