@@ -583,7 +583,11 @@ impl<'a> Monitor<'a> {
         let record = self.engine.store.load(&self.id).unwrap_or_default();
         // The OOM killer's signal is SIGKILL: only then is the cgroup worth asking.
         let oom = error.is_none() && code == 128 + libc::SIGKILL && oom_killed(&record);
-        let _ = self.engine.backend.delete(&self.id, true);
+        // A --rm container's runtime state (and cgroup) goes after the client has its exit
+        // code (see final_cleanup): its ID is never started again, so nothing can race it.
+        if !self.host.auto_remove {
+            let _ = self.engine.backend.delete(&self.id, true);
+        }
         let _ = self.engine.store.update(&self.id, |r| {
             r.state.running = false;
             r.state.paused = false;
@@ -640,6 +644,9 @@ impl<'a> Monitor<'a> {
             }
         }
         self.clients.clear();
+        if self.host.auto_remove {
+            let _ = self.engine.backend.delete(&self.id, true);
+        }
         if let Some(id) = layer_to_remove {
             let _ = crate::layer::remove_layer(self.engine.root(), &id);
         }
