@@ -84,9 +84,16 @@ impl Setup {
 
     /// Nothing left behind: no containers, no step layers, no mounts below the root.
     fn assert_clean(&self) {
+        // `run --rm` finishes its cleanup in the container's monitor, just after the client returns.
+        let mounts_dir = self.root.path().join("image/overlay2/layerdb/mounts");
+        let empty = || {
+            std::fs::read_dir(&mounts_dir)
+                .map(|d| d.count() == 0)
+                .unwrap_or(true)
+        };
+        berth_testkit::wait_until(std::time::Duration::from_secs(10), empty);
         let ps = self.ok(self.berth().args(["ps", "-aq"]));
         assert!(ps.trim().is_empty(), "containers left: {ps}");
-        let mounts_dir = self.root.path().join("image/overlay2/layerdb/mounts");
         let left = std::fs::read_dir(&mounts_dir)
             .map(|d| d.count())
             .unwrap_or(0);
