@@ -88,6 +88,7 @@ impl Engine {
 
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
+        check_modes(&opts.host)?;
         let id = names::new_id();
         let image = match &opts.rootfs {
             Some(_) => layer::ResolvedImage::default(),
@@ -594,6 +595,45 @@ fn wait_exit_frame(stream: &mut UnixStream, timeout: Duration) -> bool {
             Err(_) => return true,
         }
     }
+}
+
+/// Refuses namespace modes Berth cannot honour yet, rather than silently ignoring them.
+fn check_modes(host: &crate::options::HostConfig) -> Result<()> {
+    let bad = |flag: &str, value: &str, reason: &str| EngineError::InvalidFlag {
+        flag: flag.into(),
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let net = host.network_mode.as_str();
+    if !(net.is_empty() || net == "none" || net == "host" || net.starts_with("container:")) {
+        return Err(bad("--network", net, "only none, host and container:<name|id> are supported (no bridge networking in this build)"));
+    }
+    if !(host.userns_mode.is_empty() || host.userns_mode == "host") {
+        return Err(bad(
+            "--userns",
+            &host.userns_mode,
+            "only host is supported (no user-namespace remapping in this build)",
+        ));
+    }
+    let pid = host.pid_mode.as_str();
+    if !(pid.is_empty() || pid == "host" || pid == "private" || pid.starts_with("container:")) {
+        return Err(bad("--pid", pid, "expected host or container:<name|id>"));
+    }
+    if !(host.uts_mode.is_empty() || host.uts_mode == "host") {
+        return Err(bad("--uts", &host.uts_mode, "expected host"));
+    }
+    let ipc = host.ipc_mode.as_str();
+    if !(ipc.is_empty()
+        || ["host", "private", "shareable", "none"].contains(&ipc)
+        || ipc.starts_with("container:"))
+    {
+        return Err(bad(
+            "--ipc",
+            ipc,
+            "expected private, shareable, host or container:<name|id>",
+        ));
+    }
+    Ok(())
 }
 
 /// This host's RLIMIT_NOFILE (soft, hard).
