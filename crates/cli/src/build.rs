@@ -78,6 +78,18 @@ fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
             return Ok(125);
         }
     }
+    // Like `docker build`, every failure past flag parsing exits 1.
+    match build_image(root, &args) {
+        Ok(()) => Ok(0),
+        Err(err) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{}", error_text(&err));
+            Ok(1)
+        }
+    }
+}
+
+fn build_image(root: &Path, args: &BuildArgs) -> anyhow::Result<()> {
     let (context, stdin_dockerfile) = if args.context == "-" {
         let got = BuildContext::from_stdin(std::io::stdin().lock())?;
         (got.context, got.dockerfile)
@@ -131,21 +143,28 @@ fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
     let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut lock };
     let result = berth_build::build(&mut runner, &mut cache, &context, &options, out);
     drop(lock);
-    match result {
-        Ok(outcome) => {
-            if args.quiet {
-                println!("{}", outcome.image_id);
+    let outcome = result?;
+    if args.quiet {
+        println!("{}", outcome.image_id);
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, &outcome.image_id)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The error and its causes, skipping a cause its parent's message already includes.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
             }
-            if let Some(path) = &args.iidfile {
-                std::fs::write(path, &outcome.image_id)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            Ok(0)
-        }
-        Err(err) => {
-            let _ = std::io::stdout().flush();
-            eprintln!("{err}");
-            Ok(1)
+            text.push_str(&part);
         }
     }
+    text
 }
