@@ -824,6 +824,8 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
         }
     };
     if !start {
+        // Like Docker, a created container's root is mounted only while it runs.
+        let _ = engine.unmount(&record);
         println!("{}", record.id);
         return 0;
     }
