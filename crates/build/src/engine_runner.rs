@@ -15,6 +15,9 @@ pub struct EngineRunner {
     engine: Engine,
     /// Forward RUN output (false for `--quiet`).
     pub show_output: bool,
+    /// `--network` for RUN: `host` shares the host's network; anything else (`default`,
+    /// `none`) gives the step a network namespace of its own with no interfaces but loopback.
+    pub network_mode: String,
 }
 
 fn backend<E: std::fmt::Display>(e: E) -> BuildError {
@@ -27,6 +30,7 @@ impl EngineRunner {
             store: Store::open(root).map_err(backend)?,
             engine: Engine::open(root),
             show_output: true,
+            network_mode: String::new(),
         })
     }
 
@@ -87,6 +91,9 @@ impl StepRunner for EngineRunner {
             ..Default::default()
         };
         let mut options = options;
+        if self.network_mode == "host" {
+            options.host.network_mode = "host".into();
+        }
         for volume in &process.volumes {
             options
                 .host

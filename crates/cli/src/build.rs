@@ -47,6 +47,10 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable (accepted and ignored)
     #[arg(long)]
     platform: Option<String>,
+    /// Networking mode for the RUN instructions: "default" (same as "none" here: loopback only)
+    /// or "host"
+    #[arg(long, default_value = "default")]
+    network: String,
     /// Write the image ID to the file
     #[arg(long)]
     iidfile: Option<PathBuf>,
@@ -136,6 +140,13 @@ fn build_image(root: &Path, args: &BuildArgs) -> anyhow::Result<()> {
     };
     let mut runner = EngineRunner::open(root)?;
     runner.show_output = !args.quiet;
+    runner.network_mode = match args.network.as_str() {
+        "default" | "none" | "bridge" => String::new(),
+        "host" => "host".into(),
+        other => anyhow::bail!(
+            "network mode {other:?} not supported by berth build (use default, none or host)"
+        ),
+    };
     let mut cache = BuildCache::open(root)?;
     let stdout = std::io::stdout();
     let mut sink = std::io::sink();
