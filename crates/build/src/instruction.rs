@@ -712,6 +712,19 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn typing_never_panics(
+            keyword in proptest::sample::select(vec!["FROM", "RUN", "CMD", "COPY", "ADD", "ENV", "LABEL", "ARG", "WORKDIR", "USER", "EXPOSE", "VOLUME", "SHELL", "HEALTHCHECK", "ONBUILD", "STOPSIGNAL", "ENTRYPOINT", "MAINTAINER", "BOGUS"]),
+            rest in "[ -~]{0,60}",
+        ) {
+            let text = format!("{keyword} {rest}\n");
+            if let Ok(df) = parse(&text, "Dockerfile") {
+                for raw in &df.instructions {
+                    let _ = parse_instruction(raw, "Dockerfile", df.escape);
+                }
+            }
+        }
+
+        #[test]
         fn duration_round_trip(ns in 0i64..10_000_000_000_000) {
             let text = format_go_duration(ns);
             proptest::prop_assert_eq!(parse_go_duration(&text), Some(ns));
