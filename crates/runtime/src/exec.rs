@@ -235,6 +235,7 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, (String, i32
     }
     process::apply_rlimits(p).map_err(e1)?;
     process::apply_io_priority(p).map_err(e1)?;
+    process::apply_scheduler(p).map_err(e1)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if nnp {
         process::set_no_new_privs().map_err(e1)?;

@@ -237,6 +237,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
 
     process::apply_rlimits(oci_process)?;
     process::apply_io_priority(oci_process)?;
+    process::apply_scheduler(oci_process)?;
     process::apply_personality(spec)?;
     let nnp = oci_process.no_new_privileges().unwrap_or(false);
     if nnp {

@@ -95,6 +95,68 @@ pub fn apply_io_priority(process: &Process) -> Res<()> {
     Ok(())
 }
 
+/// The kernel's `struct sched_attr` (first version, 48 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// The spec's scheduler (sched_setattr on this process).
+pub fn apply_scheduler(process: &Process) -> Res<()> {
+    use oci_spec::runtime::{LinuxSchedulerFlag, LinuxSchedulerPolicy};
+    let Some(sched) = process.scheduler() else {
+        return Ok(());
+    };
+    let policy = match sched.policy() {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+    };
+    let mut flags = 0u64;
+    for f in sched.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        };
+    }
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice: sched.nice().unwrap_or(0),
+        priority: sched.priority().unwrap_or(0).max(0) as u32,
+        runtime: sched.runtime().unwrap_or(0),
+        deadline: sched.deadline().unwrap_or(0),
+        period: sched.period().unwrap_or(0),
+    };
+    // SAFETY: sched_setattr(0 = self, attr, 0) reads a valid, correctly sized sched_attr.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
+        return Err(format!(
+            "setting scheduler {:?}: {}",
+            sched.policy(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// The spec's personality domain (LINUX or LINUX32).
 pub fn apply_personality(spec: &oci_spec::runtime::Spec) -> Res<()> {
     use oci_spec::runtime::LinuxPersonalityDomain;

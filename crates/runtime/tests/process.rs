@@ -196,3 +196,14 @@ fn personality_and_io_priority() {
     assert!(machine == "i686" || machine.starts_with("armv"), "{out}");
     assert_eq!(lines.next(), Some("00000008"));
 }
+
+#[test]
+fn scheduler_policy_and_nice() {
+    let w = World::new();
+    let (code, out, err) = run_script(&w, "cut -d' ' -f19,41 /proc/self/stat", |s| {
+        s["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH", "nice": 5});
+    });
+    assert_eq!(code, 0, "{err}");
+    // Field 19 is nice, field 41 the policy (3 = SCHED_BATCH); cut runs as a child and inherits.
+    assert_eq!(out.trim(), "5 3");
+}
