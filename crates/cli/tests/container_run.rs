@@ -267,3 +267,47 @@ fn concurrent_runs_on_one_root_all_succeed() {
     assert!(env.record_ids().is_empty());
     assert!(env.mounts_below().is_empty());
 }
+
+#[test]
+fn capabilities_follow_docker_defaults_and_flags() {
+    let env = Env::new("caps");
+    let eff = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2",
+        ]);
+        u64::from_str_radix(env.ok(&all).trim(), 16).unwrap()
+    };
+    // Docker's default set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+    // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
+    assert_eq!(eff(&[]), 0xa80425fb);
+    assert_eq!(eff(&["--cap-drop", "ALL"]), 0);
+    assert_eq!(
+        eff(&["--cap-drop", "NET_RAW", "--cap-add", "SYS_ADMIN"]),
+        (0xa80425fb & !(1 << 13)) | (1 << 21)
+    );
+    let host_bounding = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("CapBnd:")
+                .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        })
+        .unwrap();
+    assert_eq!(eff(&["--privileged"]), host_bounding);
+    let nnp = env.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert!(nnp.ends_with('1'), "{nnp}");
+}

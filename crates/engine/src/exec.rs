@@ -123,10 +123,11 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
         process.set_user(spec_user);
     }
     if req.privileged {
-        let all: std::collections::HashSet<oci_spec::runtime::Capability> = crate::spec::ALL_CAPS
-            .iter()
-            .filter_map(|c| c.parse().ok())
-            .collect();
+        let all: std::collections::HashSet<oci_spec::runtime::Capability> =
+            crate::spec::caps_in_mask(crate::procinfo::bounding_caps())
+                .iter()
+                .filter_map(|c| c.trim_start_matches("CAP_").parse().ok())
+                .collect();
         if let Some(mut caps) = process.capabilities().clone() {
             caps.set_bounding(Some(all.clone()));
             caps.set_effective(Some(all.clone()));

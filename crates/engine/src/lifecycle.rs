@@ -229,7 +229,8 @@ impl Engine {
                 "--init: no static init (tini-static / docker-init) found on this host".into(),
             ));
         }
-        let caps = spec::capabilities(&host);
+        let cap_mask = crate::procinfo::bounding_caps();
+        let caps = spec::capabilities(&host, cap_mask);
         let seccomp = default_seccomp(&caps);
         let ctx = SpecContext {
             id: id.clone(),
@@ -244,6 +245,7 @@ impl Engine {
             join_ipc_ns: join(&host.ipc_mode, "ipc")?,
             join_net_ns: join(&host.network_mode, "net")?,
             init_binary: init_binary.clone(),
+            host_cap_mask: cap_mask,
         };
         let mut oci = spec::build_spec(&config, &host, &ctx)?;
         if init_binary.is_some() {

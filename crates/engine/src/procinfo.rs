@@ -78,6 +78,18 @@ pub fn rss_kib(pid: i32) -> Option<u64> {
         .ok()
 }
 
+/// This process's bounding capability set (`CapBnd`), all ones when unreadable.
+pub fn bounding_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("CapBnd:"))
+                .and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 /// Children PIDs of `pid` over all its threads.
 pub fn children(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();

@@ -123,6 +123,8 @@ pub struct SpecContext {
     pub join_net_ns: Option<String>,
     /// A static init binary to bind-mount at `/sbin/docker-init` for `--init`.
     pub init_binary: Option<PathBuf>,
+    /// The caller's bounding capability set (bit n = capability n).
+    pub host_cap_mask: u64,
 }
 
 /// Docker's merge of the image's config with the user's flags into the container's `Config`.
@@ -186,8 +188,19 @@ pub fn command_line(config: &ContainerConfig) -> Vec<String> {
     args
 }
 
-/// The capability list after `--cap-add`/`--cap-drop`/`--privileged`.
-pub fn capabilities(host: &HostConfig) -> Vec<String> {
+/// The capabilities (of [`ALL_CAPS`], numbered in that order) whose bits are set in `mask`.
+pub fn caps_in_mask(mask: u64) -> Vec<String> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// The capability list after `--cap-add`/`--cap-drop`/`--privileged`. "All" means all that
+/// `host_mask` (the caller's bounding set) holds: a host without CAP_SYS_RESOURCE cannot give it.
+pub fn capabilities(host: &HostConfig, host_mask: u64) -> Vec<String> {
     let norm = |c: &str| {
         let up = c.to_ascii_uppercase();
         if up.starts_with("CAP_") || up == "ALL" {
@@ -197,7 +210,7 @@ pub fn capabilities(host: &HostConfig) -> Vec<String> {
         }
     };
     if host.privileged {
-        return ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        return caps_in_mask(host_mask);
     }
     let drops: Vec<String> = host.cap_drop.iter().map(|c| norm(c)).collect();
     let adds: Vec<String> = host.cap_add.iter().map(|c| norm(c)).collect();
@@ -212,9 +225,9 @@ pub fn capabilities(host: &HostConfig) -> Vec<String> {
     };
     for add in adds {
         if add == "ALL" {
-            for c in ALL_CAPS {
-                if !caps.iter().any(|x| x == c) {
-                    caps.push(c.to_string());
+            for c in caps_in_mask(host_mask) {
+                if !caps.contains(&c) {
+                    caps.push(c);
                 }
             }
         } else if !caps.contains(&add) {
@@ -262,7 +275,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
                 .unwrap_or_else(|| "/".into())
         ));
     }
-    let caps = capabilities(host);
+    let caps = capabilities(host, ctx.host_cap_mask);
     let no_new_privs = host.security_opt.iter().any(|o| {
         o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
     });
@@ -498,6 +511,7 @@ mod tests {
             volumes_dir: "/r/volumes".into(),
             cgroups_path: "/berth/x".into(),
             host_nofile: (1024, 4096),
+            host_cap_mask: u64::MAX,
             ..Default::default()
         }
     }
