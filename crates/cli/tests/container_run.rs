@@ -310,4 +310,25 @@ fn capabilities_follow_docker_defaults_and_flags() {
         "/proc/self/status",
     ]);
     assert!(nnp.ends_with('1'), "{nnp}");
+    // Docker's default seccomp profile is applied (mode 2, filter) unless unconfined.
+    let filtered = env.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert!(filtered.ends_with('2'), "{filtered}");
+    let unconfined = env.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert!(unconfined.ends_with('0'), "{unconfined}");
 }
