@@ -37,8 +37,8 @@ pub struct SideResult {
 
 /// Owns the worker thread; `finish` joins it.
 pub struct SideWorker {
-    side: Rc<Side>,
-    handle: JoinHandle<SideResult>,
+    side: Option<Rc<Side>>,
+    handle: Option<JoinHandle<SideResult>>,
 }
 
 const CHUNK: usize = 1 << 20;
@@ -51,27 +51,50 @@ impl SideWorker {
             .name("layer-hash".into())
             .spawn(move || work(rx, pool_tx))?;
         Ok(SideWorker {
-            side: Rc::new(Side {
+            side: Some(Rc::new(Side {
                 tx,
                 pool: pool_rx,
                 files: Cell::new(0),
                 batch: RefCell::new((Vec::new(), Vec::new())),
-            }),
-            handle,
+            })),
+            handle: Some(handle),
         })
     }
 
     pub fn handle(&self) -> Rc<Side> {
-        self.side.clone()
+        match &self.side {
+            Some(s) => s.clone(),
+            None => unreachable_side(),
+        }
     }
 
     /// Closes the channel and waits for the results. Every other `Rc<Side>` must be gone.
-    pub fn finish(self) -> std::io::Result<SideResult> {
-        self.side.flush_files()?;
-        drop(self.side);
-        self.handle
-            .join()
-            .map_err(|_| std::io::Error::other("hashing thread panicked"))
+    pub fn finish(mut self) -> std::io::Result<SideResult> {
+        if let Some(side) = self.side.take() {
+            side.flush_files()?;
+        }
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| std::io::Error::other("hashing thread panicked")),
+            None => Err(std::io::Error::other("hashing thread already joined")),
+        }
+    }
+}
+
+fn unreachable_side() -> Rc<Side> {
+    // `side` is only taken by `finish`, which consumes the worker.
+    panic!("SideWorker used after finish")
+}
+
+impl Drop for SideWorker {
+    /// On an error path the thread is still joined (its channel closes once every handle is
+    /// gone), so the process is single-threaded again before anyone forks.
+    fn drop(&mut self) {
+        self.side.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 
