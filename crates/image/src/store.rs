@@ -57,7 +57,9 @@ impl Store {
         &self.layout.overlay
     }
 
-    /// Takes the store's metadata lock until the guard drops.
+    /// Takes the store's metadata lock until the guard drops. Not re-entrant: while holding it,
+    /// call no `Store` method that changes metadata (they lock too, and a second flock from the
+    /// same process on a fresh descriptor would wait forever).
     pub fn lock(&self) -> Result<StoreLock> {
         lock(&self.layout)
     }
