@@ -309,6 +309,7 @@ fn create_in(
     }
     cg.add_pid(pid)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    move_net_devices(spec, &ns_plan, pid)?;
     runtime_end
         .send(tag::CGROUP_JOINED, &[])
         .map_err(|e| RuntimeError::sys("sync with container init", e))?;
@@ -405,6 +406,42 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
     let stream =
         std::os::unix::net::UnixStream::connect(path).map_err(|e| RuntimeError::io(path, e))?;
     Ok(OwnedFd::from(stream))
+}
+
+/// `linux.netDevices`: into the init's network namespace (new or joined), renamed.
+fn move_net_devices(
+    spec: &oci_spec::runtime::Spec,
+    ns_plan: &namespaces::Plan,
+    pid: i32,
+) -> Result<()> {
+    let Some(devices) = spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) else {
+        return Ok(());
+    };
+    let mut pairs: Vec<(String, String)> = devices
+        .iter()
+        .map(|(host, d)| {
+            (
+                host.clone(),
+                d.name().clone().unwrap_or_else(|| host.clone()),
+            )
+        })
+        .collect();
+    pairs.sort();
+    let joined = ns_plan
+        .joins
+        .iter()
+        .find(|(f, _, _)| *f == libc::CLONE_NEWNET)
+        .map(|(_, fd, _)| fd);
+    let target = match joined {
+        Some(fd) => crate::netdev::Target::NamespaceFd(rustix::fd::AsFd::as_fd(fd)),
+        None if ns_plan.has_new(libc::CLONE_NEWNET) => crate::netdev::Target::Pid(pid),
+        None => {
+            return Err(RuntimeError::InvalidArgument(
+                "linux.netDevices needs a network namespace".into(),
+            ))
+        }
+    };
+    crate::netdev::move_devices(&pairs, &target)
 }
 
 /// Writes the pid file atomically (runc does the same).

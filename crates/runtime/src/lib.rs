@@ -30,6 +30,7 @@ pub mod init;
 pub mod lifecycle;
 pub mod mount_options;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -228,3 +228,41 @@ fn rootfs_propagation() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("shared:"), "default is rslave: {out}");
 }
+
+/// linux.netDevices moves (and renames) an interface into the container. Runs the runtime inside
+/// a throwaway network namespace (`unshare -n`) so the host's interfaces are never touched.
+#[test]
+fn net_devices_are_moved_and_renamed() {
+    if !berth_testkit::have("unshare") || !berth_testkit::have("ip") {
+        eprintln!("note: unshare/ip missing, skipping");
+        return;
+    }
+    let w = World::new();
+    let mut b = sh_bundle("ls /sys/class/net | tr '\\n' ' '");
+    b.spec["linux"]["netDevices"] = json!({"bv0": {"name": "ctr0"}});
+    b.write_config().unwrap();
+    let id = unique_id("netdev");
+    let _g = w.guard(&id);
+    let script = format!(
+        "ip link add bv0 type veth peer name bv1 || exit 77; {} --root {} run --bundle {} {id}; echo rc=$?; ip link show bv0 >/dev/null 2>&1 && echo still-on-host",
+        bin(),
+        w.root().display(),
+        b.path().display()
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if o.status.code() == Some(77) {
+        eprintln!("note: veth unsupported, skipping");
+        return;
+    }
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("ctr0"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("rc=0"), "{out}");
+    assert!(!out.contains("still-on-host"), "{out}");
+}
