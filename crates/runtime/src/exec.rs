@@ -218,10 +218,13 @@ enum Never {}
 
 fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, (String, i32)> {
     let e1 = |m: String| (m, 1);
+    process::apply_exec_cpu_affinity(ctx.process, false).map_err(e1)?;
     match ctx.sync.recv() {
         Ok(Some((tag::GO, _))) => {}
         _ => return Err(e1("runtime went away".into())),
     }
+    // In the container's cgroup now (the runtime wrote it before GO).
+    process::apply_exec_cpu_affinity(ctx.process, true).map_err(e1)?;
     for (flag, fd, what) in ctx.joins {
         sys::setns(fd, *flag, what).map_err(|e| e1(e.to_string()))?;
     }

@@ -157,6 +157,50 @@ pub fn apply_scheduler(process: &Process) -> Res<()> {
     Ok(())
 }
 
+/// Parses a cpu list ("0-3,6") into a CPU set.
+pub fn parse_cpu_list(list: &str) -> Res<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let bad = || format!("invalid cpu list {list:?}");
+        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a > b || b >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        for cpu in a..=b {
+            // SAFETY: `cpu` < CPU_SETSIZE was checked above.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+    }
+    Ok(set)
+}
+
+/// execCPUAffinity: the exec'd process's CPUs. `initial` applies while it is set up, `final`
+/// right before exec (which is when it takes effect for the program).
+pub fn apply_exec_cpu_affinity(process: &Process, stage_final: bool) -> Res<()> {
+    let Some(aff) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    let list = if stage_final {
+        aff.cpu_affinity_final()
+    } else {
+        aff.initial()
+    };
+    let Some(list) = list.as_deref().filter(|l| !l.is_empty()) else {
+        return Ok(());
+    };
+    let set = parse_cpu_list(list)?;
+    // SAFETY: sched_setaffinity(0 = self) reads a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(format!(
+            "setting execCPUAffinity {list:?}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// The spec's personality domain (LINUX or LINUX32).
 pub fn apply_personality(spec: &oci_spec::runtime::Spec) -> Res<()> {
     use oci_spec::runtime::LinuxPersonalityDomain;

@@ -182,3 +182,24 @@ fn exec_tty_without_console_socket_proxies() {
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.contains("/dev/pts/"), "{text}");
 }
+
+#[test]
+fn exec_cpu_affinity() {
+    let w = World::new();
+    let (g, _b, _) = running(&w);
+    let p = w.root().join("affinity.json");
+    std::fs::write(
+        &p,
+        serde_json::json!({
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+            "execCPUAffinity": {"initial": "0", "final": "0"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = w.ok(&["exec", "--process", p.to_str().unwrap(), &g.id]);
+    assert!(out.trim().ends_with("\t0"), "{out}");
+}
