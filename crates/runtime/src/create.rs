@@ -301,12 +301,9 @@ fn create_in(
     // The cgroup work (directories, limits, and the slow first v1 migration) overlaps the init's
     // mount setup; the init waits for CGROUP_JOINED before its cgroup mount and before exec.
     cleanup.cgroup = Some(cg.clone());
-    cg.create()
+    // Like runc, a spec without device rules still gets the default allow list (deny the rest).
+    cg.create_and_apply(linux.and_then(|l| l.resources().as_ref()))
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cg.apply(resources)
-            .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    }
     cg.add_pid(pid)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
     move_net_devices(spec, &ns_plan, pid)?;

@@ -205,3 +205,23 @@ fn systemd_cgroup_paths_are_mapped_to_plain_paths() {
         let _ = fs::remove_dir(format!("/sys/fs/cgroup/{c}/berthtest.slice"));
     }
 }
+
+#[test]
+fn spec_without_device_rules_gets_the_default_allow_list() {
+    let w = World::new();
+    let mut b = Bundle::new(&["sleep", "1000"]).unwrap();
+    b.spec["linux"]["resources"] = serde_json::json!({});
+    b.write_config().unwrap();
+    let id = unique_id("devdefault");
+    let _g = w.create(&id, &b);
+    let list = read(cgroup_dir("devices", &id).join("devices.list"));
+    assert!(
+        !list.lines().any(|l| l == "a *:* rwm"),
+        "devices left open: {list}"
+    );
+    assert!(
+        list.lines().any(|l| l.starts_with("c 1:3 ")),
+        "/dev/null not allowed: {list}"
+    );
+    w.ok(&["delete", "-f", &id]);
+}
