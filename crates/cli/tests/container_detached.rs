@@ -183,3 +183,27 @@ fn killed_monitor_leaves_a_truthful_record_and_rm_f_cleans_up() {
     assert!(env.record_ids().is_empty());
     assert!(env.mounts_below().is_empty());
 }
+
+#[test]
+fn rm_f_cleans_up_even_when_the_runtime_state_is_lost() {
+    let env = Env::new("lost");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lost",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1000",
+    ]);
+    let pid: i32 = env.inspect("lost", "{{.State.Pid}}").parse().unwrap();
+    std::fs::remove_dir_all(env.path().join("runtime").join(&id)).unwrap();
+    env.ok(&["rm", "-f", "lost"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }));
+    assert!(!cgroup_dir("pids", &id).exists(), "cgroup left behind");
+    assert!(env.record_ids().is_empty());
+    assert!(env.mounts_below().is_empty());
+}

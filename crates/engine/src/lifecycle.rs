@@ -313,7 +313,11 @@ impl Engine {
 
     /// Removes everything a stopped container owns: runtime state, layer, record, name.
     pub fn remove_resources(&self, record: &ContainerRecord) -> Result<()> {
-        let _ = self.backend.delete(&record.id, true);
+        if self.backend.delete(&record.id, true).is_err() {
+            // The runtime could not clean up (state lost or unreadable): make sure no process
+            // of the container survives its record, and drop its cgroup ourselves.
+            kill_cgroup(&record.berth_cgroups_path);
+        }
         self.remove_layer_and_record(record)
     }
 
@@ -636,6 +640,28 @@ fn check_modes(host: &crate::options::HostConfig) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// SIGKILLs every process in a container's cgroup and removes the cgroup (best effort).
+fn kill_cgroup(cgroups_path: &str) {
+    if cgroups_path.is_empty() {
+        return;
+    }
+    let Ok(h) = berth_cgroups::Hierarchy::detect() else {
+        return;
+    };
+    let Ok(cg) = berth_cgroups::Cgroup::open(&h, cgroups_path) else {
+        return;
+    };
+    if !cg.exists() {
+        return;
+    }
+    let _ = cg.kill_all(libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while cg.all_pids().map(|p| !p.is_empty()).unwrap_or(false) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = cg.destroy();
 }
 
 /// This host's RLIMIT_NOFILE (soft, hard).
