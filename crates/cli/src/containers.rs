@@ -662,8 +662,18 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             format,
             containers,
         } => {
-            let _ = no_stream;
-            stats(&engine, all, format.as_deref(), &containers)
+            if no_stream {
+                return stats(&engine, all, format.as_deref(), &containers);
+            }
+            // Streaming: redraw every second until interrupted, like Docker.
+            loop {
+                print!("\x1b[2J\x1b[H");
+                let code = stats(&engine, all, format.as_deref(), &containers)?;
+                if code != 0 {
+                    return Ok(code);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(900));
+            }
         }
         ContainerCommand::Ns { containers } => ns(&engine, &containers),
         ContainerCommand::Commit {

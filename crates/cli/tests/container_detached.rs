@@ -40,6 +40,12 @@ fn detached_container_lives_execs_logs_and_is_removed() {
         );
     }
     assert_eq!(env.ok(&["exec", "web", "hostname"]), &id[..12]);
+    // exec joins the container's cgroup too.
+    let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(
+        env.ok(&["exec", "web", "cat", "/proc/self/cgroup"]),
+        host_view.trim()
+    );
     let namespaces = env.inspect("web", "{{json .Namespaces}}");
     assert!(
         namespaces.contains(&format!("pid:[{}]", ns_inode(&pid, "pid").unwrap())),
