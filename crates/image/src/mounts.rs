@@ -165,6 +165,8 @@ impl Store {
             .ok_or_else(|| ImageError::NoSuchContainerLayer(container_id.to_string()))?;
         let dir = self.layout.layer_dir(&mount_id);
         let merged = dir.join("merged");
+        // Under the lock, so two processes mounting one container do not stack two overlays.
+        let _lock = self.lock()?;
         if is_mountpoint(&merged) {
             return Ok(merged);
         }
