@@ -332,3 +332,51 @@ fn capabilities_follow_docker_defaults_and_flags() {
     ]);
     assert!(unconfined.ends_with('0'), "{unconfined}");
 }
+
+#[test]
+fn tty_and_signal_proxy() {
+    let env = Env::new("tty");
+    if berth_testkit::have("script") {
+        let cmd = format!(
+            "{} --root {} run --rm -t busybox sh -c 'tty; echo $TERM'",
+            berth_bin(),
+            env.path().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qc", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert!(
+            text.contains("/dev/pts/") && text.contains("xterm"),
+            "run -t got no terminal: {text}"
+        );
+    } else {
+        eprintln!("note: script(1) missing, skipping run -t");
+    }
+    // SIGTERM to the foreground CLI reaches the container (--sig-proxy defaults to true).
+    let mut child = env
+        .cmd(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 42' TERM; echo ready; while true; do sleep 0.05; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout_pipe, &mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    // SAFETY: signalling the berth process this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout_pipe, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(42), "output: {rest}");
+    assert!(rest.contains("got TERM"));
+}

@@ -365,7 +365,9 @@ impl Engine {
 
     /// Connects to a running container's monitor.
     pub fn connect(&self, id: &str) -> Option<UnixStream> {
-        UnixStream::connect(self.store.container_dir(id).join("attach.sock")).ok()
+        let sock =
+            crate::sys::socket_path(&self.store.container_dir(id).join("attach.sock")).ok()?;
+        UnixStream::connect(&sock.path).ok()
     }
 
     /// `berth attach`.

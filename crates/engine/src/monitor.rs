@@ -132,7 +132,9 @@ impl<'a> Monitor<'a> {
         let dir = engine.store.container_dir(id);
         let sock = dir.join("attach.sock");
         let _ = std::fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock).ok();
+        let listener = crate::sys::socket_path(&sock)
+            .ok()
+            .and_then(|s| UnixListener::bind(&s.path).ok());
         if let Some(l) = &listener {
             let _ = l.set_nonblocking(true);
         }
@@ -257,15 +259,16 @@ impl<'a> Monitor<'a> {
         let pid = if self.tty {
             let sock_path = bundle.join("console.sock");
             let _ = std::fs::remove_file(&sock_path);
+            let short = crate::sys::socket_path(&sock_path)?;
             let listener =
-                UnixListener::bind(&sock_path).map_err(|e| EngineError::io(&sock_path, e))?;
+                UnixListener::bind(&short.path).map_err(|e| EngineError::io(&sock_path, e))?;
             let null =
                 std::fs::File::open("/dev/null").map_err(|e| EngineError::io("/dev/null", e))?;
             let n = null.as_raw_fd();
             let pid = self
                 .engine
                 .backend
-                .create(&self.id, &bundle, [n, n, n], Some(&sock_path));
+                .create(&self.id, &bundle, [n, n, n], Some(&short.path));
             let _ = std::fs::remove_file(&sock_path);
             let pid = pid?;
             let master = crate::backend::receive_console(&listener)?;

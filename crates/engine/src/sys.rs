@@ -235,6 +235,36 @@ pub fn parse_signal(text: &str) -> Result<i32> {
         })
 }
 
+/// A unix socket path short enough for `sun_path` (108 bytes): the path itself when it fits,
+/// else `/proc/self/fd/<dir fd>/<name>` through an open handle on its directory (valid in this
+/// process while the value lives).
+pub struct SocketPath {
+    _dir: Option<std::fs::File>,
+    pub path: std::path::PathBuf,
+}
+
+pub fn socket_path(full: &std::path::Path) -> Result<SocketPath> {
+    use std::os::fd::AsRawFd;
+    if full.as_os_str().len() < 100 {
+        return Ok(SocketPath {
+            _dir: None,
+            path: full.to_path_buf(),
+        });
+    }
+    let (Some(dir), Some(name)) = (full.parent(), full.file_name()) else {
+        return Err(EngineError::Sys(format!(
+            "{}: not a socket path",
+            full.display()
+        )));
+    };
+    let handle = std::fs::File::open(dir).map_err(|e| EngineError::io(dir, e))?;
+    let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd())).join(name);
+    Ok(SocketPath {
+        _dir: Some(handle),
+        path,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
