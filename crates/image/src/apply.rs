@@ -630,7 +630,13 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
         },
     };
     while let Some(h) = tar.next_entry().map_err(bad)? {
-        size += h.size;
+        // Docker's layer size is the size of the extracted tree (`du`-like: file sizes plus
+        // symlink target lengths, hard links once, directories and whiteouts zero).
+        size += match h.kind {
+            EntryKind::Regular => h.size,
+            EntryKind::Symlink => h.link_name.len() as u64,
+            _ => 0,
+        };
         ex.apply_entry(&h, &mut tar)?;
     }
     ex.finish_dir_times()?;
