@@ -91,6 +91,16 @@ fn docker_built_image_round_trips_through_berth() {
     let ours: Vec<String> = serde_json::from_value(doc[0]["RootFS"]["Layers"].clone()).unwrap();
     assert_eq!(ours, layers, "same DiffIDs");
     assert_eq!(layers.len(), 2);
+    let docker_size = run_ok(
+        docker
+            .docker()
+            .args(["image", "inspect", "-f", "{{.Size}}", "bb2"]),
+    );
+    assert_eq!(
+        doc[0]["Size"].to_string(),
+        docker_size.trim(),
+        "same Size as Docker"
+    );
 
     // ChainID directories, parent file, lower file, the whiteout.
     let layerdb = root.path().join("image/overlay2/layerdb/sha256");
