@@ -380,3 +380,30 @@ fn tty_and_signal_proxy() {
     assert_eq!(status.code(), Some(42), "output: {rest}");
     assert!(rest.contains("got TERM"));
 }
+
+#[test]
+fn init_runs_as_pid_1_and_reaps() {
+    if !std::path::Path::new("/usr/bin/tini-static").exists()
+        && !std::path::Path::new("/usr/bin/docker-init").exists()
+    {
+        eprintln!("note: no static init (tini-static / docker-init) on this host, skipping --init");
+        return;
+    }
+    let env = Env::new("init");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo",
+    ]);
+    assert!(out.starts_with("/sbin/docker-init -- sh"), "{out}");
+    assert_eq!(
+        env.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"])
+            .status
+            .code(),
+        Some(5)
+    );
+}
