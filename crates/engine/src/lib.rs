@@ -4,6 +4,21 @@
 //! `ns`, `commit`, …) on top of `berth-runtime`, `berth-image` and `berth-cgroups`.
 //!
 //! Never forks a container from a threaded process: everything here runs single-threaded.
+//!
+//! Module map: `options` (Docker's Config/HostConfig and flag parsers), `spec` (pure image
+//! config + flags → OCI spec), `users` (passwd/group lookup in the image), `record` (the
+//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `backend`
+//! (door to berth-runtime), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart),
+//! `monitor` (the per-container keeper), `attach` + `client` (monitor ↔ CLI protocol and the
+//! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
+//! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
+//! `procinfo` (/proc readers), `sys` (syscall helpers), `names`, `error`.
+//!
+//! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
+//! (setsid, child subreaper). The monitor creates and starts the container through the runtime
+//! library (the init is its child), pumps stdio into the json-file log and to attached clients
+//! over `containers/<id>/attach.sock` (or the socketpair the foreground CLI kept), reaps the
+//! init, records the exit, applies the restart policy and `--rm`, and exits.
 pub mod attach;
 pub mod backend;
 pub mod client;
