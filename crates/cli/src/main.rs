@@ -12,7 +12,12 @@ mod images;
 #[command(name = "berth", about = "A daemonless container engine", version)]
 struct Cli {
     /// Root of Berth's storage.
-    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
     root: PathBuf,
     /// Enable debug logging on stderr.
     #[arg(short = 'D', long, global = true)]
@@ -36,7 +41,10 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     if cli.debug {
-        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").init();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter("debug")
+            .init();
     }
     let result = match cli.command {
         Command::Version => {
