@@ -645,7 +645,7 @@ fn check_modes(host: &crate::options::HostConfig) -> Result<()> {
 }
 
 /// SIGKILLs every process in a container's cgroup and removes the cgroup (best effort).
-fn kill_cgroup(cgroups_path: &str) {
+pub(crate) fn kill_cgroup(cgroups_path: &str) {
     if cgroups_path.is_empty() {
         return;
     }

@@ -614,7 +614,9 @@ impl<'a> Monitor<'a> {
     /// the container is already gone from `ps` and from the mount table).
     fn final_cleanup(&mut self, code: i32, error: Option<String>) {
         let mut layer_to_remove = None;
+        let mut cgroups_path = String::new();
         if let Ok(record) = self.engine.store.load(&self.id) {
+            cgroups_path = record.berth_cgroups_path.clone();
             let _ = self.engine.unmount(&record);
             if self.host.auto_remove {
                 let _ = self.engine.store.remove(&record);
@@ -647,8 +649,10 @@ impl<'a> Monitor<'a> {
             }
         }
         self.clients.clear();
-        if self.host.auto_remove {
-            let _ = self.engine.backend.delete(&self.id, true);
+        if self.host.auto_remove && self.engine.backend.delete(&self.id, true).is_err() {
+            // The runtime state may be gone already (its root removed under us): the cgroup
+            // must not outlive the container anyway.
+            crate::lifecycle::kill_cgroup(&cgroups_path);
         }
         if let Some(id) = layer_to_remove {
             let _ = crate::layer::remove_layer(self.engine.root(), &id);
