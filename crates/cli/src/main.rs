@@ -39,7 +39,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Docker exits 125 when its own flags are wrong; help and version requests exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 125 } else { 0 };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
     if cli.debug {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
