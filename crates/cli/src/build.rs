@@ -3,7 +3,7 @@ use anyhow::Context;
 use berth_build::{BuildCache, BuildContext, BuildOptions, EngineRunner};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
@@ -102,6 +102,14 @@ fn build_image(root: &Path, args: &BuildArgs) -> anyhow::Result<()> {
     };
     let (dockerfile_name, dockerfile_text) = match stdin_dockerfile {
         Some(text) => ("Dockerfile".to_string(), text),
+        // `-f -` reads the Dockerfile from stdin while the context stays a directory.
+        None if args.file.as_deref() == Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("unable to prepare context: unable to read Dockerfile from stdin")?;
+            ("Dockerfile".to_string(), text)
+        }
         None => {
             let name = args
                 .file

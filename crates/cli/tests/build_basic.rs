@@ -339,6 +339,35 @@ fn context_from_stdin_tar_and_dockerfile_flag() {
         .arg(s.ctx()));
     assert!(out.trim().starts_with("sha256:"));
     assert!(Path::new(&df).exists());
+    // `-f -`: the Dockerfile on stdin, the context a directory (the seed's two-line build).
+    let mut child = s
+        .berth()
+        .args(["build", "-q", "-t", "fromstdin", "-f", "-"])
+        .arg(s.ctx())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM bb\nCOPY hello.txt /\nRUN echo \"Hello world\" > /tmp/newfile\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        s.ok(s.berth().args([
+            "run",
+            "--rm",
+            "fromstdin",
+            "cat",
+            "/tmp/newfile",
+            "/hello.txt"
+        ])),
+        "Hello world\nfrom a tar\n"
+    );
     s.assert_clean();
 }
 
