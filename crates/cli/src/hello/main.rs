@@ -117,7 +117,10 @@ fn main() {
     println!("Try limits and sharing:");
     println!(" $ berth run --rm -m 64m --cpus 0.5 --pids-limit 10 hello");
     println!(
-        " $ berth run -d --name box busybox sleep 1000 && berth run --rm --pid container:box hello"
+        " $ berth import rootfs.tar bb    # any root filesystem tar, e.g. from `docker export`"
+    );
+    println!(
+        " $ berth run -d --name box bb sleep 1000 && berth run --rm --pid container:box hello"
     );
     println!(" $ berth ns");
     println!();
