@@ -796,6 +796,26 @@ impl Progress for Bars {
     }
 }
 
+/// One plain line per layer on stderr when it is not a terminal (logs, CI), so long loads still
+/// show progress without escape codes; stdout keeps Docker's `Loaded image…` lines only.
+struct PlainLines;
+
+impl Progress for PlainLines {
+    fn start(&self, name: &str, total: u64) {
+        eprintln!(
+            "Loading layer {} ({})",
+            short_id(name.trim_start_matches("blobs/sha256/")),
+            berth_image::humanize::human_size(total)
+        );
+    }
+    fn finish(&self, name: &str) {
+        eprintln!(
+            "Loaded layer {}",
+            short_id(name.trim_start_matches("blobs/sha256/"))
+        );
+    }
+}
+
 fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
     let input: Box<dyn Read> = match &a.input {
         Some(p) => {
@@ -812,10 +832,12 @@ fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
         multi: indicatif::MultiProgress::new(),
         bars: Default::default(),
     };
-    let progress: &dyn Progress = if !a.quiet && std::io::stderr().is_terminal() {
+    let progress: &dyn Progress = if a.quiet {
+        &berth_image::NoProgress
+    } else if std::io::stderr().is_terminal() {
         &bars
     } else {
-        &berth_image::NoProgress
+        &PlainLines
     };
     let loaded = store.load(input, progress)?;
     for img in loaded {

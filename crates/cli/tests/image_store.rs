@@ -388,8 +388,23 @@ fn save_then_load_round_trips_ids_and_bytes() {
         .output()
         .unwrap();
     assert_eq!(extracted.stdout, std::fs::read(&tar).unwrap());
-    let out = run_ok(berth(b.path()).args(["load", "-i"]).arg(&archive));
-    assert_eq!(out.trim(), "Loaded image: bb:1");
+    let load = berth(b.path())
+        .args(["load", "-i"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(load.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&load.stdout).trim(),
+        "Loaded image: bb:1"
+    );
+    // Without a terminal, progress is one plain line per layer on stderr.
+    let progress = String::from_utf8_lossy(&load.stderr);
+    assert!(
+        progress.lines().any(|l| l.starts_with("Loading layer "))
+            && progress.contains("Loaded layer "),
+        "no plain progress lines: {progress}"
+    );
     let got = run_ok(berth(b.path()).args(["image", "inspect", "-f", "{{.Id}}", "bb:1"]));
     assert_eq!(got.trim(), id.trim());
     // Loading from stdin, compressed with gzip, works too.
