@@ -72,6 +72,98 @@ fn failed_runs_leave_nothing_behind() {
     assert_eq!(bad_flag.status.code(), Some(125));
 }
 
+/// Directory entries under `dir` (names only, sorted); empty when it does not exist.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn foreground_run_rm_returns_only_after_removal() {
+    // Like `docker run --rm`, the client returns only once the container is gone: the same
+    // name can be taken again at once, and nothing of it is left for a test to poll for.
+    let env = Env::new("rmsync");
+    let layerdb_mounts = env.path().join("image/overlay2/layerdb/mounts");
+    let overlay_dirs = entries(&env.path().join("overlay2"));
+    for round in 0..20 {
+        let out = env.berth(&["run", "--rm", "--name", "same", "busybox", "true"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round}: {}",
+            stderr(&out)
+        );
+        assert!(
+            env.record_ids().is_empty(),
+            "round {round}: record left: {:?}",
+            env.record_ids()
+        );
+        assert!(
+            entries(&env.path().join("containers/.names")).is_empty(),
+            "round {round}: name left"
+        );
+        assert!(
+            env.mounts_below().is_empty(),
+            "round {round}: mounts left: {:?}",
+            env.mounts_below()
+        );
+        assert!(
+            entries(&layerdb_mounts).is_empty(),
+            "round {round}: layerdb/mounts left: {:?}",
+            entries(&layerdb_mounts)
+        );
+        assert_eq!(
+            entries(&env.path().join("overlay2")),
+            overlay_dirs,
+            "round {round}: layer directories left"
+        );
+    }
+    // The cgroup goes before the client returns too (the hostname names the container).
+    for round in 0..3 {
+        let short = env.ok(&["run", "--rm", "--name", "same", "busybox", "hostname"]);
+        let short = short.trim();
+        assert_eq!(short.len(), 12, "hostname {short:?}");
+        let parent = cgroup_dir("pids", "x");
+        let parent = parent.parent().unwrap_or(std::path::Path::new("/"));
+        let left: Vec<String> = entries(parent)
+            .into_iter()
+            .filter(|n| n.starts_with(short))
+            .collect();
+        assert!(left.is_empty(), "round {round}: cgroup left: {left:?}");
+        assert!(env.record_ids().is_empty(), "round {round}: record left");
+    }
+    // A failed start with --rm is removed before the error comes back, too.
+    for round in 0..3 {
+        let out = env.berth(&[
+            "run",
+            "--rm",
+            "--name",
+            "same",
+            "busybox",
+            "no-such-command",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(127),
+            "round {round}: {}",
+            stderr(&out)
+        );
+        assert!(env.record_ids().is_empty(), "round {round}: record left");
+        assert!(env.mounts_below().is_empty(), "round {round}: mounts left");
+        assert!(
+            entries(&layerdb_mounts).is_empty(),
+            "round {round}: layer left"
+        );
+    }
+}
+
 #[test]
 fn env_workdir_user_and_hostname_follow_flags_and_image() {
     let env = Env::new("proc");

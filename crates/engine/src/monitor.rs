@@ -204,8 +204,15 @@ impl<'a> Monitor<'a> {
                     (code, Some(msg))
                 }
             };
-            let oom = self.finish_run(code, error.as_deref());
-            let _ = oom;
+            // `--rm`: the container goes before anyone hears how it ended, so a foreground
+            // `run --rm` returns only once its record, name, mount, layer and cgroup are gone
+            // (Docker's CLI waits for the "removed" condition). Recording the exit first would
+            // only be undone; if removal fails, the exit is recorded below instead.
+            if self.host.auto_remove && self.remove_container() {
+                self.report(code, error);
+                return;
+            }
+            self.finish_run(code, error.as_deref());
             let record = self.engine.store.load(&self.id).unwrap_or_default();
             if error.is_none() && self.should_restart(code, record.restart_count) {
                 if started.elapsed() > Duration::from_secs(10) {
@@ -586,8 +593,8 @@ impl<'a> Monitor<'a> {
         let record = self.engine.store.load(&self.id).unwrap_or_default();
         // The OOM killer's signal is SIGKILL: only then is the cgroup worth asking.
         let oom = error.is_none() && code == 128 + libc::SIGKILL && oom_killed(&record);
-        // A --rm container's runtime state (and cgroup) goes after the client has its exit
-        // code (see final_cleanup): its ID is never started again, so nothing can race it.
+        // Only reached for --rm when removing it failed: final_cleanup retries the whole
+        // removal (runtime state first) before anyone is told.
         if !self.host.auto_remove {
             let _ = self.engine.backend.delete(&self.id, true);
         }
@@ -609,21 +616,13 @@ impl<'a> Monitor<'a> {
         oom
     }
 
-    /// After the last run: unmount; with `--rm` also drop the record and name. Then tell
-    /// everyone, and only then delete the layer's directories (slow, and invisible to clients:
-    /// the container is already gone from `ps` and from the mount table).
+    /// After the last run: unmount (with `--rm`, remove everything), then tell everyone.
     fn final_cleanup(&mut self, code: i32, error: Option<String>) {
-        let mut layer_to_remove = None;
-        let mut cgroups_path = String::new();
-        if let Ok(record) = self.engine.store.load(&self.id) {
-            cgroups_path = record.berth_cgroups_path.clone();
+        if self.host.auto_remove {
+            // The fast path in `run` failed part-way: try again, still before reporting.
+            self.remove_container();
+        } else if let Ok(record) = self.engine.store.load(&self.id) {
             let _ = self.engine.unmount(&record);
-            if self.host.auto_remove {
-                let _ = self.engine.store.remove(&record);
-                if !record.driver.is_empty() {
-                    layer_to_remove = Some(record.id.clone());
-                }
-            }
         }
         let _ = std::fs::remove_file(
             self.engine
@@ -631,6 +630,33 @@ impl<'a> Monitor<'a> {
                 .container_dir(&self.id)
                 .join("attach.sock"),
         );
+        self.report(code, error);
+    }
+
+    /// `--rm`: removes the runtime state and cgroup (killing any straggler), the layer (its
+    /// unmount included), and the record and name, in that order. True when all of it is gone.
+    fn remove_container(&self) -> bool {
+        let Ok(record) = self.engine.store.load(&self.id) else {
+            return false;
+        };
+        if self.engine.backend.delete(&self.id, true).is_err() {
+            // The runtime state may be gone already (its root removed under us): the cgroup
+            // must not outlive the container anyway.
+            crate::lifecycle::kill_cgroup(&record.berth_cgroups_path);
+        }
+        let layer_gone = record.driver.is_empty()
+            || crate::layer::remove_layer(self.engine.root(), &record.id).is_ok()
+            || !self
+                .engine
+                .root()
+                .join("image/overlay2/layerdb/mounts")
+                .join(&record.id)
+                .exists();
+        layer_gone && self.engine.store.remove(&record).is_ok()
+    }
+
+    /// Tells the `ready` pipe and every attached client how the container ended.
+    fn report(&mut self, code: i32, error: Option<String>) {
         match error {
             Some(msg) => {
                 if let Some(ready) = self.ready.take() {
@@ -649,14 +675,6 @@ impl<'a> Monitor<'a> {
             }
         }
         self.clients.clear();
-        if self.host.auto_remove && self.engine.backend.delete(&self.id, true).is_err() {
-            // The runtime state may be gone already (its root removed under us): the cgroup
-            // must not outlive the container anyway.
-            crate::lifecycle::kill_cgroup(&cgroups_path);
-        }
-        if let Some(id) = layer_to_remove {
-            let _ = crate::layer::remove_layer(self.engine.root(), &id);
-        }
     }
 }
 
