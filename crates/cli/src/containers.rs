@@ -808,6 +808,14 @@ fn full_reference(image: &str) -> String {
 }
 
 fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
+    // `run` only: the cgroup move of the init waits out an RCU grace period unless one just
+    // passed; start that wait now so it overlaps creating the container (berth is still
+    // single-threaded here).
+    let _primer = if start {
+        berth_engine::cgroup_prime::start()
+    } else {
+        None
+    };
     let opts = match flags.to_options() {
         Ok(o) => o,
         Err(e) => {

@@ -12,7 +12,8 @@
 //! `monitor` (the per-container keeper), `attach` + `client` (monitor ↔ CLI protocol and the
 //! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
 //! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
-//! `procinfo` (/proc readers), `sys` (syscall helpers), `names`, `error`.
+//! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
+//! cgroup move of a container's init), `names`, `error`.
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -21,6 +22,7 @@
 //! init, records the exit, applies the restart policy and `--rm`, and exits.
 pub mod attach;
 pub mod backend;
+pub mod cgroup_prime;
 pub mod client;
 pub mod error;
 pub mod exec;
