@@ -133,7 +133,11 @@ impl Engine {
             None => {
                 guard.layer = true;
                 let paths = layer::create_layer(&self.root, &id, &image.id)?;
-                let merged = layer::mount_layer(&self.root, &id)?;
+                let merged = if opts.host.auto_remove {
+                    layer::mount_layer_volatile(&self.root, &id, &paths)?
+                } else {
+                    layer::mount_layer(&self.root, &id)?
+                };
                 (paths, merged)
             }
         };
