@@ -13,7 +13,8 @@
 //! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
 //! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
 //! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
-//! cgroup move of a container's init), `names`, `error`.
+//! cgroup move of a container's init), `deferred_free` (block freeing after the client is
+//! answered), `names`, `error`.
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -24,6 +25,7 @@ pub mod attach;
 pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
+pub mod deferred_free;
 pub mod error;
 pub mod exec;
 pub mod fsops;

@@ -118,6 +118,8 @@ struct Monitor<'a> {
     log: Option<LogWriter>,
     manually_stopped: bool,
     window: Option<(u16, u16)>,
+    /// Files of a removed `--rm` container, freed when the monitor exits (see deferred_free).
+    held: crate::deferred_free::Held,
 }
 
 impl<'a> Monitor<'a> {
@@ -185,6 +187,7 @@ impl<'a> Monitor<'a> {
             log,
             manually_stopped: false,
             window,
+            held: Default::default(),
         })
     }
 
@@ -635,10 +638,31 @@ impl<'a> Monitor<'a> {
 
     /// `--rm`: removes the runtime state and cgroup (killing any straggler), the layer (its
     /// unmount included), and the record and name, in that order. True when all of it is gone.
-    fn remove_container(&self) -> bool {
+    /// The deleted files' blocks are freed only when the monitor exits, after the report.
+    fn remove_container(&mut self) -> bool {
         let Ok(record) = self.engine.store.load(&self.id) else {
             return false;
         };
+        let root = self.engine.root();
+        self.held.hold_tree(&root.join("runtime").join(&self.id));
+        if !record.berth_layer.mount_id.is_empty() {
+            let layer = root.join("overlay2").join(&record.berth_layer.mount_id);
+            self.held.hold_tree(&layer);
+            self.held
+                .hold_tree(&layer.with_file_name(format!("{}-init", record.berth_layer.mount_id)));
+        }
+        self.held
+            .hold_tree(&root.join("image/overlay2/layerdb/mounts").join(&self.id));
+        self.held
+            .hold_tree(&self.engine.store.container_dir(&self.id));
+        self.held.hold_tree(
+            &self
+                .engine
+                .store
+                .containers_dir()
+                .join(".names")
+                .join(record.short_name()),
+        );
         if self.engine.backend.delete(&self.id, true).is_err() {
             // The runtime state may be gone already (its root removed under us): the cgroup
             // must not outlive the container anyway.
