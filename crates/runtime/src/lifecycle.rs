@@ -32,6 +32,12 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
         Status::Stopped => return Err(invalid(id, "cannot start a container that has stopped")),
         _ => return Err(invalid(id, "cannot start an already running container")),
     }
+    // Hold the init by a pidfd BEFORE opening the fifo: the open for reading is what releases
+    // the init (its blocking open for writing returns), so a short-lived process can have run
+    // and exited by the time we would look at it afterwards. Checking it after the open made
+    // a racing `start` report "stopped" for a container it had just started.
+    let pidfd =
+        init_pidfd(&st).ok_or_else(|| invalid(id, "cannot start a container that has stopped"))?;
     let fifo_path = dir.join(EXEC_FIFO);
     let fifo = rustix::fs::open(
         &fifo_path,
@@ -39,8 +45,6 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
         Mode::empty(),
     )
     .map_err(|e| RuntimeError::io(&fifo_path, e.into()))?;
-    let pidfd =
-        init_pidfd(&st).ok_or_else(|| invalid(id, "cannot start a container that has stopped"))?;
     loop {
         let mut fds = [
             PollFd::new(&fifo, PollFlags::IN),
@@ -51,15 +55,16 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
             Err(e) => return Err(RuntimeError::sys("waiting for container init", e)),
             Ok(_) => {}
         }
-        if fds[0].revents().contains(PollFlags::IN) {
-            let mut buf = [0u8; 1];
-            match rustix::io::read(&fifo, &mut buf) {
-                Ok(1) => break,
-                Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
-                Err(e) => return Err(RuntimeError::io(&fifo_path, e.into())),
-            }
+        let init_exited = fds[1].revents().contains(PollFlags::IN);
+        // The init writes its byte before it execs, so once it has exited the byte (if it was
+        // written) is already in the fifo: read before judging the exit.
+        let mut buf = [0u8; 1];
+        match rustix::io::read(&fifo, &mut buf) {
+            Ok(1) => break,
+            Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
+            Err(e) => return Err(RuntimeError::io(&fifo_path, e.into())),
         }
-        if fds[1].revents().contains(PollFlags::IN) {
+        if init_exited {
             return Err(invalid(id, "container init exited before start"));
         }
     }

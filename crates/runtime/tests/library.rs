@@ -35,3 +35,75 @@ fn library_create_exec_delete_with_stdio() {
     assert_eq!(v["init_status"], 0);
     assert_eq!(v["gone"], true);
 }
+
+/// Path of an example binary built beside the test (None when examples were not built).
+fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("note: {} not built, skipping", path.display());
+        None
+    }
+}
+
+/// Several monitor processes at once, each `create` → (state "created", process not run) →
+/// `start` → reap, on different ids in one root: no init may run before its own `start`.
+#[test]
+fn concurrent_library_create_then_start_waits_for_start() {
+    let Some(example) = example("library_create_start") else {
+        return;
+    };
+    let w = World::new();
+    const PARALLEL: usize = 8;
+    const ROUNDS: usize = 4;
+    let out = tempfile::tempdir().unwrap();
+    let mut bundles = Vec::new();
+    for _ in 0..PARALLEL {
+        let mut b = sh_bundle("touch /out/ran");
+        b.spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/out", "type": "bind", "source": "", "options": ["rbind", "rw"]
+            }));
+        bundles.push(b);
+    }
+    let mut failures = Vec::new();
+    for round in 0..ROUNDS {
+        let mut children = Vec::new();
+        for (i, b) in bundles.iter_mut().enumerate() {
+            let dir = out.path().join(format!("{round}-{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            let mounts = b.spec["mounts"].as_array_mut().unwrap();
+            let last = mounts.len() - 1;
+            mounts[last]["source"] = serde_json::json!(dir);
+            b.write_config().unwrap();
+            let id = unique_id("lib-cs");
+            let child = std::process::Command::new(&example)
+                .arg(w.root())
+                .arg(b.path())
+                .arg(&id)
+                .arg(dir.join("ran"))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            children.push((w.guard(&id), child));
+        }
+        for (guard, child) in children {
+            let o = child.wait_with_output().unwrap();
+            if !o.status.success() {
+                failures.push(format!(
+                    "{}: {} {}",
+                    guard.id,
+                    String::from_utf8_lossy(&o.stdout).trim(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
