@@ -46,7 +46,8 @@ pub fn validate_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// What the caller of [`create`] gets: the state, the init pid.
+/// What the caller of [`create`] gets: the state, whose `pid` is always the init's (even when
+/// it has already exited and the status reads "stopped").
 pub struct Created {
     pub state: ContainerState,
 }
@@ -282,6 +283,9 @@ fn create_in(
     }
     let pid = result?;
     cleanup.pid = Some(pid);
+    // Read now, while the init is certainly alive (it waits for GO): without the fifo it execs
+    // right after READY and may have exited (a zombie) by the time state.json is written.
+    let start_time = state::process_stat(pid).map(|(_, t)| t).unwrap_or(0);
     drop(init_end);
     drop(console_socket);
 
@@ -344,7 +348,6 @@ fn create_in(
             Err(e) => return Err(RuntimeError::sys("sync with container init", e)),
         }
     }
-    let start_time = state::process_stat(pid).map(|(_, t)| t).unwrap_or(0);
     let stored = StoredState {
         oci_version: view.oci_version.clone(),
         id: id.to_owned(),
@@ -367,9 +370,12 @@ fn create_in(
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
-    Ok(Created {
-        state: stored.view(dir),
-    })
+    // The derived view says pid 0 once the init has exited, which a fast process (`true`
+    // without the fifo) may already have done; the caller is its parent and must reap it, so
+    // it always gets the real pid.
+    let mut state = stored.view(dir);
+    state.pid = pid;
+    Ok(Created { state })
 }
 
 /// Where compiled seccomp programs are cached: beside the containers, under a name no container

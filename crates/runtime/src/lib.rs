@@ -93,13 +93,15 @@ impl Runtime {
     }
 
     /// Creates the container; the init waits for [`Runtime::start`]. The init is a child of the
-    /// calling process.
+    /// calling process; the returned `pid` is always its pid.
     pub fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<ContainerState> {
         Ok(create::create(self, id, bundle, opts, true)?.state)
     }
 
     /// Creates and starts in one step, without the exec-fifo round trip (`run`). Poststart
-    /// hooks run before returning.
+    /// hooks run before returning. The returned `pid` is always the init's, a child of the
+    /// caller to reap with waitpid, even when the process has already exited (the status then
+    /// reads "stopped"). The caller must not ignore SIGCHLD (SIG_IGN reaps children itself).
     pub fn create_and_start(
         &self,
         id: &str,

@@ -107,3 +107,36 @@ fn concurrent_library_create_then_start_waits_for_start() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `create_and_start` of `true`, 50 times: the returned pid is always the init's (never 0,
+/// even when `true` has already exited) and waitpid on it yields exit status 0.
+#[test]
+fn library_create_and_start_returns_the_init_pid_of_a_fast_process() {
+    let Some(example) = example("library_run_many") else {
+        return;
+    };
+    let w = World::new();
+    let b = berth_testkit::Bundle::new(&["true"]).unwrap();
+    let prefix = unique_id("lib-true");
+    let o = std::process::Command::new(&example)
+        .arg(w.root())
+        .arg(b.path())
+        .arg(&prefix)
+        .arg("50")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 50);
+    for run in runs {
+        assert!(run["pid"].as_i64().unwrap() > 0, "{run}");
+        assert_eq!(run["exit"], 0, "{run}");
+    }
+}
