@@ -261,8 +261,8 @@ fn create_in(
                 rootfs: &bundle.rootfs,
                 sync: init_end_take(&init_end),
                 runtime_sync_fd: runtime_end.0.as_raw_fd(),
-                fifo: fifo.as_ref().and_then(|f| f.try_clone().ok()),
-                console_socket: console_socket.as_ref().and_then(|f| f.try_clone().ok()),
+                fifo: fifo.as_ref().map(child_dup),
+                console_socket: console_socket.as_ref().map(child_dup),
                 stdio: opts.stdio,
                 preserve_fds,
                 namespaces: &ns_plan,
@@ -393,6 +393,16 @@ fn init_end_take(end: &sync::SyncSocket) -> sync::SyncSocket {
         // SAFETY: unreachable in practice (dup of a valid fd); exit the child.
         unsafe { libc::_exit(1) }
     }))
+}
+
+/// The child's own copy of a runtime fd. A failed dup must not turn into "no fifo" (the init
+/// would run without waiting for `start`) or "no console": the child exits instead, and the
+/// runtime reports that the init exited during setup.
+fn child_dup(fd: &OwnedFd) -> OwnedFd {
+    fd.try_clone().unwrap_or_else(|_| {
+        // SAFETY: _exit in the forked child, skipping the parent's destructors.
+        unsafe { libc::_exit(1) }
+    })
 }
 
 fn open_own_ns(kind: &str) -> Result<OwnedFd> {
