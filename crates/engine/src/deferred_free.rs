@@ -7,9 +7,9 @@
 //! ~20 small files (record, runtime state, layer metadata) cost 2–3 ms on the path a
 //! foreground `run --rm` now waits for. The monitor opens those files and directories before
 //! deleting them: the names disappear at once (nothing of the container is visible to anyone),
-//! and the blocks are freed when the monitor exits and its descriptors close. Only regular
-//! files and directories are opened (never devices or FIFOs a container may have made), no
-//! symlink is followed, and at most `LIMIT` descriptors are held; the rest is freed at once.
+//! and the blocks are freed when the monitor exits and its descriptors close. The descriptors
+//! are `O_PATH` references (nothing is opened for I/O, no symlink followed), and at most
+//! `LIMIT` are held; the rest is freed at once.
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -26,9 +26,10 @@ pub struct Held {
 }
 
 impl Held {
-    /// Opens `path` and, when it is a directory, everything below it (regular files and
-    /// directories only), until `LIMIT` descriptors are held.
-    /// Never crosses into another filesystem (a still-mounted `merged` directory, say).
+    /// Takes a reference (an `O_PATH` descriptor: nothing is opened for I/O, no device or
+    /// FIFO is touched, no symlink followed) on `path` and, when it is a directory, on
+    /// everything below it on the same filesystem (never a still-mounted `merged`
+    /// directory), until `LIMIT` descriptors are held.
     pub fn hold_tree(&mut self, path: &Path) {
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             self.hold_on_device(path, meta.dev());
@@ -42,19 +43,18 @@ impl Held {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return;
         };
-        let kind = meta.file_type();
-        if !(kind.is_file() || kind.is_dir()) || meta.dev() != dev {
+        if meta.dev() != dev {
             return;
         }
         let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
             return;
         };
-        // SAFETY: `c` is a valid C string; O_NOFOLLOW|O_NONBLOCK: never a symlink's target,
-        // never blocks; the descriptor is fresh and ours.
+        // SAFETY: `c` is a valid C string; O_PATH|O_NOFOLLOW only pins the inode (a symlink
+        // itself, never its target); the descriptor is fresh and ours.
         let fd = unsafe {
             libc::open(
                 c.as_ptr(),
-                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
             )
         };
         if fd < 0 {
@@ -62,7 +62,7 @@ impl Held {
         }
         // SAFETY: `fd` was just opened and is owned by nobody else.
         self.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-        if kind.is_dir() {
+        if meta.is_dir() {
             if let Ok(entries) = std::fs::read_dir(path) {
                 for entry in entries.flatten() {
                     self.hold_on_device(&entry.path(), dev);
@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn holds_files_and_dirs_but_not_symlinks_or_fifos() {
+    fn holds_every_inode_below_without_following_symlinks() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let d = tmp.path().join("tree");
         std::fs::create_dir_all(d.join("sub")).expect("mkdir");
@@ -97,8 +97,8 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         let mut held = Held::default();
         held.hold_tree(&d);
-        // tree, sub, a, sub/b
-        assert_eq!(held.len(), 4);
+        // tree, sub, a, sub/b, link (itself), fifo
+        assert_eq!(held.len(), 6);
         std::fs::remove_dir_all(&d).expect("rm");
         assert!(!d.exists());
     }

@@ -646,10 +646,19 @@ impl<'a> Monitor<'a> {
         let root = self.engine.root();
         self.held.hold_tree(&root.join("runtime").join(&self.id));
         if !record.berth_layer.mount_id.is_empty() {
-            let layer = root.join("overlay2").join(&record.berth_layer.mount_id);
-            self.held.hold_tree(&layer);
-            self.held
-                .hold_tree(&layer.with_file_name(format!("{}-init", record.berth_layer.mount_id)));
+            let overlay = root.join("overlay2");
+            let layer = overlay.join(&record.berth_layer.mount_id);
+            let init = overlay.join(format!("{}-init", record.berth_layer.mount_id));
+            for dir in [&layer, &init] {
+                // The short link `l/<name>` is a symlink long enough to own a block.
+                if let Ok(short) = std::fs::read_to_string(dir.join("link")) {
+                    let short = short.trim();
+                    if !short.is_empty() && !short.contains('/') {
+                        self.held.hold_tree(&overlay.join("l").join(short));
+                    }
+                }
+                self.held.hold_tree(dir);
+            }
         }
         self.held
             .hold_tree(&root.join("image/overlay2/layerdb/mounts").join(&self.id));
