@@ -672,19 +672,36 @@ impl<'a> Monitor<'a> {
                 .join(".names")
                 .join(record.short_name()),
         );
-        if self.engine.backend.delete(&self.id, true).is_err() {
-            // The runtime state may be gone already (its root removed under us): the cgroup
-            // must not outlive the container anyway.
-            crate::lifecycle::kill_cgroup(&record.berth_cgroups_path);
-        }
-        let layer_gone = record.driver.is_empty()
-            || crate::layer::remove_layer(self.engine.root(), &record.id).is_ok()
-            || !self
-                .engine
-                .root()
-                .join("image/overlay2/layerdb/mounts")
-                .join(&record.id)
-                .exists();
+        let root = self.engine.root();
+        let remove_layer = || {
+            record.driver.is_empty()
+                || crate::layer::remove_layer(root, &record.id).is_ok()
+                || !root
+                    .join("image/overlay2/layerdb/mounts")
+                    .join(&record.id)
+                    .exists()
+        };
+        let remove_runtime_state = || {
+            if self.engine.backend.delete(&self.id, true).is_err() {
+                // The runtime state may be gone already (its root removed under us): the
+                // cgroup must not outlive the container anyway.
+                crate::lifecycle::kill_cgroup(&record.berth_cgroups_path);
+            }
+        };
+        // In its own PID namespace nothing of the container outlives its init (the kernel
+        // kills and reaps the rest before the init's exit is reported), so the layer can go
+        // while the runtime state and cgroup do. Otherwise stragglers die first. The helper
+        // thread ends before this returns; the monitor never forks after a --rm container.
+        let layer_gone = if shares_pid_namespace(&self.host) {
+            remove_runtime_state();
+            remove_layer()
+        } else {
+            std::thread::scope(|scope| {
+                let layer = scope.spawn(remove_layer);
+                remove_runtime_state();
+                layer.join().unwrap_or(false)
+            })
+        };
         layer_gone && self.engine.store.remove(&record).is_ok()
     }
 
@@ -709,6 +726,12 @@ impl<'a> Monitor<'a> {
         }
         self.clients.clear();
     }
+}
+
+/// Whether the container's processes live in a PID namespace not its own (`--pid host` or
+/// `--pid container:…`), where they can outlive its init.
+fn shares_pid_namespace(host: &HostConfig) -> bool {
+    host.pid_mode == "host" || host.pid_mode.starts_with("container:")
 }
 
 /// What can be read from `fd` right now, as text.
