@@ -3,7 +3,9 @@
 //! and exit status, and implements the container verbs (`ps`, `logs`, `stop`, `exec`, `inspect`,
 //! `ns`, `commit`, …) on top of `berth-runtime`, `berth-image` and `berth-cgroups`.
 //!
-//! Never forks a container from a threaded process: everything here runs single-threaded.
+//! Never forks a container from a threaded process: everything here runs single-threaded,
+//! except one scoped helper thread while a `--rm` container's monitor removes it (joined before
+//! the monitor reports and exits; it never forks again).
 //!
 //! Module map: `options` (Docker's Config/HostConfig and flag parsers), `spec` (pure image
 //! config + flags → OCI spec), `users` (passwd/group lookup in the image), `record` (the
