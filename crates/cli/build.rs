@@ -10,7 +10,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     build_static("hello", "src/hello/main.rs", &out_dir.join("hello"));
-    build_static("docker_init", "src/init/main.rs", &out_dir.join("docker-init"));
+    build_static(
+        "docker_init",
+        "src/init/main.rs",
+        &out_dir.join("docker-init"),
+    );
 }
 
 fn build_static(crate_name: &str, src: &str, out: &Path) {
