@@ -826,6 +826,12 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
             return 125;
         }
     };
+    if opts.host.init == Some(true) {
+        if let Err(e) = hello::install_docker_init(engine.root()) {
+            eprintln!("berth: --init: {e:#}");
+            return 125;
+        }
+    }
     let record = match hello::create_with_builtin_images(engine, &opts) {
         Ok(r) => r,
         Err(EngineError::ImageNotFound { reference, cause }) => {

@@ -32,7 +32,10 @@ pub struct AttachOptions {
     pub sig_proxy: bool,
 }
 
-/// Where the static init for `--init` comes from.
+/// Where, under the engine's root, a client may install a static init for `--init`.
+pub const BUILTIN_INIT: &str = "bin/docker-init";
+
+/// Where else the static init for `--init` comes from (the host's packages).
 const INIT_CANDIDATES: &[&str] = &[
     "/usr/bin/tini-static",
     "/usr/bin/docker-init",
@@ -221,9 +224,9 @@ impl Engine {
         };
         let (soft, hard) = nofile_limits();
         let init_binary = if host.init == Some(true) {
-            INIT_CANDIDATES
-                .iter()
-                .map(PathBuf::from)
+            // Berth's own static init (installed by the CLI) first, then the host's.
+            std::iter::once(self.root.join(BUILTIN_INIT))
+                .chain(INIT_CANDIDATES.iter().map(PathBuf::from))
                 .find(|p| p.exists())
         } else {
             None

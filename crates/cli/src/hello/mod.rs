@@ -116,3 +116,29 @@ mod tests {
         assert_eq!(&tar[512..515], b"abc");
     }
 }
+
+/// The static `docker-init` (src/init/main.rs, built by build.rs; empty when it could not be).
+static DOCKER_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/docker-init"));
+
+/// Installs Berth's static init at `<root>/bin/docker-init` (where the engine looks first for
+/// `--init`) unless the same bytes are already there; written to a temporary name and renamed,
+/// so concurrent runs never see half a binary.
+pub fn install_docker_init(root: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    if DOCKER_INIT.is_empty() {
+        return Ok(()); // not built here: the engine falls back to the host's tini.
+    }
+    let target = root.join(berth_engine::lifecycle::BUILTIN_INIT);
+    if std::fs::metadata(&target).is_ok_and(|m| m.len() == DOCKER_INIT.len() as u64) {
+        return Ok(());
+    }
+    let dir = target.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(DOCKER_INIT)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    Ok(())
+}
