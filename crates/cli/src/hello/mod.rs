@@ -105,18 +105,6 @@ fn append(tar: &mut Vec<u8>, name: &str, kind: u8, mode: u32, data: &[u8]) {
     tar.extend(std::iter::repeat_n(0u8, pad));
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tar_entries_are_padded_blocks() {
-        let mut tar = Vec::new();
-        super::append(&mut tar, "hello", b'0', 0o755, b"abc");
-        assert_eq!(tar.len(), 1024);
-        assert_eq!(&tar[257..262], b"ustar");
-        assert_eq!(&tar[512..515], b"abc");
-    }
-}
-
 /// The static `docker-init` (src/init/main.rs, built by build.rs; empty when it could not be).
 static DOCKER_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/docker-init"));
 
@@ -141,4 +129,16 @@ pub fn install_docker_init(root: &std::path::Path) -> std::io::Result<()> {
         .set_permissions(std::fs::Permissions::from_mode(0o755))?;
     tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tar_entries_are_padded_blocks() {
+        let mut tar = Vec::new();
+        super::append(&mut tar, "hello", b'0', 0o755, b"abc");
+        assert_eq!(tar.len(), 1024);
+        assert_eq!(&tar[257..262], b"ustar");
+        assert_eq!(&tar[512..515], b"abc");
+    }
 }
