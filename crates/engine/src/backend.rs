@@ -94,24 +94,18 @@ impl Backend {
         console_socket: Option<&Path>,
     ) -> Result<i32> {
         if self.binary.is_none() {
-            // The pid file, not the returned state, names the init: a fast command may already
-            // have exited (the state then says pid 0), and its exit status is still ours to reap.
-            let pid_file = bundle.join("init.pid");
+            // The returned state always names the init, even when a fast command has already
+            // exited; its exit status is still ours to reap.
             let opts = berth_runtime::CreateOptions {
                 console_socket: console_socket.map(Path::to_path_buf),
                 stdio: Some(stdio),
-                pid_file: Some(pid_file.clone()),
                 ..Default::default()
             };
-            self.library
+            let state = self
+                .library
                 .create_and_start(id, bundle, &opts)
                 .map_err(rt_err)?;
-            let text =
-                std::fs::read_to_string(&pid_file).map_err(|e| EngineError::io(&pid_file, e))?;
-            return text
-                .trim()
-                .parse()
-                .map_err(|_| EngineError::Runtime(format!("bad pid file {}", pid_file.display())));
+            return Ok(state.pid);
         }
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);

@@ -11,23 +11,9 @@ use std::path::PathBuf;
 /// Docker's default PATH.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Docker's default capability set.
-pub const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+/// Docker's default capability set (one list, kept with the default seccomp profile that
+/// depends on it).
+pub const DEFAULT_CAPS: &[&str] = berth_runtime::seccomp::DOCKER_DEFAULT_CAPABILITIES;
 
 /// Every capability the kernel knows (for `--privileged` and `--cap-add ALL`).
 pub const ALL_CAPS: &[&str] = &[
