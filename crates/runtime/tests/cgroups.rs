@@ -115,7 +115,22 @@ fn pause_resume_update_ps_events() {
         serde_json::from_str(w.ok(&["events", "--stats", &id]).trim()).unwrap();
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], id.as_str());
-    assert!(ev["data"].is_object());
+    // runc's `types.Stats` shape, which tools that drive runc parse.
+    let data = &ev["data"];
+    assert!(
+        data["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{data}"
+    );
+    assert!(
+        data["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{data}"
+    );
+    assert!(
+        data["memory"]["usage"]["limit"].as_u64().is_some(),
+        "{data}"
+    );
+    assert_eq!(data["pids"]["current"], 1, "{data}");
+    assert_eq!(data["pids"]["limit"], 88, "{data}");
 }
 
 #[test]

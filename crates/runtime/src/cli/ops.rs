@@ -207,7 +207,61 @@ fn parse_interval(s: &str) -> anyhow::Result<std::time::Duration> {
 
 fn stats_event(rt: &Runtime, id: &str) -> anyhow::Result<Value> {
     let stats = rt.stats(id)?;
-    Ok(json!({"type": "stats", "id": id, "data": stats}))
+    Ok(json!({"type": "stats", "id": id, "data": runc_stats(&stats)}))
+}
+
+/// The cgroup statistics in the shape of runc's `events --stats` (runc's `types.Stats`), which
+/// tools that drive runc parse: cpu.usage in ns, memory.usage/swap with limit (the all-ones
+/// value when unlimited, as the kernel reports), pids, blkio recursive entries, hugetlb.
+fn runc_stats(s: &berth_cgroups::Stats) -> Value {
+    let unlimited = |v: Option<u64>| v.unwrap_or(u64::MAX);
+    let blkio: Vec<Value> = s
+        .blkio
+        .entries
+        .iter()
+        .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
+        .collect();
+    let hugetlb: serde_json::Map<String, Value> = s
+        .hugetlb
+        .iter()
+        .map(|(size, h)| {
+            (
+                size.clone(),
+                json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.failcnt}),
+            )
+        })
+        .collect();
+    json!({
+        "cpu": {
+            "usage": {
+                "total": s.cpu.usage_total_ns,
+                "percpu": s.cpu.usage_per_cpu_ns,
+                "kernel": s.cpu.usage_system_ns,
+                "user": s.cpu.usage_user_ns,
+            },
+            "throttling": {
+                "periods": s.cpu.throttling.periods,
+                "throttled_periods": s.cpu.throttling.throttled_periods,
+                "throttled_time": s.cpu.throttling.throttled_time_ns,
+            },
+        },
+        "memory": {
+            "cache": s.memory.cache,
+            "usage": {
+                "limit": unlimited(s.memory.limit),
+                "usage": s.memory.usage,
+                "max": s.memory.max_usage,
+                "failcnt": s.memory.failcnt,
+            },
+            "swap": {"limit": unlimited(s.memory.swap_limit), "usage": s.memory.swap_usage},
+            "raw": s.memory.stat,
+        },
+        "pids": {"current": s.pids.current, "limit": s.pids.limit.unwrap_or(0)},
+        "blkio": {"ioServiceBytesRecursive": blkio},
+        "hugetlb": hugetlb,
+        "intel_rdt": {},
+        "network_interfaces": null,
+    })
 }
 
 pub fn events(rt: &Runtime, a: &EventsArgs) -> anyhow::Result<i32> {
