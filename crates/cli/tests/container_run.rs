@@ -494,3 +494,19 @@ fn init_runs_as_pid_1_and_reaps() {
         Some(5)
     );
 }
+
+#[test]
+fn rm_containers_get_a_volatile_layer_and_kept_ones_do_not() {
+    let env = Env::new("rmlayer");
+    let root_mount = ["sh", "-c", "grep ' / / ' /proc/self/mountinfo"];
+    let mut args = vec!["run", "--rm", "busybox"];
+    args.extend(root_mount);
+    let out = env.ok(&args);
+    // Newer kernels show the option as `fsync=volatile`, older ones as `volatile`.
+    let volatile = |o: &str| o.contains(",volatile") || o.contains("fsync=volatile");
+    assert!(out.contains("overlay") && volatile(&out), "{out}");
+    let mut args = vec!["run", "--name", "kept", "busybox"];
+    args.extend(root_mount);
+    let out = env.ok(&args);
+    assert!(out.contains("overlay") && !volatile(&out), "{out}");
+}

@@ -96,46 +96,12 @@ pub fn mount_layer(root: &Path, container_id: &str) -> Result<PathBuf> {
 /// `sync_filesystem`: milliseconds of disk waits on the path a foreground `run --rm` waits
 /// for). The layer is deleted right after the container exits, so nothing worth syncing is
 /// lost; after a host crash the layer cannot be mounted again, only removed, which is all a
-/// `--rm` container's layer is for. Same options as `berth-image` otherwise; falls back to its
-/// ordinary mount when the options do not fit a page or the kernel refuses `volatile`.
-pub fn mount_layer_volatile(
-    root: &Path,
-    container_id: &str,
-    paths: &LayerPaths,
-) -> Result<PathBuf> {
-    let merged = PathBuf::from(&paths.merged_dir);
-    let layer_dir = Path::new(&paths.upper_dir).parent().map(Path::to_path_buf);
-    let lower = layer_dir.and_then(|d| std::fs::read_to_string(d.join("lower")).ok());
-    if let Some(lower) = lower {
-        let overlay = root.join("overlay2");
-        let abs_lower: Vec<String> = lower
-            .trim()
-            .split(':')
-            .filter(|l| !l.is_empty())
-            .map(|l| overlay.join(l).to_string_lossy().into_owned())
-            .collect();
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},index=off,volatile",
-            abs_lower.join(":"),
-            paths.upper_dir,
-            paths.work_dir
-        );
-        if !abs_lower.is_empty() && data.len() < 4095 && !is_mount_point(&merged) {
-            if let Ok(options) = std::ffi::CString::new(data) {
-                let mounted = rustix::mount::mount(
-                    "overlay",
-                    &merged,
-                    "overlay",
-                    rustix::mount::MountFlags::empty(),
-                    options.as_c_str(),
-                );
-                if mounted.is_ok() {
-                    return Ok(merged);
-                }
-            }
-        }
-    }
-    mount_layer(root, container_id)
+/// `--rm` container's layer is for. `berth-image` falls back to its ordinary mount when the
+/// kernel refuses `volatile`.
+pub fn mount_layer_volatile(root: &Path, container_id: &str) -> Result<PathBuf> {
+    store(root)?
+        .mount_container_layer_with(container_id, true)
+        .map_err(image_err)
 }
 
 pub fn unmount_layer(root: &Path, container_id: &str) -> Result<()> {

@@ -137,7 +137,7 @@ impl Engine {
                 guard.layer = true;
                 let paths = layer::create_layer(&self.root, &id, &image.id)?;
                 let merged = if opts.host.auto_remove {
-                    layer::mount_layer_volatile(&self.root, &id, &paths)?
+                    layer::mount_layer_volatile(&self.root, &id)?
                 } else {
                     layer::mount_layer(&self.root, &id)?
                 };

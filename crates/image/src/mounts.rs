@@ -160,6 +160,17 @@ impl Store {
 
     /// Mounts the container's overlay at its `merged` directory (idempotent); returns that path.
     pub fn mount_container_layer(&self, container_id: &str) -> Result<PathBuf> {
+        self.mount_container_layer_with(container_id, false)
+    }
+
+    /// As [`Store::mount_container_layer`]; with `volatile`, overlayfs skips syncing the upper
+    /// dir, so unmounting does not flush the host filesystem (for throwaway `--rm` containers, as
+    /// Podman does). Kernels without the option get the normal mount.
+    pub fn mount_container_layer_with(
+        &self,
+        container_id: &str,
+        volatile: bool,
+    ) -> Result<PathBuf> {
         let meta = self.layout.mount_meta(container_id);
         let mount_id = read_text_opt(&meta.join("mount-id"))?
             .ok_or_else(|| ImageError::NoSuchContainerLayer(container_id.to_string()))?;
@@ -191,14 +202,22 @@ impl Store {
         if data.len() < page - 1 {
             let c =
                 std::ffi::CString::new(data).map_err(|e| mount_err(std::io::Error::other(e)))?;
-            rustix::mount::mount(
-                "overlay",
-                &merged,
-                "overlay",
-                rustix::mount::MountFlags::empty(),
-                c.as_c_str(),
-            )
-            .map_err(|e| mount_err(e.into()))?;
+            let mount = |options: &std::ffi::CStr| {
+                rustix::mount::mount(
+                    "overlay",
+                    &merged,
+                    "overlay",
+                    rustix::mount::MountFlags::empty(),
+                    options,
+                )
+            };
+            let volatile_options = volatile
+                .then(|| std::ffi::CString::new(format!("{},volatile", c.to_string_lossy())).ok())
+                .flatten();
+            match volatile_options.map(|v| mount(v.as_c_str())) {
+                Some(Ok(())) => {}
+                _ => mount(c.as_c_str()).map_err(|e| mount_err(e.into()))?,
+            }
         } else {
             // Relative short links keep the option string under a page, as Docker does; the
             // paths are relative to overlay2/, so mount from there.
