@@ -510,3 +510,20 @@ fn rm_containers_get_a_volatile_layer_and_kept_ones_do_not() {
     let out = env.ok(&args);
     assert!(out.contains("overlay") && !volatile(&out), "{out}");
 }
+
+#[test]
+fn privileged_sees_the_host_devices() {
+    let env = Env::new("privdev");
+    // /dev/kmsg exists on every Linux host and is not among a container's default devices.
+    let probe = [
+        "sh",
+        "-c",
+        "test -c /dev/kmsg && echo present || echo absent",
+    ];
+    let mut args = vec!["run", "--rm", "--privileged", "busybox"];
+    args.extend(probe);
+    assert_eq!(env.ok(&args).trim(), "present");
+    let mut args = vec!["run", "--rm", "busybox"];
+    args.extend(probe);
+    assert_eq!(env.ok(&args).trim(), "absent");
+}

@@ -253,6 +253,11 @@ impl Engine {
             join_net_ns: join(&host.network_mode, "net")?,
             init_binary: init_binary.clone(),
             host_cap_mask: cap_mask,
+            host_devices: if host.privileged {
+                spec::host_devices(Path::new("/dev"))
+            } else {
+                Vec::new()
+            },
         };
         let mut oci = spec::build_spec(&config, &host, &ctx)?;
         if init_binary.is_some() {

@@ -111,6 +111,59 @@ pub struct SpecContext {
     pub init_binary: Option<PathBuf>,
     /// The caller's bounding capability set (bit n = capability n).
     pub host_cap_mask: u64,
+    /// The host's device nodes in OCI `linux.devices` form, given to `--privileged` containers
+    /// (see [`host_devices`]).
+    pub host_devices: Vec<Value>,
+}
+
+/// The host's character and block devices under `dev` (Docker's `--privileged` gives them all),
+/// in OCI `linux.devices` form; `/dev/pts`, `/dev/shm` and `/dev/mqueue` belong to the container
+/// itself and are skipped, as are the container's own default devices' stand-ins (ptmx, console).
+pub fn host_devices(dev: &std::path::Path) -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut found = Vec::new();
+    let mut dirs = vec![dev.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let name = entry.file_name();
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                if !matches!(name.to_str(), Some("pts" | "shm" | "mqueue")) {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            let typ = if kind.is_char_device() {
+                "c"
+            } else if kind.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            if path == dev.join("ptmx") || path == dev.join("console") {
+                continue;
+            }
+            let rdev = meta.rdev();
+            found.push(json!({
+                "path": path.to_string_lossy(),
+                "type": typ,
+                "major": libc::major(rdev),
+                "minor": libc::minor(rdev),
+                "fileMode": meta.mode() & 0o7777,
+                "uid": meta.uid(),
+                "gid": meta.gid(),
+            }));
+        }
+    }
+    found.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    found
 }
 
 /// Docker's merge of the image's config with the user's flags into the container's `Config`.
@@ -420,8 +473,10 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
             {"allow": true, "type": "b", "access": "m"}
         ]
     });
+    let mut devices = Vec::new();
     if host.privileged {
         resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+        devices = ctx.host_devices.clone();
     }
     if !memory.is_empty() {
         resources["memory"] = Value::Object(memory);
@@ -438,6 +493,9 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
         "resources": resources,
         "cgroupsPath": ctx.cgroups_path,
     });
+    if !devices.is_empty() {
+        linux["devices"] = Value::Array(devices);
+    }
     if !host.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -618,5 +676,27 @@ mod tests {
             ALL_CAPS.len()
         );
         assert!(v["linux"].get("maskedPaths").is_none());
+    }
+
+    #[test]
+    fn privileged_gets_the_host_devices_and_others_do_not() {
+        let mut ctx = ctx();
+        ctx.host_devices = host_devices(std::path::Path::new("/dev"));
+        assert!(ctx
+            .host_devices
+            .iter()
+            .any(|d| d["path"] == "/dev/null" && d["major"] == 1 && d["minor"] == 3));
+        assert!(!ctx.host_devices.iter().any(|d| d["path"] == "/dev/ptmx"));
+        let mut opts = RunOptions::default();
+        let plain =
+            serde_json::to_value(from_image_and_flags(&image(), &opts, &ctx).unwrap().1).unwrap();
+        assert!(plain["linux"].get("devices").is_none());
+        opts.host.privileged = true;
+        let privileged =
+            serde_json::to_value(from_image_and_flags(&image(), &opts, &ctx).unwrap().1).unwrap();
+        assert_eq!(
+            privileged["linux"]["devices"].as_array().unwrap().len(),
+            ctx.host_devices.len()
+        );
     }
 }
