@@ -231,8 +231,15 @@ impl CreateFlags {
             host.tmpfs.insert(target.to_string(), opts.to_string());
         }
         for p in &self.publish {
-            host.port_bindings
-                .insert(p.clone(), serde_json::Value::Null);
+            let (key, binding) = parse_publish(p)?;
+            match host
+                .port_bindings
+                .entry(key)
+                .or_insert_with(|| serde_json::json!([]))
+            {
+                serde_json::Value::Array(list) => list.push(binding),
+                other => *other = serde_json::json!([binding]),
+            }
         }
         let labels = self.label.iter().map(|l| options::parse_label(l)).collect();
         let (image, rootfs) = if self.rootfs {
@@ -642,14 +649,11 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 Err(e) => fail(e),
             },
         ),
+        // Like `docker port`, this lists ports actually published (NetworkSettings.Ports). Only
+        // `none` and `host` networks exist so far, on which Docker publishes nothing either, so
+        // the requested bindings stay in HostConfig.PortBindings and nothing is printed.
         ContainerCommand::Port { container } => match engine.lookup(&container) {
-            Ok(record) => {
-                let host = engine.store.load_host_config(&record.id)?;
-                for p in host.port_bindings.keys() {
-                    println!("{p}");
-                }
-                Ok(0)
-            }
+            Ok(_) => Ok(0),
             Err(e) => Ok(fail(e)),
         },
         ContainerCommand::Top { container, ps_args } => match engine.lookup(&container) {
@@ -1208,4 +1212,51 @@ fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
     records.sort_by(|a, b| a.created.cmp(&b.created));
     print!("{}", berth_engine::namespaces::table(&records));
     Ok(0)
+}
+
+/// `-p [ip:][host_port:]container_port[/proto]` as Docker's HostConfig.PortBindings entry:
+/// (`"80/tcp"`, `{"HostIp": "", "HostPort": "8080"}`).
+fn parse_publish(spec: &str) -> Result<(String, serde_json::Value), EngineError> {
+    let bad = || {
+        EngineError::Sys(format!(
+            "invalid publish spec {spec:?}: want [ip:][hostPort:]containerPort[/proto]"
+        ))
+    };
+    let (ports, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(bad());
+    }
+    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
+    let (container, host_port, host_ip) = match parts.as_slice() {
+        [c] => (*c, "", ""),
+        [c, h] => (*c, *h, ""),
+        [c, h, ip] => (*c, *h, ip.trim_start_matches('[').trim_end_matches(']')),
+        _ => return Err(bad()),
+    };
+    let is_port = |p: &str| p.split('-').all(|n| n.parse::<u16>().is_ok());
+    if !is_port(container) || (!host_port.is_empty() && !is_port(host_port)) {
+        return Err(bad());
+    }
+    Ok((
+        format!("{container}/{proto}"),
+        serde_json::json!({"HostIp": host_ip, "HostPort": host_port}),
+    ))
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::parse_publish;
+
+    #[test]
+    fn publish_specs_become_docker_port_bindings() {
+        let (k, v) = parse_publish("8080:80").unwrap();
+        assert_eq!(k, "80/tcp");
+        assert_eq!(v, serde_json::json!({"HostIp": "", "HostPort": "8080"}));
+        let (k, v) = parse_publish("127.0.0.1:53:53/udp").unwrap();
+        assert_eq!(k, "53/udp");
+        assert_eq!(v["HostIp"], "127.0.0.1");
+        assert_eq!(parse_publish("80").unwrap().1["HostPort"], "");
+        assert!(parse_publish("x:80").is_err());
+        assert!(parse_publish("80/icmp").is_err());
+    }
 }

@@ -213,3 +213,45 @@ fn rm_f_cleans_up_even_when_the_runtime_state_is_lost() {
     assert!(env.record_ids().is_empty());
     assert!(env.mounts_below().is_empty());
 }
+
+#[test]
+fn pause_rename_top_stats_port_and_restart() {
+    let env = Env::new("verbs");
+    let id = env.ok(&[
+        "run", "-d", "--name", "v1", "-p", "8080:80", "busybox", "sleep", "1000",
+    ]);
+    env.ok(&["pause", "v1"]);
+    assert_eq!(
+        env.inspect("v1", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    let freezer = cgroup_dir("freezer", &id).join("freezer.state");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    env.ok(&["unpause", "v1"]);
+    assert_eq!(env.inspect("v1", "{{.State.Status}}"), "running");
+
+    env.ok(&["rename", "v1", "v2"]);
+    assert_eq!(env.inspect("v2", "{{.Name}}"), "/v2");
+    assert!(!env.berth(&["inspect", "v1"]).status.success());
+
+    let top = env.ok(&["top", "v2"]);
+    assert!(top.lines().next().unwrap().contains("PID"), "{top}");
+    assert!(top.contains("sleep 1000"), "{top}");
+    let stats = env.ok(&["stats", "--no-stream", "v2"]);
+    assert!(
+        stats.contains("MEM USAGE") && stats.contains("v2"),
+        "{stats}"
+    );
+
+    // The binding is recorded as Docker records it; with no bridge network nothing is published,
+    // so `port` lists nothing, as Docker's does for a container on `none`.
+    let bindings = env.inspect("v2", "{{json .HostConfig.PortBindings}}");
+    assert_eq!(bindings, r#"{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}"#);
+    assert_eq!(env.ok(&["port", "v2"]), "");
+
+    let pid_before = env.inspect("v2", "{{.State.Pid}}");
+    env.ok(&["restart", "-t", "1", "v2"]);
+    assert_eq!(env.inspect("v2", "{{.State.Status}}"), "running");
+    assert_ne!(env.inspect("v2", "{{.State.Pid}}"), pid_before);
+    env.ok(&["rm", "-f", "v2"]);
+}
