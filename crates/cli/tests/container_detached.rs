@@ -255,3 +255,46 @@ fn pause_rename_top_stats_port_and_restart() {
     assert_ne!(env.inspect("v2", "{{.State.Pid}}"), pid_before);
     env.ok(&["rm", "-f", "v2"]);
 }
+
+#[test]
+fn attach_and_start_attach_stream_and_pass_the_status() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let env = Env::new("attach");
+    env.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "a1",
+        "busybox",
+        "sh",
+        "-c",
+        "read x; echo got:$x; exit 4",
+    ]);
+    let mut child = env
+        .cmd(&["attach", "a1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got:hello\n");
+    assert_eq!(out.status.code(), Some(4));
+    // Attaching to a stopped container fails as Docker's does.
+    assert!(!env.berth(&["attach", "a1"]).status.success());
+
+    env.ok(&[
+        "create",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-create; exit 2",
+    ]);
+    let out = env.berth(&["start", "-a", "c1"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-create\n");
+    assert_eq!(out.status.code(), Some(2));
+}
