@@ -5,7 +5,7 @@ use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
 use crate::lifecycle::AttachOptions;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 /// Signals a foreground client forwards to the container.
@@ -62,30 +62,9 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     loop {
-        let mut fds = vec![
-            libc::pollfd {
-                fd: stream.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sigfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if stdin_open {
-            fds.push(libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        // SAFETY: valid pollfd array for the call's duration.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
+        let Some(fds) = wait_readable(stream.as_raw_fd(), sigfd.as_raw_fd(), stdin_open) else {
             continue;
-        }
+        };
         if fds[0].revents != 0 {
             let got = match stream.read(&mut buf) {
                 Ok(0) => return Err(EngineError::Sys("the container's monitor went away".into())),
@@ -166,29 +145,9 @@ pub fn proxy_terminal(master: std::os::fd::OwnedFd, forward_stdin: bool) {
     let mut stdin_open = forward_stdin;
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let mut fds = vec![
-            libc::pollfd {
-                fd: m,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sigfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if stdin_open {
-            fds.push(libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        // SAFETY: valid pollfd array.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+        let Some(fds) = wait_readable(m, sigfd.as_raw_fd(), stdin_open) else {
             continue;
-        }
+        };
         if fds[0].revents != 0 {
             match crate::sys::read_fd(m, &mut buf) {
                 Ok(0) | Err(_) => return,
@@ -213,4 +172,22 @@ pub fn proxy_terminal(master: std::os::fd::OwnedFd, forward_stdin: bool) {
             }
         }
     }
+}
+
+/// Waits until `primary`, the signal fd or (while it is open) stdin is readable. Returns the
+/// polled set — index 0 `primary`, 1 the signal fd, 2 stdin when included — or None when the
+/// wait was interrupted.
+fn wait_readable(primary: RawFd, signals: RawFd, stdin_open: bool) -> Option<Vec<libc::pollfd>> {
+    let pollin = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut fds = vec![pollin(primary), pollin(signals)];
+    if stdin_open {
+        fds.push(pollin(0));
+    }
+    // SAFETY: `fds` is a valid pollfd array for the call's duration.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+    (n >= 0).then_some(fds)
 }
