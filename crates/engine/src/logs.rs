@@ -150,6 +150,34 @@ fn emit(entry: &LogEntry, opts: &LogOptions, stdout: &mut dyn Write, stderr: &mu
     let _ = out.write_all(entry.log.as_bytes());
 }
 
+/// Reads the complete lines from `reader`'s position on, advancing `offset` past each, and hands
+/// every entry that parses and passes the options' filters to `each`. A partial last line (the
+/// monitor is mid-write) is left for the next read.
+fn read_complete_entries(
+    reader: &mut BufReader<File>,
+    path: &Path,
+    offset: &mut u64,
+    opts: &LogOptions,
+    mut each: impl FnMut(LogEntry),
+) -> Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| EngineError::io(path, e))?;
+        if n == 0 || !line.ends_with('\n') {
+            return Ok(());
+        }
+        *offset += n as u64;
+        if let Ok(entry) = serde_json::from_str::<LogEntry>(&line) {
+            if keep(&entry, opts) {
+                each(entry);
+            }
+        }
+    }
+}
+
 /// Prints the log at `path`; with `follow`, keeps printing new entries until `still_running`
 /// says the container stopped (then prints what is left and returns).
 pub fn print_logs(
@@ -170,23 +198,10 @@ pub fn print_logs(
     };
     let mut reader = BufReader::new(file);
     let mut entries = Vec::new();
-    let mut line = String::new();
     let mut offset = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|e| EngineError::io(path, e))?;
-        if n == 0 || !line.ends_with('\n') {
-            break;
-        }
-        offset += n as u64;
-        if let Ok(entry) = serde_json::from_str::<LogEntry>(&line) {
-            if keep(&entry, opts) {
-                entries.push(entry);
-            }
-        }
-    }
+    read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+        entries.push(entry)
+    })?;
     let skip = opts
         .tail
         .map(|t| entries.len().saturating_sub(t))
@@ -204,21 +219,9 @@ pub fn print_logs(
         reader
             .seek(SeekFrom::Start(offset))
             .map_err(|e| EngineError::io(path, e))?;
-        loop {
-            line.clear();
-            let n = reader
-                .read_line(&mut line)
-                .map_err(|e| EngineError::io(path, e))?;
-            if n == 0 || !line.ends_with('\n') {
-                break;
-            }
-            offset += n as u64;
-            if let Ok(entry) = serde_json::from_str::<LogEntry>(&line) {
-                if keep(&entry, opts) {
-                    emit(&entry, opts, stdout, stderr);
-                }
-            }
-        }
+        read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+            emit(&entry, opts, stdout, stderr)
+        })?;
         let _ = stdout.flush();
         let _ = stderr.flush();
         if !running {
