@@ -2,27 +2,10 @@
 //! context and the same busybox base: the same number of layers, the same history rows, and the
 //! same `created_by` text (COPY/ADD content hashes masked: Docker's are tarsum-style digests of
 //! its own). Skips with a note when dockerd is missing.
+mod cli_common;
 use berth_testkit::dockerd::Dockerd;
 use berth_testkit::TempRoot;
-use std::path::Path;
-use std::process::Command;
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn berth(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    c.arg("--root").arg(root);
-    c
-}
+use cli_common::{berth, run_ok};
 
 /// `file:<hex>` / `dir:<hex>` / `multi:<hex>` → `file:#`.
 fn mask(line: &str) -> String {

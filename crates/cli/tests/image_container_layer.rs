@@ -1,15 +1,11 @@
 //! Container layers through the library API the engine uses (create, one overlay mount, commit,
 //! unmount, remove) and how `berth rmi` treats an image a container layer sits on.
+mod cli_common;
 use berth_image::Store;
+use cli_common::berth;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
-
-fn berth(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    c.arg("--root").arg(root);
-    c
-}
 
 fn import_busybox(root: &Path, work: &Path, tag: &str) -> String {
     let tar = work.join("rootfs.tar");

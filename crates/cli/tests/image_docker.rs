@@ -1,27 +1,12 @@
 //! Berth against a private dockerd: an image Docker built (classic builder) loads into Berth with
 //! Docker's image ID, DiffIDs, ChainID layout and overlay whiteouts; Berth's `save` loads back into
 //! Docker with the same ID; skopeo's OCI archives load into Berth. Skips when dockerd is missing.
+mod cli_common;
 use berth_testkit::dockerd::Dockerd;
+use cli_common::{berth, run_ok};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
-
-fn berth(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))

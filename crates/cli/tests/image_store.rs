@@ -1,25 +1,10 @@
 //! `berth import`, `images`, `tag`, `rmi`, `history`, `inspect`, `save`/`load` round trips and
 //! the safety rules of tar extraction, driven through the built `berth` binary, each test in its
 //! own temporary --root.
+mod cli_common;
+use cli_common::{berth, run_ok};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn berth(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running berth");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum")
