@@ -335,6 +335,7 @@ fn create_in(
                     String::from_utf8_lossy(&msg).into_owned(),
                 ))
             }
+            Ok(Some((tag::EXEC_FAILED, msg))) => return Err(crate::sync::exec_failed(&msg)),
             Ok(Some((t, _))) => {
                 return Err(RuntimeError::ContainerInit(format!(
                     "unexpected sync message {t}"
