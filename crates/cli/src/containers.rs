@@ -1217,10 +1217,10 @@ fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
 /// `-p [ip:][host_port:]container_port[/proto]` as Docker's HostConfig.PortBindings entry:
 /// (`"80/tcp"`, `{"HostIp": "", "HostPort": "8080"}`).
 fn parse_publish(spec: &str) -> Result<(String, serde_json::Value), EngineError> {
-    let bad = || {
-        EngineError::Sys(format!(
-            "invalid publish spec {spec:?}: want [ip:][hostPort:]containerPort[/proto]"
-        ))
+    let bad = || EngineError::InvalidFlag {
+        flag: "--publish".into(),
+        value: spec.to_string(),
+        reason: "want [ip:][hostPort:]containerPort[/proto]".into(),
     };
     let (ports, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
     if !matches!(proto, "tcp" | "udp" | "sctp") {

@@ -39,6 +39,9 @@ enum Command {
 }
 
 fn main() {
+    // A threaded caller of the engine (the API service, a library user) re-executes berth at a
+    // hidden entry point to start a container's monitor; serve it before anything else.
+    berth_engine::hidden_entry::run_if_requested();
     // Docker exits 125 when its own flags are wrong; help and version requests exit 0.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

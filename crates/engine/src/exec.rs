@@ -80,8 +80,10 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
         ));
     }
     let spec_path = engine.store.container_dir(&record.id).join("config.json");
-    let spec = Spec::load(&spec_path)
-        .map_err(|e| EngineError::Sys(format!("{}: {e}", spec_path.display())))?;
+    let spec = Spec::load(&spec_path).map_err(|e| match e {
+        oci_spec::OciSpecError::Io(source) => EngineError::io(&spec_path, source),
+        other => EngineError::Spec(other),
+    })?;
     let mut process: Process = spec.process().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
     for entry in &req.env {
@@ -135,9 +137,21 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
             process.set_capabilities(Some(caps));
         }
     }
-    engine
-        .backend
-        .exec(&record.id, &process, req.detach, req.interactive || req.tty)
+    let io = crate::runtime_door::ExecIo {
+        detach: req.detach,
+        stdin: req.interactive || req.tty,
+    };
+    let started = engine.runtime.exec(&record.id, &process, io)?;
+    if let Some(code) = started.finished {
+        return Ok(code);
+    }
+    if req.detach {
+        return Ok(0);
+    }
+    if let Some(master) = started.console {
+        crate::client::proxy_terminal(master, io.stdin);
+    }
+    Ok(started.pid.map(crate::runtime_door::wait_for).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //!
 //! Module map: `options` (Docker's Config/HostConfig and flag parsers), `spec` (pure image
 //! config + flags → OCI spec), `users` (passwd/group lookup in the image), `record` (the
-//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `backend`
+//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `runtime_door`
 //! (door to berth-runtime), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart),
 //! `monitor` (the per-container keeper), `attach` + `client` (monitor ↔ CLI protocol and the
 //! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
@@ -24,13 +24,13 @@
 //! over `containers/<id>/attach.sock` (or the socketpair the foreground CLI kept), reaps the
 //! init, records the exit, applies the restart policy and `--rm`, and exits.
 pub mod attach;
-pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
 pub mod deferred_free;
 pub mod error;
 pub mod exec;
 pub mod fsops;
+pub mod hidden_entry;
 pub mod inspect;
 pub mod layer;
 pub mod lifecycle;
@@ -41,6 +41,7 @@ pub mod namespaces;
 pub mod options;
 pub mod procinfo;
 pub mod record;
+pub mod runtime_door;
 pub mod spec;
 pub mod stats;
 pub mod sys;

@@ -1,27 +1,240 @@
 //! The engine's one door to the OCI runtime: create / start / kill / delete / exec / pause of a
 //! container bundle, with the runtime state under `<berth root>/runtime`. Every runtime call the
-//! engine makes goes through here, so switching runtimes touches only this file.
+//! engine makes goes through the [`OciRuntime`] trait, so switching runtimes touches only this
+//! file, and lifecycle and monitor code can be tested against a fake.
 //!
-//! By default it calls the `berth-runtime` library in-process (the init becomes a child of the
-//! caller, the monitor). With `BERTH_RUNTIME=<binary>` it drives a runc-compatible binary
-//! instead (runc, crun, berth-runtime), for comparison. Called only from single-threaded
-//! processes.
+//! Two implementations: [`LibraryRuntime`] calls the `berth-runtime` library in-process (the
+//! init becomes a child of the caller, the monitor); [`BinaryRuntime`] drives a runc-compatible
+//! binary (runc, crun, berth-runtime), chosen with `BERTH_RUNTIME=<binary>`. Both fork: call
+//! `create` and `exec` only from a single-threaded process (the monitor, the CLI).
+//!
+//! This module must not know about records, layers or terminals: it takes a bundle and fds and
+//! returns PIDs.
 use crate::error::{EngineError, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
-/// The runtime as the engine sees it.
+/// How `exec` connects the new process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecIo {
+    /// Return as soon as the process runs.
+    pub detach: bool,
+    /// Give the process this process's stdin (else /dev/null).
+    pub stdin: bool,
+}
+
+/// What `exec` started.
+#[derive(Debug, Default)]
+pub struct ExecStarted {
+    /// The process, a child of the caller still to be reaped (library runtime).
+    pub pid: Option<i32>,
+    /// The PTY master of a `terminal: true` process (library runtime).
+    pub console: Option<OwnedFd>,
+    /// The exit code when the runtime already waited for it (binary runtime).
+    pub finished: Option<i32>,
+}
+
+/// An OCI runtime as the engine sees it.
+pub trait OciRuntime: Send + Sync + std::fmt::Debug {
+    /// Creates and starts the container from `bundle`; its stdio are `stdio` (or a terminal
+    /// whose master is sent to `console_socket`). Returns the init's PID, a child of the
+    /// caller. An implementation that needs a separate start does it in [`OciRuntime::start`].
+    fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: [RawFd; 3],
+        console_socket: Option<&Path>,
+    ) -> Result<i32>;
+    /// Lets a created container run (a no-op when `create` already started it).
+    fn start(&self, id: &str) -> Result<()>;
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()>;
+    fn delete(&self, id: &str, force: bool) -> Result<()>;
+    fn pause(&self, id: &str) -> Result<()>;
+    fn resume(&self, id: &str) -> Result<()>;
+    /// Runs `process` inside the container (joins all its namespaces and its cgroup).
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        io: ExecIo,
+    ) -> Result<ExecStarted>;
+}
+
+/// The runtime for the root `berth_root`: the library, or the binary `BERTH_RUNTIME` names.
+pub fn from_env(berth_root: &Path) -> Arc<dyn OciRuntime> {
+    let state_root = berth_root.join("runtime");
+    match std::env::var_os("BERTH_RUNTIME").filter(|b| !b.is_empty()) {
+        Some(binary) => Arc::new(BinaryRuntime {
+            state_root,
+            binary: PathBuf::from(binary),
+        }),
+        None => Arc::new(LibraryRuntime::new(state_root)),
+    }
+}
+
+/// `berth-runtime` as a library, in this process.
 #[derive(Debug, Clone)]
-pub struct Backend {
-    state_root: PathBuf,
-    /// A runc-compatible binary to drive instead of the library.
-    binary: Option<PathBuf>,
+pub struct LibraryRuntime {
     library: berth_runtime::Runtime,
 }
 
-fn rt_err(e: berth_runtime::RuntimeError) -> EngineError {
-    EngineError::Runtime(e.to_string())
+impl LibraryRuntime {
+    pub fn new(state_root: PathBuf) -> LibraryRuntime {
+        LibraryRuntime {
+            library: berth_runtime::Runtime::new(state_root),
+        }
+    }
+}
+
+fn library_err(id: &str) -> impl FnOnce(berth_runtime::RuntimeError) -> EngineError + '_ {
+    move |source| EngineError::Runtime {
+        id: id.to_string(),
+        source,
+    }
+}
+
+impl OciRuntime for LibraryRuntime {
+    fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: [RawFd; 3],
+        console_socket: Option<&Path>,
+    ) -> Result<i32> {
+        // One step, without the exec-fifo round trip. The returned state always names the
+        // init, even when a fast command has already exited; its exit status is ours to reap.
+        let opts = berth_runtime::CreateOptions {
+            console_socket: console_socket.map(Path::to_path_buf),
+            stdio: Some(stdio),
+            ..Default::default()
+        };
+        let state = self
+            .library
+            .create_and_start(id, bundle, &opts)
+            .map_err(library_err(id))?;
+        Ok(state.pid)
+    }
+
+    fn start(&self, _id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        self.library.kill(id, signal, all).map_err(library_err(id))
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        self.library.delete(id, force).map_err(library_err(id))
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.library.pause(id).map_err(library_err(id))
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.library.resume(id).map_err(library_err(id))
+    }
+
+    /// The process is our child; with a terminal we receive its PTY master over a console
+    /// socket.
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        io: ExecIo,
+    ) -> Result<ExecStarted> {
+        let tty = process.terminal().unwrap_or(false);
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| EngineError::io("/dev/null", e))?;
+        let mut opts = berth_runtime::ExecOptions {
+            detach: io.detach,
+            ..Default::default()
+        };
+        let mut listener = None;
+        let mut sock_dir = None;
+        if tty {
+            let dir = private_temp_dir("exec")?;
+            let path = dir.join("console.sock");
+            listener = Some(
+                std::os::unix::net::UnixListener::bind(&path)
+                    .map_err(|e| EngineError::io(&path, e))?,
+            );
+            opts.console_socket = Some(path);
+            sock_dir = Some(dir);
+        } else if !io.stdin {
+            opts.stdio = Some([null.as_raw_fd(), 1, 2]);
+        }
+        let pid = self.library.exec(id, process, &opts);
+        if let Some(d) = &sock_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        let pid = pid.map_err(library_err(id))?;
+        let console = match &listener {
+            Some(l) => Some(receive_console(l)?),
+            None => None,
+        };
+        Ok(ExecStarted {
+            pid: Some(pid),
+            console,
+            finished: None,
+        })
+    }
+}
+
+/// A runc-compatible runtime binary.
+#[derive(Debug, Clone)]
+pub struct BinaryRuntime {
+    state_root: PathBuf,
+    binary: PathBuf,
+}
+
+impl BinaryRuntime {
+    pub fn new(binary: PathBuf, state_root: PathBuf) -> BinaryRuntime {
+        BinaryRuntime { state_root, binary }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root").arg(&self.state_root);
+        cmd
+    }
+
+    fn failed(&self, id: &str, message: String) -> EngineError {
+        EngineError::RuntimeBinary {
+            binary: self.binary.clone(),
+            id: id.to_string(),
+            message,
+        }
+    }
+
+    fn spawn_err(&self, op: &'static str, id: &str, source: std::io::Error) -> EngineError {
+        EngineError::RuntimeSpawn {
+            binary: self.binary.clone(),
+            op,
+            id: id.to_string(),
+            source,
+        }
+    }
+
+    fn run_quiet(&self, op: &'static str, id: &str, mut cmd: Command) -> Result<()> {
+        let out = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| self.spawn_err(op, id, e))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(self.failed(id, clean_message(&String::from_utf8_lossy(&out.stderr))))
+        }
+    }
 }
 
 /// Duplicates `fd` into something `Stdio` can own.
@@ -30,92 +243,26 @@ fn stdio_from(fd: RawFd) -> Result<Stdio> {
     // descriptor we own.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
     if dup < 0 {
-        return Err(EngineError::Sys(format!(
-            "dup of fd {fd}: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(EngineError::last_os(format!("dup of fd {fd}")));
     }
     // SAFETY: `dup` is a fresh descriptor owned by nobody else.
     Ok(Stdio::from(unsafe { OwnedFd::from_raw_fd(dup) }))
 }
 
-impl Backend {
-    pub fn new(berth_root: &Path) -> Backend {
-        let state_root = berth_root.join("runtime");
-        let binary = std::env::var_os("BERTH_RUNTIME")
-            .filter(|b| !b.is_empty())
-            .map(PathBuf::from);
-        Backend {
-            library: berth_runtime::Runtime::new(state_root.clone()),
-            state_root,
-            binary,
-        }
-    }
-
-    fn binary(&self) -> &Path {
-        self.binary.as_deref().unwrap_or(Path::new("runc"))
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(self.binary());
-        cmd.arg("--root").arg(&self.state_root);
-        cmd
-    }
-
-    fn run_quiet(&self, what: &str, id: &str, mut cmd: Command) -> Result<()> {
-        let out = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| {
-                EngineError::Runtime(format!(
-                    "{what} {id}: running {}: {e}",
-                    self.binary().display()
-                ))
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(EngineError::Runtime(clean_message(
-                &String::from_utf8_lossy(&out.stderr),
-            )))
-        }
-    }
-
-    /// Creates and starts the container from `bundle`; its stdio are `stdio` (or a terminal whose
-    /// master is sent to `console_socket`). Returns the init's PID, a child of the caller. The
-    /// library does it in one step, without the exec-fifo round trip; a binary needs `start`.
-    pub fn create(
+impl OciRuntime for BinaryRuntime {
+    fn create(
         &self,
         id: &str,
         bundle: &Path,
         stdio: [RawFd; 3],
         console_socket: Option<&Path>,
     ) -> Result<i32> {
-        if self.binary.is_none() {
-            // The returned state always names the init, even when a fast command has already
-            // exited; its exit status is still ours to reap.
-            let opts = berth_runtime::CreateOptions {
-                console_socket: console_socket.map(Path::to_path_buf),
-                stdio: Some(stdio),
-                ..Default::default()
-            };
-            let state = self
-                .library
-                .create_and_start(id, bundle, &opts)
-                .map_err(rt_err)?;
-            return Ok(state.pid);
-        }
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
         let log_path = bundle.join("runtime.log");
         let _ = std::fs::remove_file(&log_path);
-        let mut cmd = Command::new(self.binary());
-        cmd.arg("--root")
-            .arg(&self.state_root)
-            .arg("--log")
-            .arg(&log_path);
+        let mut cmd = self.command();
+        cmd.arg("--log").arg(&log_path);
         cmd.arg("create")
             .arg("--bundle")
             .arg(bundle)
@@ -125,8 +272,7 @@ impl Backend {
             cmd.arg("--console-socket").arg(sock);
         }
         cmd.arg(id);
-        let (err_read, err_write) =
-            rustix::pipe::pipe().map_err(|e| EngineError::Sys(format!("pipe: {e}")))?;
+        let (err_read, err_write) = crate::sys::pipe()?;
         cmd.stdin(stdio_from(stdio[0])?)
             .stdout(stdio_from(stdio[1])?);
         if console_socket.is_some() {
@@ -137,12 +283,7 @@ impl Backend {
             drop(err_write);
             cmd.stderr(stdio_from(stdio[2])?);
         }
-        let status = cmd.status().map_err(|e| {
-            EngineError::Runtime(format!(
-                "create {id}: running {}: {e}",
-                self.binary().display()
-            ))
-        })?;
+        let status = cmd.status().map_err(|e| self.spawn_err("create", id, e))?;
         if !status.success() {
             let mut text = String::new();
             use std::io::Read;
@@ -157,30 +298,23 @@ impl Backend {
             } else {
                 clean_message(&text)
             };
-            return Err(EngineError::Runtime(text));
+            return Err(self.failed(id, text));
         }
         let pid_text =
             std::fs::read_to_string(&pid_file).map_err(|e| EngineError::io(&pid_file, e))?;
         pid_text
             .trim()
             .parse()
-            .map_err(|_| EngineError::Runtime(format!("bad pid file {}", pid_file.display())))
+            .map_err(|_| self.failed(id, format!("bad pid file {}", pid_file.display())))
     }
 
-    /// Lets a created container run; a no-op for the library, whose create already started it.
-    pub fn start(&self, id: &str) -> Result<()> {
-        if self.binary.is_none() {
-            return Ok(());
-        }
+    fn start(&self, id: &str) -> Result<()> {
         let mut cmd = self.command();
         cmd.arg("start").arg(id);
         self.run_quiet("start", id, cmd)
     }
 
-    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
-        if self.binary.is_none() {
-            return self.library.kill(id, signal, all).map_err(rt_err);
-        }
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
         let mut cmd = self.command();
         cmd.arg("kill");
         if all {
@@ -190,10 +324,7 @@ impl Backend {
         self.run_quiet("kill", id, cmd)
     }
 
-    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
-        if self.binary.is_none() {
-            return self.library.delete(id, force).map_err(rt_err);
-        }
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut cmd = self.command();
         cmd.arg("delete");
         if force {
@@ -203,141 +334,69 @@ impl Backend {
         self.run_quiet("delete", id, cmd)
     }
 
-    pub fn pause(&self, id: &str) -> Result<()> {
-        if self.binary.is_none() {
-            return self.library.pause(id).map_err(rt_err);
-        }
+    fn pause(&self, id: &str) -> Result<()> {
         let mut cmd = self.command();
         cmd.arg("pause").arg(id);
         self.run_quiet("pause", id, cmd)
     }
 
-    pub fn resume(&self, id: &str) -> Result<()> {
-        if self.binary.is_none() {
-            return self.library.resume(id).map_err(rt_err);
-        }
+    fn resume(&self, id: &str) -> Result<()> {
         let mut cmd = self.command();
         cmd.arg("resume").arg(id);
         self.run_quiet("resume", id, cmd)
     }
 
-    /// Runs `process` inside the container (joins all its namespaces and cgroup), with this
-    /// process's stdio; returns its exit code, or 0 at once with `detach`.
-    pub fn exec(
+    /// The binary runs the process with this process's stdio and waits for it.
+    fn exec(
         &self,
         id: &str,
         process: &oci_spec::runtime::Process,
-        detach: bool,
-        stdin: bool,
-    ) -> Result<i32> {
-        if self.binary.is_none() {
-            return self.exec_library(id, process, detach, stdin);
-        }
-        let dir = tempfile_dir()?;
+        io: ExecIo,
+    ) -> Result<ExecStarted> {
+        let dir = private_temp_dir("exec")?;
         let path = dir.join("process.json");
-        let json = serde_json::to_vec(process).map_err(|e| EngineError::Sys(e.to_string()))?;
+        let json =
+            serde_json::to_vec(process).map_err(|e| EngineError::encode("exec process", e))?;
         std::fs::write(&path, json).map_err(|e| EngineError::io(&path, e))?;
         let mut cmd = self.command();
         cmd.arg("exec").arg("--process").arg(&path);
-        if detach {
+        if io.detach {
             cmd.arg("--detach");
         }
         cmd.arg(id);
-        if !stdin {
+        if !io.stdin {
             cmd.stdin(Stdio::null());
         }
-        let status = cmd
-            .status()
-            .map_err(|e| EngineError::Runtime(format!("exec in {id}: {e}")));
+        let status = cmd.status().map_err(|e| self.spawn_err("exec", id, e));
         let _ = std::fs::remove_dir_all(&dir);
         let status = status?;
-        use std::os::unix::process::ExitStatusExt;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            _ => 125,
+        Ok(ExecStarted {
+            finished: Some(crate::sys::exit_code_of(status)),
+            ..Default::default()
         })
     }
 }
 
-impl Backend {
-    /// Exec through the library: the process is our child; with a terminal we receive its PTY
-    /// master over a console socket and proxy this terminal to it.
-    fn exec_library(
-        &self,
-        id: &str,
-        process: &oci_spec::runtime::Process,
-        detach: bool,
-        stdin: bool,
-    ) -> Result<i32> {
-        let tty = process.terminal().unwrap_or(false);
-        let null = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-            .map_err(|e| EngineError::io("/dev/null", e))?;
-        let mut opts = berth_runtime::ExecOptions {
-            detach,
-            ..Default::default()
-        };
-        let mut listener = None;
-        let mut sock_dir = None;
-        if tty {
-            let dir = tempfile_dir()?;
-            let path = dir.join("console.sock");
-            listener = Some(
-                std::os::unix::net::UnixListener::bind(&path)
-                    .map_err(|e| EngineError::io(&path, e))?,
-            );
-            opts.console_socket = Some(path);
-            sock_dir = Some(dir);
-        } else if !stdin {
-            opts.stdio = Some([null.as_raw_fd(), 1, 2]);
-        }
-        let pid = self.library.exec(id, process, &opts);
-        if let Some(d) = &sock_dir {
-            let _ = std::fs::remove_dir_all(d);
-        }
-        let pid = pid.map_err(rt_err)?;
-        let master = match &listener {
-            Some(l) => Some(receive_console(l)?),
-            None => None,
-        };
-        if detach {
-            return Ok(0);
-        }
-        if let Some(master) = master {
-            crate::client::proxy_terminal(master, stdin);
-        }
-        Ok(wait_for(pid))
-    }
-}
-
-/// Waits for child `pid`; returns Docker's code for how it ended.
+/// Waits for child `pid`; returns Docker's code for how it ended (125 when it cannot be waited
+/// for).
 pub fn wait_for(pid: i32) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {
-            break;
+            return crate::sys::decode_wait_status(status).unwrap_or(125);
         }
         if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             return 125;
         }
     }
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        125
-    }
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
+/// A fresh private directory under the temporary directory (for sockets and process files).
+fn private_temp_dir(what: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
-        "berth-exec-{}-{}",
+        "berth-{what}-{}-{}",
         std::process::id(),
         crate::names::new_id().get(..8).unwrap_or("x")
     ));
@@ -366,7 +425,7 @@ pub fn receive_console(listener: &std::os::unix::net::UnixListener) -> Result<Ow
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let (conn, _) = listener
         .accept()
-        .map_err(|e| EngineError::Sys(format!("console socket accept: {e}")))?;
+        .map_err(|e| EngineError::os("console socket accept", e))?;
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -376,10 +435,10 @@ pub fn receive_console(listener: &std::os::unix::net::UnixListener) -> Result<Ow
         Some(&mut space),
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
-    .map_err(|e| EngineError::Sys(format!("console socket recvmsg: {e}")))?;
+    .map_err(|e| EngineError::os("console socket recvmsg", e))?;
     for cmsg in msg
         .cmsgs()
-        .map_err(|e| EngineError::Sys(format!("console socket: {e}")))?
+        .map_err(|e| EngineError::os("console socket", e))?
     {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {
@@ -388,10 +447,14 @@ pub fn receive_console(listener: &std::os::unix::net::UnixListener) -> Result<Ow
             }
         }
     }
-    Err(EngineError::Sys(
-        "console socket: no terminal received".into(),
+    Err(EngineError::os(
+        "console socket",
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "no terminal received"),
     ))
 }
+
+#[cfg(test)]
+pub(crate) mod fake;
 
 #[cfg(test)]
 mod tests {
