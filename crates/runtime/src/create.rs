@@ -64,6 +64,10 @@ pub fn create(
     validate_id(id)?;
     let bundle = spec::load_bundle(bundle_dir)?;
     let process = bundle.spec.process().as_ref();
+    if let Some(p) = process {
+        crate::validate::check_user_ids(p)?;
+    }
+    crate::validate::check_sysctls(&bundle.spec)?;
     if process.and_then(|p| p.terminal()).unwrap_or(false)
         && opts.console_socket.is_none()
         && opts.stdio.is_none()
