@@ -872,11 +872,17 @@ mod tests {
     use crate::runtime_door::fake::FakeRuntime;
 
     struct Fixture {
+        _turn: std::sync::MutexGuard<'static, ()>,
         _root: tempfile::TempDir,
         rootfs: tempfile::TempDir,
         engine: Engine,
         fake: Arc<FakeRuntime>,
     }
+
+    /// The monitor reaps any child of the process (waitpid(-1), as the subreaper of its
+    /// container must): two monitors in one test process would reap each other's inits, so
+    /// the tests that run one take turns.
+    static ONE_MONITOR_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn fixture(fake: FakeRuntime) -> Fixture {
         let root = tempfile::tempdir().expect("root");
@@ -884,6 +890,9 @@ mod tests {
         let fake = Arc::new(fake);
         let engine = Engine::with_runtime(root.path(), fake.clone());
         Fixture {
+            _turn: ONE_MONITOR_AT_A_TIME
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
             _root: root,
             rootfs,
             engine,
@@ -975,6 +984,7 @@ mod tests {
         let id = f.container("true", "no", 0);
         let report = f.monitor(&id);
         assert!(report.starts_with("127 "), "{report}");
+        drop(f);
         let f = fixture(FakeRuntime {
             fail_create_errno: Some(libc::EACCES),
             ..Default::default()
