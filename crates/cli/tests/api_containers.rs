@@ -76,7 +76,7 @@ fn detached_logs_stop_rm_and_the_berth_cli_agree() {
     ]);
     assert_eq!(inspect.trim(), "running /ticker");
     // logs -f follows until the container stops.
-    let mut follow = s
+    let follow = s
         .docker()
         .args(["logs", "-f", "--tail", "1", "ticker"])
         .stdout(Stdio::piped())
