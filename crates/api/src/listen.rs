@@ -224,7 +224,9 @@ mod tests {
         let answering = std::thread::spawn(move || {
             l.set_nonblocking(false).unwrap();
             let (mut c, _) = l.accept().unwrap();
-            use std::io::Write;
+            use std::io::{Read, Write};
+            let mut request = [0u8; 64];
+            let _ = c.read(&mut request).unwrap();
             c.write_all(b"HTTP/1.0 200 OK\r\n\r\nOK").unwrap();
         });
         assert!(bind_unix(&path).is_err());
