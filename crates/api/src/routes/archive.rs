@@ -77,14 +77,14 @@ fn copy_out(
         .prefix("berth-api-cp-")
         .tempdir()
         .map_err(|e| ApiError::internal(format!("temporary directory: {e}")))?;
-    berth_engine::fsops::copy_from(&state.engine, record, path, dir.path()).map_err(|e| {
-        match e {
+    berth_engine::fsops::copy_from(&state.engine, record, path, dir.path()).map_err(
+        |e| match e {
             berth_engine::EngineError::Sys(m) if m.starts_with("Could not find") => {
                 ApiError::not_found(m)
             }
             other => other.into(),
-        }
-    })?;
+        },
+    )?;
     let name = base_name(path);
     let copied = if name == "/" {
         dir.path().to_path_buf()
@@ -186,7 +186,6 @@ pub async fn put(
     })
     .await
 }
-
 
 #[cfg(test)]
 mod tests {
