@@ -64,6 +64,10 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// The largest uid/gid a container may use (runc refuses the rest).
+pub const MAX_ID: u64 = 2_147_483_647;
+const ID_RANGE_MESSAGE: &str = "uids and gids must be in range 0-2147483647";
+
 /// Resolves `spec` (`""` means root) given the image's passwd and group text.
 pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
     let users = parse_passwd(passwd);
@@ -76,6 +80,15 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
         user: spec.to_string(),
         reason: reason.to_string(),
     };
+    // Like runc (and so Docker): ids beyond i32 would wrap to root or to -1 in the kernel.
+    for part in [Some(user_part), group_part].into_iter().flatten() {
+        if !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<u64>().map_or(true, |n| n > MAX_ID)
+        {
+            return Err(err(ID_RANGE_MESSAGE));
+        }
+    }
     let entry = if user_part.is_empty() {
         users.iter().find(|u| u.uid == 0)
     } else if let Ok(uid) = user_part.parse::<u32>() {
@@ -167,5 +180,20 @@ mod tests {
         assert_eq!((u.uid, u.gid), (0, 0));
         assert!(resolve("ghost", PASSWD, GROUP).is_err());
         assert!(resolve("tester:ghosts", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn ids_beyond_i32_are_refused() {
+        for spec in [
+            "4294967295",
+            "0:4294967295",
+            "2147483648",
+            "1:99999999999999999999",
+        ] {
+            let e = resolve(spec, PASSWD, GROUP).unwrap_err().to_string();
+            assert!(e.contains("must be in range 0-2147483647"), "{spec}: {e}");
+        }
+        let u = resolve("2147483647:2147483647", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (2147483647, 2147483647));
     }
 }

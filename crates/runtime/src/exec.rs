@@ -59,6 +59,7 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
             })
         }
     }
+    crate::validate::check_user_ids(process)?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(RuntimeError::InvalidArgument(
             "exec: process args must not be empty".into(),

@@ -6,7 +6,7 @@
 //! making a container) and `init` (the container init, its child side), `namespaces`, `rootfs`,
 //! `mount_options`, `secure_join`, `process`, `capabilities`, `console`, `hooks`, `exec`,
 //! `lifecycle` (start/kill/delete/pause/…), `cgroup` (glue to berth-cgroups), `seccomp`, `sys`
-//! (raw syscalls), `defaults` (`spec`/`features` output).
+//! (raw syscalls), `validate` (spec checks before anything is made), `defaults` (`spec`/`features` output).
 //!
 //! Security notes (see `init` and `exec` module docs): the init and exec'd processes are
 //! non-dumpable until execve and the runtime never re-executes itself inside a container
@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod mount_options;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;
@@ -39,6 +40,7 @@ pub mod spec;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod validate;
 
 pub use error::{Result, RuntimeError};
 pub use state::{ContainerState, Status};
