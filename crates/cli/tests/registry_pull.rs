@@ -215,7 +215,7 @@ fn killed_pull_resumes_without_downloading_finished_layers_again() {
     let layout = work.path().join("layout");
     // A small layer that finishes at once and a large incompressible one still running when
     // the pull is killed.
-    let mut noise = vec![0u8; 96 << 20];
+    let mut noise = vec![0u8; 32 << 20];
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for chunk in noise.chunks_mut(8) {
         x ^= x << 13;

@@ -165,7 +165,7 @@ pub struct Index {
 /// What a manifest request returned.
 #[derive(Debug, Clone)]
 pub enum Manifest {
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     Index(Index),
 }
 
@@ -205,7 +205,7 @@ pub fn parse(content_type: &str, bytes: &[u8]) -> std::result::Result<Manifest, 
             .map_err(|e| e.to_string())
     } else {
         serde_json::from_slice(bytes)
-            .map(Manifest::Image)
+            .map(|m| Manifest::Image(Box::new(m)))
             .map_err(|e| e.to_string())
     }
 }

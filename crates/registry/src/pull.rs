@@ -256,7 +256,7 @@ pub fn resolve_image_manifest(
         .unwrap_or_else(|| "latest".into());
     let (bytes, ctype, digest) = fetch_manifest(client, r, &target)?;
     match manifest::parse(&ctype, &bytes).map_err(|e| bad_content(client, r, "manifest", e))? {
-        Manifest::Image(m) => Ok((m, digest)),
+        Manifest::Image(m) => Ok((*m, digest)),
         Manifest::Index(idx) => {
             let want = platform.cloned().unwrap_or_else(Platform::host);
             let entry = idx.choose(&want).ok_or_else(|| RegistryError::NoPlatform {
@@ -266,7 +266,7 @@ pub fn resolve_image_manifest(
             match manifest::parse(&ctype, &bytes)
                 .map_err(|e| bad_content(client, r, "manifest", e))?
             {
-                Manifest::Image(m) => Ok((m, digest)),
+                Manifest::Image(m) => Ok((*m, digest)),
                 Manifest::Index(_) => Err(bad_content(
                     client,
                     r,
