@@ -40,6 +40,7 @@ enum Command {
     Build(build::BuildCommand),
     #[command(flatten)]
     Registry(registry::RegistryCommand),
+    #[command(flatten)]
     System(system::SystemCommand),
 }
 
