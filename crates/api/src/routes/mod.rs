@@ -6,6 +6,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod system;
@@ -93,6 +95,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}", delete(containers::remove))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
+        .route("/build", post(build::build))
         .fallback(crate::server::not_found)
         .with_state(state)
 }
