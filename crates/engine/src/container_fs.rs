@@ -49,7 +49,8 @@ impl Source {
             None => Path::new(path.trim_end_matches("/."))
                 .file_name()
                 .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_else(|| b"root".to_vec()),
+                // The container's `/` itself: its contents.
+                .unwrap_or_default(),
         }
     }
 
