@@ -110,8 +110,7 @@ fn three_hundred_layers_build_run_rebuild_save_load_and_stop_at_the_kernel_limit
     let last_good = stdout
         .lines()
         .filter_map(|l| l.strip_prefix(" ---> "))
-        .filter(|l| l.len() == 12)
-        .next_back()
+        .rfind(|l| l.len() == 12)
         .unwrap()
         .to_string();
     assert!(stderr.contains(&last_good), "names the image: {stderr}");
