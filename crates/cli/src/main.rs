@@ -7,6 +7,7 @@ use std::path::PathBuf;
 mod build;
 mod containers;
 mod images;
+mod registry;
 mod system;
 
 #[derive(Parser)]
@@ -38,6 +39,8 @@ enum Command {
     #[command(flatten)]
     Build(build::BuildCommand),
     #[command(flatten)]
+    Registry(registry::RegistryCommand),
+    #[command(flatten)]
     System(system::SystemCommand),
 }
 
@@ -65,6 +68,7 @@ fn main() {
         Command::Image(c) => images::run(&cli.root, c),
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
+        Command::Registry(c) => registry::run(&cli.root, c),
         Command::System(c) => system::run(&cli.root, c),
     };
     match result {
