@@ -7,6 +7,7 @@ use std::path::PathBuf;
 mod build;
 mod containers;
 mod images;
+mod volumes;
 
 #[derive(Parser)]
 #[command(name = "berth", about = "A daemonless container engine", version)]
@@ -36,6 +37,8 @@ enum Command {
     Container(containers::ContainerCommand),
     #[command(flatten)]
     Build(build::BuildCommand),
+    #[command(flatten)]
+    Volume(volumes::VolumeCommand),
 }
 
 fn main() {
@@ -62,6 +65,7 @@ fn main() {
         Command::Image(c) => images::run(&cli.root, c),
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
+        Command::Volume(c) => volumes::run(&cli.root, c),
     };
     match result {
         Ok(code) => std::process::exit(code),
