@@ -65,6 +65,13 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    /// A stack deeper than overlayfs can mount; raised before anything is mounted or written.
+    #[error("{what}: {layers} layers exceed the kernel's overlay limit of {limit} layers")]
+    TooManyLayers {
+        what: String,
+        layers: usize,
+        limit: usize,
+    },
     #[error("exporting layer {chain_id}: {reason}")]
     Export { chain_id: String, reason: String },
     #[error("fetching {url}: {reason}")]

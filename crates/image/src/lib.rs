@@ -3,7 +3,8 @@
 //! - [`Store`] opens a root and resolves references to [`Image`]s.
 //! - Layers are keyed by ChainID (`layers`), extracted safely in one streaming pass (`apply`),
 //!   and rebuilt byte for byte for export (`export`, `tarsplit`).
-//! - Container layers and their overlay mounts are in `mounts`; archives (`docker save`, OCI) in
+//! - Container layers are in `mounts`, mounted by `overlay` (the one overlayfs mount path:
+//!   new mount API with `lowerdir+`, never a `chdir`); archives (`docker save`, OCI) in
 //!   `archive`; `docker import` in `import`; listing, history, inspect and removal in `catalog`.
 //!
 //! This crate knows nothing of containers beyond their layers.
@@ -21,6 +22,7 @@ pub mod import;
 pub mod layers;
 pub mod layout;
 pub mod mounts;
+pub mod overlay;
 pub mod reference;
 pub mod repositories;
 pub mod side;

@@ -83,10 +83,21 @@ impl Store {
         container_id: &str,
         image_id: Option<&str>,
     ) -> Result<ContainerLayer> {
-        let parent: Option<String> = match image_id {
-            Some(i) => self.resolve(i)?.top_layer(),
-            None => None,
-        };
+        let image = image_id.map(|i| self.resolve(i)).transpose()?;
+        if let Some(image) = &image {
+            // The init layer sits on the image's layers: refuse a stack the kernel cannot
+            // mount now, before anything is created.
+            let layers = image.config.rootfs.diff_ids.len() + 1;
+            let limit = crate::overlay::max_lower_layers();
+            if layers > limit {
+                return Err(ImageError::TooManyLayers {
+                    what: format!("image {} with a container's init layer on top", image.id),
+                    layers,
+                    limit,
+                });
+            }
+        }
+        let parent: Option<String> = image.as_ref().and_then(|i| i.top_layer());
         let _lock = self.lock()?;
         let meta = self.layout.mount_meta(container_id);
         if meta.exists() {
@@ -182,62 +193,33 @@ impl Store {
             return Ok(merged);
         }
         let lower = read_text(&dir.join("lower"))?;
-        let mount_err = |source: std::io::Error| ImageError::Mount {
+        let lowers: Vec<String> = lower
+            .split(':')
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        let limit = crate::overlay::max_lower_layers();
+        if lowers.len() > limit {
+            return Err(ImageError::TooManyLayers {
+                what: format!("container {container_id}"),
+                layers: lowers.len(),
+                limit,
+            });
+        }
+        let upper = format!("{mount_id}/diff");
+        let work = format!("{mount_id}/work");
+        let spec = crate::overlay::OverlaySpec {
+            base: &self.layout.overlay,
+            lowers: &lowers,
+            data_dirs: &[],
+            upper: &upper,
+            work: &work,
+            volatile,
+        };
+        crate::overlay::mount_overlay(&spec, &merged).map_err(|source| ImageError::Mount {
             container: container_id.to_string(),
             source,
-        };
-        let abs_lower: Vec<String> = lower
-            .split(':')
-            .map(|l| self.layout.overlay.join(l).to_string_lossy().into_owned())
-            .collect();
-        let upper = dir.join("diff");
-        let work = dir.join("work");
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},index=off",
-            abs_lower.join(":"),
-            upper.display(),
-            work.display()
-        );
-        let page = 4096;
-        if data.len() < page - 1 {
-            let c =
-                std::ffi::CString::new(data).map_err(|e| mount_err(std::io::Error::other(e)))?;
-            let mount = |options: &std::ffi::CStr| {
-                rustix::mount::mount(
-                    "overlay",
-                    &merged,
-                    "overlay",
-                    rustix::mount::MountFlags::empty(),
-                    options,
-                )
-            };
-            let volatile_options = volatile
-                .then(|| std::ffi::CString::new(format!("{},volatile", c.to_string_lossy())).ok())
-                .flatten();
-            match volatile_options.map(|v| mount(v.as_c_str())) {
-                Some(Ok(())) => {}
-                _ => mount(c.as_c_str()).map_err(|e| mount_err(e.into()))?,
-            }
-        } else {
-            // Relative short links keep the option string under a page, as Docker does; the
-            // paths are relative to overlay2/, so mount from there.
-            let rel = format!(
-                "lowerdir={},upperdir={}/diff,workdir={}/work,index=off",
-                lower, mount_id, mount_id
-            );
-            let c = std::ffi::CString::new(rel).map_err(|e| mount_err(std::io::Error::other(e)))?;
-            let cwd = std::env::current_dir().map_err(mount_err)?;
-            std::env::set_current_dir(&self.layout.overlay).map_err(mount_err)?;
-            let r = rustix::mount::mount(
-                "overlay",
-                &merged,
-                "overlay",
-                rustix::mount::MountFlags::empty(),
-                c.as_c_str(),
-            );
-            let _ = std::env::set_current_dir(cwd);
-            r.map_err(|e| mount_err(e.into()))?;
-        }
+        })?;
         Ok(merged)
     }
 
@@ -307,18 +289,48 @@ impl Store {
         let meta = self.layout.mount_meta(container_id);
         let layer = self.container_layer(container_id)?;
         let parent_chain = read_text_opt(&meta.join("parent"))?;
+        let mut diff_ids = match &parent_chain {
+            Some(parent) => self.diff_ids_of_chain(parent, parent_image)?,
+            None => Vec::new(),
+        };
+        if diff_ids.len() + 1 > crate::overlay::MAX_LOWER_LAYERS {
+            return Err(ImageError::TooManyLayers {
+                what: format!(
+                    "committing container {container_id} onto image {}",
+                    parent_image.unwrap_or_default()
+                ),
+                layers: diff_ids.len() + 1,
+                limit: crate::overlay::MAX_LOWER_LAYERS,
+            });
+        }
         let staged = self.stage_dir_as_layer(&layer.upper, &format!("container {container_id}"))?;
-        let chain = self.commit_staged(staged, parent_chain.as_deref())?;
-        let mut diff_ids: Vec<String> = self
-            .layer_chain(&chain)?
-            .into_iter()
-            .map(|l| l.diff_id)
-            .collect();
-        diff_ids.reverse();
+        let diff_id = staged.applied.diff_id.clone();
+        self.commit_staged(staged, parent_chain.as_deref())?;
+        diff_ids.push(diff_id);
         let mut config = config;
         config.rootfs.kind = "layers".into();
         config.rootfs.diff_ids = diff_ids;
         self.add_image(&config, parent_image)
+    }
+
+    /// DiffIDs, bottom first, of the layer `chain` and its ancestors: from the image's config
+    /// when `image` is the one whose top layer `chain` is (one file read, however deep the
+    /// image), else by walking the layer store.
+    fn diff_ids_of_chain(&self, chain: &str, image: Option<&str>) -> Result<Vec<String>> {
+        if let Some(config) = image.and_then(|i| self.image_config(i).ok()) {
+            let ids = config.rootfs.diff_ids;
+            let top = crate::digest::chain_ids(&ids).pop();
+            if top.as_deref().map(crate::digest::hex_part) == Some(crate::digest::hex_part(chain)) {
+                return Ok(ids);
+            }
+        }
+        let mut ids: Vec<String> = self
+            .layer_chain(chain)?
+            .into_iter()
+            .map(|l| l.diff_id)
+            .collect();
+        ids.reverse();
+        Ok(ids)
     }
 
     /// Tars `dir` (overlay whiteouts to `.wh.`) and extracts it as a staged layer, streaming.

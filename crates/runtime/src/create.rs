@@ -303,9 +303,7 @@ fn create_in(
             .unwrap_or_default();
         namespaces::write_id_maps(pid, &uids, &gids)?;
     }
-    runtime_end
-        .send(tag::GO, &pid.to_le_bytes())
-        .map_err(|e| RuntimeError::sys("sync with container init", e))?;
+    send_to_init(&runtime_end, tag::GO, &pid.to_le_bytes())?;
     // The cgroup work (directories, limits, and the slow first v1 migration) overlaps the init's
     // mount setup; the init waits for CGROUP_JOINED before its cgroup mount and before exec.
     cleanup.cgroup = Some(cg.clone());
@@ -315,9 +313,7 @@ fn create_in(
     cg.add_pid(pid)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
     move_net_devices(spec, &ns_plan, pid)?;
-    runtime_end
-        .send(tag::CGROUP_JOINED, &[])
-        .map_err(|e| RuntimeError::sys("sync with container init", e))?;
+    send_to_init(&runtime_end, tag::CGROUP_JOINED, &[])?;
     view.pid = pid;
     loop {
         match runtime_end.recv() {
@@ -330,9 +326,7 @@ fn create_in(
                         reason,
                     }
                 })?;
-                runtime_end
-                    .send(tag::GO, &[])
-                    .map_err(|e| RuntimeError::sys("sync with container init", e))?;
+                send_to_init(&runtime_end, tag::GO, &[])?;
             }
             Ok(Some((tag::ERROR, msg))) => {
                 return Err(RuntimeError::ContainerInit(
@@ -351,6 +345,13 @@ fn create_in(
             }
             Err(e) => return Err(RuntimeError::sys("sync with container init", e)),
         }
+    }
+    if wait_for_start && sys::child_exited(pid) {
+        // The init reported ready and then died (killed, OOM) before `start`: a created
+        // container without a process would read as "stopped" with pid 0.
+        return Err(RuntimeError::ContainerInit(
+            "container init exited after reporting ready".into(),
+        ));
     }
     let stored = StoredState {
         oci_version: view.oci_version.clone(),
@@ -380,6 +381,20 @@ fn create_in(
     let mut state = stored.view(dir);
     state.pid = pid;
     Ok(Created { state })
+}
+
+/// Sends to the init; when that fails because the init is gone, reports the error the init sent
+/// before it exited instead of a bare "Broken pipe".
+fn send_to_init(end: &sync::SyncSocket, tag: u8, payload: &[u8]) -> Result<()> {
+    end.send(tag, payload).map_err(|e| loop {
+        match end.recv() {
+            Ok(Some((tag::ERROR, msg))) => {
+                return RuntimeError::ContainerInit(String::from_utf8_lossy(&msg).into_owned())
+            }
+            Ok(Some(_)) => continue,
+            _ => return RuntimeError::sys("sync with container init", e),
+        }
+    })
 }
 
 /// Where compiled seccomp programs are cached: beside the containers, under a name no container

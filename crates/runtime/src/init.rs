@@ -223,6 +223,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         {
             rootfs::readonly_root()?;
         }
+        rootfs::apply_root_propagation(spec)?;
     }
     if let Some(adj) = oci_process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())

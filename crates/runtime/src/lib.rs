@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod mount_options;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;

@@ -16,6 +16,65 @@ pub struct MountOptions {
     pub data: String,
     pub bind: bool,
     pub recursive: bool,
+    /// `MOUNT_ATTR_*` bits to set on the mount and every mount below it (`rro`, `rnosuid`, …),
+    /// applied with mount_setattr(AT_RECURSIVE) after the mount.
+    pub recursive_set: u64,
+    /// `MOUNT_ATTR_*` bits to clear recursively (`rrw`, `rsuid`, `ratime`, …).
+    pub recursive_clear: u64,
+}
+
+/// mount_setattr(2) attribute bits (linux/mount.h); libc does not export them all.
+pub mod attr {
+    pub const RDONLY: u64 = 0x0000_0001;
+    pub const NOSUID: u64 = 0x0000_0002;
+    pub const NODEV: u64 = 0x0000_0004;
+    pub const NOEXEC: u64 = 0x0000_0008;
+    /// The atime setting is a 3-bit enum, not flags: changing it clears all of these.
+    pub const ATIME_MASK: u64 = 0x0000_0070;
+    pub const RELATIME: u64 = 0x0000_0000;
+    pub const NOATIME: u64 = 0x0000_0010;
+    pub const STRICTATIME: u64 = 0x0000_0020;
+    pub const NODIRATIME: u64 = 0x0000_0080;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+impl MountOptions {
+    /// Whether any recursive attribute was asked for.
+    pub fn has_recursive_attrs(&self) -> bool {
+        self.recursive_set != 0 || self.recursive_clear != 0
+    }
+}
+
+/// A recursive attribute option: (bits, true when the option clears them).
+fn recursive_attr(opt: &str) -> Option<(u64, bool)> {
+    Some(match opt {
+        "rro" => (attr::RDONLY, false),
+        "rrw" => (attr::RDONLY, true),
+        "rnosuid" => (attr::NOSUID, false),
+        "rsuid" => (attr::NOSUID, true),
+        "rnodev" => (attr::NODEV, false),
+        "rdev" => (attr::NODEV, true),
+        "rnoexec" => (attr::NOEXEC, false),
+        "rexec" => (attr::NOEXEC, true),
+        "rnodiratime" => (attr::NODIRATIME, false),
+        "rdiratime" => (attr::NODIRATIME, true),
+        "rrelatime" => (attr::RELATIME, false),
+        "rnorelatime" => (attr::RELATIME, true),
+        "rnoatime" => (attr::NOATIME, false),
+        "ratime" => (attr::NOATIME, true),
+        "rstrictatime" => (attr::STRICTATIME, false),
+        "rnostrictatime" => (attr::STRICTATIME, true),
+        "rnosymfollow" => (attr::NOSYMFOLLOW, false),
+        "rsymfollow" => (attr::NOSYMFOLLOW, true),
+        _ => return None,
+    })
+}
+
+fn is_atime_option(opt: &str) -> bool {
+    matches!(
+        opt,
+        "rrelatime" | "rnorelatime" | "rnoatime" | "ratime" | "rstrictatime" | "rnostrictatime"
+    )
 }
 
 /// Parses a list of options.
@@ -62,6 +121,28 @@ pub fn parse(options: &[String]) -> MountOptions {
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
             | "runbindable" => {
                 out.propagation.push(propagation_flag(opt));
+                continue;
+            }
+            r if recursive_attr(r).is_some() => {
+                let Some((bits, clear)) = recursive_attr(r) else {
+                    continue;
+                };
+                if is_atime_option(r) {
+                    // The kernel takes an atime change only as "clear the whole atime field,
+                    // set one value": clearing one (ratime, rnostrictatime) means relatime,
+                    // the kernel's default.
+                    out.recursive_clear |= attr::ATIME_MASK;
+                    out.recursive_set &= !attr::ATIME_MASK;
+                    if !clear {
+                        out.recursive_set |= bits;
+                    }
+                } else if clear {
+                    out.recursive_clear |= bits;
+                    out.recursive_set &= !bits;
+                } else {
+                    out.recursive_set |= bits;
+                    out.recursive_clear &= !bits;
+                }
                 continue;
             }
             // Options runc accepts that have no mount(2) meaning here.
@@ -116,6 +197,24 @@ mod tests {
         assert!(o.bind && o.recursive);
         assert_eq!(o.flags, libc::MS_RDONLY);
         assert_eq!(o.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
+    }
+
+    #[test]
+    fn recursive_attributes() {
+        let o = opts(&["rbind", "rro", "rnosuid", "rnoexec", "rnoatime"]);
+        assert_eq!(
+            o.recursive_set,
+            attr::RDONLY | attr::NOSUID | attr::NOEXEC | attr::NOATIME
+        );
+        assert_eq!(o.recursive_clear, attr::ATIME_MASK);
+        assert!(o.data.is_empty(), "not filesystem data: {}", o.data);
+        let o = opts(&["rro", "rrw", "rnoatime", "ratime"]);
+        assert_eq!(o.recursive_set, attr::RELATIME);
+        assert_eq!(o.recursive_clear, attr::RDONLY | attr::ATIME_MASK);
+        let o = opts(&["rnosymfollow", "rnodev", "rdev"]);
+        assert_eq!(o.recursive_set, attr::NOSYMFOLLOW);
+        assert_eq!(o.recursive_clear, attr::NODEV);
+        assert!(!opts(&["ro", "nosuid"]).has_recursive_attrs());
     }
 
     #[test]

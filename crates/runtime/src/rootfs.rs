@@ -5,6 +5,7 @@
 //! is single-threaded; it never touches the runtime's own mount namespace.
 
 use crate::mount_options::{self, MountOptions};
+use crate::mountinfo;
 use crate::secure_join::{ensure_in_root, open_in_root, proc_fd_path, Kind};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fd::AsFd;
@@ -79,16 +80,38 @@ pub fn mount(
     }
 }
 
-/// Everything before pivot_root: propagation, rootfs bind, spec mounts, devices.
-pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
-    let linux = plan.spec.linux().as_ref();
-    let propagation = linux
+/// The propagation the spec asks for the container's root (runc's default: rslave).
+fn root_propagation(spec: &Spec) -> libc::c_ulong {
+    spec.linux()
+        .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref())
         .filter(|p| !p.is_empty())
         .map(mount_options::propagation_flag)
-        .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    mount(None, "/", None, propagation | libc::MS_REC, None)
-        .map_err(|e| err("making / private", e))?;
+        .unwrap_or(libc::MS_SLAVE | libc::MS_REC)
+}
+
+/// Everything before pivot_root: propagation, rootfs bind, spec mounts, devices.
+pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
+    let mut propagation = root_propagation(plan.spec);
+    if propagation & libc::MS_UNBINDABLE != 0 {
+        // An unbindable host tree could not be bound from (cgroup dirs, bind sources): the
+        // host side stays a slave, the container's "/" becomes unbindable after pivot_root.
+        propagation = libc::MS_SLAVE | libc::MS_REC;
+    }
+    mount(None, "/", None, propagation, None).map_err(|e| err("setting propagation of /", e))?;
+    // As runc: the mount holding the rootfs is made private, so the rootfs bind (and every mount
+    // below it) cannot propagate to the host when "/" is shared, pivot_root accepts it (it
+    // refuses a shared parent), and a bind of it works when "/" is unbindable. The spec's
+    // propagation is applied to the container's "/" after pivot_root (see `enter_root`).
+    let parent = mountinfo::mount_point_of(plan.rootfs)
+        .map_err(|e| err("reading /proc/self/mountinfo", e))?;
+    let parent_str = parent.to_str().ok_or("mount point is not UTF-8")?;
+    mount(None, parent_str, None, libc::MS_PRIVATE, None).map_err(|e| {
+        err(
+            format!("making the rootfs's parent mount {parent_str} private"),
+            e,
+        )
+    })?;
     let rootfs = plan.rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
     mount(
         Some(rootfs),
@@ -105,6 +128,7 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
     )
     .map_err(|e| err(format!("opening rootfs {rootfs}"), e))?;
     let mut dev_is_bind = false;
+    let mut dev_read_only = false;
     for m in plan.spec.mounts().as_deref().unwrap_or(&[]) {
         mount_one(plan, root.as_fd(), m).map_err(|e| {
             format!(
@@ -113,17 +137,29 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
                 m.destination()
             )
         })?;
-        if m.destination() == Path::new("/dev")
-            && mount_options::parse(m.options().as_deref().unwrap_or(&[])).bind
-        {
-            dev_is_bind = true;
+        if is_dev(m.destination()) {
+            let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
+            dev_is_bind = opts.bind || m.typ().as_deref() == Some("bind");
+            dev_read_only = !dev_is_bind && opts.flags & libc::MS_RDONLY != 0;
         }
     }
     if !dev_is_bind {
         create_devices(plan, root.as_fd())?;
         dev_symlinks(root.as_fd())?;
     }
+    if dev_read_only {
+        // Mounted writable so the nodes above could be made (as runc does); now as asked.
+        let dev = open_in_root(root.as_fd(), Path::new("/dev"), OFlags::PATH)
+            .map_err(|e| err("/dev", e))?;
+        remount_bind(&proc_fd_path(&dev), libc::MS_RDONLY)
+            .map_err(|e| format!("remounting /dev read-only: {e}"))?;
+    }
     Ok(())
+}
+
+fn is_dev(dest: &Path) -> bool {
+    let clean: PathBuf = dest.components().collect();
+    clean == Path::new("/dev")
 }
 
 fn source_of(m: &Mount) -> String {
@@ -147,13 +183,22 @@ fn mount_one(plan: &RootfsPlan<'_>, root: rustix::fd::BorrowedFd<'_>, m: &Mount)
         return cgroup_v1_mount(plan, root, dest, &opts);
     }
     let typ = if typ == "cgroup" { "cgroup2" } else { typ };
+    if typ == "proc" || typ == "sysfs" {
+        refuse_non_directory(root, dest, typ)?;
+    }
     let target = ensure_in_root(root, dest, Kind::Dir).map_err(|e| err("mount point", e))?;
     let source = m
         .source()
         .as_ref()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_owned());
-    let flags = opts.flags & !libc::MS_REMOUNT;
+    let mut flags = opts.flags & !libc::MS_REMOUNT;
+    // A read-only tmpfs is mounted writable and made read-only once filled (runc does the same;
+    // /dev waits until its device nodes exist, see `prepare`).
+    let read_only_later = typ == "tmpfs" && flags & libc::MS_RDONLY != 0;
+    if read_only_later {
+        flags &= !libc::MS_RDONLY;
+    }
     let target_path = proc_fd_path(&target);
     mount(
         Some(&source),
@@ -163,7 +208,44 @@ fn mount_one(plan: &RootfsPlan<'_>, root: rustix::fd::BorrowedFd<'_>, m: &Mount)
         Some(&opts.data),
     )
     .map_err(|e| err("mount", e))?;
+    drop(target);
+    if read_only_later && !is_dev(dest) {
+        let t = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopening mount", e))?;
+        remount_bind(&proc_fd_path(&t), libc::MS_RDONLY)?;
+    }
+    apply_recursive_attrs(root, dest, &opts)?;
     apply_propagation(root, dest, &opts)
+}
+
+/// proc and sysfs only on an ordinary directory: a symlink there would redirect the mount
+/// (runc refuses the same way).
+fn refuse_non_directory(root: rustix::fd::BorrowedFd<'_>, dest: &Path, typ: &str) -> Res<()> {
+    let fd = match open_in_root(root, dest, OFlags::PATH | OFlags::NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(err(dest.display(), e)),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(|e| err(dest.display(), e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return Err(format!(
+            "filesystem {typ:?} must be mounted on ordinary directory"
+        ));
+    }
+    Ok(())
+}
+
+/// `rro`, `rnosuid`, … : mount_setattr(AT_RECURSIVE) on the new mount and everything below it.
+fn apply_recursive_attrs(
+    root: rustix::fd::BorrowedFd<'_>,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Res<()> {
+    if !opts.has_recursive_attrs() {
+        return Ok(());
+    }
+    let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopening mount", e))?;
+    crate::sys::mount_setattr_recursive(&target, opts.recursive_set, opts.recursive_clear)
+        .map_err(|e| err("setting recursive mount attributes", e))
 }
 
 fn apply_propagation(
@@ -211,6 +293,7 @@ fn bind_mount(
             .map_err(|e| err("reopening bind", e))?;
         remount_bind(&proc_fd_path(&target), extra)?;
     }
+    apply_recursive_attrs(root, m.destination(), opts)?;
     apply_propagation(root, m.destination(), opts)
 }
 
@@ -462,13 +545,32 @@ fn dev_symlinks(root: rustix::fd::BorrowedFd<'_>) -> Res<()> {
 /// Makes the rootfs the process's root: pivot_root, or MS_MOVE + chroot with `--no-pivot`.
 pub fn enter_root(rootfs: &Path, no_pivot: bool) -> Res<()> {
     if no_pivot {
+        hide_host_proc_and_sys(rootfs)?;
         rustix::process::chdir(rootfs).map_err(|e| err("chdir rootfs", e))?;
         let here = rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
         mount(Some(here), "/", None, libc::MS_MOVE, None)
             .map_err(|e| err("moving rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| err("chroot", e))?;
-        return rustix::process::chdir("/").map_err(|e| err("chdir /", e));
+        rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
+    } else {
+        pivot(rootfs)?;
     }
+    Ok(())
+}
+
+/// Gives the container's "/" the spec's rootfsPropagation, last of the mount work (an
+/// unbindable "/" would refuse the binds of read-only and masked paths). Private is already in
+/// place (see `prepare`).
+pub fn apply_root_propagation(spec: &Spec) -> Res<()> {
+    let propagation = root_propagation(spec);
+    if propagation & libc::MS_PRIVATE == 0 {
+        mount(None, "/", None, propagation, None)
+            .map_err(|e| err("applying rootfsPropagation to /", e))?;
+    }
+    Ok(())
+}
+
+fn pivot(rootfs: &Path) -> Res<()> {
     let old = rustix::fs::open(
         "/",
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -490,6 +592,44 @@ pub fn enter_root(rootfs: &Path, no_pivot: bool) -> Res<()> {
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
         .map_err(|e| err("unmounting old root", e))?;
     rustix::process::chdir("/").map_err(|e| err("chdir /", e))
+}
+
+/// `--no-pivot` keeps the host's mounts in the container's mount namespace (only hidden by
+/// chroot). A full procfs or sysfs among them would let the container mount a fresh, unmasked
+/// proc (the kernel allows that when a fully visible one exists in the namespace), so, as runc
+/// does, every full proc and sysfs outside the rootfs is detached, or covered with a tmpfs
+/// where detaching is refused.
+fn hide_host_proc_and_sys(rootfs: &Path) -> Res<()> {
+    let mounts = mountinfo::read().map_err(|e| err("reading /proc/self/mountinfo", e))?;
+    // Deepest first, so a mount is not hidden under one detached before it.
+    let mut targets: Vec<&mountinfo::Entry> = mounts
+        .iter()
+        .filter(|m| {
+            (m.fs_type == "proc" || m.fs_type == "sysfs")
+                && m.root == Path::new("/")
+                && !m.mount_point.starts_with(rootfs)
+        })
+        .collect();
+    targets.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
+    for m in targets {
+        let Some(p) = m.mount_point.to_str() else {
+            continue;
+        };
+        match mount(None, p, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(format!("making {p} a slave"), e)),
+        }
+        match rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::PERM) => {
+                mount(Some("tmpfs"), p, Some("tmpfs"), 0, None)
+                    .map_err(|e| err(format!("covering {p}"), e))?;
+            }
+            Err(e) => return Err(err(format!("unmounting {p}"), e)),
+        }
+    }
+    Ok(())
 }
 
 /// After pivot_root: masked paths (/dev/null over files, a read-only tmpfs over directories).

@@ -226,3 +226,57 @@ pub fn setns(fd: &impl AsFd, nstype: libc::c_int, what: &str) -> crate::Result<(
         Ok(())
     }
 }
+
+/// `struct mount_attr` of mount_setattr(2) (linux/mount.h, size version 0).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE): sets and clears `MOUNT_ATTR_*` bits on
+/// the mount `fd` refers to and on every mount below it. No crate wraps this call yet.
+pub fn mount_setattr_recursive(fd: &impl AsFd, set: u64, clear: u64) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the path is a NUL-terminated empty string, `attr` is a valid mount_attr of the
+    // size we pass, and the fd is borrowed for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_fd().as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the child `pid` has exited, without reaping it (waitid WNOWAIT | WNOHANG).
+pub fn child_exited(pid: i32) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid fills it in and WNOWAIT leaves the child waitable.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child with a valid siginfo pointer.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid to read after a successful waitid (0 when nothing changed).
+    ret == 0 && unsafe { info.si_pid() } == pid
+}

@@ -48,17 +48,14 @@ fn bundle(script: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
     b
 }
 
-/// Mount points in the host's (the test's) mount namespace.
-fn host_mounts() -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count()
-}
-
 /// Runs under berth-runtime and asserts that a failure left no state dir, cgroup or mount.
 fn berth_run_clean(w: &World, b: &Bundle) -> Outcome {
-    let before = host_mounts();
+    // Other tests (and other engineers) mount in parallel: count only mounts of this bundle.
+    let before = mounts_under(
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        b.path(),
+    )
+    .len();
     let id = unique_id("par");
     let out = w.run(&id, b);
     if out.0 != 0 {
@@ -71,7 +68,16 @@ fn berth_run_clean(w: &World, b: &Bundle) -> Outcome {
             let dir = cgroup_dir(controller, &id);
             assert!(!dir.exists(), "failed run left {}", dir.display());
         }
-        assert_eq!(host_mounts(), before, "failed run left mounts: {}", out.2);
+        let after = mounts_under(
+            &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+            b.path(),
+        );
+        assert_eq!(
+            after.len(),
+            before,
+            "failed run left mounts {after:?}: {}",
+            out.2
+        );
     }
     out
 }
@@ -202,4 +208,211 @@ fn namespaced_sysctls_apply_inside_the_container_only() {
     }
     assert_eq!(guard.current(), guard.value);
     assert_eq!(net_guard.current(), net_guard.value);
+}
+
+/// Mount points (in the namespace of `mountinfo`) that lie under `dir`.
+fn mounts_under(mountinfo: &str, dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap();
+    mountinfo
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|mp| mp.starts_with(dir)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `berth-runtime run` inside a fresh mount namespace whose mounts are all shared, as on a
+/// systemd host, and returns (stdout, stderr, the mounts under the bundle left in that namespace).
+fn run_in_shared_host(w: &World, b: &Bundle) -> (String, String, Vec<String>) {
+    let id = unique_id("prop");
+    let _g = w.guard(&id);
+    let script = format!(
+        "{} --root {} run --bundle {} {id}; echo rc=$?; cat /proc/self/mountinfo > {}/after",
+        bin(),
+        w.root().display(),
+        b.path().display(),
+        w.root().display(),
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "shared", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let after = std::fs::read_to_string(w.root().join("after")).unwrap_or_default();
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        mounts_under(&after, b.path()),
+    )
+}
+
+/// rootfsPropagation on a host whose mounts are shared: runc makes the rootfs's parent mount
+/// private before pivot_root; so do we, and nothing leaks into the host's namespace. The spec
+/// says the value is the propagation of the container's root mount: berth-runtime applies it
+/// to "/" after pivot_root (runc 1.2 does too; runc 1.1.5 leaves "/" private, and fails
+/// `unbindable` with EINVAL binding the rootfs — a runc bug the spec does not share).
+#[test]
+fn rootfs_propagation_on_a_shared_host() {
+    if !berth_testkit::have("unshare") {
+        eprintln!("note: unshare missing, skipping");
+        return;
+    }
+    let w = World::new();
+    let script = "awk '$5 == \"/\" {print}' /proc/self/mountinfo";
+    for (value, tag) in [
+        ("shared", Some("shared:")),
+        ("rshared", Some("shared:")),
+        ("slave", None),
+        ("rslave", None),
+        ("private", None),
+        ("unbindable", Some("unbindable")),
+        ("runbindable", Some("unbindable")),
+    ] {
+        let b = bundle(script, |s| s["linux"]["rootfsPropagation"] = value.into());
+        let (out, err, leaked) = run_in_shared_host(&w, &b);
+        assert!(out.ends_with("rc=0\n"), "{value}: {out}\n{err}");
+        assert!(leaked.is_empty(), "{value}: leaked {leaked:?}");
+        let root_line = out.lines().next().unwrap_or("");
+        match tag {
+            Some(tag) => assert!(root_line.contains(tag), "{value}: {root_line}"),
+            None => assert!(!root_line.contains("shared:"), "{value}: {root_line}"),
+        }
+        if !value.contains("unbindable") {
+            if let Some(runc) = runc_run(&b) {
+                assert_eq!(runc.0, 0, "{value}: {}", runc.2);
+            }
+        }
+    }
+    // A create that fails after the rootfs is bound (a bind from a missing source) leaves
+    // nothing behind in the shared host namespace either.
+    let b = bundle("true", |s| {
+        s["linux"]["rootfsPropagation"] = "rshared".into();
+        s["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/missing", "type": "bind", "source": "/nonexistent/source", "options": ["rbind"]}),
+        );
+    });
+    let (out, err, leaked) = run_in_shared_host(&w, &b);
+    assert!(!out.contains("rc=0"), "{out}");
+    assert!(err.contains("/nonexistent/source"), "{err}");
+    assert!(leaked.is_empty(), "leaked {leaked:?}");
+}
+
+/// `rro`, `rnosuid`, `rnoexec`, `rnoatime` reach every mount below a recursive bind.
+#[test]
+fn recursive_mount_attributes() {
+    let w = World::new();
+    let b = bundle(
+        "awk '$5 == \"/hostdev/shm\" {print $6}' /proc/self/mountinfo; touch /hostdev/shm/berth-rro-probe 2>/dev/null || echo refused",
+        |s| {
+            s["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/hostdev", "type": "bind", "source": "/dev",
+                "options": ["rbind", "rro", "rnosuid", "rnoexec", "rnoatime"]
+            }));
+        },
+    );
+    let ours = berth_run_clean(&w, &b);
+    assert_eq!(ours.0, 0, "{ours:?}");
+    let opts = ours.1.lines().next().unwrap_or("").to_owned();
+    for want in ["ro", "nosuid", "noexec", "noatime"] {
+        assert!(opts.split(',').any(|o| o == want), "{want} missing: {opts}");
+    }
+    assert!(ours.1.contains("refused"), "{}", ours.1);
+    assert!(!std::path::Path::new("/dev/shm/berth-rro-probe").exists());
+    if let Some(runc) = runc_run(&b) {
+        assert_eq!(runc, ours);
+    }
+}
+
+#[test]
+fn proc_or_sys_on_a_symlink_is_refused() {
+    let w = World::new();
+    for dir in ["proc", "sys"] {
+        let outside = tempfile::tempdir().unwrap();
+        let b = bundle("true", |_| {});
+        let target = b.rootfs().join(dir);
+        std::fs::remove_dir(&target).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &target).unwrap();
+        let ours = berth_run_clean(&w, &b);
+        assert_ne!(ours.0, 0, "{dir}: {ours:?}");
+        assert!(
+            ours.2.contains("must be mounted on ordinary directory"),
+            "{dir}: {}",
+            ours.2
+        );
+        if let Some(runc) = runc_run(&b) {
+            assert_ne!(runc.0, 0);
+            assert!(runc.2.contains("must be mounted on ordinary directory"));
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+}
+
+/// With `--no-pivot` the host's full /proc must not stay in the container's mount namespace: a
+/// container could otherwise mount a fresh, unmasked procfs from a user namespace of its own
+/// (the kernel allows that only while a fully visible procfs exists in the mount namespace).
+#[test]
+fn no_pivot_leaves_no_full_proc_to_mount_from() {
+    let w = World::new();
+    let b = bundle(
+        "unshare -U -r -m -p -f sh -c 'mount -t proc proc /tmp 2>/dev/null && echo mounted || echo refused'",
+        |s| {
+            for set in ["bounding", "effective", "permitted"] {
+                let caps = s["process"]["capabilities"][set].as_array_mut().unwrap();
+                // What `unshare -U -r` needs to map root (CAP_SETFCAP since Linux 5.12).
+                for cap in ["CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETFCAP"] {
+                    caps.push(cap.into());
+                }
+            }
+        },
+    );
+    let id = unique_id("nopivot");
+    let _g = w.guard(&id);
+    let o = w.out(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.trim(), "refused");
+    if berth_testkit::have("runc") {
+        let root = tempfile::tempdir().unwrap();
+        let o = Command::new("runc")
+            .arg("--root")
+            .arg(root.path())
+            .args([
+                "run",
+                "--no-pivot",
+                "--bundle",
+                b.path().to_str().unwrap(),
+                &unique_id("r"),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "refused");
+    }
+}
+
+/// A read-only tmpfs at /dev still gets its device nodes (made before the remount).
+#[test]
+fn read_only_dev() {
+    let w = World::new();
+    let b = bundle(
+        "echo x > /dev/null && echo null-ok; ls /dev/zero; touch /dev/new 2>/dev/null || echo dev-ro",
+        |s| {
+            for m in s["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push("ro".into());
+                }
+            }
+        },
+    );
+    let ours = berth_run_clean(&w, &b);
+    assert_eq!(ours.0, 0, "{ours:?}");
+    assert_eq!(ours.1, "null-ok\n/dev/zero\ndev-ro\n");
+    if let Some(runc) = runc_run(&b) {
+        assert_eq!((runc.0, runc.1), (0, ours.1.clone()), "{}", runc.2);
+    }
 }

@@ -1,0 +1,308 @@
+//! The embedded resolver of a user-defined network, like Podman's aardvark-dns or Docker's
+//! 127.0.0.11: one small long-lived process per network, listening on the network's gateway
+//! address (port 53, UDP), answering container names, `--network-alias`es and short ids from the
+//! endpoint records under the root (read per query, so containers started later resolve at once),
+//! and forwarding every other question to the host's resolvers. It runs in the host's network
+//! namespace, so even a host resolver on loopback (systemd-resolved) stays reachable.
+//!
+//! The resolver is the Berth binary itself at a hidden entry point: the program that wants DNS
+//! registers it once with [`set_resolver_program`]; without one, no resolver is started.
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+
+use crate::error::{NetError, Result};
+use crate::model::{EndpointRecord, NetworkRecord};
+
+/// Docker's TTL for embedded-DNS answers.
+const TTL: u32 = 600;
+/// The hidden argument the resolver program is started with: `<program> <ARG> <state-dir> <net-id>`.
+pub const RESOLVER_ARG: &str = "__berth-network-resolver";
+
+static RESOLVER_PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the program that serves [`RESOLVER_ARG`] (normally the running `berth`).
+pub fn set_resolver_program(path: PathBuf) {
+    let _ = RESOLVER_PROGRAM.set(path);
+}
+
+fn pid_path(state_dir: &Path, network_id: &str) -> PathBuf {
+    state_dir.join("dns").join(format!("{network_id}.pid"))
+}
+
+fn running_pid(state_dir: &Path, network_id: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_path(state_dir, network_id))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text = String::from_utf8_lossy(&cmdline);
+    (text.contains(RESOLVER_ARG) && text.contains(network_id)).then_some(pid)
+}
+
+/// Starts the network's resolver unless it already runs (once per network, not per container).
+pub fn ensure_running(state_dir: &Path, net: &NetworkRecord) -> Result<()> {
+    let Some(program) = RESOLVER_PROGRAM.get() else {
+        return Ok(());
+    };
+    if running_pid(state_dir, &net.id).is_some() {
+        return Ok(());
+    }
+    let err = |reason: String| NetError::Resolver {
+        network: net.name.clone(),
+        reason,
+    };
+    let dir = state_dir.join("dns");
+    std::fs::create_dir_all(&dir).map_err(|e| NetError::io(&dir, e))?;
+    // A fresh session and process group, no inherited stdio: it outlives this command.
+    let child = std::process::Command::new(program)
+        .arg(RESOLVER_ARG)
+        .arg(state_dir)
+        .arg(&net.id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| err(format!("starting {}: {e}", program.display())))?;
+    let _ = std::fs::write(pid_path(state_dir, &net.id), child.id().to_string());
+    Ok(())
+}
+
+use std::os::unix::process::CommandExt;
+
+/// Stops the network's resolver, if one runs.
+pub fn stop(state_dir: &Path, network_id: &str) {
+    if let Some(pid) = running_pid(state_dir, network_id) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let _ = std::fs::remove_file(pid_path(state_dir, network_id));
+}
+
+/// The host's resolvers, from `/etc/resolv.conf`.
+pub fn host_nameservers(resolv_conf: &str) -> Vec<Ipv4Addr> {
+    resolv_conf
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("nameserver"))
+                .then(|| words.next()?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Which addresses a question for `name` gets from the network's endpoints (container name, alias
+/// or short id; case-insensitive, a trailing dot ignored).
+pub fn lookup(endpoints: &[EndpointRecord], name: &str) -> Vec<Ipv4Addr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() {
+        return Vec::new();
+    }
+    endpoints
+        .iter()
+        .filter(|e| e.complete)
+        .filter(|e| {
+            e.container_name.eq_ignore_ascii_case(&name)
+                || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&name))
+                || (name.len() >= 12 && e.container_id.starts_with(&name) && name.len() <= 64)
+        })
+        .map(|e| e.ip)
+        .collect()
+}
+
+/// Builds the answer to `query` from `endpoints`, or None when it must be forwarded.
+pub fn answer(query: &Message, endpoints: &[EndpointRecord]) -> Option<Message> {
+    let q = query.queries().first()?;
+    let ips = lookup(endpoints, &q.name().to_ascii());
+    if ips.is_empty() {
+        return None;
+    }
+    let mut reply = Message::new();
+    reply
+        .set_id(query.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(query.op_code())
+        .set_recursion_desired(query.recursion_desired())
+        .set_recursion_available(true)
+        .set_authoritative(true)
+        .set_response_code(ResponseCode::NoError)
+        .add_query(q.clone());
+    if q.query_type() == RecordType::A {
+        for ip in ips {
+            reply.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
+        }
+    }
+    Some(reply)
+}
+
+fn servfail(query: &Message) -> Option<Vec<u8>> {
+    let mut reply = Message::new();
+    reply
+        .set_id(query.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(query.op_code())
+        .set_recursion_desired(query.recursion_desired())
+        .set_recursion_available(true)
+        .set_response_code(ResponseCode::ServFail);
+    for q in query.queries() {
+        reply.add_query(q.clone());
+    }
+    reply.to_vec().ok()
+}
+
+fn forward(packet: &[u8], upstreams: &[Ipv4Addr]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    for up in upstreams {
+        if socket.send_to(packet, (*up, 53)).is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 4096];
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            buf.truncate(n);
+            return Some(buf);
+        }
+    }
+    None
+}
+
+/// The resolver's main loop (the hidden entry point calls this); returns when the network is gone.
+pub fn serve(state_dir: &Path, network_id: &str) -> Result<()> {
+    let store = crate::store::NetStore::new(state_dir.parent().unwrap_or(Path::new("/")));
+    let net = store.find(network_id)?;
+    let socket = UdpSocket::bind((net.gateway, 53)).map_err(|e| NetError::Resolver {
+        network: net.name.clone(),
+        reason: format!("listening on {}:53: {e}", net.gateway),
+    })?;
+    serve_on(&store, &net, socket)
+}
+
+/// Serves on an already bound socket (tests bind loopback ports).
+pub fn serve_on(
+    store: &crate::store::NetStore,
+    net: &NetworkRecord,
+    socket: UdpSocket,
+) -> Result<()> {
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+    let upstreams: Vec<Ipv4Addr> =
+        host_nameservers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+            .into_iter()
+            .filter(|ip| *ip != net.gateway)
+            .collect();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer): (usize, SocketAddr) = match socket.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if store.find(&net.id).is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => {
+                return Err(NetError::Resolver {
+                    network: net.name.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let packet = buf[..n].to_vec();
+        let Ok(query) = Message::from_vec(&packet) else {
+            continue;
+        };
+        let endpoints = store.endpoints(&net.id).unwrap_or_default();
+        if let Some(reply) = answer(&query, &endpoints).and_then(|r| r.to_vec().ok()) {
+            let _ = socket.send_to(&reply, peer);
+            continue;
+        }
+        // Forwarding may take a while; one short-lived thread per question keeps answering.
+        let (socket2, upstreams) = (socket.try_clone(), upstreams.clone());
+        std::thread::spawn(move || {
+            let reply = forward(&packet, &upstreams).or_else(|| servfail(&query));
+            if let (Ok(sock), Some(reply)) = (socket2, reply) {
+                let _ = sock.send_to(&reply, peer);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+
+    fn ep(name: &str, id: &str, alias: &str, ip: [u8; 4]) -> EndpointRecord {
+        EndpointRecord {
+            container_id: id.into(),
+            container_name: name.into(),
+            network_id: "n".into(),
+            network_name: "net".into(),
+            endpoint_id: "e".into(),
+            ip: Ipv4Addr::from(ip),
+            prefix_len: 16,
+            gateway: None,
+            mac: String::new(),
+            host_veth: String::new(),
+            ifname: "eth0".into(),
+            aliases: vec![alias.into()],
+            ports: vec![],
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn names_aliases_and_short_ids_resolve() {
+        let eps = [
+            ep("web", "0123456789abcdef0123", "www", [10, 0, 0, 2]),
+            ep("db", "fedcba9876543210fedc", "store", [10, 0, 0, 3]),
+        ];
+        assert_eq!(lookup(&eps, "web."), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(lookup(&eps, "WWW"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(
+            lookup(&eps, "fedcba987654"),
+            vec![Ipv4Addr::new(10, 0, 0, 3)]
+        );
+        assert!(lookup(&eps, "fedc").is_empty());
+        assert!(lookup(&eps, "example.com").is_empty());
+
+        let mut q = Message::new();
+        q.set_id(7).add_query(Query::query(
+            Name::from_str("store.").unwrap(),
+            RecordType::A,
+        ));
+        let reply = answer(&q, &eps).unwrap();
+        assert_eq!(reply.id(), 7);
+        assert_eq!(reply.answers().len(), 1);
+        let mut q = Message::new();
+        q.add_query(Query::query(
+            Name::from_str("example.com.").unwrap(),
+            RecordType::A,
+        ));
+        assert!(answer(&q, &eps).is_none());
+    }
+
+    #[test]
+    fn host_nameservers_from_resolv_conf() {
+        let conf = "# x\nnameserver 127.0.0.53\nnameserver ::1\nsearch a\nnameserver 10.0.0.1\n";
+        assert_eq!(
+            host_nameservers(conf),
+            vec![Ipv4Addr::new(127, 0, 0, 53), Ipv4Addr::new(10, 0, 0, 1)]
+        );
+    }
+}

@@ -1,0 +1,825 @@
+//! The network state under the Berth root (`<root>/network/`): network records, endpoint records
+//! (which are also the address allocation) and pinned namespaces. Metadata changes happen under
+//! one flock on `network/lock` and every file is written whole and renamed into place, so two
+//! concurrent `run`s never get one address and a crash leaves either no record or a record marked
+//! incomplete, which the next [`NetStore::collect_garbage`] rolls back.
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::{NetError, Result};
+use crate::firewall;
+use crate::model::{
+    format_mac, mac_for, EndpointRecord, NetworkRecord, DEFAULT_BRIDGE, DEFAULT_NETWORK, MTU_OPTION,
+};
+use crate::netlink::Rtnl;
+use crate::netns;
+use crate::ports::{self, PortBinding};
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub internal: bool,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What attaching one container to one network asks for.
+#[derive(Debug, Clone, Default)]
+pub struct AttachRequest {
+    pub container_id: String,
+    pub container_name: String,
+    pub network: String,
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortBinding>,
+}
+
+/// Docker's default address pools, in the order Docker tries them.
+fn candidate_subnets() -> impl Iterator<Item = Ipv4Net> {
+    let wide = (17u8..=31).filter_map(|b| Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).ok());
+    let narrow =
+        (0u8..16).filter_map(|i| Ipv4Net::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).ok());
+    wide.chain(narrow)
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| NetError::io(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| NetError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| NetError::io(path, e))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| NetError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|source| NetError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(NetError::io(dir, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn random_id() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+/// The host end of a container's veth: stable for (container, network), so cleanup finds it even
+/// without a record.
+pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
+    let digest = Sha256::digest(format!("{container_id}/{network_id}"));
+    format!("veth{}", &hex::encode(digest)[..7])
+}
+
+/// Validates a network or alias name as Docker does.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+pub struct NetStore {
+    dir: PathBuf,
+}
+
+/// Held while metadata changes; released on drop.
+struct Locked(File);
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl NetStore {
+    /// The network state of the Berth root `root`.
+    pub fn new(root: &Path) -> NetStore {
+        NetStore {
+            dir: root.join("network"),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> Result<Locked> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| NetError::io(&self.dir, e))?;
+        let path = self.dir.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| NetError::io(&path, e))?;
+        file.lock().map_err(|e| NetError::io(&path, e))?;
+        Ok(Locked(file))
+    }
+
+    fn network_path(&self, id: &str) -> PathBuf {
+        self.dir.join("networks").join(format!("{id}.json"))
+    }
+
+    fn endpoint_dir(&self, network_id: &str) -> PathBuf {
+        self.dir.join("endpoints").join(network_id)
+    }
+
+    fn endpoint_path(&self, network_id: &str, container_id: &str) -> PathBuf {
+        self.endpoint_dir(network_id)
+            .join(format!("{container_id}.json"))
+    }
+
+    /// Where container `id`'s namespace is pinned.
+    pub fn netns_path(&self, container_id: &str) -> PathBuf {
+        netns::path_for(&self.dir, container_id)
+    }
+
+    /// Every network, the default one first, then by name.
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let mut nets: Vec<NetworkRecord> = json_files(&self.dir.join("networks"))?
+            .iter()
+            .map(|p| read_json(p))
+            .collect::<Result<_>>()?;
+        nets.sort_by(|a, b| (!a.is_default(), &a.name).cmp(&(!b.is_default(), &b.name)));
+        Ok(nets)
+    }
+
+    /// A network by full name, full id or unique id prefix (Docker's lookup order).
+    pub fn find(&self, key: &str) -> Result<NetworkRecord> {
+        let nets = self.networks()?;
+        if let Some(n) = nets.iter().find(|n| n.name == key || n.id == key) {
+            return Ok(n.clone());
+        }
+        let mut prefixed = nets
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key));
+        match (prefixed.next(), prefixed.next()) {
+            (Some(n), None) => Ok(n.clone()),
+            _ => Err(NetError::NetworkNotFound(key.to_string())),
+        }
+    }
+
+    pub fn endpoints(&self, network_id: &str) -> Result<Vec<EndpointRecord>> {
+        json_files(&self.endpoint_dir(network_id))?
+            .iter()
+            .map(|p| read_json(p))
+            .collect()
+    }
+
+    fn all_endpoints(&self) -> Result<Vec<EndpointRecord>> {
+        let mut all = Vec::new();
+        for net in self.networks()? {
+            all.extend(self.endpoints(&net.id)?);
+        }
+        Ok(all)
+    }
+
+    /// The endpoints of one container, in the order they were attached (eth0 first).
+    pub fn container_endpoints(&self, container_id: &str) -> Result<Vec<EndpointRecord>> {
+        let mut eps: Vec<EndpointRecord> = self
+            .all_endpoints()?
+            .into_iter()
+            .filter(|e| e.container_id == container_id)
+            .collect();
+        eps.sort_by_key(|e| {
+            e.ifname
+                .trim_start_matches("eth")
+                .parse::<u32>()
+                .unwrap_or(0)
+        });
+        Ok(eps)
+    }
+
+    fn host_routes() -> Result<Vec<Ipv4Net>> {
+        Rtnl::open()?.ipv4_routes()
+    }
+
+    fn choose_subnet(&self, taken: &[Ipv4Net]) -> Result<Ipv4Net> {
+        let routes = Self::host_routes()?;
+        candidate_subnets()
+            .find(|c| !routes.iter().chain(taken).any(|r| overlaps(c, r)))
+            .ok_or(NetError::NoFreeSubnet)
+    }
+
+    /// `network create`: validates, picks a free subnet if none was given, writes the record
+    /// and brings the bridge up.
+    pub fn create(&self, req: &CreateNetwork) -> Result<NetworkRecord> {
+        if !valid_name(&req.name) {
+            return Err(NetError::invalid(
+                "network name",
+                &req.name,
+                "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            ));
+        }
+        if ["host", "none", DEFAULT_NETWORK].contains(&req.name.as_str()) {
+            return Err(NetError::Predefined {
+                network: req.name.clone(),
+                action: "created".into(),
+            });
+        }
+        let record = {
+            let _lock = self.lock()?;
+            let existing = self.networks()?;
+            if existing.iter().any(|n| n.name == req.name) {
+                return Err(NetError::NetworkExists(req.name.clone()));
+            }
+            let record = self.new_record(req, &existing)?;
+            write_atomic(
+                &self.network_path(&record.id),
+                &serde_json::to_vec_pretty(&record).unwrap_or_default(),
+            )?;
+            record
+        };
+        if let Err(e) = self.bring_up(&record, true) {
+            let _ = self.remove(&record.id);
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    fn new_record(&self, req: &CreateNetwork, existing: &[NetworkRecord]) -> Result<NetworkRecord> {
+        let taken: Vec<Ipv4Net> = existing.iter().map(|n| n.subnet).collect();
+        let subnet = match &req.subnet {
+            Some(s) => {
+                let net: Ipv4Net = s
+                    .parse()
+                    .map_err(|_| NetError::invalid("subnet", s, "not an IPv4 CIDR"))?;
+                if net.prefix_len() > 30 {
+                    return Err(NetError::invalid("subnet", s, "too small for containers"));
+                }
+                if let Some(other) = existing.iter().find(|n| overlaps(&n.subnet, &net)) {
+                    return Err(NetError::invalid(
+                        "subnet",
+                        s,
+                        format!(
+                            "Pool overlaps with other one on this address space ({})",
+                            other.name
+                        ),
+                    ));
+                }
+                net.trunc()
+            }
+            None => self.choose_subnet(&taken)?,
+        };
+        let ip_range = match &req.ip_range {
+            Some(r) => {
+                let range: Ipv4Net = r
+                    .parse()
+                    .map_err(|_| NetError::invalid("ip-range", r, "not an IPv4 CIDR"))?;
+                if !subnet.contains(&range.network()) || range.prefix_len() < subnet.prefix_len() {
+                    return Err(NetError::invalid(
+                        "ip-range",
+                        r,
+                        format!("not inside subnet {subnet}"),
+                    ));
+                }
+                Some(range.trunc())
+            }
+            None => None,
+        };
+        let gateway = match &req.gateway {
+            Some(g) => {
+                let gw: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| NetError::invalid("gateway", g, "not an IPv4 address"))?;
+                if !subnet.contains(&gw) || gw == subnet.network() || gw == subnet.broadcast() {
+                    return Err(NetError::invalid(
+                        "gateway",
+                        g,
+                        format!("not a host address of {subnet}"),
+                    ));
+                }
+                gw
+            }
+            None => subnet
+                .hosts()
+                .next()
+                .ok_or_else(|| NetError::invalid("subnet", subnet.to_string(), "has no hosts"))?,
+        };
+        let mtu = match req.options.get(MTU_OPTION) {
+            Some(m) => Some(
+                m.parse::<u32>()
+                    .ok()
+                    .filter(|m| (68..=65535).contains(m))
+                    .ok_or_else(|| {
+                        NetError::invalid("mtu", m, "must be a number from 68 to 65535")
+                    })?,
+            ),
+            None => None,
+        };
+        let id = random_id();
+        let bridge = if req.name == DEFAULT_NETWORK {
+            DEFAULT_BRIDGE.to_string()
+        } else {
+            format!("br-{}", &id[..12])
+        };
+        Ok(NetworkRecord {
+            id,
+            name: req.name.clone(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            subnet,
+            gateway,
+            ip_range,
+            internal: req.internal,
+            mtu,
+            labels: req.labels.clone(),
+            options: req.options.clone(),
+            bridge,
+        })
+    }
+
+    /// The default `bridge` network, made on first use.
+    pub fn ensure_default(&self) -> Result<NetworkRecord> {
+        if let Ok(found) = self.find(DEFAULT_NETWORK) {
+            return Ok(found);
+        }
+        let record = {
+            let _lock = self.lock()?;
+            let existing = self.networks()?;
+            if let Some(found) = existing.iter().find(|n| n.is_default()) {
+                return Ok(found.clone());
+            }
+            let mut options = BTreeMap::new();
+            for (k, v) in [
+                ("com.docker.network.bridge.default_bridge", "true"),
+                ("com.docker.network.bridge.enable_icc", "true"),
+                ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                ("com.docker.network.bridge.name", DEFAULT_BRIDGE),
+                (MTU_OPTION, "1500"),
+            ] {
+                options.insert(k.to_string(), v.to_string());
+            }
+            let req = CreateNetwork {
+                name: DEFAULT_NETWORK.into(),
+                options,
+                ..Default::default()
+            };
+            let record = self.new_record(&req, &existing)?;
+            write_atomic(
+                &self.network_path(&record.id),
+                &serde_json::to_vec_pretty(&record).unwrap_or_default(),
+            )?;
+            record
+        };
+        Ok(record)
+    }
+
+    /// Makes sure the bridge exists, has its gateway address and is up; `sync_rules` also
+    /// rewrites the firewall table (always done when the bridge had to be made).
+    fn bring_up(&self, net: &NetworkRecord, sync_rules: bool) -> Result<()> {
+        let mut rtnl = Rtnl::open()?;
+        let made = match rtnl.link_index(&net.bridge)? {
+            Some(_) => false,
+            None => {
+                match rtnl.create_bridge(&net.bridge, net.mtu) {
+                    Err(NetError::Netlink { source, .. })
+                        if source.raw_os_error() == Some(libc::EEXIST) => {}
+                    other => other?,
+                }
+                true
+            }
+        };
+        if made {
+            let index = rtnl
+                .link_index(&net.bridge)?
+                .ok_or_else(|| NetError::Netlink {
+                    op: "find",
+                    object: net.bridge.clone(),
+                    source: std::io::Error::from_raw_os_error(libc::ENODEV),
+                })?;
+            rtnl.add_address(index, net.gateway, net.subnet.prefix_len())?;
+            rtnl.set_up(index, None)?;
+            firewall::enable_forwarding(&net.bridge)?;
+        }
+        if made || sync_rules {
+            self.sync_firewall()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites `inet berth` from the records.
+    pub fn sync_firewall(&self) -> Result<()> {
+        let nets = self.networks()?;
+        let mut eps = Vec::new();
+        for n in &nets {
+            eps.extend(self.endpoints(&n.id)?);
+        }
+        firewall::sync(&nets, &eps)
+    }
+
+    /// `network rm`: refused while containers use it (naming them); removes bridge and rules.
+    pub fn remove(&self, key: &str) -> Result<NetworkRecord> {
+        let net = self.find(key)?;
+        {
+            let _lock = self.lock()?;
+            let users = self.endpoints(&net.id)?;
+            if !users.is_empty() {
+                return Err(NetError::InUse {
+                    network: net.name.clone(),
+                    id: net.id.clone(),
+                    containers: users
+                        .iter()
+                        .map(|e| e.container_name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            let path = self.network_path(&net.id);
+            std::fs::remove_file(&path).map_err(|e| NetError::io(&path, e))?;
+            let _ = std::fs::remove_dir(self.endpoint_dir(&net.id));
+        }
+        crate::dns::stop(&self.dir, &net.id);
+        Rtnl::open()?.delete_link(&net.bridge)?;
+        self.sync_firewall()?;
+        Ok(net)
+    }
+
+    /// `network prune`: removes every user-defined network no container uses.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for net in self.networks()? {
+            if net.is_default() || !self.endpoints(&net.id)?.is_empty() {
+                continue;
+            }
+            match self.remove(&net.id) {
+                Ok(n) => removed.push(n.name),
+                Err(NetError::InUse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Creates container `id`'s network namespace, pinned under the root, before it starts.
+    pub fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
+        let path = self.netns_path(container_id);
+        netns::create(&path)?;
+        Ok(path)
+    }
+
+    /// Connects the container whose namespace is pinned at `netns_path` to a network: reserves an
+    /// address, makes the veth pair (container end created directly inside the namespace),
+    /// configures address, MTU, `lo`, default route, and the published ports.
+    pub fn attach(&self, netns_path: &Path, req: &AttachRequest) -> Result<EndpointRecord> {
+        let net = self.find(&req.network)?;
+        let record = self.reserve(&net, req)?;
+        if let Err(e) = self.plumb(&net, netns_path, &record) {
+            let _ = Rtnl::open().and_then(|mut r| r.delete_link(&record.host_veth));
+            let path = self.endpoint_path(&net.id, &req.container_id);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+        let mut record = record;
+        record.complete = true;
+        write_atomic(
+            &self.endpoint_path(&net.id, &record.container_id),
+            &serde_json::to_vec_pretty(&record).unwrap_or_default(),
+        )?;
+        if !record.ports.is_empty() {
+            self.sync_firewall()?;
+        }
+        if net.has_dns() {
+            crate::dns::ensure_running(&self.dir, &net)?;
+        }
+        Ok(record)
+    }
+
+    /// Takes an address (and host ports) under the lock and writes the incomplete record.
+    fn reserve(&self, net: &NetworkRecord, req: &AttachRequest) -> Result<EndpointRecord> {
+        for alias in &req.aliases {
+            if !valid_name(alias) {
+                return Err(NetError::invalid(
+                    "network alias",
+                    alias,
+                    "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                ));
+            }
+        }
+        let _lock = self.lock()?;
+        let path = self.endpoint_path(&net.id, &req.container_id);
+        if path.exists() {
+            return Err(NetError::AlreadyConnected {
+                container: req.container_name.clone(),
+                network: net.name.clone(),
+            });
+        }
+        let all = self.all_endpoints()?;
+        let used: BTreeSet<Ipv4Addr> = all
+            .iter()
+            .filter(|e| e.network_id == net.id)
+            .map(|e| e.ip)
+            .collect();
+        let ip = match req.ip {
+            Some(ip) => {
+                if net.is_default() {
+                    return Err(NetError::invalid(
+                        "ip",
+                        ip.to_string(),
+                        "user specified IP address is supported on user defined networks only",
+                    ));
+                }
+                if !net.subnet.contains(&ip)
+                    || ip == net.subnet.network()
+                    || ip == net.subnet.broadcast()
+                {
+                    return Err(NetError::invalid(
+                        "ip",
+                        ip.to_string(),
+                        format!("not a host address of {}", net.subnet),
+                    ));
+                }
+                if ip == net.gateway || used.contains(&ip) {
+                    return Err(NetError::AddressInUse {
+                        ip: ip.to_string(),
+                        network: net.name.clone(),
+                    });
+                }
+                ip
+            }
+            None => net
+                .ip_range
+                .unwrap_or(net.subnet)
+                .hosts()
+                .find(|h| {
+                    *h != net.gateway
+                        && *h != net.subnet.network()
+                        && *h != net.subnet.broadcast()
+                        && !used.contains(h)
+                })
+                .ok_or_else(|| NetError::PoolExhausted(net.name.clone()))?,
+        };
+        let ports = Self::allocate_ports(&all, &req.ports)?;
+        let taken_ifs = all
+            .iter()
+            .filter(|e| e.container_id == req.container_id)
+            .count();
+        let record = EndpointRecord {
+            container_id: req.container_id.clone(),
+            container_name: req.container_name.clone(),
+            network_id: net.id.clone(),
+            network_name: net.name.clone(),
+            endpoint_id: random_id(),
+            ip,
+            prefix_len: net.subnet.prefix_len(),
+            gateway: (!net.internal).then_some(net.gateway),
+            mac: format_mac(req.mac.unwrap_or_else(|| mac_for(ip))),
+            host_veth: host_veth_name(&req.container_id, &net.id),
+            ifname: format!("eth{taken_ifs}"),
+            aliases: req.aliases.clone(),
+            ports,
+            complete: false,
+        };
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&record).unwrap_or_default(),
+        )?;
+        Ok(record)
+    }
+
+    fn allocate_ports(all: &[EndpointRecord], wanted: &[PortBinding]) -> Result<Vec<PortBinding>> {
+        let mut taken: BTreeSet<(u16, ports::Protocol)> = all
+            .iter()
+            .flat_map(|e| e.ports.iter().map(|b| (b.host_port, b.protocol)))
+            .collect();
+        let (lo, hi) = ports::ephemeral_range();
+        let mut out = Vec::new();
+        for b in wanted {
+            let mut b = b.clone();
+            if b.host_port == 0 {
+                let mut rng = rand::rng();
+                let start = rng.random_range(lo..=hi);
+                let span = u32::from(hi - lo) + 1;
+                let found = (0..span)
+                    .map(|i| lo + ((u32::from(start - lo) + i) % span) as u16)
+                    .find(|p| {
+                        !taken.contains(&(*p, b.protocol))
+                            && ports::host_port_free(b.host_ip, *p, b.protocol)
+                    });
+                b.host_port = found.ok_or_else(|| NetError::Port {
+                    port: b.container_port.to_string(),
+                    reason: "no free host port in the ephemeral range".into(),
+                })?;
+            } else if taken.contains(&(b.host_port, b.protocol)) {
+                return Err(NetError::Port {
+                    port: b.host_port.to_string(),
+                    reason: format!(
+                        "Bind for {}:{} failed: port is already allocated",
+                        b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        b.host_port
+                    ),
+                });
+            }
+            taken.insert((b.host_port, b.protocol));
+            out.push(b);
+        }
+        Ok(out)
+    }
+
+    fn plumb(&self, net: &NetworkRecord, netns_path: &Path, ep: &EndpointRecord) -> Result<()> {
+        self.bring_up(net, false)?;
+        let ns = File::open(netns_path).map_err(|e| NetError::Netns {
+            path: netns_path.to_path_buf(),
+            source: e,
+        })?;
+        let mac = crate::model::parse_mac(&ep.mac);
+        let mut host = Rtnl::open()?;
+        let bridge = host
+            .link_index(&net.bridge)?
+            .ok_or_else(|| NetError::Netlink {
+                op: "find",
+                object: net.bridge.clone(),
+                source: std::io::Error::from_raw_os_error(libc::ENODEV),
+            })?;
+        host.create_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), net.mtu, mac)?;
+        let veth = host
+            .link_index(&ep.host_veth)?
+            .ok_or_else(|| NetError::Netlink {
+                op: "find",
+                object: ep.host_veth.clone(),
+                source: std::io::Error::from_raw_os_error(libc::ENODEV),
+            })?;
+        host.set_up(veth, Some(bridge))?;
+
+        let _inside = netns::enter(netns_path)?;
+        let mut ctr = Rtnl::open()?;
+        if let Some(lo) = ctr.link_index("lo")? {
+            ctr.set_up(lo, None)?;
+        }
+        let eth = ctr
+            .link_index(&ep.ifname)?
+            .ok_or_else(|| NetError::Netlink {
+                op: "find",
+                object: ep.ifname.clone(),
+                source: std::io::Error::from_raw_os_error(libc::ENODEV),
+            })?;
+        ctr.add_address(eth, ep.ip, ep.prefix_len)?;
+        ctr.set_up(eth, None)?;
+        if let Some(gw) = ep.gateway {
+            match ctr.add_default_route(gw) {
+                Err(NetError::Netlink { source, .. })
+                    if source.raw_os_error() == Some(libc::EEXIST) => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `network disconnect`: removes one endpoint (its veth and rules with it).
+    pub fn detach(&self, container_id: &str, network: &str) -> Result<()> {
+        let net = self.find(network)?;
+        let path = self.endpoint_path(&net.id, container_id);
+        let record: EndpointRecord = match read_json(&path) {
+            Ok(r) => r,
+            Err(NetError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(NetError::NotConnected {
+                    container: container_id.to_string(),
+                    network: net.name,
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        self.drop_endpoint(&record)
+    }
+
+    fn drop_endpoint(&self, record: &EndpointRecord) -> Result<()> {
+        Rtnl::open()?.delete_link(&record.host_veth)?;
+        let path = self.endpoint_path(&record.network_id, &record.container_id);
+        {
+            let _lock = self.lock()?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(NetError::io(&path, e)),
+            }
+        }
+        if !record.ports.is_empty() {
+            self.sync_firewall()?;
+        }
+        Ok(())
+    }
+
+    /// Frees everything container `id` holds: endpoints (addresses, veths, rules) and its pinned
+    /// namespace. Safe to call twice and after a crash at any point.
+    pub fn release_container(&self, container_id: &str) -> Result<()> {
+        let mut first_err = None;
+        for ep in self.container_endpoints(container_id)? {
+            if let Err(e) = self.drop_endpoint(&ep) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Err(e) = netns::remove(&self.netns_path(container_id)) {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Rolls back what crashed commands left: endpoints and namespaces of containers that no
+    /// longer exist (`exists` answers for a container id), and incomplete endpoints whose setup
+    /// died (their container is not running yet, so `exists` alone cannot tell).
+    pub fn collect_garbage(&self, exists: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut released = BTreeSet::new();
+        for ep in self.all_endpoints()? {
+            if !exists(&ep.container_id) {
+                released.insert(ep.container_id.clone());
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("netns")) {
+            for entry in entries.flatten() {
+                if let Some(id) = entry.file_name().to_str() {
+                    if !exists(id) {
+                        released.insert(id.to_string());
+                    }
+                }
+            }
+        }
+        for id in &released {
+            self.release_container(id)?;
+        }
+        Ok(released.into_iter().collect())
+    }
+
+    /// `network inspect` JSON of one network.
+    pub fn inspect(&self, key: &str) -> Result<serde_json::Value> {
+        let net = self.find(key)?;
+        let eps = self.endpoints(&net.id)?;
+        Ok(crate::model::inspect_json(&net, &eps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidate_pools_are_dockers() {
+        let all: Vec<_> = candidate_subnets().collect();
+        assert_eq!(all[0].to_string(), "172.17.0.0/16");
+        assert_eq!(all[15].to_string(), "192.168.0.0/20");
+        assert!(overlaps(
+            &"10.0.0.0/8".parse().unwrap(),
+            &"10.1.0.0/16".parse().unwrap()
+        ));
+        assert!(!overlaps(
+            &"10.0.0.0/16".parse().unwrap(),
+            &"10.1.0.0/16".parse().unwrap()
+        ));
+    }
+
+    #[test]
+    fn veth_names_fit_ifnamsiz_and_are_stable() {
+        let a = host_veth_name("c1", "n1");
+        assert_eq!(a, host_veth_name("c1", "n1"));
+        assert!(a.len() <= 15);
+        assert_ne!(a, host_veth_name("c2", "n1"));
+    }
+
+    #[test]
+    fn names_follow_docker_rules() {
+        assert!(valid_name("web-1.a_b"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a b"));
+    }
+}

@@ -1,0 +1,272 @@
+//! Bridge networking end to end, each test inside a throwaway network namespace made on its own
+//! thread, which plays the host: no rule or interface ever touches the real host's network, and
+//! all traffic goes to loopback or to the test's own containers.
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use berth_net::{AttachRequest, CreateNetwork, NetStore, PortBinding, Protocol};
+
+/// Moves this test's thread into a new network namespace with `lo` up.
+fn throwaway_host() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare -n");
+    let mut rtnl = berth_net::netlink::Rtnl::open().unwrap();
+    let lo = rtnl.link_index("lo").unwrap().unwrap();
+    rtnl.set_up(lo, None).unwrap();
+}
+
+fn ip_in(netns: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display())).arg("ip");
+            c
+        }
+        None => Command::new("ip"),
+    };
+    let out = cmd.args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn nft_table() -> String {
+    let out = Command::new("nft")
+        .args(["list", "table", "inet", "berth"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A TCP echo-once server inside the namespace at `ns`, on `port`.
+fn serve_tcp_in(ns: PathBuf, port: u16) -> std::thread::JoinHandle<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _inside = berth_net::netns::enter(&ns).unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).unwrap();
+        tx.send(()).unwrap();
+        for _ in 0..2 {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let _ = s.write_all(b"hello from the container\n");
+        }
+    });
+    rx.recv().unwrap();
+    handle
+}
+
+fn fetch(addr: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn attach(
+    store: &NetStore,
+    id: &str,
+    network: &str,
+    ports: Vec<PortBinding>,
+) -> (PathBuf, berth_net::EndpointRecord) {
+    let ns = store.create_sandbox(id).unwrap();
+    let ep = store
+        .attach(
+            &ns,
+            &AttachRequest {
+                container_id: id.into(),
+                container_name: format!("name-{id}"),
+                network: network.into(),
+                ports,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    (ns, ep)
+}
+
+#[test]
+fn bridge_veth_ports_isolation_and_teardown() {
+    std::thread::spawn(|| {
+        throwaway_host();
+        let root = tempfile::tempdir().unwrap();
+        let store = NetStore::new(root.path());
+        let net = store
+            .create(&CreateNetwork {
+                name: "front".into(),
+                subnet: Some("10.123.0.0/24".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(net.gateway, Ipv4Addr::new(10, 123, 0, 1));
+        assert!(ip_in(None, &["-o", "addr", "show", &net.bridge]).contains("10.123.0.1/24"));
+        // An automatically chosen subnet avoids the one already taken and the host's routes.
+        let back = store
+            .create(&CreateNetwork {
+                name: "back".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(back.subnet.to_string(), "172.17.0.0/16");
+
+        let publish = berth_net::ports::parse_publish("127.0.0.1:18080:80").unwrap();
+        let (ns1, ep1) = attach(&store, "c1", "front", publish);
+        assert_eq!(ep1.ip, Ipv4Addr::new(10, 123, 0, 2));
+        assert_eq!(ep1.mac, "02:42:0a:7b:00:02");
+        let inside = ip_in(Some(&ns1), &["-o", "addr"]);
+        assert!(
+            inside.contains("eth0") && inside.contains("10.123.0.2/24"),
+            "{inside}"
+        );
+        assert!(ip_in(Some(&ns1), &["route"]).contains("default via 10.123.0.1"));
+        assert!(nft_table().contains("dport 18080"));
+
+        let server = serve_tcp_in(ns1.clone(), 80);
+        // Direct to the container's address, and through the published port on host loopback.
+        assert_eq!(
+            fetch(SocketAddr::from((ep1.ip, 80))).unwrap(),
+            "hello from the container\n"
+        );
+        assert_eq!(
+            fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, 18080))).unwrap(),
+            "hello from the container\n"
+        );
+        server.join().unwrap();
+
+        // A container on the other network cannot reach the first one.
+        let (ns2, ep2) = attach(&store, "c2", "back", vec![]);
+        assert_eq!(ep2.ip, Ipv4Addr::new(172, 17, 0, 2));
+        let blocked = std::thread::spawn(move || {
+            let _inside = berth_net::netns::enter(&ns2).unwrap();
+            TcpStream::connect_timeout(&SocketAddr::from((ep1.ip, 80)), Duration::from_millis(500))
+                .is_err()
+        });
+        assert!(blocked.join().unwrap());
+
+        // Removing a network in use is refused, naming its containers.
+        let err = store.remove("front").unwrap_err().to_string();
+        assert!(err.contains("name-c1"), "{err}");
+
+        store.release_container("c1").unwrap();
+        store.release_container("c2").unwrap();
+        assert!(!nft_table().contains("18080"));
+        assert!(!ns1.exists());
+        assert!(!ip_in(None, &["-o", "link"]).contains("veth"));
+        store.remove("front").unwrap();
+        store.remove("back").unwrap();
+        assert!(!ip_in(None, &["-o", "link"]).contains("br-"));
+        assert_eq!(nft_table(), "");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn udp_published_and_internal_network_has_no_route_out() {
+    std::thread::spawn(|| {
+        throwaway_host();
+        let root = tempfile::tempdir().unwrap();
+        let store = NetStore::new(root.path());
+        store
+            .create(&CreateNetwork {
+                name: "udp".into(),
+                subnet: Some("10.124.0.0/24".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let publish = vec![PortBinding {
+            host_ip: None,
+            host_port: 0,
+            container_port: 53,
+            protocol: Protocol::Udp,
+        }];
+        let (ns, ep) = attach(&store, "u1", "udp", publish);
+        let host_port = ep.ports[0].host_port;
+        assert_ne!(host_port, 0);
+        let server = std::thread::spawn(move || {
+            let _inside = berth_net::netns::enter(&ns).unwrap();
+            let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 53)).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 64];
+            let (n, peer) = sock.recv_from(&mut buf).unwrap();
+            sock.send_to(&buf[..n], peer).unwrap();
+        });
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = None;
+        for _ in 0..10 {
+            client
+                .send_to(b"ping", (Ipv4Addr::LOCALHOST, host_port))
+                .unwrap();
+            if let Ok((n, _)) = client.recv_from(&mut buf) {
+                got = Some(buf[..n].to_vec());
+                break;
+            }
+        }
+        assert_eq!(got.as_deref(), Some(&b"ping"[..]));
+        server.join().unwrap();
+
+        store
+            .create(&CreateNetwork {
+                name: "closed".into(),
+                subnet: Some("10.125.0.0/24".into()),
+                internal: true,
+                ..Default::default()
+            })
+            .unwrap();
+        let (ns_int, _) = attach(&store, "i1", "closed", vec![]);
+        assert!(!ip_in(Some(&ns_int), &["route"]).contains("default"));
+        store.collect_garbage(&|_| false).unwrap();
+        assert!(store.container_endpoints("u1").unwrap().is_empty());
+        assert_eq!(store.prune().unwrap().len(), 2);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn fifty_concurrent_attachments_get_distinct_addresses_and_leave_nothing() {
+    std::thread::spawn(|| {
+        throwaway_host();
+        let root = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(NetStore::new(root.path()));
+        store
+            .create(&CreateNetwork {
+                name: "many".into(),
+                subnet: Some("10.126.0.0/24".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let workers: Vec<_> = (0..50)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || attach(&store, &format!("m{i}"), "many", vec![]).1.ip)
+            })
+            .collect();
+        let mut ips: Vec<Ipv4Addr> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 50);
+        let releases: Vec<_> = (0..50)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || store.release_container(&format!("m{i}")).unwrap())
+            })
+            .collect();
+        for r in releases {
+            r.join().unwrap();
+        }
+        assert!(!ip_in(None, &["-o", "link"]).contains("veth"));
+        assert!(store
+            .endpoints(&store.find("many").unwrap().id)
+            .unwrap()
+            .is_empty());
+        store.remove("many").unwrap();
+    })
+    .join()
+    .unwrap();
+}
