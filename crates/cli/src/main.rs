@@ -7,8 +7,8 @@ use std::path::PathBuf;
 mod build;
 mod containers;
 mod images;
-mod volumes;
 mod system;
+mod volumes;
 
 #[derive(Parser)]
 #[command(name = "berth", about = "A daemonless container engine", version)]
@@ -40,6 +40,7 @@ enum Command {
     Build(build::BuildCommand),
     #[command(flatten)]
     Volume(volumes::VolumeCommand),
+    #[command(flatten)]
     System(system::SystemCommand),
 }
 
