@@ -7,6 +7,7 @@ use std::path::PathBuf;
 mod build;
 mod containers;
 mod images;
+mod registry;
 mod system;
 mod volumes;
 
@@ -41,6 +42,8 @@ enum Command {
     #[command(flatten)]
     Volume(volumes::VolumeCommand),
     #[command(flatten)]
+    Registry(registry::RegistryCommand),
+    #[command(flatten)]
     System(system::SystemCommand),
 }
 
@@ -69,6 +72,7 @@ fn main() {
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
         Command::Volume(c) => volumes::run(&cli.root, c),
+        Command::Registry(c) => registry::run(&cli.root, c),
         Command::System(c) => system::run(&cli.root, c),
     };
     match result {
