@@ -10,6 +10,7 @@ pub mod archive;
 pub mod build;
 pub mod containers;
 pub mod images;
+pub mod stats;
 pub mod system;
 
 /// Runs blocking library work (engine and image store calls) off the async workers.
@@ -99,6 +100,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),
         )
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/top", get(stats::top))
         .route("/build", post(build::build))
         .fallback(crate::server::not_found)
         .with_state(state)
