@@ -1,7 +1,7 @@
 //! `berth` verbs that talk to registries: `pull`, `push`, `login`, `logout`, `search`. Flags and
 //! rendering only (Docker's output lines); the work is in berth-registry.
 use berth_image::Store;
-use berth_registry::{LayerEvent, PullOptions, PullProgress, Session};
+use berth_registry::{LayerEvent, PullOptions, PullProgress, PushEvent, PushProgress, Session};
 use clap::{Args, Subcommand};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -12,6 +12,20 @@ use std::sync::Mutex;
 pub enum RegistryCommand {
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short, long)]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// NAME[:TAG]
+    name: String,
 }
 
 #[derive(Args, Debug)]
@@ -33,6 +47,7 @@ pub struct PullArgs {
 pub fn run(root: &Path, command: RegistryCommand) -> anyhow::Result<i32> {
     match command {
         RegistryCommand::Pull(a) => pull(root, a),
+        RegistryCommand::Push(a) => push(root, a),
     }
 }
 
@@ -147,4 +162,71 @@ fn suffix(r: &berth_image::Reference) -> String {
         (None, Some(d)) => format!("@{d}"),
         _ => String::new(),
     }
+}
+
+impl PushProgress for Bars {
+    fn status(&self, line: &str) {
+        let _ = self.multi.println(line);
+    }
+    fn layer(&self, id: &str, event: PushEvent) {
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
+        let bar = bars.entry(id.to_string()).or_insert_with(|| {
+            let b = self.multi.add(indicatif::ProgressBar::new_spinner());
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{prefix}: {msg} {bytes}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            b.set_prefix(id.to_string());
+            b
+        });
+        match event {
+            PushEvent::AlreadyExists => bar.finish_with_message("Layer already exists"),
+            PushEvent::Mounted(from) => bar.finish_with_message(format!("Mounted from {from}")),
+            PushEvent::Uploading => bar.set_message("Pushing"),
+            PushEvent::Progress(n) => bar.inc(n),
+            PushEvent::Pushed => bar.finish_with_message("Pushed"),
+        }
+    }
+}
+
+impl PushProgress for Lines {
+    fn status(&self, line: &str) {
+        println!("{line}");
+    }
+    fn layer(&self, id: &str, event: PushEvent) {
+        match event {
+            PushEvent::AlreadyExists => println!("{id}: Layer already exists"),
+            PushEvent::Mounted(from) => println!("{id}: Mounted from {from}"),
+            PushEvent::Pushed => println!("{id}: Pushed"),
+            _ => {}
+        }
+    }
+}
+
+impl PushProgress for Quiet {}
+
+fn push(root: &Path, a: PushArgs) -> anyhow::Result<i32> {
+    let store = Store::open(root)?;
+    let session = Session::from_environment()?;
+    let bars = Bars {
+        multi: indicatif::MultiProgress::new(),
+        bars: Mutex::new(HashMap::new()),
+    };
+    let progress: &dyn PushProgress = if a.quiet {
+        &Quiet
+    } else if std::io::stdout().is_terminal() {
+        &bars
+    } else {
+        &Lines
+    };
+    let pushed = berth_registry::push(&store, &session, &a.name, a.all_tags, progress)?;
+    drop(bars);
+    if a.quiet {
+        for p in &pushed {
+            println!("{}{}", p.reference.full_name(), suffix(&p.reference));
+        }
+    }
+    Ok(0)
 }

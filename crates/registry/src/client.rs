@@ -276,8 +276,8 @@ impl RegistryClient {
         if let Some(s) = service {
             req = req.query("service", s);
         }
-        if !scope.is_empty() {
-            req = req.query("scope", scope);
+        for one in scope.split(' ').filter(|s| !s.is_empty()) {
+            req = req.query("scope", one);
         }
         if let Some(c) = &self.credentials {
             if !c.identity_token {
@@ -349,13 +349,27 @@ impl RegistryClient {
         repository: &str,
         push: bool,
         headers: &[(&str, String)],
-        mut body: RequestBody<'_>,
+        body: RequestBody<'_>,
     ) -> Result<Response<Body>> {
         let scope = if repository.is_empty() {
             "registry:catalog:*".to_string()
         } else {
             repository_scope(repository, push)
         };
+        self.send_scoped(method, url, &scope, headers, body)
+    }
+
+    /// Like [`RegistryClient::send`] with an explicit token scope (several separated by spaces,
+    /// as a cross-repository mount needs pull access to the source too).
+    pub fn send_scoped(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        mut body: RequestBody<'_>,
+    ) -> Result<Response<Body>> {
+        let scope = scope.to_string();
         let mut refreshed = false;
         let mut attempt = 0;
         loop {

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod error;
 pub mod manifest;
 pub mod pull;
+pub mod push;
 pub mod session;
 pub mod settings;
 
@@ -23,5 +24,6 @@ pub use credentials::{CredentialStore, Credentials};
 pub use error::RegistryError;
 pub use manifest::Platform;
 pub use pull::{pull, LayerEvent, PullOptions, PullProgress, Pulled};
+pub use push::{push, PushEvent, PushProgress, Pushed};
 pub use session::Session;
 pub use settings::Settings;
