@@ -12,7 +12,7 @@ pub enum DailyCommand {
     /// Inspect changes to files or directories on a container's filesystem
     Diff { container: String },
     /// Update configuration of one or more containers
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
 }
 
 #[derive(Args, Debug)]
