@@ -28,6 +28,7 @@ pub mod attach;
 pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
+pub mod container_fs;
 pub mod deferred_free;
 pub mod diff;
 pub mod error;
