@@ -216,6 +216,13 @@ mod tests {
             b"y",
             rustix::fs::XattrFlags::empty(),
         );
+        // Directory times are coarse (a clock tick): make the lower ones plainly older.
+        for d in ["etc", "var", "var/lib", "var/lib/app"] {
+            std::fs::File::open(lower.join(d))
+                .unwrap()
+                .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000))
+                .unwrap();
+        }
         // An unchanged copied-up directory is not a change.
         std::fs::create_dir_all(upper.join("srv")).unwrap();
         let srv = std::fs::metadata(lower.join("srv")).unwrap();

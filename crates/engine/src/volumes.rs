@@ -731,13 +731,17 @@ fn copy_up_if_empty(rootfs: &Path, target: &str, data: &Path) -> Result<()> {
     if !is_empty || rootfs.as_os_str().is_empty() {
         return Ok(());
     }
-    let source = crate::fsops::resolve_in_root(rootfs, target, true)?;
-    let Ok(meta) = std::fs::symlink_metadata(&source) else {
-        return Ok(());
+    // Resolved by the kernel inside the root (openat2 RESOLVE_IN_ROOT); the copy then goes
+    // through the directory's fd and never follows a symlink. The container has not started,
+    // so nothing inside it can race the copy.
+    let root = berth_inroot::Root::open(rootfs).map_err(|e| EngineError::io(rootfs, e))?;
+    let dir = match root.open_dir(Path::new(target)) {
+        Ok(fd) => fd,
+        // Absent, or not a directory: nothing to copy.
+        Err(_) => return Ok(()),
     };
-    if !meta.is_dir() {
-        return Ok(());
-    }
+    let source = PathBuf::from(berth_inroot::proc_fd_path(&dir));
+    let meta = std::fs::metadata(&source).map_err(|e| EngineError::io(&source, e))?;
     copy_dir_contents(&source, data)?;
     copy_owner_and_mode(&meta, data)
 }
