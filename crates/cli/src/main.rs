@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 mod build;
 mod containers;
+mod daily;
 mod images;
 mod registry;
 mod system;
@@ -42,6 +43,8 @@ enum Command {
     #[command(flatten)]
     Volume(volumes::VolumeCommand),
     #[command(flatten)]
+    Daily(daily::DailyCommand),
+    #[command(flatten)]
     Registry(registry::RegistryCommand),
     #[command(flatten)]
     System(system::SystemCommand),
@@ -72,6 +75,7 @@ fn main() {
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
         Command::Volume(c) => volumes::run(&cli.root, c),
+        Command::Daily(c) => daily::run(&cli.root, c),
         Command::Registry(c) => registry::run(&cli.root, c),
         Command::System(c) => system::run(&cli.root, c),
     };
