@@ -2,11 +2,12 @@
 //! render the result. Exit codes follow Docker: the container's own status, 125 for an engine
 //! error, 126 when the command cannot be invoked, 127 when it is not found.
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod build;
 mod containers;
 mod images;
+mod network;
 
 #[derive(Parser)]
 #[command(name = "berth", about = "A daemonless container engine", version)]
@@ -36,9 +37,32 @@ enum Command {
     Container(containers::ContainerCommand),
     #[command(flatten)]
     Build(build::BuildCommand),
+    #[command(flatten)]
+    Network(network::NetworkCommand),
 }
 
 fn main() {
+    // The embedded resolver of a user-defined network is this binary at a hidden entry point.
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(berth_engine::net::dns::RESOLVER_ARG.as_ref()) {
+        let (state_dir, network) = (args.next(), args.next());
+        let code = match (state_dir, network) {
+            (Some(dir), Some(net)) => {
+                match berth_engine::net::dns::serve(Path::new(&dir), &net.to_string_lossy()) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        125
+                    }
+                }
+            }
+            _ => 125,
+        };
+        std::process::exit(code);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        berth_engine::net::dns::set_resolver_program(exe);
+    }
     // Docker exits 125 when its own flags are wrong; help and version requests exit 0.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -62,6 +86,7 @@ fn main() {
         Command::Image(c) => images::run(&cli.root, c),
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
+        Command::Network(c) => network::run(&cli.root, c),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -38,6 +38,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod namespaces;
+pub mod network;
 pub mod options;
 pub mod procinfo;
 pub mod record;
@@ -47,6 +48,7 @@ pub mod sys;
 pub mod template;
 pub mod users;
 
+pub use berth_net as net;
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachOptions, Engine};
 pub use options::{ContainerConfig, HostConfig, RunOptions};

@@ -702,7 +702,8 @@ impl<'a> Monitor<'a> {
                 layer.join().unwrap_or(false)
             })
         };
-        layer_gone && self.engine.store.remove(&record).is_ok()
+        let network_gone = crate::network::release(root, &record.id).is_ok();
+        layer_gone && network_gone && self.engine.store.remove(&record).is_ok()
     }
 
     /// Tells the `ready` pipe and every attached client how the container ended.
