@@ -233,7 +233,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 Ok(id) => id,
                 Err(e) => return Ok(daemon_error(e)),
             };
-            match store.detach(&id, &net) {
+            match network::disconnect(root, &id, &net) {
                 Ok(()) => Ok(0),
                 Err(e) => Ok(daemon_error(e)),
             }

@@ -368,6 +368,7 @@ impl Engine {
         if record.is_running() {
             return Ok(());
         }
+        crate::network::ensure_ready(&self.root, id)?;
         let (read, write) = crate::sys::pipe()?;
         crate::monitor::spawn(self, id, None, Some(write))?;
         let mut text = String::new();
@@ -387,6 +388,7 @@ impl Engine {
 
     /// Starts a container with this process attached; returns the container's exit code.
     pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<i32> {
+        crate::network::ensure_ready(&self.root, id)?;
         let (ours, theirs) = crate::sys::socketpair()?;
         let mut stream = UnixStream::from(ours);
         // The monitor reads the greeting before it starts the container.
@@ -523,6 +525,7 @@ impl Engine {
                     r.state.exit_code = 137;
                     r.state.finished_at = now_rfc3339();
                 });
+                let _ = crate::network::release(&self.root, id);
                 self.unmount(&record)
             }
         }

@@ -626,6 +626,9 @@ impl<'a> Monitor<'a> {
             self.remove_container();
         } else if let Ok(record) = self.engine.store.load(&self.id) {
             let _ = self.engine.unmount(&record);
+            // A stopped container holds no address, port or namespace (Docker frees them too);
+            // the next start brings its networks back.
+            let _ = crate::network::release(self.engine.root(), &self.id);
         }
         let _ = std::fs::remove_file(
             self.engine

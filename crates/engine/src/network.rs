@@ -184,9 +184,37 @@ pub fn check_mode(root: &Path, network_mode: &str, extra: &[String]) -> Result<(
     Ok(())
 }
 
-/// Makes the container's network before it starts. `joined` is the namespace path of the
-/// container named by `container:<ref>` (resolved by the caller).
-#[allow(clippy::too_many_arguments)]
+/// One network a container asked to be on (`containers/<id>/networks.json` keeps the list, so a
+/// stopped container gets the same networks back when it starts again).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct RequestedNetwork {
+    pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+fn requested_path(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id).join("networks.json")
+}
+
+fn load_requested(root: &Path, id: &str) -> Vec<RequestedNetwork> {
+    std::fs::read(requested_path(root, id))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_requested(root: &Path, id: &str, list: &[RequestedNetwork]) -> Result<()> {
+    let bytes = serde_json::to_vec(list).map_err(|e| EngineError::Sys(e.to_string()))?;
+    crate::record::write_atomic(&requested_path(root, id), &bytes)
+}
+
+/// Makes the container's network before it starts (at create): records which networks it asked
+/// for, then brings them up. `container:` and `host` modes make nothing.
 pub fn prepare(
     root: &Path,
     id: &str,
@@ -196,13 +224,78 @@ pub fn prepare(
     config: &ContainerConfig,
     net_opts: &NetworkingOptions,
 ) -> Result<Prepared> {
+    let requested: Vec<RequestedNetwork> = match mode(&host.network_mode) {
+        Mode::Network(first) => std::iter::once(RequestedNetwork {
+            network: first,
+            aliases: net_opts.aliases.clone(),
+            ip: net_opts.ip.clone(),
+            mac: net_opts.mac_address.clone(),
+        })
+        .chain(net_opts.extra_networks.iter().map(|n| RequestedNetwork {
+            network: n.clone(),
+            ..Default::default()
+        }))
+        .collect(),
+        _ => Vec::new(),
+    };
+    save_requested(root, id, &requested)?;
+    bring_up(root, id, name, hostname, host, config, &requested)
+}
+
+/// Before a start: a container whose network was freed when it stopped gets it back (same
+/// networks, aliases and published ports; addresses may differ, as in Docker), and its
+/// `/etc/hosts` and `/etc/resolv.conf` are rewritten to match.
+pub fn ensure_ready(root: &Path, id: &str) -> Result<()> {
+    let dir = root.join("containers").join(id);
+    let host: HostConfig = std::fs::read(dir.join("hostconfig.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if matches!(mode(&host.network_mode), Mode::Host | Mode::Container(_))
+        || store(root).netns_path(id).exists()
+    {
+        return Ok(());
+    }
+    let record: crate::record::ContainerRecord = std::fs::read(dir.join("config.v2.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| EngineError::NoSuchContainer(id.to_string()))?;
+    let requested = load_requested(root, id);
+    let prepared = bring_up(
+        root,
+        id,
+        record.short_name(),
+        &record.config.hostname,
+        &host,
+        &record.config,
+        &requested,
+    )?;
+    for (file, text) in [
+        ("hosts", &prepared.hosts),
+        ("resolv.conf", &prepared.resolv_conf),
+    ] {
+        let p = dir.join(file);
+        std::fs::write(&p, text).map_err(|e| EngineError::io(&p, e))?;
+    }
+    Ok(())
+}
+
+fn bring_up(
+    root: &Path,
+    id: &str,
+    name: &str,
+    hostname: &str,
+    host: &HostConfig,
+    config: &ContainerConfig,
+    requested: &[RequestedNetwork],
+) -> Result<Prepared> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let dns = DnsSettings {
         servers: host.dns.clone(),
         search: host.dns_search.clone(),
         options: host.dns_options.clone(),
     };
-    let networks: Vec<String> = match mode(&host.network_mode) {
+    match mode(&host.network_mode) {
         Mode::Host => {
             let extra = parse_extra_hosts(host, None)?;
             let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
@@ -221,82 +314,68 @@ pub fn prepare(
                 resolv_conf: resolv,
             });
         }
-        Mode::None | Mode::Container(_) => Vec::new(),
-        Mode::Network(first) => std::iter::once(first)
-            .chain(net_opts.extra_networks.iter().cloned())
-            .collect(),
-    };
-    let is_container_mode = matches!(mode(&host.network_mode), Mode::Container(_));
+        Mode::Container(_) => {
+            // The namespace is the other container's; the files are written as for none.
+            let extra = parse_extra_hosts(host, None)?;
+            return Ok(Prepared {
+                netns: None,
+                hosts: berth_net::files::hosts(hostname, None, &extra),
+                resolv_conf: berth_net::files::resolv_conf(&host_resolv, None, &dns),
+            });
+        }
+        Mode::None | Mode::Network(_) => {}
+    }
     let net_store = store(root);
     let ports = port_bindings(host, config)?;
-    if is_container_mode {
-        // The namespace is the other container's: its files are ours too, as in Docker.
-        let extra = parse_extra_hosts(host, None)?;
-        return Ok(Prepared {
-            netns: None,
-            hosts: berth_net::files::hosts(hostname, None, &extra),
-            resolv_conf: berth_net::files::resolv_conf(&host_resolv, None, &dns),
-        });
-    }
     collect_garbage(root);
     mark_owner(root, id)?;
     let netns = net_store.create_sandbox(id)?;
     let mut endpoints: Vec<EndpointRecord> = Vec::new();
     let attached = (|| -> Result<()> {
-        if networks.is_empty() {
-            // `--network none`: only loopback, up.
+        if requested.is_empty() {
+            // `--network none`: only loopback, up. (Docker accepts -p here and publishes nothing.)
             let _inside = berth_net::netns::enter(&netns)?;
             let mut rtnl = berth_net::netlink::Rtnl::open()?;
             if let Some(lo) = rtnl.link_index("lo")? {
                 rtnl.set_up(lo, None)?;
             }
-            if !ports.is_empty() {
-                // Docker accepts -p with --network none and publishes nothing.
-            }
             return Ok(());
         }
-        for (i, network) in networks.iter().enumerate() {
-            if network == berth_net::DEFAULT_NETWORK {
+        for (i, req) in requested.iter().enumerate() {
+            if req.network == berth_net::DEFAULT_NETWORK {
                 net_store.ensure_default()?;
             }
-            let first = i == 0;
-            let ip = match (&net_opts.ip, first) {
-                (Some(ip), true) => {
-                    Some(
-                        ip.parse::<Ipv4Addr>()
-                            .map_err(|_| EngineError::InvalidFlag {
-                                flag: "--ip".into(),
-                                value: ip.clone(),
-                                reason: "not an IPv4 address".into(),
-                            })?,
-                    )
-                }
-                _ => None,
+            let ip = match &req.ip {
+                Some(ip) => Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| EngineError::InvalidFlag {
+                            flag: "--ip".into(),
+                            value: ip.clone(),
+                            reason: "not an IPv4 address".into(),
+                        })?,
+                ),
+                None => None,
             };
-            let mac = match (&net_opts.mac_address, first) {
-                (Some(m), true) => Some(berth_net::model::parse_mac(m).ok_or_else(|| {
+            let mac = match &req.mac {
+                Some(m) => Some(berth_net::model::parse_mac(m).ok_or_else(|| {
                     EngineError::InvalidFlag {
                         flag: "--mac-address".into(),
                         value: m.clone(),
                         reason: "not a unicast MAC address".into(),
                     }
                 })?),
-                _ => None,
+                None => None,
             };
             let ep = net_store.attach(
                 &netns,
                 &AttachRequest {
                     container_id: id.into(),
                     container_name: name.into(),
-                    network: network.clone(),
+                    network: req.network.clone(),
                     ip,
                     mac,
-                    aliases: if first {
-                        net_opts.aliases.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    ports: if first { ports.clone() } else { Vec::new() },
+                    aliases: req.aliases.clone(),
+                    ports: if i == 0 { ports.clone() } else { Vec::new() },
                 },
             )?;
             endpoints.push(ep);
@@ -365,6 +444,19 @@ pub fn release(root: &Path, id: &str) -> Result<()> {
         return Ok(());
     }
     store(root).release_container(id).map_err(EngineError::from)
+}
+
+/// `network disconnect`: the container leaves one network (now and on later starts).
+pub fn disconnect(root: &Path, id: &str, network: &str) -> Result<()> {
+    let net = store(root).find(network)?;
+    let mut requested = load_requested(root, id);
+    let before = requested.len();
+    requested.retain(|r| r.network != net.name && r.network != net.id);
+    save_requested(root, id, &requested)?;
+    match store(root).detach(id, &net.id) {
+        Err(berth_net::NetError::NotConnected { .. }) if requested.len() < before => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// The endpoints of container `id` (eth0 first).
@@ -459,13 +551,17 @@ pub fn connect(
     network: &str,
     aliases: &[String],
     ip: Option<&str>,
-) -> Result<EndpointRecord> {
-    let netns = netns_path(root, id).ok_or_else(|| {
-        EngineError::state(
+) -> Result<Option<EndpointRecord>> {
+    let host: HostConfig = std::fs::read(root.join("containers").join(id).join("hostconfig.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if !matches!(mode(&host.network_mode), Mode::Network(_)) {
+        return Err(EngineError::state(
             id,
-            "container has no network namespace of its own (host, none or container: mode)",
-        )
-    })?;
+            format!("container sharing network namespace with another container or host cannot be connected to any other network (network mode {})", host.network_mode),
+        ));
+    }
     let ip = match ip {
         Some(ip) => Some(
             ip.parse::<Ipv4Addr>()
@@ -480,18 +576,42 @@ pub fn connect(
     if network == berth_net::DEFAULT_NETWORK {
         store(root).ensure_default()?;
     }
-    Ok(store(root).attach(
-        &netns,
-        &AttachRequest {
-            container_id: id.into(),
-            container_name: name.into(),
-            network: network.into(),
-            ip,
-            mac: None,
-            aliases: aliases.to_vec(),
-            ports: Vec::new(),
-        },
-    )?)
+    let net = store(root).find(network)?;
+    let mut requested = load_requested(root, id);
+    if requested
+        .iter()
+        .any(|r| r.network == net.name || r.network == net.id)
+    {
+        return Err(berth_net::NetError::AlreadyConnected {
+            container: name.to_string(),
+            network: net.name,
+        }
+        .into());
+    }
+    // A stopped container only records the wish; its next start attaches it.
+    let attached = match netns_path(root, id) {
+        Some(netns) => Some(store(root).attach(
+            &netns,
+            &AttachRequest {
+                container_id: id.into(),
+                container_name: name.into(),
+                network: net.id.clone(),
+                ip,
+                mac: None,
+                aliases: aliases.to_vec(),
+                ports: Vec::new(),
+            },
+        )?),
+        None => None,
+    };
+    requested.push(RequestedNetwork {
+        network: net.name.clone(),
+        aliases: aliases.to_vec(),
+        ip: ip.map(|i| i.to_string()),
+        mac: None,
+    });
+    save_requested(root, id, &requested)?;
+    Ok(attached)
 }
 
 #[cfg(test)]
