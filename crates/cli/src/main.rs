@@ -8,6 +8,7 @@ mod build;
 mod containers;
 mod images;
 mod network;
+mod system;
 
 #[derive(Parser)]
 #[command(name = "berth", about = "A daemonless container engine", version)]
@@ -39,6 +40,7 @@ enum Command {
     Build(build::BuildCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    System(system::SystemCommand),
 }
 
 fn main() {
@@ -87,6 +89,7 @@ fn main() {
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
         Command::Network(c) => network::run(&cli.root, c),
+        Command::System(c) => system::run(&cli.root, c),
     };
     match result {
         Ok(code) => std::process::exit(code),

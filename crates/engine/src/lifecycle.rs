@@ -397,6 +397,13 @@ impl Engine {
         crate::client::session(stream, opts)
     }
 
+    /// Starts a container whose first attach client is `client` (a server's session, which
+    /// already sent its greeting): output, STARTED, EXIT and ERROR frames arrive on it. Returns
+    /// once the monitor is on its way; the monitor reads the greeting before it starts.
+    pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
+        crate::monitor::spawn(self, id, Some(client), None).map(|_| ())
+    }
+
     /// Connects to a running container's monitor.
     pub fn connect(&self, id: &str) -> Option<UnixStream> {
         let sock =

@@ -1,0 +1,126 @@
+//! The service's one error type: an HTTP status plus the message Docker clients print, sent as
+//! Docker's `{"message": …}` body. Library errors map to Docker's status codes here (404 for a
+//! missing object, 409 for a conflict, 400 for bad input, 500 otherwise) and nowhere else.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_engine::EngineError;
+use berth_image::ImageError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+/// Docker's JSON error body.
+pub fn error_body(message: &str) -> String {
+    serde_json::json!({ "message": message }).to_string()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            error_body(&self.message),
+        )
+            .into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> ApiError {
+        let status = match &err {
+            EngineError::NoSuchContainer(_) | EngineError::ImageNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            EngineError::NameInUse { .. } | EngineError::State { .. } => StatusCode::CONFLICT,
+            EngineError::InvalidFlag { .. }
+            | EngineError::InvalidName(_)
+            | EngineError::AmbiguousContainer(_)
+            | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = match &err {
+            // Docker's daemon words it so; the CLI turns a 404 on create into a pull.
+            EngineError::ImageNotFound { reference, .. } => {
+                format!("No such image: {reference}")
+            }
+            _ => err.to_string(),
+        };
+        ApiError::new(status, message)
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(err: ImageError) -> ApiError {
+        let status = match &err {
+            ImageError::NoSuchImage(_) | ImageError::NoSuchLayer { .. } => StatusCode::NOT_FOUND,
+            ImageError::Conflict(_) => StatusCode::CONFLICT,
+            ImageError::InvalidReference { .. }
+            | ImageError::AmbiguousId { .. }
+            | ImageError::BadArchive(_)
+            | ImageError::BadTar { .. }
+            | ImageError::UnsafeEntry { .. }
+            | ImageError::BadChange { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, err.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> ApiError {
+        ApiError::internal(format!("request handler failed: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_take_dockers_status_codes() {
+        let e: ApiError = EngineError::NoSuchContainer("x".into()).into();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(e.message, "No such container: x");
+        let e: ApiError = EngineError::NameInUse {
+            name: "a".into(),
+            id: "b".into(),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        let e: ApiError = ImageError::NoSuchImage("busybox".into()).into();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(error_body("boom"), r#"{"message":"boom"}"#);
+    }
+}

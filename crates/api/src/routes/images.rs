@@ -1,0 +1,385 @@
+//! Images: list, inspect, history, tag, remove, prune, load, save (`get`), import
+//! (`POST /images/create?fromSrc`). Every answer comes from berth-image's catalogue calls; this
+//! module only translates queries and shapes JSON.
+use super::{blocking, query_bool};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::streams::{blocking_body, body_reader, error_line};
+use crate::version::ApiVersion;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use berth_image::{ImageSummary, RemoveEvent};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type Params = Query<HashMap<String, String>>;
+
+/// One `GET /images/json` entry.
+pub fn summary_json(i: &ImageSummary, containers: i64) -> Value {
+    json!({
+        "Id": i.id,
+        "ParentId": i.parent.clone().unwrap_or_default(),
+        "RepoTags": i.repo_tags,
+        "RepoDigests": i.repo_digests,
+        "Created": i.created.map(|c| c.timestamp()).unwrap_or(0),
+        "Size": i.size,
+        "SharedSize": -1,
+        "VirtualSize": i.size,
+        "Labels": {},
+        "Containers": containers,
+    })
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
+    let all = query_bool(q.get("all"));
+    let filters = super::parse_filters(q.get("filters"))?;
+    blocking(move || {
+        let images = state.images()?.list_images(all)?;
+        let dangling = filters.get("dangling").and_then(|v| v.first()).cloned();
+        let references = filters.get("reference").cloned().unwrap_or_default();
+        let out: Vec<Value> = images
+            .into_iter()
+            .filter(|i| match dangling.as_deref() {
+                Some("true") | Some("1") => i.repo_tags.is_empty(),
+                Some("false") | Some("0") => !i.repo_tags.is_empty(),
+                _ => true,
+            })
+            .filter_map(|mut i| {
+                // As Docker's daemon does, only the matching tags stay in RepoTags.
+                if !references.is_empty() {
+                    i.repo_tags
+                        .retain(|t| references.iter().any(|r| reference_matches(r, t)));
+                    if i.repo_tags.is_empty() {
+                        return None;
+                    }
+                }
+                Some(summary_json(&i, -1))
+            })
+            .collect();
+        Ok(Json(Value::Array(out)))
+    })
+    .await
+}
+
+/// Docker's `reference` filter: a glob on `name[:tag]`; a pattern without a tag matches any tag.
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    let (name, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
+    glob(pattern, tag) || (!pattern.contains(':') && glob(pattern, name))
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Iterative wildcard match: linear in practice, no recursion on hostile patterns.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// `/images/{name…}/json|history|tag|get|push` and `DELETE /images/{name…}`: image names carry
+/// slashes, so one wildcard route dispatches on the last segment, as Docker's `{name:.*}` does.
+pub async fn by_name_get(
+    State(state): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/json") {
+        let name = name.to_string();
+        return blocking(move || {
+            let doc = state.images()?.inspect_image(&name)?;
+            Ok(Json(doc).into_response())
+        })
+        .await;
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let name = name.to_string();
+        return blocking(move || {
+            let rows = state.images()?.history(&name)?;
+            let out: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "Id": r.id,
+                        "Created": r.created.map(|c| c.timestamp()).unwrap_or(0),
+                        "CreatedBy": r.created_by,
+                        "Tags": if r.tags.is_empty() { Value::Null } else { json!(r.tags) },
+                        "Size": r.size,
+                        "Comment": r.comment,
+                    })
+                })
+                .collect();
+            Ok(Json(Value::Array(out)).into_response())
+        })
+        .await;
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(state, vec![name.to_string()]).await;
+    }
+    let _ = q;
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{rest}"
+    )))
+}
+
+pub async fn by_name_post(
+    State(state): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let name = name.to_string();
+        let repo = q.get("repo").cloned().unwrap_or_default();
+        if repo.is_empty() {
+            return Err(ApiError::bad_request(
+                "repository name must have at least one component",
+            ));
+        }
+        let target = match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo,
+        };
+        return blocking(move || {
+            state.images()?.tag(&name, &target)?;
+            Ok(StatusCode::CREATED.into_response())
+        })
+        .await;
+    }
+    if rest.ends_with("/push") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "push is not available through this Berth service yet",
+        ));
+    }
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{rest}"
+    )))
+}
+
+pub async fn remove(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Json<Value>> {
+    let force = query_bool(q.get("force"));
+    let noprune = query_bool(q.get("noprune"));
+    blocking(move || {
+        let events = state.images()?.remove_image(&name, force, !noprune)?;
+        Ok(Json(events_json(&events)))
+    })
+    .await
+}
+
+fn events_json(events: &[RemoveEvent]) -> Value {
+    Value::Array(
+        events
+            .iter()
+            .map(|e| match e {
+                RemoveEvent::Untagged(r) => json!({"Untagged": r}),
+                RemoveEvent::Deleted(id) => json!({"Deleted": id}),
+            })
+            .collect(),
+    )
+}
+
+pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
+    let filters = super::parse_filters(q.get("filters"))?;
+    let all = filters
+        .get("dangling")
+        .and_then(|v| v.first())
+        .is_some_and(|d| d == "false" || d == "0");
+    blocking(move || {
+        let (events, reclaimed) = state.images()?.prune_images(all)?;
+        let deleted = events_json(&events);
+        Ok(Json(json!({
+            "ImagesDeleted": if events.is_empty() { Value::Null } else { deleted },
+            "SpaceReclaimed": reclaimed,
+        })))
+    })
+    .await
+}
+
+/// `GET /images/get?names=…` (repeated).
+pub async fn get_many(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let names: Vec<String> = q
+        .into_iter()
+        .filter(|(k, _)| k == "names")
+        .map(|(_, v)| v)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    save(state, names).await
+}
+
+async fn save(state: Arc<AppState>, names: Vec<String>) -> ApiResult<Response> {
+    // Resolve first so a missing image is a clean 404, not a truncated tar.
+    let store = {
+        let names = names.clone();
+        let state = state.clone();
+        blocking(move || {
+            let store = state.images()?;
+            for n in &names {
+                store.resolve_id(n)?;
+            }
+            Ok(store)
+        })
+        .await?
+    };
+    let body = blocking_body(move |mut w| {
+        if let Err(e) = store.save(&names, &mut w) {
+            w.fail(e);
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}
+
+struct LoadProgress<'a> {
+    out: std::sync::Mutex<&'a mut crate::streams::ChannelWriter>,
+    quiet: bool,
+}
+
+impl berth_image::Progress for LoadProgress<'_> {
+    fn start(&self, name: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        let id: String = name.chars().take(12).collect();
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.json_line(&json!({"status": "Loading layer", "progressDetail": {"current": 0, "total": total}, "id": id}));
+        }
+    }
+    fn finish(&self, name: &str) {
+        if self.quiet {
+            return;
+        }
+        let id: String = name.chars().take(12).collect();
+        if let Ok(mut w) = self.out.lock() {
+            let _ =
+                w.json_line(&json!({"status": "Loading layer", "progressDetail": {}, "id": id}));
+        }
+    }
+}
+
+pub async fn load(
+    State(state): State<Arc<AppState>>,
+    Query(q): Params,
+    req: Request,
+) -> ApiResult<Response> {
+    let quiet = query_bool(q.get("quiet"));
+    let store = state.images()?;
+    let input = body_reader(req.into_body());
+    let body = blocking_body(move |mut w| {
+        let result = {
+            let progress = LoadProgress {
+                out: std::sync::Mutex::new(&mut w),
+                quiet,
+            };
+            store.load(input, &progress)
+        };
+        match result {
+            Ok(loaded) => {
+                for img in loaded {
+                    for (tag, old) in &img.renamed {
+                        let _ = w.json_line(&json!({"stream": format!("The image {tag} already exists, renaming the old one with ID {old} to empty string\n")}));
+                    }
+                    if img.tags.is_empty() {
+                        let _ = w.json_line(
+                            &json!({"stream": format!("Loaded image ID: {}\n", img.id)}),
+                        );
+                    }
+                    for t in &img.tags {
+                        let _ = w.json_line(&json!({"stream": format!("Loaded image: {t}\n")}));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = w.json_line(&error_line(&e.to_string()));
+            }
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `POST /images/create`: `fromSrc` imports a tarball (the body, or a URL); `fromImage` pulls.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(_version): Extension<ApiVersion>,
+    Query(q): Query<Vec<(String, String)>>,
+    req: Request,
+) -> ApiResult<Response> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    if let Some(src) = get("fromSrc") {
+        let repo = get("repo").filter(|r| !r.is_empty());
+        let reference = match (repo, get("tag").filter(|t| !t.is_empty())) {
+            (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+            (r, _) => r,
+        };
+        let changes: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .map(|(_, v)| v.clone())
+            .collect();
+        let options = berth_image::ImportOptions {
+            reference,
+            changes,
+            message: get("message").filter(|m| !m.is_empty()),
+            source: src.clone(),
+        };
+        if src != "-" {
+            return Err(ApiError::bad_request(format!(
+                "import from {src}: only an uploaded tarball (fromSrc=-) is supported"
+            )));
+        }
+        let store = state.images()?;
+        let input = body_reader(req.into_body());
+        let body = blocking_body(move |mut w| match store.import(input, &options) {
+            Ok(id) => {
+                let _ = w.json_line(&json!({"status": id}));
+            }
+            Err(e) => {
+                let _ = w.json_line(&error_line(&e.to_string()));
+            }
+        });
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    if let Some(image) = get("fromImage") {
+        return Err(ApiError::not_found(format!(
+            "pull access denied for {image}: this Berth service has no registry client yet"
+        )));
+    }
+    Err(ApiError::bad_request("fromImage or fromSrc is required"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filter_globs() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busy*", "busybox:1.36"));
+        assert!(reference_matches("busybox:1.*", "busybox:1.36"));
+        assert!(!reference_matches("busybox:2", "busybox:1.36"));
+        assert!(!reference_matches("alpine", "busybox:latest"));
+    }
+}

@@ -1,0 +1,164 @@
+//! A `berth system service` for one test: its own temporary root and socket, the real docker
+//! CLI pointed at it (`DOCKER_HOST`, a private `DOCKER_CONFIG`), a busybox image imported
+//! through the API, and the service ended by PID when the test ends.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub struct Service {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Service {
+    /// Starts the service and waits until its socket answers `/_ping`.
+    pub fn start() -> Service {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-api-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("docker-config")).unwrap();
+        let mut s = Service { dir, child: None };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(self.root())
+            .args(["system", "service", "--time", "0"])
+            .arg(format!("unix://{}", self.socket().display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("service.log")).unwrap())
+            .spawn()
+            .expect("starting berth system service");
+        self.child = Some(child);
+        let socket = self.socket();
+        assert!(
+            berth_testkit::wait_until(Duration::from_secs(20), || {
+                std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            }),
+            "the service did not listen on {}: {}",
+            socket.display(),
+            std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+        );
+    }
+
+    /// Kills the service (SIGKILL, by PID) and starts a new one on the same root and socket.
+    pub fn restart_after_kill(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    /// The docker CLI talking to this service.
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY");
+        c
+    }
+
+    /// `docker ARGS`, which must succeed; returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker_out(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({:?}): {}\n{}\nservice log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn docker_out(&self, args: &[&str]) -> Output {
+        self.docker()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running docker")
+    }
+
+    /// The built `berth` on the service's root.
+    pub fn berth(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root").arg(self.root());
+        c
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+    }
+
+    /// A busybox rootfs tarball, imported through `docker import` as `name`.
+    pub fn import_busybox(&self, name: &str) -> String {
+        let tar = self.dir.path().join("busybox.tar");
+        if !tar.exists() {
+            berth_testkit::busybox_rootfs_tar(&tar).unwrap();
+        }
+        self.docker_ok(&["import", tar.to_str().unwrap(), name])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Containers first (they hold mounts under the root), then the service.
+        let _ = self
+            .berth()
+            .args(["rm", "-f"])
+            .args(
+                String::from_utf8_lossy(
+                    &self
+                        .berth()
+                        .args(["ps", "-aq", "--no-trunc"])
+                        .output()
+                        .map(|o| o.stdout)
+                        .unwrap_or_default(),
+                )
+                .split_whitespace(),
+            )
+            .output();
+        self.kill();
+        berth_testkit::unmount_below(self.dir.path());
+    }
+}
+
+pub fn have_docker_cli() -> bool {
+    Command::new("docker")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
