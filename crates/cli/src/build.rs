@@ -149,7 +149,10 @@ fn build_image(root: &Path, args: &BuildArgs) -> anyhow::Result<()> {
     let mut runner = EngineRunner::open(root)?;
     runner.show_output = !args.quiet;
     runner.network_mode = match args.network.as_str() {
-        "default" => std::env::var("BERTH_DEFAULT_NETWORK").unwrap_or_else(|_| "bridge".into()),
+        "default" => match berth_engine::network::default_mode().as_str() {
+            "none" => String::new(),
+            other => other.to_string(),
+        },
         "none" => String::new(),
         other if other.starts_with("container:") => anyhow::bail!(
             "network mode {other:?} not supported by berth build (use default, none, host or a network name)"

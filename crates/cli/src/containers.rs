@@ -200,9 +200,11 @@ impl CreateFlags {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             security_opt: self.security_opt.clone(),
-            network_mode: self.network.first().cloned().unwrap_or_else(|| {
-                std::env::var("BERTH_DEFAULT_NETWORK").unwrap_or_else(|_| "bridge".into())
-            }),
+            network_mode: self
+                .network
+                .first()
+                .cloned()
+                .unwrap_or_else(berth_engine::network::default_mode),
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),
             dns_options: self.dns_option.clone(),

@@ -40,6 +40,7 @@ enum Command {
     Build(build::BuildCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    #[command(flatten)]
     System(system::SystemCommand),
 }
 

@@ -207,7 +207,7 @@ impl Engine {
         };
         write("hostname", &format!("{hostname}\n"))?;
         if host.network_mode.is_empty() || host.network_mode == "default" {
-            host.network_mode = berth_net::DEFAULT_NETWORK.into();
+            host.network_mode = crate::network::default_mode();
         }
         guard.network = true;
         let prepared = crate::network::prepare(

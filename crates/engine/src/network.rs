@@ -37,6 +37,16 @@ pub fn store(root: &Path) -> NetStore {
     NetStore::new(root)
 }
 
+/// The mode a container gets when it asks for none: the default `bridge` network, unless the
+/// environment's `BERTH_DEFAULT_NETWORK` names another (the test suites set `none` there, so no
+/// test touches the machine's own network by accident).
+pub fn default_mode() -> String {
+    std::env::var("BERTH_DEFAULT_NETWORK")
+        .ok()
+        .filter(|m| !m.is_empty() && m != "default")
+        .unwrap_or_else(|| berth_net::DEFAULT_NETWORK.into())
+}
+
 /// What kind of networking a `NetworkMode` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -642,8 +652,10 @@ mod tests {
             port_bindings: map,
             ..Default::default()
         };
-        let mut config = ContainerConfig::default();
-        config.exposed_ports = Some([("443/tcp".to_string(), serde_json::json!({}))].into());
+        let config = ContainerConfig {
+            exposed_ports: Some([("443/tcp".to_string(), serde_json::json!({}))].into()),
+            ..Default::default()
+        };
         assert_eq!(port_bindings(&host, &config).unwrap().len(), 4);
         let host = HostConfig {
             publish_all_ports: true,
