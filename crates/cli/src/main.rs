@@ -8,7 +8,9 @@ mod build;
 mod containers;
 mod images;
 mod network;
+mod registry;
 mod system;
+mod volumes;
 
 #[derive(Parser)]
 #[command(name = "berth", about = "A daemonless container engine", version)]
@@ -40,6 +42,10 @@ enum Command {
     Build(build::BuildCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    #[command(flatten)]
+    Volume(volumes::VolumeCommand),
+    #[command(flatten)]
+    Registry(registry::RegistryCommand),
     #[command(flatten)]
     System(system::SystemCommand),
 }
@@ -90,6 +96,8 @@ fn main() {
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
         Command::Network(c) => network::run(&cli.root, c),
+        Command::Volume(c) => volumes::run(&cli.root, c),
+        Command::Registry(c) => registry::run(&cli.root, c),
         Command::System(c) => system::run(&cli.root, c),
     };
     match result {

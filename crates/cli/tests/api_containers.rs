@@ -188,3 +188,28 @@ fn containers_outlive_a_killed_service() {
     assert!(out.contains("Deleted Containers"), "{out}");
     assert_eq!(s.docker_ok(&["ps", "-aq"]).trim(), "");
 }
+
+#[test]
+fn top_and_stats() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&["run", "-d", "--name", "busy", "bb", "sleep", "60"]);
+    let top = s.docker_ok(&["top", "busy"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 60"), "{top}");
+    assert_eq!(top.lines().count(), 2, "{top}");
+    let stats = s.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+    ]);
+    assert!(stats.starts_with("busy 1 "), "{stats}");
+    assert!(!stats.contains(" 0B /"), "{stats}");
+    let out = s.docker_out(&["top", "nosuch"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such container"));
+}

@@ -706,7 +706,12 @@ impl<'a> Monitor<'a> {
             })
         };
         let network_gone = crate::network::release(root, &record.id).is_ok();
-        layer_gone && network_gone && self.engine.store.remove(&record).is_ok()
+        let removed = layer_gone && network_gone && self.engine.store.remove(&record).is_ok();
+        if removed {
+            // Docker's `run --rm` takes the container's anonymous volumes with it.
+            crate::volumes::Volumes::new(root).remove_anonymous_of(&record);
+        }
+        removed
     }
 
     /// Tells the `ready` pipe and every attached client how the container ended.

@@ -6,8 +6,11 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod images;
+pub mod stats;
 pub mod system;
 
 /// Runs blocking library work (engine and image store calls) off the async workers.
@@ -93,6 +96,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}", delete(containers::remove))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/build", post(build::build))
         .fallback(crate::server::not_found)
         .with_state(state)
 }
