@@ -160,16 +160,20 @@ fn main() -> anyhow::Result<()> {
 
     // Throughput: a sink in a container, fed directly and through a published port.
     let id = output(berth(root.path()).args([
-        "run", "-d", "--network", "bridge", "-p", "127.0.0.1:18081:5001", IMAGE, "sh", "-c",
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "-p",
+        "127.0.0.1:18081:5001",
+        IMAGE,
+        "sh",
+        "-c",
         "while true; do nc -l -p 5001 >/dev/null; done",
     ]))?;
-    let ip: Ipv4Addr = output(berth(root.path()).args([
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.IPAddress}}",
-        &id,
-    ]))?
-    .parse()?;
+    let ip: Ipv4Addr =
+        output(berth(root.path()).args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &id]))?
+            .parse()?;
     let bytes = 256 << 20;
     let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
     push(SocketAddr::from((ip, 5001)), 16 << 20)?;
