@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod build;
 mod containers;
+mod daily;
 mod images;
 mod network;
 mod registry;
@@ -44,6 +45,8 @@ enum Command {
     Network(network::NetworkCommand),
     #[command(flatten)]
     Volume(volumes::VolumeCommand),
+    #[command(flatten)]
+    Daily(daily::DailyCommand),
     #[command(flatten)]
     Registry(registry::RegistryCommand),
     #[command(flatten)]
@@ -97,6 +100,7 @@ fn main() {
         Command::Build(c) => build::run(&cli.root, c),
         Command::Network(c) => network::run(&cli.root, c),
         Command::Volume(c) => volumes::run(&cli.root, c),
+        Command::Daily(c) => daily::run(&cli.root, c),
         Command::Registry(c) => registry::run(&cli.root, c),
         Command::System(c) => system::run(&cli.root, c),
     };
