@@ -41,6 +41,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod namespaces;
+pub mod network;
 pub mod options;
 pub mod procinfo;
 pub mod record;
@@ -52,6 +53,7 @@ pub mod update;
 pub mod users;
 pub mod volumes;
 
+pub use berth_net as net;
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachOptions, Engine};
 pub use options::{ContainerConfig, HostConfig, RunOptions};

@@ -404,7 +404,10 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
 
     let mut namespaces = vec![json!({"type": "mount"})];
     let ns = |kind: &str, mode: &str, path: &Option<String>| -> Option<Value> {
-        if mode == "host" {
+        if let (Some(p), "network") = (path, kind) {
+            // A namespace prepared (and pinned) before the container starts.
+            Some(json!({"type": kind, "path": p}))
+        } else if mode == "host" {
             None
         } else if mode.starts_with("container:") {
             path.as_ref().map(|p| json!({"type": kind, "path": p}))
