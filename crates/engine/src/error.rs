@@ -30,6 +30,19 @@ pub enum EngineError {
     AmbiguousContainer(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse {
+        name: String,
+        containers: Vec<String>,
+    },
+    #[error("create {name}: {reason}")]
+    InvalidVolume { name: String, reason: String },
+    #[error("invalid filter '{0}'")]
+    InvalidFilter(String),
+    #[error("Cannot update container {id}: {reason}")]
+    UpdateRefused { id: String, reason: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
     /// The store has no image by that reference (and only that: a broken store is `Image`).
@@ -85,6 +98,19 @@ pub enum EngineError {
         #[source]
         source: berth_cgroups::CgroupError,
     },
+    /// `berth cp` refused a source or destination; `message` names both the container and
+    /// the path, in Docker's words.
+    #[error("{message}")]
+    Copy { message: String },
+    /// Copying files into or out of a container failed.
+    #[error("copying {what}: {source}")]
+    CopyFailed {
+        what: String,
+        #[source]
+        source: berth_image::ImageError,
+    },
+    #[error("network: {0}")]
+    Network(#[source] berth_net::NetError),
     #[error("unable to find user {user}: {reason}")]
     User { user: String, reason: String },
     #[error("{path}: invalid JSON: {source}")]

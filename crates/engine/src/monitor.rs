@@ -720,6 +720,9 @@ impl Monitor {
             self.remove_container();
         } else if let Ok(record) = self.ctx.store.load(&self.id) {
             let _ = self.ctx.layers.unmount_record(&record);
+            // A stopped container holds no address, port or namespace (Docker frees them too);
+            // the next start brings its networks back.
+            let _ = crate::network::release(self.ctx.store.root(), &self.id);
         }
         let _ = std::fs::remove_file(self.ctx.store.container_dir(&self.id).join("attach.sock"));
         self.report(code, error);
@@ -788,7 +791,14 @@ impl Monitor {
                 layer.join().unwrap_or(false)
             })
         };
-        layer_gone && self.ctx.store.remove(&record).is_ok()
+        let root = self.ctx.store.root();
+        let network_gone = crate::network::release(root, &record.id).is_ok();
+        let removed = layer_gone && network_gone && self.ctx.store.remove(&record).is_ok();
+        if removed {
+            // Docker's `run --rm` takes the container's anonymous volumes with it.
+            crate::volumes::Volumes::new(root).remove_anonymous_of(&record);
+        }
+        removed
     }
 
     /// Tells the `ready` pipe and every attached client how the container ended.

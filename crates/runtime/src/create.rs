@@ -122,6 +122,10 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid {
             // SAFETY: killing the init we cloned (it has not been reaped, so the pid is ours).
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            if let Some(cg) = &self.cgroup {
+                // A frozen task does not die until thawed (cgroup v1).
+                let _ = cg.thaw();
+            }
             let _ = sys::wait_child(pid);
         }
         if let Some(cg) = &self.cgroup {
@@ -144,7 +148,9 @@ fn create_in(
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
 
-    let fifo = if wait_for_start {
+    // The init opens the fifo relative to the state dir, so it needs no /proc of its own (a
+    // container without a mount namespace may have none after chroot).
+    let fifo_dir = if wait_for_start {
         let path = dir.join(EXEC_FIFO);
         rustix::fs::mknodat(
             rustix::fs::CWD,
@@ -155,8 +161,12 @@ fn create_in(
         )
         .map_err(|e| RuntimeError::io(&path, e.into()))?;
         Some(
-            rustix::fs::open(&path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| RuntimeError::io(&path, e.into()))?,
+            rustix::fs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| RuntimeError::io(dir, e.into()))?,
         )
     } else {
         None
@@ -172,6 +182,7 @@ fn create_in(
     let hierarchy = Hierarchy::detect().map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
     let cg = berth_cgroups::Cgroup::open(&hierarchy, &cgroups_path)
         .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+    check_existing_cgroup(&cg, &cgroups_path)?;
     // Created after the clone, while the init works on its mounts (see below).
     let cgroup_v2 = hierarchy.version() == CgroupVersion::V2;
     let cgroup_binds = if cgroup_v2 {
@@ -265,7 +276,7 @@ fn create_in(
                 rootfs: &bundle.rootfs,
                 sync: init_end_take(&init_end),
                 runtime_sync_fd: runtime_end.0.as_raw_fd(),
-                fifo: fifo.as_ref().map(child_dup),
+                fifo_dir: fifo_dir.as_ref().map(child_dup),
                 console_socket: console_socket.as_ref().map(child_dup),
                 stdio: opts.stdio,
                 preserve_fds,
@@ -293,27 +304,35 @@ fn create_in(
     drop(init_end);
     drop(console_socket);
 
-    let uses_new_user = ns_plan.has_new(libc::CLONE_NEWUSER);
-    if uses_new_user {
-        let uids = linux
-            .and_then(|l| l.uid_mappings().clone())
-            .unwrap_or_default();
-        let gids = linux
-            .and_then(|l| l.gid_mappings().clone())
-            .unwrap_or_default();
-        namespaces::write_id_maps(pid, &uids, &gids)?;
+    // While we set up around it, the init may already have failed (a mount error needs no
+    // cgroup): its own message is the one worth reporting, not our ESRCH or EPIPE that follows.
+    let setup = (|| -> Result<()> {
+        let uses_new_user = ns_plan.has_new(libc::CLONE_NEWUSER);
+        if uses_new_user {
+            let uids = linux
+                .and_then(|l| l.uid_mappings().clone())
+                .unwrap_or_default();
+            let gids = linux
+                .and_then(|l| l.gid_mappings().clone())
+                .unwrap_or_default();
+            namespaces::write_id_maps(pid, &uids, &gids)?;
+        }
+        send_to_init(&runtime_end, tag::GO, &pid.to_le_bytes())?;
+        // The cgroup work (directories, limits, and the slow first v1 migration) overlaps the init's
+        // mount setup; the init waits for CGROUP_JOINED before its cgroup mount and before exec.
+        cleanup.cgroup = Some(cg.clone());
+        // Like runc, a spec without device rules still gets the default allow list (deny the rest).
+        cg.create_and_apply(linux.and_then(|l| l.resources().as_ref()))
+            .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+        cg.add_pid(pid)
+            .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
+        move_net_devices(spec, &ns_plan, pid)?;
+        send_to_init(&runtime_end, tag::CGROUP_JOINED, &[])?;
+        Ok(())
+    })();
+    if let Err(e) = setup {
+        return Err(pending_init_error(&runtime_end).unwrap_or(e));
     }
-    send_to_init(&runtime_end, tag::GO, &pid.to_le_bytes())?;
-    // The cgroup work (directories, limits, and the slow first v1 migration) overlaps the init's
-    // mount setup; the init waits for CGROUP_JOINED before its cgroup mount and before exec.
-    cleanup.cgroup = Some(cg.clone());
-    // Like runc, a spec without device rules still gets the default allow list (deny the rest).
-    cg.create_and_apply(linux.and_then(|l| l.resources().as_ref()))
-        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    cg.add_pid(pid)
-        .map_err(|e| cgroup::cgroup_error(&cgroups_path, e))?;
-    move_net_devices(spec, &ns_plan, pid)?;
-    send_to_init(&runtime_end, tag::CGROUP_JOINED, &[])?;
     view.pid = pid;
     loop {
         match runtime_end.recv() {
@@ -384,18 +403,45 @@ fn create_in(
     Ok(Created { state })
 }
 
+/// A cgroup that already exists must not be frozen (the init would hang in it forever, and so
+/// would we); one with processes is used with runc's warning.
+fn check_existing_cgroup(cg: &berth_cgroups::Cgroup, cgroups_path: &str) -> Result<()> {
+    // Not gated on exists(): on v1 that needs every hierarchy, and the freezer one alone is
+    // enough to hang us. A missing freezer file reads as an error, i.e. not frozen.
+    if cg.is_frozen().unwrap_or(false) {
+        return Err(RuntimeError::Cgroup {
+            path: cgroups_path.to_owned(),
+            reason: "container's cgroup unexpectedly frozen".into(),
+        });
+    }
+    let pids = cg.all_pids().unwrap_or_default();
+    if !pids.is_empty() {
+        eprintln!(
+            "berth-runtime: warning: container's cgroup is not empty: {} process(es) found",
+            pids.len()
+        );
+    }
+    Ok(())
+}
+
 /// Sends to the init; when that fails because the init is gone, reports the error the init sent
 /// before it exited instead of a bare "Broken pipe".
 fn send_to_init(end: &sync::SyncSocket, tag: u8, payload: &[u8]) -> Result<()> {
-    end.send(tag, payload).map_err(|e| loop {
-        match end.recv() {
-            Ok(Some((tag::ERROR, msg))) => {
-                return RuntimeError::ContainerInit(String::from_utf8_lossy(&msg).into_owned())
-            }
-            Ok(Some(_)) => continue,
-            _ => return RuntimeError::sys("sync with container init", e),
-        }
+    end.send(tag, payload).map_err(|e| {
+        pending_init_error(end).unwrap_or_else(|| RuntimeError::sys("sync with container init", e))
     })
+}
+
+/// The error message the init has already sent, if any (never blocks).
+fn pending_init_error(end: &sync::SyncSocket) -> Option<RuntimeError> {
+    while let Ok(Some((t, msg))) = end.try_recv() {
+        if t == tag::ERROR {
+            return Some(RuntimeError::ContainerInit(
+                String::from_utf8_lossy(&msg).into_owned(),
+            ));
+        }
+    }
+    None
 }
 
 /// Where compiled seccomp programs are cached: beside the containers, under a name no container

@@ -19,7 +19,7 @@ use crate::state::ContainerState;
 use crate::sync::{tag, SyncSocket};
 use crate::{capabilities, console, hooks, process, sys};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rustix::fd::{AsRawFd, OwnedFd, RawFd};
+use rustix::fd::{OwnedFd, RawFd};
 use std::path::Path;
 
 /// Everything the init needs, prepared by the runtime before the clone.
@@ -31,8 +31,9 @@ pub struct InitContext<'a> {
     pub sync: SyncSocket,
     /// The runtime's end of the sync pair, closed first thing in the child.
     pub runtime_sync_fd: RawFd,
-    /// O_PATH handle on `<root>/<id>/exec.fifo`; None runs without waiting for `start`.
-    pub fifo: Option<OwnedFd>,
+    /// O_PATH handle on the state dir `<root>/<id>` holding `exec.fifo`; None runs without
+    /// waiting for `start`.
+    pub fifo_dir: Option<OwnedFd>,
     pub console_socket: Option<OwnedFd>,
     pub stdio: Option<[RawFd; 3]>,
     pub preserve_fds: u32,
@@ -130,6 +131,12 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         other => return Err(format!("unexpected message from runtime: {other:?}").into()),
     };
 
+    // Still in the runtime's namespaces, with its /proc: a container without a mount namespace
+    // may have no /proc once chrooted.
+    if let Some(adj) = oci_process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("setting oom_score_adj {adj}: {e}"))?;
+    }
     for (flag, fd, what) in &ns.joins {
         if *flag == libc::CLONE_NEWPID {
             continue; // joined by the runtime for its children
@@ -147,6 +154,8 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         }
     }
 
+    // Read before the root changes (see oom_score_adj above).
+    let setgroups_allowed = !ns.has_new(libc::CLONE_NEWUSER) || setgroups_allowed();
     let in_mount_ns = ns.has_new(libc::CLONE_NEWNS);
     let in_cgroup = std::cell::Cell::new(false);
     let join_cgroup = || -> Result<(), String> {
@@ -248,10 +257,6 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         }
         rootfs::apply_root_propagation(spec)?;
     }
-    if let Some(adj) = oci_process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| format!("setting oom_score_adj {adj}: {e}"))?;
-    }
     if !ctx.no_new_keyring {
         // Errors are ignored like runc does when keyrings are unavailable (ENOSYS, EACCES).
         let _ = sys::join_session_keyring(&format!("_ses.{}", ctx.id));
@@ -272,7 +277,6 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     let cwd = oci_process.cwd();
     let cwd_done = process::enter_cwd(cwd).is_ok();
     let sets = capabilities::from_spec(oci_process.capabilities().as_ref());
-    let setgroups_allowed = !ns.has_new(libc::CLONE_NEWUSER) || setgroups_allowed();
     process::switch_user_and_caps(oci_process, &sets, setgroups_allowed)?;
     if !cwd_done {
         process::enter_cwd(cwd)?;
@@ -298,8 +302,8 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     ctx.sync
         .send(tag::READY, &[])
         .map_err(|e| format!("sync: {e}"))?;
-    if let Some(fifo) = &ctx.fifo {
-        wait_for_start(fifo)?;
+    if let Some(dir) = &ctx.fifo_dir {
+        wait_for_start(dir)?;
     }
     let after_start = |message: String| InitError {
         message,
@@ -332,10 +336,10 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
 }
 
 /// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let fd = rustix::fs::open(
-        path.as_str(),
+fn wait_for_start(state_dir: &OwnedFd) -> Result<(), String> {
+    let fd = rustix::fs::openat(
+        state_dir,
+        crate::state::EXEC_FIFO,
         rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )

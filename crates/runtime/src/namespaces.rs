@@ -86,6 +86,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
                     rustix::fs::Mode::empty(),
                 )
                 .map_err(|e| RuntimeError::io(path, e.into()))?;
+                check_type(&fd, flag, name, path)?;
                 plan.joins
                     .push((flag, fd, format!("{name} at {}", path.display())));
             }
@@ -99,6 +100,49 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             .unwrap_or(usize::MAX)
     });
     Ok(plan)
+}
+
+/// Refuses a namespace path of another kind (`/proc/x/ns/net` given as `mnt`) or not a
+/// namespace at all: setns would fail later with a bare EINVAL, or join something unintended.
+fn check_type(fd: &OwnedFd, flag: libc::c_int, name: &str, path: &std::path::Path) -> Result<()> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3), linux/nsfs.h
+                                                 // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd's namespace type.
+    let kind = unsafe { libc::ioctl(rustix::fd::AsRawFd::as_raw_fd(fd), NS_GET_NSTYPE) };
+    let actual = match kind {
+        -1 => {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "namespace path {} for {name} is not a namespace",
+                path.display()
+            )))
+        }
+        k => k,
+    };
+    if actual != flag {
+        let actual_name = JOIN_ORDER
+            .iter()
+            .find(|f| **f == actual)
+            .map(|f| name_of_flag(*f))
+            .unwrap_or("unknown");
+        return Err(RuntimeError::InvalidArgument(format!(
+            "namespace path {} is a {actual_name} namespace, not {name}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn name_of_flag(flag: libc::c_int) -> &'static str {
+    match flag {
+        libc::CLONE_NEWNS => "mnt",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWTIME => "time",
+        _ => "unknown",
+    }
 }
 
 /// Writes uid_map and gid_map of `pid` (the runtime does this for the init).

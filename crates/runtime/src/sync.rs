@@ -53,9 +53,18 @@ impl SyncSocket {
 
     /// The next message, or None at EOF (the peer exited or exec'd).
     pub fn recv(&self) -> io::Result<Option<(u8, Vec<u8>)>> {
+        self.recv_with(RecvFlags::empty())
+    }
+
+    /// A message already queued; None at EOF, WouldBlock when nothing is queued.
+    pub fn try_recv(&self) -> io::Result<Option<(u8, Vec<u8>)>> {
+        self.recv_with(RecvFlags::DONTWAIT)
+    }
+
+    fn recv_with(&self, flags: RecvFlags) -> io::Result<Option<(u8, Vec<u8>)>> {
         let mut buf = vec![0u8; 65536];
         loop {
-            match rustix::net::recv(self.0.as_fd(), &mut buf, RecvFlags::empty()) {
+            match rustix::net::recv(self.0.as_fd(), &mut buf, flags) {
                 Ok((0, _)) => return Ok(None),
                 Ok((n, _)) => {
                     buf.truncate(n);

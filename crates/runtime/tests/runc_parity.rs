@@ -416,3 +416,190 @@ fn read_only_dev() {
         assert_eq!((runc.0, runc.1), (0, ours.1.clone()), "{}", runc.2);
     }
 }
+
+/// No mount namespace and no /proc in the rootfs: the init's own setup (exec fifo, fd
+/// close-on-exec, oom_score_adj) must not need one. runc 1.1.5 fails here ("error closing exec
+/// fds: open /proc/self/fd"), a runc bug: the spec does not require /proc.
+#[test]
+fn no_mount_namespace_and_no_proc() {
+    let w = World::new();
+    let b = bundle("echo ok; ls /proc | wc -l", |s| {
+        s["process"]["oomScoreAdj"] = 100.into();
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        s["mounts"] = json!([]);
+        s["linux"]["maskedPaths"] = json!([]);
+        s["linux"]["readonlyPaths"] = json!([]);
+    });
+    let ours = berth_run_clean(&w, &b);
+    assert_eq!((ours.0, ours.1.as_str()), (0, "ok\n0\n"), "{}", ours.2);
+    if let Some(runc) = runc_run(&b) {
+        assert_ne!(runc.0, 0, "runc 1.1.5 needs /proc: {runc:?}");
+    }
+    // The same through create + start (the exec fifo).
+    let id = unique_id("noproc");
+    let _g = w.create(&id, &b);
+    assert_eq!(w.status(&id), "created");
+    w.ok(&["start", &id]);
+    assert!(w.wait_status(&id, "stopped"));
+}
+
+/// A created container whose init is killed before `start`: start fails, state says stopped,
+/// and nothing waits forever.
+#[test]
+fn init_killed_before_start() {
+    let w = World::new();
+    let b = bundle("echo never", |_| {});
+    let id = unique_id("killed");
+    let _g = w.create(&id, &b);
+    let pid = w.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    // SAFETY: killing the init this test created.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(w.wait_status(&id, "stopped"));
+    let o = w.out(&["start", &id]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("stopped"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn namespace_path_of_the_wrong_type_is_refused() {
+    let w = World::new();
+    let b = bundle("true", |s| {
+        for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "mount" {
+                ns["path"] = "/proc/self/ns/net".into();
+            }
+        }
+    });
+    let ours = berth_run_clean(&w, &b);
+    assert_eq!(ours.0, 1);
+    assert!(
+        ours.2
+            .contains("/proc/self/ns/net is a net namespace, not mnt"),
+        "{}",
+        ours.2
+    );
+    // runc refuses too, with a bare EINVAL from setns.
+    if let Some(runc) = runc_run(&b) {
+        assert_ne!(runc.0, 0);
+    }
+    let b = bundle("true", |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup", "path": "/etc/hostname"}));
+    });
+    let ours = berth_run_clean(&w, &b);
+    assert!(ours.2.contains("is not a namespace"), "{}", ours.2);
+}
+
+/// Runs `berth-runtime args` with a deadline; a hang comes back as code -2 (the caller cleans
+/// up before asserting), never as a hung test.
+fn out_within(w: &World, args: &[&str], secs: u64) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("err");
+    let mut child = w
+        .cmd(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let done = berth_testkit::wait_until(std::time::Duration::from_secs(secs), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        return (
+            -2,
+            format!("berth-runtime {args:?} did not finish in {secs}s"),
+        );
+    }
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (code, std::fs::read_to_string(err).unwrap_or_default())
+}
+
+/// A cgroup that exists and is frozen is refused (it used to hang `run -d` forever); runc
+/// refuses with the same words.
+#[test]
+fn pre_existing_frozen_cgroup_is_refused() {
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer");
+    if !freezer.join("freezer.state").exists() && !freezer.is_dir() {
+        eprintln!("note: no cgroup v1 freezer here (v2 is covered by the fake-tree tests)");
+        return;
+    }
+    let w = World::new();
+    let id = unique_id("frozen");
+    let cg_name = format!("berth-test-{id}");
+    let dir = freezer.join(&cg_name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+    let b = bundle("true", |s| {
+        s["linux"]["cgroupsPath"] = format!("/{cg_name}").into()
+    });
+    let (code, err) = out_within(
+        &w,
+        &["run", "-d", "--bundle", b.path().to_str().unwrap(), &id],
+        20,
+    );
+    let runc = runc_run(&b);
+    std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
+    if code == -2 {
+        // A hung run leaves its init in the cgroup: end it (it is ours) before removing.
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|p| p.parse::<i32>().ok()) {
+            // SAFETY: killing the init this test's run created.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        berth_testkit::wait_until(std::time::Duration::from_secs(5), || {
+            std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.is_empty())
+        });
+    }
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("container's cgroup unexpectedly frozen"),
+        "{err}"
+    );
+    assert!(!w.root().join(&id).exists());
+    if let Some(runc) = runc {
+        assert_ne!(runc.0, 0);
+        assert!(runc.2.contains("unexpectedly frozen"), "{}", runc.2);
+    }
+}
+
+/// A second container in a cgroup that already holds a process: runc's warning, then it runs.
+#[test]
+fn non_empty_cgroup_warns() {
+    let w = World::new();
+    let cg = format!("/berth-test-{}", unique_id("shared-cg"));
+    let first = bundle("sleep 100", |s| {
+        s["linux"]["cgroupsPath"] = cg.clone().into()
+    });
+    let id = unique_id("cg-first");
+    let _g = w.guard(&id);
+    w.ok(&["run", "-d", "--bundle", first.path().to_str().unwrap(), &id]);
+    let second = bundle("echo second", |s| {
+        s["linux"]["cgroupsPath"] = cg.clone().into()
+    });
+    let ours = w.run(&unique_id("cg-second"), &second);
+    assert_eq!((ours.0, ours.1.as_str()), (0, "second\n"), "{}", ours.2);
+    assert!(
+        ours.2
+            .contains("container's cgroup is not empty: 1 process(es) found"),
+        "{}",
+        ours.2
+    );
+    // runc 1.1.5 runs it silently; later 1.1.x releases print this same warning.
+    if let Some(runc) = runc_run(&second) {
+        assert_eq!(runc.0, 0, "{}", runc.2);
+    }
+    w.ok(&["delete", "-f", &id]);
+}
