@@ -16,7 +16,8 @@
 //! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
 //! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
-//! answered), `names`, `error`, `volumes` (the volume store and a container's mounts).
+//! answered), `names`, `error`, `volumes` (the volume store and a container's mounts), `pull`
+//! (`--pull missing|always|never`: images fetched through berth-registry before create).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -41,6 +42,7 @@ pub mod names;
 pub mod namespaces;
 pub mod options;
 pub mod procinfo;
+pub mod pull;
 pub mod record;
 pub mod spec;
 pub mod stats;
