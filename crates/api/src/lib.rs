@@ -12,6 +12,7 @@
 //! translate shapes. The service is multithreaded, so it never forks a container itself: the
 //! engine starts monitors by re-executing the `berth` binary for threaded callers.
 pub mod error;
+pub mod hijack;
 pub mod listen;
 pub mod routes;
 pub mod server;

@@ -72,8 +72,9 @@ pub fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, Listen
         std::fs::create_dir_all(parent).map_err(io("creating the directory of"))?;
     }
     if std::fs::symlink_metadata(path).is_ok() {
-        // A live service answers; a leftover file from a killed one does not.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        // A live service answers; a leftover file from a killed one does not (a connect alone
+        // is not proof: a child may still hold the dead service's listening socket).
+        if answers_ping(path) {
             return Err(ListenError::Io {
                 context: "listening on",
                 path: path.display().to_string(),
@@ -92,6 +93,20 @@ pub fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, Listen
     std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(io("changing the owner of"))?;
     listener.set_nonblocking(true).map_err(io("listening on"))?;
     Ok(listener)
+}
+
+fn answers_ping(path: &Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+    let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(1)));
+    if s.write_all(b"GET /_ping HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n > 0)
 }
 
 /// The GID of `name`, creating it as a system group when missing. Runs before the service
@@ -205,9 +220,17 @@ mod tests {
         let l = bind_unix(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
-        // A live listener is not replaced.
+        // A listener that answers is not replaced.
+        let answering = std::thread::spawn(move || {
+            l.set_nonblocking(false).unwrap();
+            let (mut c, _) = l.accept().unwrap();
+            use std::io::{Read, Write};
+            let mut request = [0u8; 64];
+            let _ = c.read(&mut request).unwrap();
+            c.write_all(b"HTTP/1.0 200 OK\r\n\r\nOK").unwrap();
+        });
         assert!(bind_unix(&path).is_err());
-        drop(l);
+        answering.join().unwrap();
         // A stale socket file is.
         bind_unix(&path).unwrap();
     }

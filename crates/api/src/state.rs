@@ -2,15 +2,29 @@
 //! idle timeout reads, and the service's own bookkeeping that has no place on disk (attach
 //! clients waiting for a container's start, exec sessions between create and start).
 use berth_engine::Engine;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 pub struct AppState {
     pub root: PathBuf,
     pub engine: Engine,
     pub activity: Arc<Activity>,
+    /// Exit codes of the starts this service made, by container ID (the latest start each).
+    pub exits: Mutex<HashMap<String, watch::Sender<Option<i32>>>>,
+    /// Attach clients waiting for their container's start.
+    pending: Mutex<HashMap<String, PendingAttach>>,
+}
+
+/// An attach request on a container that is not running yet: the hijacked connection (once the
+/// upgrade completes) and what it wants. The service's `start` takes it.
+pub struct PendingAttach {
+    pub io: hyper::upgrade::OnUpgrade,
+    pub wants: crate::hijack::Wants,
+    pub window: Option<(u16, u16)>,
 }
 
 impl AppState {
@@ -19,7 +33,24 @@ impl AppState {
             root: root.to_path_buf(),
             engine: Engine::open(root),
             activity: Arc::new(Activity::default()),
+            exits: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Parks an attach client until the container starts (a later one replaces an earlier).
+    pub fn add_pending_attach(&self, id: &str, attach: PendingAttach) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), attach);
+    }
+
+    pub fn take_pending_attach(&self, id: &str) -> Option<PendingAttach> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
     }
 
     /// The image store; opened per use because opening creates the layout when missing.

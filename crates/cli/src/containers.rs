@@ -58,6 +58,9 @@ pub struct CreateFlags {
     /// Bind mount a volume.
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
+    /// Mount volumes from the specified container(s).
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// Attach a filesystem mount to the container.
     #[arg(long)]
     mount: Vec<String>,
@@ -188,6 +191,7 @@ impl CreateFlags {
             pids_limit: self.pids_limit,
             oom_kill_disable: self.oom_kill_disable.then_some(true),
             init: self.init.then_some(true),
+            volumes_from: self.volumes_from.clone(),
             ..Default::default()
         };
         if self.rm && host.restart_policy.name != "no" {

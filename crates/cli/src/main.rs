@@ -7,7 +7,9 @@ use std::path::PathBuf;
 mod build;
 mod containers;
 mod images;
+mod registry;
 mod system;
+mod volumes;
 
 #[derive(Parser)]
 #[command(name = "berth", about = "A daemonless container engine", version)]
@@ -38,6 +40,10 @@ enum Command {
     #[command(flatten)]
     Build(build::BuildCommand),
     #[command(flatten)]
+    Volume(volumes::VolumeCommand),
+    #[command(flatten)]
+    Registry(registry::RegistryCommand),
+    #[command(flatten)]
     System(system::SystemCommand),
 }
 
@@ -65,6 +71,8 @@ fn main() {
         Command::Image(c) => images::run(&cli.root, c),
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
+        Command::Volume(c) => volumes::run(&cli.root, c),
+        Command::Registry(c) => registry::run(&cli.root, c),
         Command::System(c) => system::run(&cli.root, c),
     };
     match result {

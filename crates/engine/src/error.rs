@@ -21,6 +21,17 @@ pub enum EngineError {
     AmbiguousContainer(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse {
+        name: String,
+        containers: Vec<String>,
+    },
+    #[error("create {name}: {reason}")]
+    InvalidVolume { name: String, reason: String },
+    #[error("invalid filter '{0}'")]
+    InvalidFilter(String),
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
     #[error("Unable to find image '{reference}' locally: {cause}")]

@@ -16,7 +16,7 @@
 //! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
 //! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
-//! answered), `names`, `error`.
+//! answered), `names`, `error`, `volumes` (the volume store and a container's mounts).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -46,6 +46,7 @@ pub mod stats;
 pub mod sys;
 pub mod template;
 pub mod users;
+pub mod volumes;
 
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachOptions, Engine};

@@ -146,46 +146,23 @@ impl Engine {
         };
         let config = spec::merge_config(&image.config, opts, &id);
         let user = crate::users::resolve_in_rootfs(&config.user, &rootfs)?;
-        let mut host = opts.host.clone();
-        let mut mount_points = std::collections::BTreeMap::new();
-        for m in &mut host.mounts {
-            match m.r#type.as_str() {
-                "volume" => {
-                    if m.source.is_empty() {
-                        m.source = names::new_id();
-                    }
-                    let data = self.root.join("volumes").join(&m.source).join("_data");
-                    std::fs::create_dir_all(&data).map_err(|e| EngineError::io(&data, e))?;
-                    mount_points.insert(
-                        m.target.clone(),
-                        MountPoint {
-                            r#type: "volume".into(),
-                            name: m.source.clone(),
-                            source: data.to_string_lossy().into_owned(),
-                            destination: m.target.clone(),
-                            rw: !m.read_only,
-                        },
-                    );
-                }
-                "bind" => {
-                    let src = Path::new(&m.source);
-                    if !src.exists() {
-                        std::fs::create_dir_all(src).map_err(|e| EngineError::io(src, e))?;
-                    }
-                    mount_points.insert(
-                        m.target.clone(),
-                        MountPoint {
-                            r#type: "bind".into(),
-                            name: String::new(),
-                            source: m.source.clone(),
-                            destination: m.target.clone(),
-                            rw: !m.read_only,
-                        },
-                    );
-                }
-                _ => {}
-            }
-        }
+        let host = opts.host.clone();
+        let image_volumes: Vec<String> = config
+            .volumes
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        let prepared = crate::volumes::Volumes::new(&self.root).prepare_container(
+            &host,
+            &image_volumes,
+            &rootfs,
+        )?;
+        let mount_points: std::collections::BTreeMap<String, MountPoint> = prepared.mount_points;
+        let spec_host = crate::options::HostConfig {
+            mounts: prepared.spec_mounts,
+            ..host.clone()
+        };
         let hostname = if host.uts_mode == "host" {
             nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
@@ -259,7 +236,7 @@ impl Engine {
                 Vec::new()
             },
         };
-        let mut oci = spec::build_spec(&config, &host, &ctx)?;
+        let mut oci = spec::build_spec(&config, &spec_host, &ctx)?;
         if init_binary.is_some() {
             if let Some(process) = oci.process_mut() {
                 let mut args = vec!["/sbin/docker-init".to_string(), "--".to_string()];
@@ -373,6 +350,13 @@ impl Engine {
         crate::client::send_greeting(&mut stream, opts)?;
         crate::monitor::spawn(self, id, Some(theirs), None)?;
         crate::client::session(stream, opts)
+    }
+
+    /// Starts a container whose first attach client is `client` (a server's session, which
+    /// already sent its greeting): output, STARTED, EXIT and ERROR frames arrive on it. Returns
+    /// once the monitor is on its way; the monitor reads the greeting before it starts.
+    pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
+        crate::monitor::spawn(self, id, Some(client), None).map(|_| ())
     }
 
     /// Connects to a running container's monitor.
@@ -542,11 +526,7 @@ impl Engine {
         };
         self.remove_resources(&record)?;
         if volumes {
-            for mp in record.mount_points.values() {
-                if mp.r#type == "volume" && mp.name.len() == 64 {
-                    let _ = std::fs::remove_dir_all(self.root.join("volumes").join(&mp.name));
-                }
-            }
+            crate::volumes::Volumes::new(&self.root).remove_anonymous_of(&record);
         }
         Ok(())
     }

@@ -702,7 +702,12 @@ impl<'a> Monitor<'a> {
                 layer.join().unwrap_or(false)
             })
         };
-        layer_gone && self.engine.store.remove(&record).is_ok()
+        let removed = layer_gone && self.engine.store.remove(&record).is_ok();
+        if removed {
+            // Docker's `run --rm` takes the container's anonymous volumes with it.
+            crate::volumes::Volumes::new(root).remove_anonymous_of(&record);
+        }
+        removed
     }
 
     /// Tells the `ready` pipe and every attached client how the container ended.

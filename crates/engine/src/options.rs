@@ -108,10 +108,14 @@ pub struct HostConfig {
     pub cpu_period: i64,
     pub cpu_quota: i64,
     pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub blkio_weight: u16,
     pub pids_limit: Option<i64>,
     pub oom_kill_disable: Option<bool>,
     pub ulimits: Vec<Ulimit>,
     pub mounts: Vec<MountConfig>,
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    pub volumes_from: Vec<String>,
     pub init: Option<bool>,
 }
 

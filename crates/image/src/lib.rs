@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod compression;
 pub mod config;
 pub mod digest;
+pub mod distribution;
 pub mod error;
 pub mod export;
 pub mod humanize;

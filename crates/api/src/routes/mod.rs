@@ -2,12 +2,15 @@
 //! to handlers, grouped by object like Docker's own router.
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod images;
+pub mod stats;
 pub mod system;
 
 /// Runs blocking library work (engine and image store calls) off the async workers.
@@ -77,6 +80,29 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(images::remove),
         )
         .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}", delete(containers::remove))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/build", post(build::build))
         .fallback(crate::server::not_found)
         .with_state(state)
 }

@@ -1,0 +1,215 @@
+//! The real docker CLI driving containers through `berth system service`: `run --rm` output and
+//! exit codes, `run -d` + `logs` (-f, --tail) + `stop` + `rm`, `attach` with stdin, `run -i`,
+//! a container started through the API seen by `berth ps` and a `berth stop` seen by a waiting
+//! API client, and containers that outlive a killed service. Skips without the docker CLI.
+mod api_common;
+use api_common::{have_docker_cli, Service};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn run_rm_output_and_exit_codes() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    assert_eq!(s.docker_ok(&["run", "--rm", "bb", "echo", "hi"]), "hi\n");
+    let out = s.docker_out(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+    // --rm removed them both.
+    assert_eq!(s.docker_ok(&["ps", "-aq"]).trim(), "");
+    // Docker's codes for a command that is not there.
+    let out = s.docker_out(&["run", "--rm", "bb", "/no/such/command"]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    // A missing image is Docker's 404, which the CLI words as a failed pull.
+    let out = s.docker_out(&["create", "nosuch:image"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn detached_logs_stop_rm_and_the_berth_cli_agree() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    let id = s.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "bb",
+        "sh",
+        "-c",
+        "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    assert!(berth_testkit::wait_until(Duration::from_secs(10), || {
+        s.docker_ok(&["logs", "ticker"]).contains("line2")
+    }));
+    // The berth CLI sees the container the API started.
+    let ps = s
+        .berth()
+        .args(["ps", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "ticker");
+    let inspect = s.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.Name}}",
+        "ticker",
+    ]);
+    assert_eq!(inspect.trim(), "running /ticker");
+    // logs -f follows until the container stops.
+    let follow = s
+        .docker()
+        .args(["logs", "-f", "--tail", "1", "ticker"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.docker_ok(&["stop", "-t", "1", "ticker"]);
+    let out = follow.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() >= 2, "{text}");
+    let status = s.docker_ok(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(status.starts_with("Exited (137)"), "{status}");
+    let tail = s.docker_ok(&["logs", "--tail", "1", "ticker"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    s.docker_ok(&["rm", "ticker"]);
+    assert_eq!(s.docker_ok(&["ps", "-aq"]).trim(), "");
+
+    // `berth stop` of an API container is seen by a waiting API client.
+    s.docker_ok(&["run", "-d", "--name", "sleeper", "bb", "sleep", "60"]);
+    let waiter = s
+        .docker()
+        .args(["wait", "sleeper"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = s
+        .berth()
+        .args(["stop", "-t", "1", "sleeper"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "137");
+}
+
+#[test]
+fn attach_and_interactive_stdin() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "reader",
+        "bb",
+        "sh",
+        "-c",
+        "read x; echo got $x; exit 4",
+    ]);
+    let mut attach = s
+        .docker()
+        .args(["attach", "reader"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    attach.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = attach.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got hello\n");
+    assert_eq!(out.status.code(), Some(4));
+
+    let mut run = s
+        .docker()
+        .args(["run", "-i", "--rm", "bb", "tr", "a-z", "A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    run.stdin.take().unwrap().write_all(b"shout\n").unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn containers_outlive_a_killed_service() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let mut s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&["run", "-d", "--name", "survivor", "bb", "sleep", "60"]);
+    s.restart_after_kill();
+    let status = s.docker_ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(status.trim(), "survivor running");
+    s.docker_ok(&["restart", "-t", "1", "survivor"]);
+    assert_eq!(
+        s.docker_ok(&["inspect", "--format", "{{.State.Running}}", "survivor"])
+            .trim(),
+        "true"
+    );
+    s.docker_ok(&["pause", "survivor"]);
+    assert_eq!(
+        s.docker_ok(&["inspect", "--format", "{{.State.Status}}", "survivor"])
+            .trim(),
+        "paused"
+    );
+    s.docker_ok(&["unpause", "survivor"]);
+    s.docker_ok(&["rename", "survivor", "renamed"]);
+    s.docker_ok(&["kill", "renamed"]);
+    assert_eq!(s.docker_ok(&["wait", "renamed"]).trim(), "137");
+    let out = s.docker_ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers"), "{out}");
+    assert_eq!(s.docker_ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn top_and_stats() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&["run", "-d", "--name", "busy", "bb", "sleep", "60"]);
+    let top = s.docker_ok(&["top", "busy"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 60"), "{top}");
+    assert_eq!(top.lines().count(), 2, "{top}");
+    let stats = s.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+    ]);
+    assert!(stats.starts_with("busy 1 "), "{stats}");
+    assert!(!stats.contains(" 0B /"), "{stats}");
+    let out = s.docker_out(&["top", "nosuch"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such container"));
+}

@@ -1,0 +1,259 @@
+//! Helpers for the registry tests: a test registry with a private Berth configuration directory
+//! and Docker client config (so no test reads or writes the host's), `berth` on a temp root with
+//! that environment, and hand-made OCI layouts (gzip layers, optional multi-platform index)
+//! that `skopeo` pushes.
+#![allow(dead_code)]
+use berth_testkit::registry::{Registry, RegistryOptions};
+use berth_testkit::TempRoot;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A registry plus the client-side configuration the tests give berth and skopeo.
+pub struct Rig {
+    pub registry: Registry,
+    pub config: tempfile::TempDir,
+}
+
+impl Rig {
+    /// Starts a registry; None (test skipped) when docker-registry or skopeo is missing.
+    pub fn start(options: RegistryOptions) -> Option<Rig> {
+        if !berth_testkit::have("skopeo") {
+            eprintln!("note: skopeo not installed; skipping");
+            return None;
+        }
+        let registry = Registry::start_with(options).expect("starting docker-registry")?;
+        let config = tempfile::Builder::new()
+            .prefix("berth-regcfg-")
+            .tempdir()
+            .expect("config dir");
+        std::fs::create_dir_all(config.path().join("docker")).expect("docker config dir");
+        Some(Rig { registry, config })
+    }
+
+    pub fn host(&self) -> String {
+        self.registry.host()
+    }
+
+    /// `$BERTH_CONFIG_DIR` of the tests.
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
+    }
+
+    /// `berth --root root` with this rig's configuration.
+    pub fn berth(&self, root: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(root)
+            .env("BERTH_CONFIG_DIR", self.config.path())
+            .env("DOCKER_CONFIG", self.config.path().join("docker"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `skopeo copy` with the rig's credentials file and no TLS verification of loopback.
+    pub fn skopeo_copy(&self, from: &str, to: &str, extra: &[&str]) {
+        let out = Command::new("skopeo")
+            .arg("copy")
+            .args(["--dest-tls-verify=false", "--src-tls-verify=false"])
+            .args(extra)
+            .arg(from)
+            .arg(to)
+            .output()
+            .expect("running skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo copy {from} {to}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The digest of the raw manifest skopeo sees for `reference` (`docker://…`).
+    pub fn skopeo_digest(&self, reference: &str, extra: &[&str]) -> String {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .args(extra)
+            .arg(reference)
+            .output()
+            .expect("running skopeo inspect");
+        assert!(
+            out.status.success(),
+            "skopeo inspect {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sha256(&out.stdout)
+    }
+}
+
+/// Runs `cmd`, asserting success; returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({:?}): {}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `cmd`, asserting failure; returns its output.
+pub fn fails(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("running command");
+    assert!(
+        !out.status.success(),
+        "{cmd:?} should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A temp root holding the busybox image imported as `name`; returns (root, image id).
+pub fn busybox_root(rig: &Rig, name: &str) -> (TempRoot, String) {
+    let root = TempRoot::new("berth-reg-src-").expect("temp root");
+    let tar = root.path().join("busybox.tar");
+    berth_testkit::busybox_rootfs_tar(&tar).expect("busybox tar");
+    let id = ok(rig.berth(root.path()).arg("import").arg(&tar).arg(name))
+        .trim()
+        .to_string();
+    (root, id)
+}
+
+/// One image of a hand-made layout.
+pub struct ImageSpec {
+    pub architecture: String,
+    /// Each layer: (path, content) files.
+    pub layers: Vec<Vec<(String, Vec<u8>)>>,
+}
+
+/// What [`oci_layout`] wrote for one image.
+pub struct Written {
+    pub config_digest: String,
+    pub diff_ids: Vec<String>,
+    pub layer_digests: Vec<String>,
+    pub manifest_digest: String,
+}
+
+fn layer_tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, path, &data[..]).expect("tar entry");
+    }
+    b.into_inner().expect("tar")
+}
+
+fn put_blob(dir: &Path, bytes: &[u8]) -> String {
+    let d = sha256(bytes);
+    let p = dir
+        .join("blobs/sha256")
+        .join(d.trim_start_matches("sha256:"));
+    std::fs::write(p, bytes).expect("blob");
+    d
+}
+
+/// Writes an OCI image layout in `dir` with `images`; with more than one, index.json points at
+/// an inner index listing them by platform (so `skopeo copy --all` pushes a multi-platform
+/// image). Layers are gzip streams of stored (uncompressed) blocks: quick to make, still gzip.
+pub fn oci_layout(dir: &Path, images: &[ImageSpec]) -> Vec<Written> {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).expect("layout dir");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    let mut written = Vec::new();
+    let mut entries = Vec::new();
+    for img in images {
+        let mut diff_ids = Vec::new();
+        let mut layer_descs = Vec::new();
+        let mut layer_digests = Vec::new();
+        for files in &img.layers {
+            let raw = layer_tar(files);
+            diff_ids.push(sha256(&raw));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+            gz.write_all(&raw).expect("gzip");
+            let gz = gz.finish().expect("gzip");
+            let d = put_blob(dir, &gz);
+            layer_descs.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": d, "size": gz.len()
+            }));
+            layer_digests.push(d);
+        }
+        let config = serde_json::json!({
+            "architecture": img.architecture, "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": []
+        });
+        let config_bytes = serde_json::to_vec(&config).expect("config");
+        let config_digest = put_blob(dir, &config_bytes);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config_bytes.len()},
+            "layers": layer_descs
+        });
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest");
+        let manifest_digest = put_blob(dir, &manifest_bytes);
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_bytes.len(),
+            "platform": {"architecture": img.architecture, "os": "linux"}
+        }));
+        written.push(Written {
+            config_digest,
+            diff_ids,
+            layer_digests,
+            manifest_digest,
+        });
+    }
+    let top = if entries.len() == 1 {
+        entries[0].clone()
+    } else {
+        let inner = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries
+        });
+        let bytes = serde_json::to_vec(&inner).expect("index");
+        let d = put_blob(dir, &bytes);
+        serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json",
+                           "digest": d, "size": bytes.len()})
+    };
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [top]});
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("index"),
+    )
+    .expect("index.json");
+    written
+}
+
+/// Layer ChainIDs committed in a root (`layerdb/sha256/*`).
+pub fn layer_count(root: &Path) -> usize {
+    std::fs::read_dir(root.join("image/overlay2/layerdb/sha256"))
+        .map(|r| r.count())
+        .unwrap_or(0)
+}
+
+/// Layer directories under `overlay2/` (besides `l`).
+pub fn layer_dirs(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root.join("overlay2"))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| !p.ends_with("l"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,288 @@
+//! `berth pull` against Debian's `docker-registry` on 127.0.0.1: images pushed by skopeo pull
+//! with Docker's IDs and DiffIDs and run; multi-platform indexes; a corrupted blob is refused by
+//! digest with the store unchanged; a pull killed halfway resumes without downloading finished
+//! layers again.
+mod registry_common;
+use berth_testkit::registry::RegistryOptions;
+use berth_testkit::TempRoot;
+use registry_common::*;
+
+fn inspect_field(rig: &Rig, root: &std::path::Path, image: &str, template: &str) -> String {
+    ok(rig
+        .berth(root)
+        .args(["image", "inspect", "--format", template, image]))
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn pull_of_skopeo_pushed_image_keeps_docker_ids_and_runs() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let (src, id) = busybox_root(&rig, "bb:1");
+    let archive = src.path().join("bb-save.tar");
+    ok(rig
+        .berth(src.path())
+        .args(["save", "-o"])
+        .arg(&archive)
+        .arg("bb:1"));
+    let remote = format!("{}/bb:1", rig.host());
+    rig.skopeo_copy(
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{remote}"),
+        &[],
+    );
+    let digest = rig.skopeo_digest(&format!("docker://{remote}"), &[]);
+
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let out = ok(rig.berth(dst.path()).args(["pull", &remote]));
+    assert!(out.contains("1: Pulling from"), "{out}");
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {remote}")),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with(&remote), "{out}");
+
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Id}}"),
+        id,
+        "same image ID as the source"
+    );
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{json .RootFS.Layers}}"),
+        inspect_field(&rig, src.path(), "bb:1", "{{json .RootFS.Layers}}"),
+    );
+    let digests = inspect_field(&rig, dst.path(), &remote, "{{json .RepoDigests}}");
+    assert_eq!(digests, format!("[\"{}/bb@{digest}\"]", rig.host()));
+    let listing = ok(rig.berth(dst.path()).args(["images", "--digests"]));
+    assert!(listing.contains(&digest), "{listing}");
+    // Docker's distribution metadata: blob -> DiffID.
+    let dist = dst
+        .path()
+        .join("image/overlay2/distribution/diffid-by-digest/sha256");
+    assert_eq!(
+        std::fs::read_dir(&dist).expect("distribution dir").count(),
+        1
+    );
+
+    // Again: nothing downloaded, the layer already exists.
+    let again = ok(rig.berth(dst.path()).args(["pull", &remote]));
+    assert!(again.contains("Already exists"), "{again}");
+    assert!(
+        again.contains(&format!("Status: Image is up to date for {remote}")),
+        "{again}"
+    );
+
+    // By digest, quietly: prints only the reference.
+    let by_digest = format!("{}/bb@{digest}", rig.host());
+    let q = ok(rig.berth(dst.path()).args(["pull", "-q", &by_digest]));
+    assert_eq!(q.trim(), by_digest);
+
+    let ran = ok(rig.berth(dst.path()).args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &remote,
+        "/bin/echo",
+        "pulled",
+    ]));
+    assert_eq!(ran.trim(), "pulled");
+}
+
+#[test]
+fn pull_chooses_platform_from_an_index() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let work = TempRoot::new("berth-reg-oci-").expect("dir");
+    let layout = work.path().join("layout");
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let other_arch = if host_arch == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let spec = |arch: &str| ImageSpec {
+        architecture: arch.to_string(),
+        layers: vec![vec![("arch".into(), arch.as_bytes().to_vec())]],
+    };
+    let written = oci_layout(&layout, &[spec(host_arch), spec(other_arch)]);
+    let remote = format!("{}/multi:1", rig.host());
+    rig.skopeo_copy(
+        &format!("oci:{}", layout.display()),
+        &format!("docker://{remote}"),
+        &["--all"],
+    );
+    let index_digest = rig.skopeo_digest(&format!("docker://{remote}"), &[]);
+
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    ok(rig.berth(dst.path()).args(["pull", &remote]));
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Id}}"),
+        written[0].config_digest
+    );
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Architecture}}"),
+        host_arch
+    );
+    // The RepoDigest is the index's, as Docker records it.
+    let digests = inspect_field(&rig, dst.path(), &remote, "{{json .RepoDigests}}");
+    assert!(digests.contains(&index_digest), "{digests}");
+
+    let other = format!("--platform=linux/{other_arch}");
+    ok(rig.berth(dst.path()).args(["pull", &other, &remote]));
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Id}}"),
+        written[1].config_digest
+    );
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Architecture}}"),
+        other_arch
+    );
+    let none = fails(
+        rig.berth(dst.path())
+            .args(["pull", "--platform", "linux/s390x", &remote]),
+    );
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no matching manifest for linux/s390x"));
+}
+
+#[test]
+fn corrupted_blob_is_refused_by_digest_and_the_store_is_unchanged() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let work = TempRoot::new("berth-reg-oci-").expect("dir");
+    let layout = work.path().join("layout");
+    let written = oci_layout(
+        &layout,
+        &[ImageSpec {
+            architecture: "amd64".into(),
+            layers: vec![
+                vec![("a".into(), vec![b'a'; 100_000])],
+                vec![("b".into(), vec![b'b'; 100_000])],
+            ],
+        }],
+    );
+    let remote = format!("{}/broken:1", rig.host());
+    rig.skopeo_copy(
+        &format!("oci:{}", layout.display()),
+        &format!("docker://{remote}"),
+        &[],
+    );
+    let bad = &written[0].layer_digests[1];
+    let path = rig.registry.blob_path(bad);
+    let mut bytes = std::fs::read(&path).expect("blob in registry storage");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, bytes).expect("corrupting blob");
+
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let out = fails(rig.berth(dst.path()).args(["pull", &remote]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(bad.as_str()), "error names the digest: {err}");
+    assert!(err.contains(&rig.host()) && err.contains("broken"), "{err}");
+    assert_eq!(layer_count(dst.path()), 0, "no layer committed");
+    assert!(layer_dirs(dst.path()).is_empty(), "no layer directory left");
+    let images = ok(rig.berth(dst.path()).args(["images", "-q"]));
+    assert!(images.trim().is_empty(), "{images}");
+
+    // Unknown tags say so, naming the reference.
+    let missing = fails(
+        rig.berth(dst.path())
+            .args(["pull", &format!("{}/broken:nope", rig.host())]),
+    );
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("broken:nope") && err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn killed_pull_resumes_without_downloading_finished_layers_again() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let work = TempRoot::new("berth-reg-oci-").expect("dir");
+    let layout = work.path().join("layout");
+    // A small layer that finishes at once and a large incompressible one still running when
+    // the pull is killed.
+    let mut noise = vec![0u8; 32 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in noise.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let written = oci_layout(
+        &layout,
+        &[ImageSpec {
+            architecture: "amd64".into(),
+            layers: vec![
+                vec![("big".into(), noise)],
+                vec![("small".into(), b"small".to_vec())],
+            ],
+        }],
+    );
+    let remote = format!("{}/resume:1", rig.host());
+    rig.skopeo_copy(
+        &format!("oci:{}", layout.display()),
+        &format!("docker://{remote}"),
+        &[],
+    );
+    let small = written[0].layer_digests[1].clone();
+    let kept = |root: &std::path::Path| {
+        root.join("image/overlay2/distribution/pulling")
+            .join(small.trim_start_matches("sha256:"))
+            .join("layer.json")
+            .is_file()
+    };
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let mut child = rig
+        .berth(dst.path())
+        .args(["pull", &remote])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting pull");
+    let seen = berth_testkit::wait_until(std::time::Duration::from_secs(60), || kept(dst.path()));
+    let _ = child.kill();
+    let status = child.wait().expect("waiting for the pull");
+    assert!(seen, "the small layer was never kept");
+    assert!(
+        !status.success(),
+        "the pull finished before it could be killed"
+    );
+    assert_eq!(
+        layer_count(dst.path()),
+        0,
+        "nothing committed by the killed pull"
+    );
+
+    let out = ok(rig.berth(dst.path()).args(["pull", &remote]));
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Id}}"),
+        written[0].config_digest
+    );
+    // The registry served the small blob once, the big one twice.
+    let log = rig.registry.log();
+    let gets = |d: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("GET") && l.contains(&format!("/blobs/{d}")) && l.contains("200")
+            })
+            .count()
+    };
+    assert_eq!(gets(&small), 1, "small layer fetched again:\n{log}");
+    assert!(gets(&written[0].layer_digests[0]) >= 2, "{log}");
+}

@@ -1,0 +1,148 @@
+//! `berth push` against Debian's `docker-registry`: what Berth pushes, skopeo and Docker pull
+//! with the same manifest digest and image ID; layers already there are skipped, layers in
+//! another repository are cross-mounted, large layers go up in chunks; `-a` pushes every tag.
+mod registry_common;
+use berth_testkit::registry::RegistryOptions;
+use berth_testkit::TempRoot;
+use registry_common::*;
+
+/// The digest from Docker's `<tag>: digest: sha256:… size: N` line.
+fn pushed_digest(out: &str, tag: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{tag}: digest: ")))
+        .unwrap_or_else(|| panic!("no digest line for {tag} in {out}"));
+    line.split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn pushed_by_berth_pulls_in_skopeo_and_docker_with_the_same_digest() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let (src, id) = busybox_root(&rig, "bb:1");
+    let remote = format!("{}/bb:1", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &remote]));
+    let out = ok(rig.berth(src.path()).args(["push", &remote]));
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/bb]",
+            rig.host()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let digest = pushed_digest(&out, "1");
+    assert_eq!(
+        rig.skopeo_digest(&format!("docker://{remote}"), &[]),
+        digest
+    );
+    // skopeo verifies every blob it copies.
+    let oci = src.path().join("copied");
+    rig.skopeo_copy(
+        &format!("docker://{remote}"),
+        &format!("oci:{}", oci.display()),
+        &[],
+    );
+    // The RepoDigest is recorded locally, as Docker does after a push.
+    let digests = ok(rig.berth(src.path()).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        "bb:1",
+    ]));
+    assert!(digests.contains(&digest), "{digests}");
+
+    let again = ok(rig.berth(src.path()).args(["push", &remote]));
+    assert!(again.contains("Layer already exists"), "{again}");
+    assert_eq!(pushed_digest(&again, "1"), digest);
+
+    if let Some(dockerd) = berth_testkit::dockerd::Dockerd::start().expect("dockerd") {
+        let pulled = ok(dockerd.docker().args(["pull", &remote]));
+        assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
+        let docker_id = ok(dockerd
+            .docker()
+            .args(["image", "inspect", "--format", "{{.Id}}", &remote]));
+        assert_eq!(docker_id.trim(), id);
+    }
+}
+
+#[test]
+fn push_uploads_in_chunks_mounts_across_repositories_and_pushes_all_tags() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let work = TempRoot::new("berth-reg-oci-").expect("dir");
+    let layout = work.path().join("layout");
+    let mut noise = vec![0u8; 20 << 20];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for chunk in noise.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let written = oci_layout(
+        &layout,
+        &[ImageSpec {
+            architecture: "amd64".into(),
+            layers: vec![
+                vec![("noise".into(), noise)],
+                vec![("small".into(), b"small".to_vec())],
+            ],
+        }],
+    );
+    let a = format!("{}/a:1", rig.host());
+    rig.skopeo_copy(
+        &format!("oci:{}", layout.display()),
+        &format!("docker://{a}"),
+        &[],
+    );
+    let root = TempRoot::new("berth-reg-push-").expect("root");
+    ok(rig.berth(root.path()).args(["pull", &a]));
+    // Forget where the blobs came from: the push must upload (and compress) them itself.
+    std::fs::remove_dir_all(root.path().join("image/overlay2/distribution")).expect("rm");
+    let b1 = format!("{}/b:1", rig.host());
+    let b2 = format!("{}/b:2", rig.host());
+    ok(rig.berth(root.path()).args(["tag", &a, &b1]));
+    ok(rig.berth(root.path()).args(["tag", &a, &b2]));
+    let out = ok(rig
+        .berth(root.path())
+        .args(["push", "-a", &format!("{}/b", rig.host())]));
+    let d1 = pushed_digest(&out, "1");
+    let d2 = pushed_digest(&out, "2");
+    assert_eq!(d1, d2, "same image, same manifest");
+    assert_eq!(out.matches(": Pushed").count(), 2, "{out}");
+    assert_eq!(out.matches("Layer already exists").count(), 2, "{out}");
+    let patches = rig
+        .registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("PATCH") && l.contains("/v2/b/blobs/uploads/"))
+        .count();
+    assert!(patches >= 2, "the 20 MiB layer went up in several chunks");
+
+    let c = format!("{}/c:1", rig.host());
+    ok(rig.berth(root.path()).args(["tag", &a, &c]));
+    let out = ok(rig.berth(root.path()).args(["push", &c]));
+    assert_eq!(out.matches("Mounted from b").count(), 2, "{out}");
+    assert_eq!(pushed_digest(&out, "1"), d1);
+
+    // What Berth pushed pulls back into a fresh root as the same image.
+    let fresh = TempRoot::new("berth-reg-fresh-").expect("root");
+    ok(rig.berth(fresh.path()).args(["pull", &c]));
+    let id = ok(rig
+        .berth(fresh.path())
+        .args(["image", "inspect", "--format", "{{.Id}}", &c]));
+    assert_eq!(id.trim(), written[0].config_digest);
+
+    let missing = fails(
+        rig.berth(root.path())
+            .args(["push", &format!("{}/nope:1", rig.host())]),
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
+}

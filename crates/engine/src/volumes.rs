@@ -1,0 +1,920 @@
+//! The volume store: Docker's `volumes/<name>/_data` layout, with each volume's metadata (driver,
+//! labels, options, creation time) in `volumes/<name>/metadata.json` (Docker keeps the same facts
+//! in `metadata.db` and `opts.json`). Owns creating, listing, inspecting, removing and pruning
+//! volumes, the `local` driver's options (`type`, `device`, `o`: tmpfs and bind volumes mounted
+//! on `_data` at first use), the anonymous-volume label, and turning a new container's `-v`,
+//! `--mount`, `--volumes-from` and the image's `VOLUME`s into its mount points, copying the
+//! image's content into an empty volume on first use as Docker does.
+//!
+//! A volume is created in `volumes/.staging/` and renamed into place, so it appears whole or not
+//! at all; removal renames it to `volumes/.trash/` first. Both are invisible to listings (a
+//! volume name never starts with `.`). It must not know how containers run: it reads container
+//! records only to find a volume's users.
+use crate::error::{EngineError, Result};
+use crate::options::{HostConfig, MountConfig};
+use crate::record::{write_atomic, ContainerRecord, MountPoint, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The label Docker puts on anonymous volumes (`-v /path`, the image's `VOLUME`, unnamed
+/// `volume create`); `volume prune` without `-a` removes only these.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// The one driver Berth has.
+pub const LOCAL_DRIVER: &str = "local";
+
+/// `volumes/<name>/metadata.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub options: Option<BTreeMap<String, String>>,
+    pub created_at: String,
+    /// `<root>/volumes/<name>/_data` (not stored: derived from where the store is).
+    #[serde(skip)]
+    pub mountpoint: PathBuf,
+}
+
+impl Volume {
+    pub fn is_anonymous(&self) -> bool {
+        self.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(ANONYMOUS_LABEL))
+    }
+
+    /// `docker volume inspect`'s document.
+    pub fn inspect(&self) -> Value {
+        json!({
+            "CreatedAt": self.created_at,
+            "Driver": self.driver,
+            "Labels": self.labels,
+            "Mountpoint": self.mountpoint.to_string_lossy(),
+            "Name": self.name,
+            "Options": self.options,
+            "Scope": "local",
+        })
+    }
+
+    /// `docker volume ls --format` row (Docker's field names; sizes only with `system df -v`).
+    pub fn ls_row(&self) -> Value {
+        let labels = self
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        json!({
+            "Availability": "N/A",
+            "Driver": self.driver,
+            "Group": "N/A",
+            "Labels": labels,
+            "Links": "N/A",
+            "Mountpoint": self.mountpoint.to_string_lossy(),
+            "Name": self.name,
+            "Scope": "local",
+            "Size": "N/A",
+            "Status": "N/A",
+        })
+    }
+}
+
+/// What `volume create` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct CreateVolume {
+    /// Empty: a random 64-hex name, labelled anonymous (as Docker does).
+    pub name: String,
+    pub driver: String,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PruneReport {
+    pub deleted: Vec<String>,
+    pub reclaimed_bytes: u64,
+}
+
+/// Docker's volume name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// The volume store under one Berth root.
+#[derive(Debug, Clone)]
+pub struct Volumes {
+    dir: PathBuf,
+    containers: Store,
+}
+
+impl Volumes {
+    pub fn new(root: &Path) -> Volumes {
+        Volumes {
+            dir: root.join("volumes"),
+            containers: Store::new(root),
+        }
+    }
+
+    /// `<root>/volumes`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn volume_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `volume create`: creates the volume, or returns the existing one of that name (Docker's
+    /// create is idempotent for the same driver).
+    pub fn create(&self, req: &CreateVolume) -> Result<Volume> {
+        let driver = if req.driver.is_empty() {
+            LOCAL_DRIVER
+        } else {
+            req.driver.as_str()
+        };
+        let (name, labels) = if req.name.is_empty() {
+            let mut labels = req.labels.clone();
+            labels.insert(ANONYMOUS_LABEL.into(), String::new());
+            (crate::names::new_id(), labels)
+        } else {
+            (req.name.clone(), req.labels.clone())
+        };
+        if !valid_name(&name) {
+            return Err(EngineError::InvalidVolume {
+                name: name.clone(),
+                reason: format!("\"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"),
+            });
+        }
+        if driver != LOCAL_DRIVER {
+            return Err(EngineError::InvalidVolume {
+                name,
+                reason: format!(
+                    "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+                ),
+            });
+        }
+        validate_options(&name, &req.options)?;
+        if let Ok(existing) = self.get(&name) {
+            return Ok(existing);
+        }
+        let volume = Volume {
+            name: name.clone(),
+            driver: driver.into(),
+            labels: Some(labels),
+            options: Some(req.options.clone()),
+            created_at: now_seconds(),
+            mountpoint: self.volume_dir(&name).join("_data"),
+        };
+        self.commit_new(&volume)?;
+        self.get(&name)
+    }
+
+    /// A volume a container names that does not exist yet (`-v name:/x`, `-v /x`): Docker gives
+    /// these no options and no labels (anonymous ones get the anonymous label).
+    fn create_implicit(&self, name: &str, anonymous: bool) -> Result<Volume> {
+        if let Ok(existing) = self.get(name) {
+            return Ok(existing);
+        }
+        if !valid_name(name) {
+            return Err(EngineError::InvalidVolume {
+                name: name.into(),
+                reason: format!("\"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"),
+            });
+        }
+        let volume = Volume {
+            name: name.into(),
+            driver: LOCAL_DRIVER.into(),
+            labels: anonymous
+                .then(|| BTreeMap::from([(ANONYMOUS_LABEL.to_string(), String::new())])),
+            options: None,
+            created_at: now_seconds(),
+            mountpoint: self.volume_dir(name).join("_data"),
+        };
+        self.commit_new(&volume)?;
+        self.get(name)
+    }
+
+    /// Builds the volume in `.staging/` and renames it into place; losing the race to another
+    /// creator of the same name is not an error.
+    fn commit_new(&self, volume: &Volume) -> Result<()> {
+        let staging_root = self.dir.join(".staging");
+        let staging = staging_root.join(format!("{}-{}", volume.name, std::process::id()));
+        let data = staging.join("_data");
+        std::fs::create_dir_all(&data).map_err(|e| EngineError::io(&data, e))?;
+        let meta = serde_json::to_vec_pretty(volume).map_err(|e| EngineError::Json {
+            path: staging.join("metadata.json"),
+            source: e,
+        })?;
+        write_atomic(&staging.join("metadata.json"), &meta)?;
+        let target = self.volume_dir(&volume.name);
+        match std::fs::rename(&staging, &target) {
+            Ok(()) => Ok(()),
+            Err(_) if target.join("metadata.json").exists() => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(EngineError::io(&target, e))
+            }
+        }
+    }
+
+    /// One volume by name.
+    pub fn get(&self, name: &str) -> Result<Volume> {
+        if !valid_name(name) {
+            return Err(EngineError::NoSuchVolume(name.into()));
+        }
+        let dir = self.volume_dir(name);
+        let meta = dir.join("metadata.json");
+        let mut volume = match std::fs::read(&meta) {
+            Ok(bytes) => serde_json::from_slice::<Volume>(&bytes)
+                .map_err(|source| EngineError::Json { path: meta, source })?,
+            // A bare `_data` (made by an older Berth or by hand) is still a local volume.
+            Err(_) if dir.join("_data").is_dir() => Volume {
+                name: name.into(),
+                driver: LOCAL_DRIVER.into(),
+                created_at: std::fs::metadata(&dir)
+                    .and_then(|m| m.modified())
+                    .map(|t| {
+                        chrono::DateTime::<chrono::Utc>::from(t)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    })
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+            Err(_) => return Err(EngineError::NoSuchVolume(name.into())),
+        };
+        volume.name = name.into();
+        volume.mountpoint = dir.join("_data");
+        Ok(volume)
+    }
+
+    /// Every volume, sorted by name.
+    pub fn list(&self) -> Vec<Volume> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Volume> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| valid_name(n))
+            .filter_map(|n| self.get(&n).ok())
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The IDs of the containers whose mounts use volume `name`.
+    pub fn users(&self, name: &str) -> Vec<String> {
+        self.containers
+            .list_ids()
+            .into_iter()
+            .filter_map(|id| self.containers.load(&id).ok())
+            .filter(|r| uses_volume(r, name))
+            .map(|r| r.id)
+            .collect()
+    }
+
+    /// Names of the volumes some container uses.
+    fn used_names(&self) -> std::collections::BTreeSet<String> {
+        self.containers
+            .list_ids()
+            .into_iter()
+            .filter_map(|id| self.containers.load(&id).ok())
+            .flat_map(|r| {
+                r.mount_points
+                    .into_values()
+                    .filter(|m| m.r#type == "volume")
+                    .map(|m| m.name)
+            })
+            .collect()
+    }
+
+    /// `volume ls -f`: `dangling=true|false`, `label=k[=v]`, `name=sub`, `driver=local`.
+    pub fn list_filtered(&self, filters: &[(String, String)]) -> Result<Vec<Volume>> {
+        for (k, v) in filters {
+            if !["dangling", "label", "name", "driver"].contains(&k.as_str()) {
+                return Err(EngineError::InvalidFilter(format!("{k}={v}")));
+            }
+            if k == "dangling" && !["true", "false", "1", "0"].contains(&v.as_str()) {
+                return Err(EngineError::InvalidFilter(format!("{k}={v}")));
+            }
+        }
+        let used = if filters.iter().any(|(k, _)| k == "dangling") {
+            self.used_names()
+        } else {
+            Default::default()
+        };
+        Ok(self
+            .list()
+            .into_iter()
+            .filter(|v| {
+                filters.iter().all(|(k, want)| match k.as_str() {
+                    "dangling" => {
+                        let dangling = !used.contains(&v.name);
+                        dangling == (want == "true" || want == "1")
+                    }
+                    "label" => label_matches(v.labels.as_ref(), want),
+                    "name" => v.name.contains(want.as_str()),
+                    "driver" => v.driver == *want,
+                    _ => true,
+                })
+            })
+            .collect())
+    }
+
+    /// `volume rm [-f]`: refuses a volume in use (naming the containers); `force` only makes a
+    /// missing volume not an error, as in Docker.
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let _lock = self.containers.lock()?;
+        let volume = match self.get(name) {
+            Ok(v) => v,
+            Err(EngineError::NoSuchVolume(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let users = self.users(&volume.name);
+        if !users.is_empty() {
+            return Err(EngineError::VolumeInUse {
+                name: volume.name,
+                containers: users,
+            });
+        }
+        self.destroy(&volume)
+    }
+
+    /// Unmounts (when mounted by its options) and deletes a volume; the caller checked it is
+    /// unused.
+    fn destroy(&self, volume: &Volume) -> Result<()> {
+        if mounted_at(&volume.mountpoint) {
+            nix::mount::umount2(&volume.mountpoint, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| EngineError::io(&volume.mountpoint, std::io::Error::from(e)))?;
+        }
+        let trash = self.dir.join(".trash");
+        std::fs::create_dir_all(&trash).map_err(|e| EngineError::io(&trash, e))?;
+        let doomed = trash.join(format!("{}-{}", volume.name, crate::names::new_id()));
+        let dir = self.volume_dir(&volume.name);
+        std::fs::rename(&dir, &doomed).map_err(|e| EngineError::io(&dir, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| EngineError::io(&doomed, e))
+    }
+
+    /// `volume prune [-a] [-f label=…]`: unused anonymous volumes, or every unused one with
+    /// `all`.
+    pub fn prune(&self, all: bool, filters: &[(String, String)]) -> Result<PruneReport> {
+        for (k, v) in filters {
+            if !["label", "label!", "all"].contains(&k.as_str()) {
+                return Err(EngineError::InvalidFilter(format!("{k}={v}")));
+            }
+        }
+        let all = all
+            || filters
+                .iter()
+                .any(|(k, v)| k == "all" && (v == "true" || v == "1"));
+        let _lock = self.containers.lock()?;
+        let used = self.used_names();
+        let mut report = PruneReport::default();
+        for volume in self.list() {
+            if used.contains(&volume.name) || (!all && !volume.is_anonymous()) {
+                continue;
+            }
+            let keep = filters.iter().any(|(k, v)| match k.as_str() {
+                "label" => !label_matches(volume.labels.as_ref(), v),
+                "label!" => label_matches(volume.labels.as_ref(), v),
+                _ => false,
+            });
+            if keep {
+                continue;
+            }
+            let size = dir_size(&volume.mountpoint);
+            self.destroy(&volume)?;
+            report.reclaimed_bytes += size;
+            report.deleted.push(volume.name);
+        }
+        Ok(report)
+    }
+
+    /// Mounts a volume with `type`/`device`/`o` options on its `_data` unless it already is.
+    pub fn ensure_mounted(&self, volume: &Volume) -> Result<()> {
+        let Some(options) = volume.options.as_ref().filter(|o| o.contains_key("type")) else {
+            return Ok(());
+        };
+        if mounted_at(&volume.mountpoint) {
+            return Ok(());
+        }
+        let kind = options.get("type").map(String::as_str).unwrap_or("");
+        let device = options.get("device").map(String::as_str).unwrap_or("");
+        let (flags, data) = mount_flags(options.get("o").map(String::as_str).unwrap_or(""));
+        let bind = flags.contains(nix::mount::MsFlags::MS_BIND);
+        let source = if device.is_empty() { kind } else { device };
+        let fstype = if bind || kind == "none" {
+            None
+        } else {
+            Some(kind)
+        };
+        let data = (!data.is_empty()).then_some(data.as_str());
+        nix::mount::mount(Some(source), &volume.mountpoint, fstype, flags, data).map_err(|e| {
+            EngineError::InvalidVolume {
+                name: volume.name.clone(),
+                reason: format!(
+                    "error while mounting volume '{}': failed to mount local volume: mount {source}:{}, flags: {:#x}, data: {}: {e}",
+                    volume.mountpoint.display(),
+                    volume.mountpoint.display(),
+                    flags.bits(),
+                    data.unwrap_or("")
+                ),
+            }
+        })?;
+        if bind && flags.contains(nix::mount::MsFlags::MS_RDONLY) {
+            // A bind mount takes `ro` only on a remount.
+            let _ = nix::mount::mount(
+                None::<&str>,
+                &volume.mountpoint,
+                None::<&str>,
+                flags | nix::mount::MsFlags::MS_REMOUNT,
+                None::<&str>,
+            );
+        }
+        Ok(())
+    }
+
+    /// Bytes used by a volume's data.
+    pub fn size(&self, volume: &Volume) -> u64 {
+        dir_size(&volume.mountpoint)
+    }
+
+    /// Removes the anonymous volumes `record` used that no other container uses (`rm -v`,
+    /// `run --rm`). Best effort: a volume that cannot go is left for `volume prune`.
+    pub fn remove_anonymous_of(&self, record: &ContainerRecord) {
+        for mp in record.mount_points.values() {
+            if mp.r#type != "volume" {
+                continue;
+            }
+            let Ok(volume) = self.get(&mp.name) else {
+                continue;
+            };
+            if !volume.is_anonymous() {
+                continue;
+            }
+            let Ok(_lock) = self.containers.lock() else {
+                return;
+            };
+            if self.users(&volume.name).iter().all(|id| *id == record.id) {
+                let _ = self.destroy(&volume);
+            }
+        }
+    }
+
+    /// Resolves a new container's mounts: `--volumes-from` first, then the image's `VOLUME`s
+    /// not otherwise covered (anonymous volumes), then `-v`/`--mount` (which win over both).
+    /// Creates missing volumes, mounts volumes with options, and copies the image's content at
+    /// the target into a volume that is still empty. Returns the mount points (Docker's
+    /// `MountPoints`) and the mounts for the OCI spec, volume sources as volume names.
+    pub fn prepare_container(
+        &self,
+        host: &HostConfig,
+        image_volumes: &[String],
+        rootfs: &Path,
+    ) -> Result<PreparedMounts> {
+        let mut by_target: BTreeMap<String, MountConfig> = BTreeMap::new();
+        for from in &host.volumes_from {
+            let (reference, mode) = match from.rsplit_once(':') {
+                Some((r, m)) if m == "ro" || m == "rw" => (r, Some(m)),
+                _ => (from.as_str(), None),
+            };
+            let id = self.containers.resolve(reference)?;
+            let other = self.containers.load(&id)?;
+            for mp in other.mount_points.values() {
+                by_target.insert(
+                    mp.destination.clone(),
+                    MountConfig {
+                        r#type: mp.r#type.clone(),
+                        source: if mp.r#type == "volume" {
+                            mp.name.clone()
+                        } else {
+                            mp.source.clone()
+                        },
+                        target: mp.destination.clone(),
+                        read_only: match mode {
+                            Some(m) => m == "ro",
+                            None => !mp.rw,
+                        },
+                    },
+                );
+            }
+        }
+        let covered =
+            |t: &str| host.tmpfs.contains_key(t) || host.mounts.iter().any(|m| m.target == t);
+        for target in image_volumes {
+            if !covered(target) && !by_target.contains_key(target) {
+                by_target.insert(
+                    target.clone(),
+                    MountConfig {
+                        r#type: "volume".into(),
+                        target: target.clone(),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        for m in &host.mounts {
+            by_target.insert(m.target.clone(), m.clone());
+        }
+        let mut prepared = PreparedMounts::default();
+        for (target, mut m) in by_target {
+            match m.r#type.as_str() {
+                "volume" => {
+                    let anonymous = m.source.is_empty();
+                    let volume = if anonymous {
+                        self.create_implicit(&crate::names::new_id(), true)?
+                    } else {
+                        self.create_implicit(&m.source, false)?
+                    };
+                    self.ensure_mounted(&volume)?;
+                    copy_up_if_empty(rootfs, &target, &volume.mountpoint)?;
+                    m.source = volume.name.clone();
+                    prepared.mount_points.insert(
+                        target.clone(),
+                        MountPoint {
+                            r#type: "volume".into(),
+                            name: volume.name.clone(),
+                            source: volume.mountpoint.to_string_lossy().into_owned(),
+                            destination: target,
+                            rw: !m.read_only,
+                        },
+                    );
+                }
+                "bind" => {
+                    let src = Path::new(&m.source);
+                    if !src.exists() {
+                        std::fs::create_dir_all(src).map_err(|e| EngineError::io(src, e))?;
+                    }
+                    prepared.mount_points.insert(
+                        target.clone(),
+                        MountPoint {
+                            r#type: "bind".into(),
+                            name: String::new(),
+                            source: m.source.clone(),
+                            destination: target,
+                            rw: !m.read_only,
+                        },
+                    );
+                }
+                _ => {}
+            }
+            prepared.spec_mounts.push(m);
+        }
+        Ok(prepared)
+    }
+}
+
+/// A new container's mounts, as `prepare_container` resolved them.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedMounts {
+    /// Docker's `MountPoints`, by destination.
+    pub mount_points: BTreeMap<String, MountPoint>,
+    /// Everything the OCI spec mounts (volume sources are volume names).
+    pub spec_mounts: Vec<MountConfig>,
+}
+
+fn uses_volume(record: &ContainerRecord, name: &str) -> bool {
+    record
+        .mount_points
+        .values()
+        .any(|m| m.r#type == "volume" && m.name == name)
+}
+
+/// `label=k` or `label=k=v` against a label map.
+pub fn label_matches(labels: Option<&BTreeMap<String, String>>, want: &str) -> bool {
+    let Some(labels) = labels else {
+        return false;
+    };
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(want),
+    }
+}
+
+/// The local driver's options, checked as Docker checks them.
+fn validate_options(name: &str, options: &BTreeMap<String, String>) -> Result<()> {
+    for key in options.keys() {
+        if !["type", "device", "o", "size"].contains(&key.as_str()) {
+            return Err(EngineError::InvalidVolume {
+                name: name.into(),
+                reason: format!("invalid option: \"{key}\""),
+            });
+        }
+    }
+    let kind = options.get("type").map(String::as_str).unwrap_or("");
+    let o = options.get("o").map(String::as_str).unwrap_or("");
+    if !kind.is_empty() || !o.is_empty() {
+        let bind = o.split(',').any(|f| f == "bind" || f == "rbind");
+        if kind.is_empty() {
+            return Err(EngineError::InvalidVolume {
+                name: name.into(),
+                reason: "missing required option: \"type\"".into(),
+            });
+        }
+        if bind || kind == "none" {
+            let device = options.get("device").map(String::as_str).unwrap_or("");
+            if !device.starts_with('/') {
+                return Err(EngineError::InvalidVolume {
+                    name: name.into(),
+                    reason: "missing required option: \"device\" (an absolute host path for a bind volume)".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits mount(8)-style options into flags and the filesystem's data string.
+fn mount_flags(o: &str) -> (nix::mount::MsFlags, String) {
+    use nix::mount::MsFlags;
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for opt in o.split(',').filter(|s| !s.is_empty()) {
+        match opt {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" | "defaults" | "suid" | "dev" | "exec" | "async" => {}
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "bind" => flags |= MsFlags::MS_BIND,
+            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
+}
+
+/// Whether something is mounted exactly at `path` (a bind mount from the same filesystem has
+/// the same device number, so `/proc/self/mountinfo` is asked).
+fn mounted_at(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|p| unescape_mountinfo(p) == want)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let octal = std::str::from_utf8(&bytes[i + 1..i + 4]).ok();
+            if let Some(v) = octal.and_then(|o| u8::from_str_radix(o, 8).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Docker's `CreatedAt` (RFC 3339, seconds).
+fn now_seconds() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Bytes in the regular files below `dir` (hard links counted once per name, like `du -b`
+/// would not; good enough for `system df`).
+pub fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+/// Docker's copy-up: the first time an empty volume is mounted over a directory the image has,
+/// the image's content there (with its owners and modes) is copied into the volume. The target
+/// is resolved inside the container's root, so a symlink in the image cannot point the copy at
+/// the host.
+fn copy_up_if_empty(rootfs: &Path, target: &str, data: &Path) -> Result<()> {
+    let is_empty = std::fs::read_dir(data)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if !is_empty || rootfs.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let source = crate::fsops::resolve_in_root(rootfs, target, true)?;
+    let Ok(meta) = std::fs::symlink_metadata(&source) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    copy_dir_contents(&source, data)?;
+    copy_owner_and_mode(&meta, data)
+}
+
+fn copy_owner_and_mode(meta: &std::fs::Metadata, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+        .map_err(|e| EngineError::io(dst, e))?;
+    if !meta.file_type().is_symlink() {
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(|e| EngineError::io(dst, e))?;
+    }
+    Ok(())
+}
+
+/// Copies a directory's entries (files, directories, symlinks; owners and modes kept) into
+/// `dst`, never following a symlink.
+fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(src).map_err(|e| EngineError::io(src, e))? {
+        let entry = entry.map_err(|e| EngineError::io(src, e))?;
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&from).map_err(|e| EngineError::io(&from, e))?;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let link = std::fs::read_link(&from).map_err(|e| EngineError::io(&from, e))?;
+            std::os::unix::fs::symlink(link, &to).map_err(|e| EngineError::io(&to, e))?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&to).map_err(|e| EngineError::io(&to, e))?;
+            copy_dir_contents(&from, &to)?;
+        } else if kind.is_file() {
+            std::fs::copy(&from, &to).map_err(|e| EngineError::io(&to, e))?;
+        } else {
+            // Devices, FIFOs and sockets in a VOLUME directory are rare; Docker copies them,
+            // Berth skips them rather than guess.
+            continue;
+        }
+        copy_owner_and_mode(&meta, &to)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Volumes) {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Volumes::new(dir.path());
+        (dir, v)
+    }
+
+    #[test]
+    fn names_follow_docker() {
+        assert!(valid_name("data"));
+        assert!(valid_name("my_vol.1-x"));
+        assert!(!valid_name("a"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name(".staging"));
+        assert!(!valid_name("a/b"));
+    }
+
+    #[test]
+    fn create_get_list_remove() {
+        let (_d, vols) = store();
+        let v = vols
+            .create(&CreateVolume {
+                name: "data".into(),
+                labels: BTreeMap::from([("k".into(), "v".into())]),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(v.driver, "local");
+        assert!(v.mountpoint.ends_with("volumes/data/_data"));
+        assert!(v.mountpoint.is_dir());
+        // Idempotent.
+        assert_eq!(
+            vols.create(&CreateVolume {
+                name: "data".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .labels,
+            v.labels
+        );
+        let anon = vols.create(&CreateVolume::default()).unwrap();
+        assert_eq!(anon.name.len(), 64);
+        assert!(anon.is_anonymous());
+        assert_eq!(vols.list().len(), 2);
+        let labelled = vols
+            .list_filtered(&[("label".into(), "k=v".into())])
+            .unwrap();
+        assert_eq!(labelled.len(), 1);
+        assert!(vols.list_filtered(&[("bogus".into(), "1".into())]).is_err());
+        let doc = v.inspect();
+        for key in [
+            "CreatedAt",
+            "Driver",
+            "Labels",
+            "Mountpoint",
+            "Name",
+            "Options",
+            "Scope",
+        ] {
+            assert!(doc.get(key).is_some(), "{key}");
+        }
+        vols.remove("data", false).unwrap();
+        assert!(matches!(
+            vols.get("data"),
+            Err(EngineError::NoSuchVolume(_))
+        ));
+        assert!(vols.remove("data", false).is_err());
+        vols.remove("data", true).unwrap();
+        let report = vols.prune(false, &[]).unwrap();
+        assert_eq!(report.deleted, vec![anon.name]);
+        assert!(vols.list().is_empty());
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_leaves_nothing() {
+        let (_d, vols) = store();
+        assert!(vols
+            .create(&CreateVolume {
+                name: "x".into(),
+                ..Default::default()
+            })
+            .is_err());
+        let opts = BTreeMap::from([("colour".to_string(), "red".to_string())]);
+        let err = vols
+            .create(&CreateVolume {
+                name: "ok1".into(),
+                options: opts,
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid option"), "{err}");
+        let opts = BTreeMap::from([("o".to_string(), "bind".to_string())]);
+        assert!(vols
+            .create(&CreateVolume {
+                name: "ok2".into(),
+                options: opts,
+                ..Default::default()
+            })
+            .is_err());
+        assert!(vols.list().is_empty());
+    }
+
+    #[test]
+    fn copy_up_keeps_content_and_stays_in_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("srv/sub")).unwrap();
+        std::fs::write(rootfs.join("srv/sub/file"), "hi").unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("escape")).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        copy_up_if_empty(&rootfs, "/srv", &data).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(data.join("sub/file")).unwrap(),
+            "hi"
+        );
+        // Not empty any more: a second copy does nothing.
+        std::fs::write(rootfs.join("srv/new"), "x").unwrap();
+        copy_up_if_empty(&rootfs, "/srv", &data).unwrap();
+        assert!(!data.join("new").exists());
+        // A symlink to the host's /etc resolves inside the root (where there is no etc).
+        let data2 = dir.path().join("data2");
+        std::fs::create_dir(&data2).unwrap();
+        copy_up_if_empty(&rootfs, "/escape", &data2).unwrap();
+        assert!(std::fs::read_dir(&data2).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn mount_options_split() {
+        let (flags, data) = mount_flags("size=10m,ro,uid=1000");
+        assert!(flags.contains(nix::mount::MsFlags::MS_RDONLY));
+        assert_eq!(data, "size=10m,uid=1000");
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+    }
+}

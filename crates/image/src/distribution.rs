@@ -1,0 +1,232 @@
+//! Docker's `distribution/` metadata, read and extended for pull and push:
+//! `diffid-by-digest/sha256/<blob>` (compressed blob → DiffID) and
+//! `v2metadata-by-diffid/sha256/<diff>` (DiffID → every blob digest and source repository it
+//! is known by, so a push can skip or cross-mount blobs), plus `pulling/<blob>/`: layers a pull
+//! extracted and verified but has not committed yet, so a pull killed halfway resumes without
+//! downloading them again. A kept layer is claimed by renaming its record, so two pulls never
+//! commit the same staged directory.
+use crate::apply::{remove_tree, AppliedLayer};
+use crate::digest::{hex_part, random_hex_id, with_algo};
+use crate::error::{ImageError, Result};
+use crate::layers::StagedLayer;
+use crate::layout::{read_text_opt, write_atomic, write_plain};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One `v2metadata-by-diffid` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V2Metadata {
+    #[serde(rename = "Digest")]
+    pub digest: String,
+    #[serde(rename = "SourceRepository")]
+    pub source_repository: String,
+    #[serde(rename = "HMAC", default)]
+    pub hmac: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeptRecord {
+    cache_id: String,
+    diff_id: String,
+    size: u64,
+}
+
+impl Store {
+    fn dist_dir(&self, sub: &str) -> PathBuf {
+        self.layout.distribution().join(sub)
+    }
+
+    /// The DiffID a compressed blob is known to decompress to.
+    pub fn diff_id_for_blob(&self, blob: &str) -> Result<Option<String>> {
+        read_text_opt(
+            &self
+                .dist_dir("diffid-by-digest/sha256")
+                .join(hex_part(blob)),
+        )
+    }
+
+    /// Every blob digest (with its source repository) known for a DiffID, newest last.
+    pub fn blobs_for_diff_id(&self, diff_id: &str) -> Result<Vec<V2Metadata>> {
+        let path = self
+            .dist_dir("v2metadata-by-diffid/sha256")
+            .join(hex_part(diff_id));
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(ImageError::io("reading", &path)(e)),
+        }
+    }
+
+    /// Records that `blob` decompresses to `diff_id` and lives in `repository` (a full name such
+    /// as `docker.io/library/busybox`), keeping the entries already known for other repositories.
+    pub fn add_blob_metadata(&self, blob: &str, diff_id: &str, repository: &str) -> Result<()> {
+        let by_digest = self.dist_dir("diffid-by-digest/sha256");
+        let by_diff = self.dist_dir("v2metadata-by-diffid/sha256");
+        for d in [&by_digest, &by_diff] {
+            std::fs::create_dir_all(d).map_err(ImageError::io("creating", d))?;
+        }
+        write_atomic(
+            &by_digest.join(hex_part(blob)),
+            with_algo(diff_id).as_bytes(),
+        )?;
+        let _lock = self.lock()?;
+        let mut entries = self.blobs_for_diff_id(diff_id).unwrap_or_default();
+        let entry = V2Metadata {
+            digest: with_algo(blob),
+            source_repository: repository.to_string(),
+            hmac: String::new(),
+        };
+        entries.retain(|e| !(e.digest == entry.digest && e.source_repository == repository));
+        entries.push(entry);
+        let bytes = serde_json::to_vec(&entries).map_err(|e| ImageError::BadMetadata {
+            path: by_diff.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&by_diff.join(hex_part(diff_id)), &bytes)
+    }
+
+    /// Points the digest reference `name@sha256:…` at `image_id`, moving it when it pointed at
+    /// another image (a multi-platform index digest names whichever platform was pulled last,
+    /// as Docker's puller records it).
+    pub fn set_repo_digest(&self, image_id: &str, digest_reference: &str) -> Result<()> {
+        let r = crate::reference::Reference::parse(digest_reference)?;
+        if r.digest.is_none() || r.tag.is_some() {
+            return Err(ImageError::InvalidReference {
+                reference: digest_reference.to_string(),
+                reason: "expected name@digest".into(),
+            });
+        }
+        if self.lookup_reference(&r)?.as_deref() == Some(with_algo(image_id).as_str()) {
+            return Ok(());
+        }
+        {
+            let _lock = self.lock()?;
+            self.untag_locked(&r)?;
+        }
+        self.tag(image_id, digest_reference).map(|_| ())
+    }
+
+    /// Keeps a verified, staged layer of blob `blob` for a later pull to commit.
+    pub fn keep_staged(&self, blob: &str, staged: &StagedLayer) -> Result<()> {
+        let dir = self.dist_dir("pulling");
+        std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
+        let tmp = dir.join(format!(".new-{}", &random_hex_id()[..16]));
+        std::fs::create_dir_all(&tmp).map_err(ImageError::io("creating", &tmp))?;
+        let record = KeptRecord {
+            cache_id: staged.cache_id.clone(),
+            diff_id: staged.applied.diff_id.clone(),
+            size: staged.applied.size,
+        };
+        let json = serde_json::to_vec(&record).map_err(|e| ImageError::BadMetadata {
+            path: tmp.clone(),
+            reason: e.to_string(),
+        })?;
+        write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+        write_plain(&tmp.join("layer.json"), &json)?;
+        let dest = dir.join(hex_part(blob));
+        if std::fs::rename(&tmp, &dest).is_err() {
+            // Another pull kept the same blob first; ours stays the caller's to use.
+            let _ = remove_tree(&tmp);
+        }
+        Ok(())
+    }
+
+    /// Claims the staged layer kept for `blob`, if any whose directory still exists.
+    pub fn take_kept_staged(&self, blob: &str) -> Option<StagedLayer> {
+        let dir = self.dist_dir("pulling");
+        let src = dir.join(hex_part(blob));
+        let claimed = dir.join(format!(".claimed-{}", &random_hex_id()[..16]));
+        std::fs::rename(&src, &claimed).ok()?;
+        let result = (|| {
+            let record: KeptRecord =
+                serde_json::from_slice(&std::fs::read(claimed.join("layer.json")).ok()?).ok()?;
+            let tar_split = std::fs::read(claimed.join("tar-split.json.gz")).ok()?;
+            if record.cache_id.contains('/')
+                || !self
+                    .layout
+                    .layer_dir(&record.cache_id)
+                    .join("diff")
+                    .is_dir()
+            {
+                return None;
+            }
+            Some(StagedLayer {
+                cache_id: record.cache_id,
+                applied: AppliedLayer {
+                    diff_id: record.diff_id,
+                    size: record.size,
+                    tar_split,
+                },
+            })
+        })();
+        let _ = remove_tree(&claimed);
+        result
+    }
+
+    /// Forgets the kept layer of `blob` (after it was committed or thrown away).
+    pub fn forget_kept_staged(&self, blob: &str) {
+        let _ = remove_tree(&self.dist_dir("pulling").join(hex_part(blob)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn metadata_accumulates_per_repository() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let blob = format!("sha256:{}", "b".repeat(64));
+        let diff = format!("sha256:{}", "d".repeat(64));
+        assert_eq!(store.diff_id_for_blob(&blob).unwrap(), None);
+        store
+            .add_blob_metadata(&blob, &diff, "docker.io/library/a")
+            .unwrap();
+        store
+            .add_blob_metadata(&blob, &diff, "docker.io/library/b")
+            .unwrap();
+        store
+            .add_blob_metadata(&blob, &diff, "docker.io/library/a")
+            .unwrap();
+        assert_eq!(store.diff_id_for_blob(&blob).unwrap(), Some(diff.clone()));
+        let repos: Vec<String> = store
+            .blobs_for_diff_id(&diff)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.source_repository)
+            .collect();
+        assert_eq!(repos, vec!["docker.io/library/b", "docker.io/library/a"]);
+    }
+
+    #[test]
+    fn kept_layer_is_claimed_once() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let staged = store
+            .stage_layer(&tar_of("f", b"hello")[..], "test")
+            .unwrap();
+        let blob = format!("sha256:{}", "c".repeat(64));
+        store.keep_staged(&blob, &staged).unwrap();
+        let again = store.take_kept_staged(&blob).unwrap();
+        assert_eq!(again.cache_id, staged.cache_id);
+        assert_eq!(again.applied.diff_id, staged.applied.diff_id);
+        assert!(store.take_kept_staged(&blob).is_none());
+        let chain = store.commit_staged(again, None).unwrap();
+        assert!(store.has_layer(&chain));
+    }
+}

@@ -1,0 +1,517 @@
+//! `pull`: manifest (choosing a platform from an index), config, then every missing layer
+//! streamed from the registry through digest check, decompression and the store's layer applier
+//! in one pass, up to [`MAX_CONCURRENT_DOWNLOADS`] at a time on scoped threads. Layers whose
+//! ChainID the store already has are skipped ("Already exists"). Nothing becomes visible until
+//! every layer is verified: layers are committed bottom-up, then the image, its tag and its
+//! `RepoDigest`. A failed pull throws its staged layers away; a pull killed halfway leaves its
+//! verified layers kept (see `berth_image::distribution`) for the next pull to commit.
+use crate::blob::{fetch_small, BlobReader};
+use crate::client::{header, RegistryClient, RequestBody};
+use crate::error::{RegistryError, Result};
+use crate::manifest::{self, Descriptor, ImageManifest, Manifest, Platform, ACCEPT_MANIFESTS};
+use crate::session::Session;
+use berth_image::{ImageConfig, Reference, StagedLayer, Store};
+use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use ureq::http::Method;
+
+/// Docker's default `max-concurrent-downloads`.
+pub const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+
+/// What happens to one layer during a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerEvent {
+    /// The store already has it.
+    AlreadyExists,
+    /// Download starts; the blob has this many bytes.
+    Downloading { total: u64 },
+    /// This many more bytes arrived.
+    Progress { bytes: u64 },
+    /// Verified and extracted (waiting for the layers below to be committed).
+    Extracted,
+    /// Kept from an earlier, interrupted pull: not downloaded again.
+    Resumed,
+    /// Committed to the store.
+    Complete,
+}
+
+/// Receives a pull's messages; implementations draw bars or print lines.
+pub trait PullProgress: Sync {
+    /// A status line (`latest: Pulling from library/busybox`).
+    fn status(&self, _line: &str) {}
+    /// An event for the layer `short_id` (12 hex digits of its blob digest).
+    fn layer(&self, _short_id: &str, _event: LayerEvent) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+impl PullProgress for Silent {}
+
+/// Options of `pull`.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `--platform`; the host's when None.
+    pub platform: Option<Platform>,
+    /// `--all-tags`.
+    pub all_tags: bool,
+}
+
+/// One image a pull produced.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The normalised reference pulled (with its tag or digest).
+    pub reference: Reference,
+    pub image_id: String,
+    /// Digest of the manifest (or index) the reference pointed at: the RepoDigest.
+    pub manifest_digest: String,
+    /// False when the image and its reference were already there ("Image is up to date").
+    pub downloaded: bool,
+}
+
+fn short(digest: &str) -> String {
+    let h = digest.strip_prefix("sha256:").unwrap_or(digest);
+    h.chars().take(12).collect()
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Pulls `reference` (Docker's forms: `busybox`, `host:5000/x:tag`, `x@sha256:…`).
+pub fn pull(
+    store: &Store,
+    session: &Session,
+    reference: &str,
+    options: &PullOptions,
+    progress: &dyn PullProgress,
+) -> Result<Vec<Pulled>> {
+    let mut r = Reference::parse(reference)?;
+    if options.all_tags {
+        if r.tag.is_some() || r.digest.is_some() {
+            return Err(RegistryError::Invalid(
+                "tag can't be used with --all-tags/-a".into(),
+            ));
+        }
+    } else if r.tag.is_none() && r.digest.is_none() {
+        progress.status("Using default tag: latest");
+        r.tag = Some("latest".into());
+    }
+    let client = session.client(&r.domain, false)?;
+    let targets: Vec<Reference> = if options.all_tags {
+        list_tags(&client, &r)?
+            .into_iter()
+            .map(|t| Reference {
+                tag: Some(t),
+                ..r.clone()
+            })
+            .collect()
+    } else {
+        vec![r]
+    };
+    let mut out = Vec::new();
+    for t in targets {
+        out.push(pull_one(store, &client, &t, options, progress)?);
+    }
+    Ok(out)
+}
+
+/// Tags of a repository (`GET /v2/<name>/tags/list`), following `Link` pagination.
+pub fn list_tags(client: &RegistryClient, r: &Reference) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Tags {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let mut url = client.url(&format!("/v2/{}/tags/list", r.path));
+    let mut out = Vec::new();
+    loop {
+        let mut resp = client.send(Method::GET, &url, &r.path, false, &[], RequestBody::Empty)?;
+        if resp.status().as_u16() != 200 {
+            return Err(client.error_for(&r.path, "listing tags", &mut resp));
+        }
+        let next = header(&resp, "link").and_then(|l| {
+            l.split(';').next().map(|u| {
+                u.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+        });
+        let tags: Tags = resp
+            .body_mut()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_vec()
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .map_err(|e| RegistryError::BadContent {
+                registry: client.domain().to_string(),
+                repository: r.path.clone(),
+                what: "tag list".into(),
+                reason: e.to_string(),
+            })?;
+        out.extend(tags.tags.unwrap_or_default());
+        match next {
+            Some(n) if !n.is_empty() => url = client.url(&n),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Fetches a manifest by tag or digest: (bytes, content type, digest of the bytes).
+pub fn fetch_manifest(
+    client: &RegistryClient,
+    r: &Reference,
+    target: &str,
+) -> Result<(Vec<u8>, String, String)> {
+    let url = client.url(&format!("/v2/{}/manifests/{target}", r.path));
+    let mut resp = client.send(
+        Method::GET,
+        &url,
+        &r.path,
+        false,
+        &[("Accept", ACCEPT_MANIFESTS.to_string())],
+        RequestBody::Empty,
+    )?;
+    let status = resp.status().as_u16();
+    if status == 404 {
+        let f = crate::client::failure_of(&mut resp);
+        if f.code == "NAME_UNKNOWN" {
+            return Err(RegistryError::Denied {
+                registry: client.domain().to_string(),
+                repository: r.path.clone(),
+                message: f.message,
+            });
+        }
+        let mut shown = r.clone();
+        if target.starts_with("sha256:") && shown.tag.is_none() {
+            shown.digest = Some(target.to_string());
+        }
+        return Err(RegistryError::ManifestUnknown {
+            reference: format!("{}{}", shown.full_name(), suffix(&shown)),
+            message: f.message,
+        });
+    }
+    if status != 200 {
+        return Err(client.error_for(&r.path, &format!("manifest {target}"), &mut resp));
+    }
+    let content_type = header(&resp, "content-type").unwrap_or_default();
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(4 << 20)
+        .read_to_vec()
+        .map_err(|e| RegistryError::BadContent {
+            registry: client.domain().to_string(),
+            repository: r.path.clone(),
+            what: format!("manifest {target}"),
+            reason: e.to_string(),
+        })?;
+    let digest = sha256_of(&bytes);
+    if target.starts_with("sha256:") && digest != target {
+        return Err(RegistryError::DigestMismatch {
+            registry: client.domain().to_string(),
+            repository: r.path.clone(),
+            what: "manifest",
+            digest: target.to_string(),
+            actual: digest,
+        });
+    }
+    Ok((bytes, content_type, digest))
+}
+
+fn suffix(r: &Reference) -> String {
+    match (&r.tag, &r.digest) {
+        (Some(t), _) => format!(":{t}"),
+        (None, Some(d)) => format!("@{d}"),
+        _ => String::new(),
+    }
+}
+
+fn bad_content(
+    client: &RegistryClient,
+    r: &Reference,
+    what: &str,
+    reason: String,
+) -> RegistryError {
+    RegistryError::BadContent {
+        registry: client.domain().to_string(),
+        repository: r.path.clone(),
+        what: what.to_string(),
+        reason,
+    }
+}
+
+/// Resolves `r` to an image manifest for the wanted platform: (manifest, RepoDigest).
+pub fn resolve_image_manifest(
+    client: &RegistryClient,
+    r: &Reference,
+    platform: Option<&Platform>,
+) -> Result<(ImageManifest, String)> {
+    let target = r
+        .digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let (bytes, ctype, digest) = fetch_manifest(client, r, &target)?;
+    match manifest::parse(&ctype, &bytes).map_err(|e| bad_content(client, r, "manifest", e))? {
+        Manifest::Image(m) => Ok((*m, digest)),
+        Manifest::Index(idx) => {
+            let want = platform.cloned().unwrap_or_else(Platform::host);
+            let entry = idx.choose(&want).ok_or_else(|| RegistryError::NoPlatform {
+                platform: want.display(),
+            })?;
+            let (bytes, ctype, _) = fetch_manifest(client, r, &entry.digest)?;
+            match manifest::parse(&ctype, &bytes)
+                .map_err(|e| bad_content(client, r, "manifest", e))?
+            {
+                Manifest::Image(m) => Ok((*m, digest)),
+                Manifest::Index(_) => Err(bad_content(
+                    client,
+                    r,
+                    &format!("manifest {}", entry.digest),
+                    "an index inside an index is not supported".into(),
+                )),
+            }
+        }
+    }
+}
+
+fn pull_one(
+    store: &Store,
+    client: &RegistryClient,
+    r: &Reference,
+    options: &PullOptions,
+    progress: &dyn PullProgress,
+) -> Result<Pulled> {
+    let shown = r
+        .tag
+        .clone()
+        .or_else(|| r.digest.clone())
+        .unwrap_or_default();
+    progress.status(&format!("{shown}: Pulling from {}", repo_for_status(r)));
+    let (m, manifest_digest) = resolve_image_manifest(client, r, options.platform.as_ref())?;
+    let config_bytes = fetch_small(client, &r.path, &m.config.digest, m.config.size)?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+        bad_content(
+            client,
+            r,
+            &format!("config {}", m.config.digest),
+            e.to_string(),
+        )
+    })?;
+    let layers: Vec<&Descriptor> = m.layers.iter().collect();
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != layers.len() {
+        return Err(bad_content(
+            client,
+            r,
+            &format!("manifest {manifest_digest}"),
+            format!(
+                "{} layers but the config lists {} DiffIDs",
+                layers.len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    let chains = berth_image::digest::chain_ids(diff_ids);
+    let image_id = sha256_of(&config_bytes);
+    let already = store.image(&image_id).is_ok();
+    // Layers below the first missing ChainID are all there (a chain implies its parents).
+    let first_missing = chains
+        .iter()
+        .position(|c| !store.has_layer(c))
+        .unwrap_or(chains.len());
+    for l in &layers[..first_missing] {
+        progress.layer(&short(&l.digest), LayerEvent::AlreadyExists);
+    }
+    let staged = download_layers(
+        store,
+        client,
+        r,
+        &layers[first_missing..],
+        &diff_ids[first_missing..],
+        progress,
+    )?;
+    // Commit bottom-up; on failure throw the rest away.
+    let mut parent = first_missing.checked_sub(1).map(|i| chains[i].clone());
+    let mut staged = staged.into_iter();
+    let mut i = first_missing;
+    while let Some(s) = staged.next() {
+        let blob = layers[i].digest.clone();
+        match store.commit_staged(s, parent.as_deref()) {
+            Ok(chain) => {
+                store.forget_kept_staged(&blob);
+                progress.layer(&short(&blob), LayerEvent::Complete);
+                parent = Some(chain);
+            }
+            Err(e) => {
+                for (j, rest) in staged.enumerate() {
+                    store.forget_kept_staged(&layers[i + 1 + j].digest);
+                    store.discard_staged(rest);
+                }
+                return Err(e.into());
+            }
+        }
+        i += 1;
+    }
+    for (l, d) in layers.iter().zip(diff_ids) {
+        store.add_blob_metadata(&l.digest, d, &r.full_name())?;
+    }
+    let id = store.add_image_raw(&config_bytes, None)?;
+    let name = r.familiar_name();
+    let mut changed = !already;
+    if let Some(t) = &r.tag {
+        let tag_ref = format!("{name}:{t}");
+        let before = store.resolve_id(&tag_ref).ok();
+        store.tag(&id, &tag_ref)?;
+        changed |= before.as_deref() != Some(id.as_str());
+    }
+    let digest_ref = format!("{name}@{manifest_digest}");
+    store.set_repo_digest(&id, &digest_ref)?;
+    progress.status(&format!("Digest: {manifest_digest}"));
+    Ok(Pulled {
+        reference: r.clone(),
+        image_id: id,
+        manifest_digest,
+        downloaded: changed,
+    })
+}
+
+fn repo_for_status(r: &Reference) -> String {
+    if r.domain == crate::settings::DOCKER_HUB {
+        r.path.clone()
+    } else {
+        r.full_name()
+    }
+}
+
+/// Downloads, verifies and stages `layers` (whose DiffIDs the config lists as `diff_ids`),
+/// concurrently; returns them in order, or the first error in layer order after discarding all.
+fn download_layers(
+    store: &Store,
+    client: &RegistryClient,
+    r: &Reference,
+    layers: &[&Descriptor],
+    diff_ids: &[String],
+    progress: &dyn PullProgress,
+) -> Result<Vec<StagedLayer>> {
+    let results: Vec<Mutex<Option<Result<StagedLayer>>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
+    let next = Mutex::new(0usize);
+    let workers = MAX_CONCURRENT_DOWNLOADS.min(layers.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = {
+                    let Ok(mut n) = next.lock() else { return };
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                if i >= layers.len() {
+                    return;
+                }
+                let res = fetch_layer(store, client, r, layers[i], &diff_ids[i], progress);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(res);
+                }
+            });
+        }
+    });
+    let discard = |i: usize, s: StagedLayer| {
+        store.forget_kept_staged(&layers[i].digest);
+        store.discard_staged(s);
+    };
+    let mut staged = Vec::new();
+    let mut first_err = None;
+    for (i, slot) in results.into_iter().enumerate() {
+        let res = slot.into_inner().ok().flatten().unwrap_or_else(|| {
+            Err(RegistryError::Invalid(format!(
+                "layer {} was not downloaded",
+                layers[i].digest
+            )))
+        });
+        match res {
+            Ok(s) if first_err.is_none() => staged.push((i, s)),
+            Ok(s) => discard(i, s),
+            Err(e) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        for (i, s) in staged {
+            discard(i, s);
+        }
+        return Err(e);
+    }
+    Ok(staged.into_iter().map(|(_, s)| s).collect())
+}
+
+/// One layer: reuse a kept one, else stream blob → hash → decompress → extract, then verify the
+/// blob digest and the DiffID before keeping it for commit.
+fn fetch_layer(
+    store: &Store,
+    client: &RegistryClient,
+    r: &Reference,
+    layer: &Descriptor,
+    diff_id: &str,
+    progress: &dyn PullProgress,
+) -> Result<StagedLayer> {
+    let id = short(&layer.digest);
+    if let Some(kept) = store.take_kept_staged(&layer.digest) {
+        if kept.applied.diff_id == diff_id {
+            // Kept again at once, so that a second interruption still finds it.
+            store.keep_staged(&layer.digest, &kept)?;
+            progress.layer(&id, LayerEvent::Resumed);
+            return Ok(kept);
+        }
+        store.discard_staged(kept);
+    }
+    progress.layer(&id, LayerEvent::Downloading { total: layer.size });
+    let tick = |n: u64| progress.layer(&id, LayerEvent::Progress { bytes: n });
+    let mut blob = BlobReader::new(client, &r.path, &layer.digest, layer.size, &tick);
+    let label = format!("{}/{} layer {}", client.domain(), r.path, layer.digest);
+    let staged = berth_image::compression::decompress(&mut blob)
+        .and_then(|tar| store.stage_layer(tar, &label));
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            // A registry failure (or a corrupted blob) explains a broken stream best.
+            if let Some(f) = blob.take_failure() {
+                return Err(f);
+            }
+            return Err(match blob.finish() {
+                Err(mismatch) => mismatch,
+                Ok(_) => RegistryError::BadContent {
+                    registry: client.domain().to_string(),
+                    repository: r.path.clone(),
+                    what: format!("layer {}", layer.digest),
+                    reason: e.to_string(),
+                },
+            });
+        }
+    };
+    if let Err(e) = blob.finish() {
+        store.discard_staged(staged);
+        return Err(e);
+    }
+    if staged.applied.diff_id != diff_id {
+        let actual = staged.applied.diff_id.clone();
+        store.discard_staged(staged);
+        return Err(RegistryError::DigestMismatch {
+            registry: client.domain().to_string(),
+            repository: r.path.clone(),
+            what: "layer DiffID of blob",
+            digest: layer.digest.clone(),
+            actual: format!("{actual}, config says {diff_id}"),
+        });
+    }
+    store.keep_staged(&layer.digest, &staged)?;
+    progress.layer(&id, LayerEvent::Extracted);
+    Ok(staged)
+}
