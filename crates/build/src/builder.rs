@@ -62,7 +62,10 @@ struct Stage {
     name: Option<String>,
     /// None until the first commit of a `FROM scratch` stage.
     image_id: Option<String>,
-    image: ImageConfig,
+    /// The config of `image_id`; None when a cache hit moved the stage onto an image whose
+    /// config has not been read yet (read on demand: a cached step costs the same however
+    /// many layers and history rows the image has).
+    image: Option<ImageConfig>,
     config: ContainerConfig,
     cmd_set: bool,
     maintainer: Option<String>,
@@ -344,12 +347,13 @@ impl Builder<'_> {
                 ..Default::default()
             };
             (None, image)
-        } else if let Some(stage) = self
+        } else if let Some(index) = self
             .stages
             .iter()
-            .find(|s| s.name.as_deref() == Some(lowered.as_str()))
+            .position(|s| s.name.as_deref() == Some(lowered.as_str()))
         {
-            (stage.image_id.clone(), stage.image.clone())
+            let image = self.image_of_stage(index)?;
+            (self.stages[index].image_id.clone(), image)
         } else {
             let base = self
                 .runner
@@ -367,7 +371,7 @@ impl Builder<'_> {
         self.stages.push(Stage {
             name: stage_name.clone(),
             image_id,
-            image,
+            image: Some(image),
             config,
             cmd_set: false,
             maintainer: None,
@@ -615,8 +619,22 @@ impl Builder<'_> {
     }
 
     /// The image config a step produces, given its container config and layer state.
+    /// The config of stage `index`'s image, read now if a cache hit left it unread.
+    fn image_of_stage(&mut self, index: usize) -> Result<ImageConfig> {
+        if let Some(image) = &self.stages[index].image {
+            return Ok(image.clone());
+        }
+        let image = match self.stages[index].image_id.clone() {
+            Some(id) => self.runner.resolve_image(&id)?.config,
+            None => ImageConfig::default(),
+        };
+        self.stages[index].image = Some(image.clone());
+        Ok(image)
+    }
+
     fn child_image(
         &self,
+        base: &ImageConfig,
         container_config: &ContainerConfig,
         created_by: &str,
         empty_layer: bool,
@@ -626,7 +644,7 @@ impl Builder<'_> {
         let now = berth_image::config::now_rfc3339();
         let mut config = stage.config.clone();
         config.image = Some(stage.image_id.clone().unwrap_or_default());
-        let mut history = stage.image.history.clone();
+        let mut history = base.history.clone();
         history.push(History {
             created: Some(now.clone()),
             author: stage.maintainer.clone(),
@@ -635,20 +653,20 @@ impl Builder<'_> {
             empty_layer,
         });
         ImageConfig {
-            architecture: stage.image.architecture.clone(),
-            variant: stage.image.variant.clone(),
-            os: if stage.image.os.is_empty() {
+            architecture: base.architecture.clone(),
+            variant: base.variant.clone(),
+            os: if base.os.is_empty() {
                 "linux".into()
             } else {
-                stage.image.os.clone()
+                base.os.clone()
             },
-            os_version: stage.image.os_version.clone(),
+            os_version: base.os_version.clone(),
             author: stage.maintainer.clone(),
             config: Some(config),
             container: container.map(str::to_string),
             container_config: Some(container_config.clone()),
             created: Some(now),
-            rootfs: stage.image.rootfs.clone(),
+            rootfs: base.rootfs.clone(),
             history,
             ..Default::default()
         }
@@ -677,6 +695,11 @@ impl Builder<'_> {
     }
 
     /// Looks the step up in the cache; on a hit moves the stage onto the cached image.
+    ///
+    /// The key covers the parent image and the stage's whole container config, and a step's
+    /// image takes its container config from exactly that state, so the stage's config stays
+    /// as it is and the cached image's config (which grows with every layer and history row)
+    /// is not read: a cached step costs the same at step 300 as at step 3.
     fn probe_cache(&mut self, key: &str) -> Result<bool> {
         if self.options.no_cache {
             return Ok(false);
@@ -687,16 +710,10 @@ impl Builder<'_> {
         if !self.runner.image_exists(&id) {
             return Ok(false);
         }
-        let Ok(image) = self.runner.resolve_image(&id) else {
-            return Ok(false);
-        };
         writeln!(self.out, " ---> Using cache").ok();
         let stage = self.stage_mut();
-        let mut config = image.config.config.clone().unwrap_or_default();
-        config.image = None;
-        stage.config = config;
-        stage.image = image.config;
-        stage.image_id = Some(image.id);
+        stage.image = None;
+        stage.image_id = Some(id);
         self.cached_steps += 1;
         Ok(true)
     }
@@ -704,7 +721,7 @@ impl Builder<'_> {
     fn record(&mut self, key: &str, image_id: String, image: ImageConfig) -> Result<()> {
         self.cache.put(key, &image_id)?;
         let stage = self.stage_mut();
-        stage.image = image;
+        stage.image = Some(image);
         stage.image_id = Some(image_id);
         self.executed_steps += 1;
         Ok(())
@@ -718,7 +735,8 @@ impl Builder<'_> {
         if self.probe_cache(&key)? {
             return Ok(());
         }
-        let image = self.child_image(&probe, &cmd.join(" "), true, None);
+        let base = self.image_of_stage(self.stages.len() - 1)?;
+        let image = self.child_image(&base, &probe, &cmd.join(" "), true, None);
         let parent = self.stage().image_id.clone();
         let id = self
             .runner
@@ -738,7 +756,8 @@ impl Builder<'_> {
         let created_by = probe.cmd.clone().unwrap_or_default().join(" ");
         let parent = self.stage().image_id.clone();
         let changed = self.runner.has_changes(container)?;
-        let image = self.child_image(probe, &created_by, !changed, Some(&container.id));
+        let base = self.image_of_stage(self.stages.len() - 1)?;
+        let image = self.child_image(&base, probe, &created_by, !changed, Some(&container.id));
         let id = if changed {
             self.runner
                 .commit_layer(container, &image, parent.as_deref())

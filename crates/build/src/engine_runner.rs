@@ -49,7 +49,7 @@ impl StepRunner for EngineRunner {
     }
 
     fn image_exists(&mut self, id: &str) -> bool {
-        self.store.image(id).is_ok()
+        self.store.has_image(id)
     }
 
     fn create_container(&mut self, image_id: Option<&str>) -> Result<StepContainer> {
@@ -57,7 +57,9 @@ impl StepRunner for EngineRunner {
         self.store
             .create_container_layer(&id, image_id)
             .map_err(backend)?;
-        match self.store.mount_container_layer(&id) {
+        // volatile: a step's layer is copied into the store by the commit and then deleted,
+        // so syncing it on unmount (a whole-filesystem sync per step) buys nothing.
+        match self.store.mount_container_layer_with(&id, true) {
             Ok(rootfs) => Ok(StepContainer { id, rootfs }),
             Err(e) => {
                 let _ = self.store.remove_container_layer(&id);

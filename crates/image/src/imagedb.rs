@@ -38,6 +38,12 @@ impl Store {
         })
     }
 
+    /// Whether image `id` (full ID, with or without `sha256:`) is stored: one `stat`, no parse.
+    pub fn has_image(&self, id: &str) -> bool {
+        crate::digest::is_full_hex(crate::digest::hex_part(id))
+            && self.layout.image_content(id).is_file()
+    }
+
     /// The parsed config of image `id`.
     pub fn image_config(&self, id: &str) -> Result<ImageConfig> {
         let raw = self.image_raw_config(id)?;
