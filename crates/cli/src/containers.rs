@@ -751,7 +751,10 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             src,
             dst,
         } => {
-            let _ = (archive, follow_link);
+            let opts = berth_engine::fsops::CopyOptions {
+                archive,
+                follow_link,
+            };
             let split = |s: &str| -> Option<(String, String)> {
                 let (c, p) = s.split_once(':')?;
                 if c.is_empty() || c.contains('/') {
@@ -760,11 +763,25 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 Some((c.to_string(), p.to_string()))
             };
             let result = match (split(&src), split(&dst)) {
+                (Some((c, path)), None) if dst == "-" => engine.lookup(&c).and_then(|r| {
+                    let stdout = std::io::stdout();
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    let res = berth_engine::fsops::archive_from(&engine, &r, &path, opts, &mut out);
+                    res.and_then(|()| {
+                        out.flush()
+                            .map_err(|e| berth_engine::EngineError::io("stdout", e))
+                    })
+                }),
                 (Some((c, path)), None) => engine.lookup(&c).and_then(|r| {
-                    berth_engine::fsops::copy_from(&engine, &r, &path, Path::new(&dst))
+                    berth_engine::fsops::copy_from(&engine, &r, &path, Path::new(&dst), opts)
+                }),
+                (None, Some((c, path))) if src == "-" => engine.lookup(&c).and_then(|r| {
+                    let stdin = std::io::stdin();
+                    let mut input = stdin.lock();
+                    berth_engine::fsops::extract_to(&engine, &r, &mut input, &path, opts)
                 }),
                 (None, Some((c, path))) => engine.lookup(&c).and_then(|r| {
-                    berth_engine::fsops::copy_to(&engine, &r, Path::new(&src), &path)
+                    berth_engine::fsops::copy_to(&engine, &r, Path::new(&src), &path, opts)
                 }),
                 _ => {
                     eprintln!("berth: copying between containers or between host paths is not supported; one side must be CONTAINER:PATH");

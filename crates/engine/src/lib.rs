@@ -27,6 +27,7 @@ pub mod attach;
 pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
+pub mod container_fs;
 pub mod deferred_free;
 pub mod error;
 pub mod exec;

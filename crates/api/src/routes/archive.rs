@@ -77,14 +77,22 @@ fn copy_out(
         .prefix("berth-api-cp-")
         .tempdir()
         .map_err(|e| ApiError::internal(format!("temporary directory: {e}")))?;
-    berth_engine::fsops::copy_from(&state.engine, record, path, dir.path()).map_err(
-        |e| match e {
-            berth_engine::EngineError::Sys(m) if m.starts_with("Could not find") => {
-                ApiError::not_found(m)
-            }
-            other => other.into(),
+    berth_engine::fsops::copy_from(
+        &state.engine,
+        record,
+        path,
+        dir.path(),
+        berth_engine::fsops::CopyOptions {
+            archive: true,
+            follow_link: false,
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        berth_engine::EngineError::Sys(m) if m.starts_with("Could not find") => {
+            ApiError::not_found(m)
+        }
+        other => other.into(),
+    })?;
     let name = base_name(path);
     let copied = if name == "/" {
         dir.path().to_path_buf()
@@ -180,7 +188,13 @@ pub async fn put(
             .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?;
         for entry in entries {
             let entry = entry.map_err(|e| ApiError::internal(e.to_string()))?;
-            berth_engine::fsops::copy_to(&state.engine, &record, &entry.path(), &path)?;
+            berth_engine::fsops::copy_to(
+                &state.engine,
+                &record,
+                &entry.path(),
+                &path,
+                Default::default(),
+            )?;
         }
         Ok(StatusCode::OK)
     })
