@@ -380,6 +380,32 @@ fn container_destination(
     }
 }
 
+/// A volume's copy-up: when the directory `target` exists inside the container root, its
+/// contents (owners and modes kept) are copied into the host directory `data`, which then takes
+/// the directory's owner and mode. Returns the source directory's metadata, `None` when there is
+/// nothing to copy (missing, or not a directory).
+pub fn copy_up(rootfs: &Path, target: &str, data: &Path) -> Result<Option<rustix::fs::Stat>> {
+    let root = Root::open(rootfs).map_err(io(rootfs))?;
+    let Ok(dir) = root.open_dir(Path::new(target)) else {
+        return Ok(None);
+    };
+    let st = rustix::fs::fstat(&dir).map_err(|e| EngineError::io(target, e.into()))?;
+    let source = Source {
+        dir,
+        name: None,
+        contents_only: true,
+        is_dir: true,
+    };
+    let dest = rustix::fs::open(
+        data,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| EngineError::io(data, e.into()))?;
+    transfer(&source, b"", dest.as_fd(), None, &data.to_string_lossy())?;
+    Ok(Some(st))
+}
+
 /// `berth export`: the container's root as a tar, read through fds only.
 pub fn export_root(rootfs: &Path, out: &mut dyn Write) -> Result<()> {
     let root = Root::open(rootfs).map_err(io(rootfs))?;
