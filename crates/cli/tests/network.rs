@@ -626,3 +626,36 @@ fn stop_frees_the_network_start_restores_it_and_connect_disconnect() {
         env.ok(&["network", "rm", "a", "b"]);
     });
 }
+
+#[test]
+fn rm_f_after_the_monitor_was_killed_frees_address_and_rules() {
+    in_throwaway_host(|| {
+        let env = Env::new("net-monkill");
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "bridge",
+            "-p",
+            "18095:80",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(env.path().join(format!("containers/{id}/config.v2.json"))).unwrap(),
+        )
+        .unwrap();
+        let monitor = record["BerthMonitorPid"].as_i64().unwrap() as i32;
+        assert!(monitor > 0);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(monitor),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(nft_table().contains("18095"));
+        env.ok(&["rm", "-f", &id]);
+        assert!(!nft_table().contains("18095"));
+        nothing_left(&env);
+    });
+}
