@@ -316,7 +316,9 @@ pub(crate) fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<(), CgroupError> {
 
 pub(crate) fn is_frozen(cg: &Cgroup) -> Result<bool, CgroupError> {
     let path = freezer_state_path(cg)?;
-    Ok(fs::read(&path)?.trim() == "FROZEN")
+    // FREEZING: a freeze in progress, or a frozen cgroup that just received a new task (exec
+    // --ignore-paused); either way the container is paused, not running.
+    Ok(matches!(fs::read(&path)?.trim(), "FROZEN" | "FREEZING"))
 }
 
 pub(crate) fn oom_kill_count(cg: &Cgroup) -> Result<u64, CgroupError> {

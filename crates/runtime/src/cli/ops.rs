@@ -290,14 +290,15 @@ pub fn events(rt: &Runtime, a: &EventsArgs) -> anyhow::Result<i32> {
     }
     let mut ooms = berth_runtime::lifecycle::oom_kills(rt, &a.id).unwrap_or(0);
     loop {
-        match rt.state(&a.id) {
-            Ok(st) if st.status != Status::Stopped => {}
-            _ => return Ok(0),
-        }
+        let stopped = !matches!(rt.state(&a.id), Ok(st) if st.status != Status::Stopped);
+        // Checked once more after the container stopped: the OOM kill may be what stopped it.
         let now = berth_runtime::lifecycle::oom_kills(rt, &a.id).unwrap_or(ooms);
         if now > ooms {
             println!("{}", event_line("oom", &a.id, None));
             ooms = now;
+        }
+        if stopped {
+            return Ok(0);
         }
         if let Ok(ev) = stats_event(rt, &a.id) {
             println!("{ev}");
