@@ -45,6 +45,7 @@ pub mod network;
 pub mod options;
 pub mod procinfo;
 pub mod record;
+pub mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;
