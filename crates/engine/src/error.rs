@@ -111,6 +111,12 @@ pub enum EngineError {
     },
     #[error("network: {0}")]
     Network(#[source] berth_net::NetError),
+    /// A `--security-opt`, `--pull` or similar option Docker's daemon would refuse;
+    /// `message` names the option and the cause in Docker's words.
+    #[error("{message}")]
+    InvalidOption { option: String, message: String },
+    #[error("Decoding seccomp profile failed: {0}")]
+    SeccompProfile(#[source] berth_runtime::seccomp::SeccompError),
     #[error("unable to find user {user}: {reason}")]
     User { user: String, reason: String },
     #[error("{path}: invalid JSON: {source}")]
@@ -136,6 +142,8 @@ pub enum EngineError {
     /// No way to start a monitor from this (multithreaded) process.
     #[error("cannot start the monitor of container {id} from a multithreaded process: {reason}")]
     MonitorLaunch { id: String, reason: String },
+    #[error(transparent)]
+    Registry(#[from] berth_registry::RegistryError),
 }
 
 impl EngineError {
