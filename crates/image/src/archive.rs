@@ -950,7 +950,10 @@ mod tests {
         let store = Store::open(root.path()).unwrap();
         let (bytes, _) = archive(6);
         for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 2048] {
-            assert!(store.load(&bytes[..cut], &NoProgress).is_err(), "cut at {cut}");
+            assert!(
+                store.load(&bytes[..cut], &NoProgress).is_err(),
+                "cut at {cut}"
+            );
             assert_eq!(layer_dirs(&store), 0, "cut at {cut}");
         }
     }
