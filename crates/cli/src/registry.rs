@@ -14,6 +14,45 @@ pub enum RegistryCommand {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Authenticate to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search for images (Docker Hub, or a registry's catalog)
+    Search(SearchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// SERVER (Docker Hub by default)
+    server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// SERVER (Docker Hub by default)
+    server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    limit: usize,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// TERM (`host:port/words` searches that registry's catalog)
+    term: String,
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +87,9 @@ pub fn run(root: &Path, command: RegistryCommand) -> anyhow::Result<i32> {
     match command {
         RegistryCommand::Pull(a) => pull(root, a),
         RegistryCommand::Push(a) => push(root, a),
+        RegistryCommand::Login(a) => login(a),
+        RegistryCommand::Logout(a) => logout(a),
+        RegistryCommand::Search(a) => search(a),
     }
 }
 
@@ -228,5 +270,105 @@ fn push(root: &Path, a: PushArgs) -> anyhow::Result<i32> {
             println!("{}{}", p.reference.full_name(), suffix(&p.reference));
         }
     }
+    Ok(0)
+}
+
+fn prompt(label: &str, echo: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{label}");
+    std::io::stderr().flush()?;
+    let stdin = std::io::stdin();
+    let saved = if echo {
+        None
+    } else {
+        let t = nix::sys::termios::tcgetattr(&stdin)?;
+        let mut quiet = t.clone();
+        quiet
+            .local_flags
+            .remove(nix::sys::termios::LocalFlags::ECHO);
+        nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)?;
+        Some(t)
+    };
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(t) = saved {
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &t);
+        eprintln!();
+    }
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn login(a: LoginArgs) -> anyhow::Result<i32> {
+    use std::io::Read;
+    let session = Session::from_environment()?;
+    let domain = berth_registry::login::server_domain(a.server.as_deref());
+    if a.password.is_some() && a.password_stdin {
+        anyhow::bail!("--password and --password-stdin are mutually exclusive");
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let password = if a.password_stdin {
+        if a.username.is_none() {
+            anyhow::bail!("Must provide --username with --password-stdin");
+        }
+        let mut p = String::new();
+        std::io::stdin().read_to_string(&mut p)?;
+        Some(p.trim_end_matches(['\n', '\r']).to_string())
+    } else {
+        if a.password.is_some() {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        }
+        a.password.clone()
+    };
+    let username = match a.username {
+        Some(u) => u,
+        None if interactive => prompt("Username: ", true)?,
+        None => anyhow::bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    let password = match password {
+        Some(p) => p,
+        None if interactive => prompt("Password: ", false)?,
+        None => anyhow::bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    if username.is_empty() || password.is_empty() {
+        anyhow::bail!("Username and password are required");
+    }
+    let creds = berth_registry::Credentials {
+        username,
+        secret: password,
+        identity_token: false,
+    };
+    berth_registry::login::login(&session, &domain, creds)?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+fn logout(a: LogoutArgs) -> anyhow::Result<i32> {
+    let session = Session::from_environment()?;
+    let domain = berth_registry::login::server_domain(a.server.as_deref());
+    let (key, found) = berth_registry::login::logout(&session, &domain)?;
+    if found {
+        println!("Removing login credentials for {key}");
+    } else {
+        println!("Not logged in to {key}");
+    }
+    Ok(0)
+}
+
+fn search(a: SearchArgs) -> anyhow::Result<i32> {
+    use std::io::Write;
+    let session = Session::from_environment()?;
+    let results = berth_registry::login::search(&session, &a.term, a.limit)?;
+    let mut tw = tabwriter::TabWriter::new(std::io::stdout()).padding(3);
+    writeln!(tw, "NAME\tDESCRIPTION\tSTARS\tOFFICIAL")?;
+    for r in results {
+        let mut desc = r.description.replace('\n', " ");
+        if !a.no_trunc && desc.chars().count() > 45 {
+            desc = desc.chars().take(44).collect::<String>() + "…";
+        }
+        let official = if r.is_official { "[OK]" } else { "" };
+        writeln!(tw, "{}\t{desc}\t{}\t{official}", r.name, r.star_count)?;
+    }
+    tw.flush()?;
     Ok(0)
 }

@@ -32,6 +32,8 @@ pub enum EngineError {
     InvalidVolume { name: String, reason: String },
     #[error("invalid filter '{0}'")]
     InvalidFilter(String),
+    #[error("Cannot update container {id}: {reason}")]
+    UpdateRefused { id: String, reason: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
     #[error("Unable to find image '{reference}' locally: {cause}")]

@@ -1,12 +1,12 @@
 //! Verbs on a container's filesystem: `commit` (its upper dir becomes a new image layer with a
 //! history row, via berth-image), `export` (a tar of the merged root) and `cp` (copies in
-//! either direction, container paths resolved inside the root so symlinks cannot lead out).
+//! either direction); the file access itself is `container_fs`'s, resolved inside the root.
 //! A stopped container's layer is mounted for the operation and unmounted again.
 use crate::error::{EngineError, Result};
 use crate::lifecycle::Engine;
 use crate::record::ContainerRecord;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// `berth commit` options.
 #[derive(Debug, Clone, Default)]
@@ -98,137 +98,60 @@ pub fn commit(engine: &Engine, record: &ContainerRecord, opts: &CommitOptions) -
 /// `berth export`: writes a tar of the container's root filesystem to `out`.
 pub fn export(engine: &Engine, record: &ContainerRecord, out: &mut dyn Write) -> Result<()> {
     with_rootfs(engine, record, |root| {
-        berth_image::export::write_dir_tar(root, out).map_err(image_err)
+        crate::container_fs::export_root(root, out)
     })
 }
 
-/// Resolves `path` inside `root` without letting `..` or symlinks (absolute or relative) escape
-/// it, like `openat2(RESOLVE_IN_ROOT)`. The last component is not followed when `follow_last`
-/// is false.
-pub fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Result<PathBuf> {
-    let mut resolved = PathBuf::new();
-    let mut pending: Vec<String> = Path::new(path)
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .rev()
-        .collect();
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = root.join(&resolved).join(&part);
-        let is_last = pending.is_empty();
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(meta) if meta.file_type().is_symlink() && (follow_last || !is_last) => {
-                hops += 1;
-                if hops > 40 {
-                    return Err(EngineError::Sys(format!(
-                        "{path}: too many levels of symbolic links"
-                    )));
-                }
-                let target =
-                    std::fs::read_link(&candidate).map_err(|e| EngineError::io(&candidate, e))?;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                let parts: Vec<String> = target
-                    .components()
-                    .filter_map(|c| match c {
-                        Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-                        Component::ParentDir => Some("..".into()),
-                        _ => None,
-                    })
-                    .collect();
-                pending.extend(parts.into_iter().rev());
-            }
-            _ => resolved.push(&part),
-        }
-    }
-    Ok(root.join(resolved))
-}
-
-fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(src).map_err(|e| EngineError::io(src, e))?;
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(src).map_err(|e| EngineError::io(src, e))?;
-        let _ = std::fs::remove_file(dst);
-        std::os::unix::fs::symlink(target, dst).map_err(|e| EngineError::io(dst, e))?;
-    } else if meta.is_dir() {
-        std::fs::create_dir_all(dst).map_err(|e| EngineError::io(dst, e))?;
-        std::fs::set_permissions(dst, meta.permissions()).map_err(|e| EngineError::io(dst, e))?;
-        for entry in std::fs::read_dir(src).map_err(|e| EngineError::io(src, e))? {
-            let entry = entry.map_err(|e| EngineError::io(src, e))?;
-            copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
-        }
-    } else {
-        std::fs::copy(src, dst).map_err(|e| EngineError::io(dst, e))?;
-    }
-    Ok(())
-}
-
-/// Docker's destination rule: copying onto an existing directory puts the source inside it.
-fn destination(dst: &Path, src: &Path) -> PathBuf {
-    if dst.is_dir() {
-        dst.join(src.file_name().unwrap_or_default())
-    } else {
-        dst.to_path_buf()
-    }
-}
+pub use crate::container_fs::CopyOptions;
 
 /// `berth cp CONTAINER:SRC HOSTDST`.
-pub fn copy_from(engine: &Engine, record: &ContainerRecord, src: &str, dst: &Path) -> Result<()> {
+pub fn copy_from(
+    engine: &Engine,
+    record: &ContainerRecord,
+    src: &str,
+    dst: &Path,
+    opts: CopyOptions,
+) -> Result<()> {
     with_rootfs(engine, record, |root| {
-        let from = resolve_in_root(root, src, false)?;
-        if std::fs::symlink_metadata(&from).is_err() {
-            return Err(EngineError::Sys(format!(
-                "Could not find the file {src} in container {}",
-                record.short_name()
-            )));
-        }
-        copy_tree(&from, &destination(dst, &from))
+        crate::container_fs::copy_out(root, record.short_name(), src, dst, opts)
+    })
+}
+
+/// `berth cp CONTAINER:SRC -`: the source as a tar on `out`.
+pub fn archive_from(
+    engine: &Engine,
+    record: &ContainerRecord,
+    src: &str,
+    opts: CopyOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    with_rootfs(engine, record, |root| {
+        crate::container_fs::archive_out(root, record.short_name(), src, opts.follow_link, out)
     })
 }
 
 /// `berth cp HOSTSRC CONTAINER:DST`.
-pub fn copy_to(engine: &Engine, record: &ContainerRecord, src: &Path, dst: &str) -> Result<()> {
+pub fn copy_to(
+    engine: &Engine,
+    record: &ContainerRecord,
+    src: &Path,
+    dst: &str,
+    opts: CopyOptions,
+) -> Result<()> {
     with_rootfs(engine, record, |root| {
-        let to = resolve_in_root(root, dst, true)?;
-        copy_tree(src, &destination(&to, src))
+        crate::container_fs::copy_in(root, record.short_name(), src, dst, opts)
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_never_escape_the_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
-        std::os::unix::fs::symlink("../../../../etc", root.join("rel")).unwrap();
-        assert_eq!(
-            resolve_in_root(root, "/abs/passwd", true).unwrap(),
-            root.join("etc/passwd")
-        );
-        assert_eq!(
-            resolve_in_root(root, "rel/passwd", true).unwrap(),
-            root.join("etc/passwd")
-        );
-        assert_eq!(
-            resolve_in_root(root, "/../../etc/x", true).unwrap(),
-            root.join("etc/x")
-        );
-        assert_eq!(
-            resolve_in_root(root, "/abs", false).unwrap(),
-            root.join("abs")
-        );
-    }
+/// `berth cp - CONTAINER:DST`: extracts a tar from `input`.
+pub fn extract_to(
+    engine: &Engine,
+    record: &ContainerRecord,
+    input: &mut dyn std::io::Read,
+    dst: &str,
+    opts: CopyOptions,
+) -> Result<()> {
+    with_rootfs(engine, record, |root| {
+        crate::container_fs::extract_in(root, record.short_name(), input, dst, opts.archive)
+    })
 }

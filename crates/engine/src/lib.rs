@@ -16,7 +16,8 @@
 //! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
 //! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
-//! answered), `names`, `error`, `volumes` (the volume store and a container's mounts).
+//! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
+//! `diff` (changes in the upper layer), `update` (live limits).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -27,7 +28,9 @@ pub mod attach;
 pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
+pub mod container_fs;
 pub mod deferred_free;
+pub mod diff;
 pub mod error;
 pub mod exec;
 pub mod fsops;
@@ -38,6 +41,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod namespaces;
+pub mod network;
 pub mod options;
 pub mod procinfo;
 pub mod record;
@@ -45,9 +49,11 @@ pub mod spec;
 pub mod stats;
 pub mod sys;
 pub mod template;
+pub mod update;
 pub mod users;
 pub mod volumes;
 
+pub use berth_net as net;
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachOptions, Engine};
 pub use options::{ContainerConfig, HostConfig, RunOptions};

@@ -731,53 +731,16 @@ fn copy_up_if_empty(rootfs: &Path, target: &str, data: &Path) -> Result<()> {
     if !is_empty || rootfs.as_os_str().is_empty() {
         return Ok(());
     }
-    let source = crate::fsops::resolve_in_root(rootfs, target, true)?;
-    let Ok(meta) = std::fs::symlink_metadata(&source) else {
+    let Some(st) = crate::container_fs::copy_up(rootfs, target, data)? else {
         return Ok(());
     };
-    if !meta.is_dir() {
-        return Ok(());
-    }
-    copy_dir_contents(&source, data)?;
-    copy_owner_and_mode(&meta, data)
-}
-
-fn copy_owner_and_mode(meta: &std::fs::Metadata, dst: &Path) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
-        .map_err(|e| EngineError::io(dst, e))?;
-    if !meta.file_type().is_symlink() {
-        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-            .map_err(|e| EngineError::io(dst, e))?;
-    }
-    Ok(())
-}
-
-/// Copies a directory's entries (files, directories, symlinks; owners and modes kept) into
-/// `dst`, never following a symlink.
-fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(src).map_err(|e| EngineError::io(src, e))? {
-        let entry = entry.map_err(|e| EngineError::io(src, e))?;
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let meta = std::fs::symlink_metadata(&from).map_err(|e| EngineError::io(&from, e))?;
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            let link = std::fs::read_link(&from).map_err(|e| EngineError::io(&from, e))?;
-            std::os::unix::fs::symlink(link, &to).map_err(|e| EngineError::io(&to, e))?;
-        } else if kind.is_dir() {
-            std::fs::create_dir(&to).map_err(|e| EngineError::io(&to, e))?;
-            copy_dir_contents(&from, &to)?;
-        } else if kind.is_file() {
-            std::fs::copy(&from, &to).map_err(|e| EngineError::io(&to, e))?;
-        } else {
-            // Devices, FIFOs and sockets in a VOLUME directory are rare; Docker copies them,
-            // Berth skips them rather than guess.
-            continue;
-        }
-        copy_owner_and_mode(&meta, &to)?;
-    }
-    Ok(())
+    std::os::unix::fs::chown(data, Some(st.st_uid), Some(st.st_gid))
+        .map_err(|e| EngineError::io(data, e))?;
+    std::fs::set_permissions(
+        data,
+        std::os::unix::fs::PermissionsExt::from_mode(st.st_mode & 0o7777),
+    )
+    .map_err(|e| EngineError::io(data, e))
 }
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ struct Extractor {
     egid: u32,
     /// Whether the cached parent directory is setgid (new files inherit its group then).
     parent_setgid: bool,
+    /// Turn `.wh.` entries into overlay whiteouts (layers) or keep them as files (`cp`, `ADD`).
+    whiteouts: bool,
 }
 
 /// The process umask from /proc (reading it with umask(2) would change it); 0o777 when unknown,
@@ -235,7 +237,7 @@ impl Extractor {
         };
         let base = *base;
         let parent = parent.to_vec();
-        if base.starts_with(WHITEOUT_PREFIX) {
+        if self.whiteouts && base.starts_with(WHITEOUT_PREFIX) {
             return self.apply_whiteout(h, &parent, base);
         }
         let r = self.create(h, &parent, base, tar);
@@ -616,6 +618,7 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
         euid: rustix::process::geteuid().as_raw(),
         egid: rustix::process::getegid().as_raw(),
         parent_setgid: true,
+        whiteouts: true,
     };
     let mut size = 0u64;
     let bad = |reason: TarError| match reason {
@@ -656,9 +659,105 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
     })
 }
 
+/// How [`unpack_into`] writes entries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnpackOptions {
+    /// Owner given to every entry instead of the archive's (`cp` without `-a`, `ADD --chown`).
+    pub owner: Option<(u32, u32)>,
+    /// Interpret `.wh.` entries as whiteouts (only for layers; off for `cp` and `ADD`).
+    pub whiteouts: bool,
+}
+
+/// Extracts a plain (uncompressed) tar stream into the directory `dest` with the same hardening
+/// as layers: every name is resolved inside `dest` (`openat2(RESOLVE_IN_ROOT)` on its fd), `..`
+/// and absolute names are refused, hard links may only point at files already extracted inside
+/// `dest` (their names resolved from `dest`, never from the caller's working directory).
+/// `label` names the archive in errors. Returns the number of entries applied.
+pub fn unpack_into<R: Read>(
+    reader: R,
+    dest: rustix::fd::BorrowedFd<'_>,
+    label: &str,
+    options: UnpackOptions,
+) -> Result<u64> {
+    let root = rustix::fs::openat(
+        dest,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ImageError::io("opening destination of", Path::new(label))(to_io(e)))?;
+    let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, reader), false);
+    let mut ex = Extractor {
+        root,
+        label: label.to_string(),
+        cached_parent: None,
+        dir_times: Vec::new(),
+        privileged: rustix::process::geteuid().is_root(),
+        buf: vec![0u8; 1 << 16],
+        umask: current_umask(),
+        euid: rustix::process::geteuid().as_raw(),
+        egid: rustix::process::getegid().as_raw(),
+        parent_setgid: true,
+        whiteouts: options.whiteouts,
+    };
+    let bad = |reason: TarError| match reason {
+        TarError::Io(source) => ImageError::Io {
+            context: "reading archive",
+            path: label.into(),
+            source,
+        },
+        TarError::Malformed(reason) => ImageError::BadTar {
+            layer: label.to_string(),
+            reason,
+        },
+    };
+    let mut count = 0u64;
+    while let Some(mut h) = tar.next_entry().map_err(bad)? {
+        if let Some((uid, gid)) = options.owner {
+            h.uid = u64::from(uid);
+            h.gid = u64::from(gid);
+        }
+        ex.apply_entry(&h, &mut tar)?;
+        count += 1;
+    }
+    ex.finish_dir_times()?;
+    tar.finish().map_err(bad)?;
+    Ok(count)
+}
+
+/// [`unpack_into`] fed by `produce`, which writes a tar on another thread through a pipe: how
+/// `cp` and the builder's `COPY` move a tree they archive themselves without a temporary file.
+pub fn unpack_produced<F>(
+    dest: rustix::fd::BorrowedFd<'_>,
+    label: &str,
+    options: UnpackOptions,
+    produce: F,
+) -> Result<u64>
+where
+    F: FnOnce(&mut std::io::PipeWriter) -> std::io::Result<()> + Send,
+{
+    let (reader, mut writer) =
+        std::io::pipe().map_err(ImageError::io("opening a pipe for", Path::new(label)))?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let r = produce(&mut writer);
+            drop(writer);
+            r
+        });
+        let applied = unpack_into(reader, dest, label, options);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("archiver panicked")));
+        let count = applied?;
+        produced.map_err(ImageError::io("archiving", Path::new(label)))?;
+        Ok(count)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fd::AsFd;
 
     #[test]
     fn components_refuse_escapes() {
@@ -720,6 +819,37 @@ mod tests {
             assert!(md.file_type().is_char_device());
             assert_eq!(md.rdev(), 0);
         }
+    }
+
+    #[test]
+    fn unpack_into_resolves_hard_links_inside_and_keeps_whiteout_names() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let t = tar_of(&[
+            ("a/f", tar::EntryType::Regular, "", b"data"),
+            ("a/hl", tar::EntryType::Link, "a/f", b""),
+            (".wh.keep", tar::EntryType::Regular, "", b""),
+        ]);
+        let fd =
+            rustix::fs::open(&dest, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let opts = UnpackOptions {
+            owner: Some((0, 0)),
+            whiteouts: false,
+        };
+        assert_eq!(unpack_into(&t[..], fd.as_fd(), "t", opts).unwrap(), 3);
+        assert_eq!(std::fs::read(dest.join("a/hl")).unwrap(), b"data");
+        assert!(dest.join(".wh.keep").is_file());
+        // A relative hard link never resolves against the process's cwd.
+        let t = tar_of(&[("x", tar::EntryType::Link, "Cargo.toml", b"")]);
+        assert!(unpack_into(&t[..], fd.as_fd(), "t", opts).is_err());
+        for t in [
+            tar_of(&[("../x", tar::EntryType::Regular, "", b"bad")]),
+            tar_of(&[("hl", tar::EntryType::Link, "../../etc/passwd", b"")]),
+        ] {
+            assert!(unpack_into(&t[..], fd.as_fd(), "t", opts).is_err());
+        }
+        assert!(!outer.path().join("x").exists());
     }
 
     #[test]

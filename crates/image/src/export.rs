@@ -7,9 +7,11 @@ use crate::digest::HashingWriter;
 use crate::error::{ImageError, Result};
 use crate::store::Store;
 use crate::tarsplit::{read_entries, Crc64, TarSplitEntry};
+use berth_inroot::walk::{Item, Node};
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{FileType, Stat};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::io::{Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 fn export_err(chain_id: &str, reason: impl Into<String>) -> ImageError {
@@ -140,20 +142,10 @@ impl FromBytesCompat for std::ffi::OsStr {
     }
 }
 
-fn lgetxattr_opt(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; 256];
-    match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
-        Ok(n) => {
-            buf.truncate(n);
-            Some(buf)
-        }
-        Err(_) => None,
-    }
-}
-
-fn xattrs_of(path: &Path) -> Vec<(String, Vec<u8>)> {
+/// Extended attributes of an open file, minus overlay's own (`trusted.overlay.*`).
+fn xattrs_of(fd: BorrowedFd<'_>) -> Vec<(String, Vec<u8>)> {
     let mut names = vec![0u8; 4096];
-    let Ok(n) = rustix::fs::llistxattr(path, &mut names[..]) else {
+    let Ok(n) = rustix::fs::flistxattr(fd, &mut names[..]) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -163,7 +155,7 @@ fn xattrs_of(path: &Path) -> Vec<(String, Vec<u8>)> {
             continue;
         }
         let mut value = vec![0u8; 65536];
-        if let Ok(len) = rustix::fs::lgetxattr(path, name.as_str(), &mut value[..]) {
+        if let Ok(len) = rustix::fs::fgetxattr(fd, name.as_str(), &mut value[..]) {
             value.truncate(len);
             out.push((name, value));
         }
@@ -171,100 +163,226 @@ fn xattrs_of(path: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn header_for(md: &std::fs::Metadata) -> tar::Header {
+fn is_opaque(fd: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 8];
+    matches!(rustix::fs::fgetxattr(fd, OPAQUE_XATTR, &mut buf[..]), Ok(1) if buf[0] == b'y')
+}
+
+fn header_for(st: &Stat) -> tar::Header {
     let mut h = tar::Header::new_gnu();
-    h.set_mode(md.mode() & 0o7777);
-    h.set_uid(u64::from(md.uid()));
-    h.set_gid(u64::from(md.gid()));
-    h.set_mtime(md.mtime().max(0) as u64);
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(u64::from(st.st_uid));
+    h.set_gid(u64::from(st.st_gid));
+    h.set_mtime(st.st_mtime.max(0) as u64);
     h.set_size(0);
     h
+}
+
+/// How a tree becomes a tar stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TreeTarOptions {
+    /// The tree is an overlay upper directory: char devices 0:0 become `.wh.` entries and opaque
+    /// directories get a `.wh..wh..opq` entry. Off for a merged view (`export`, `cp`), where a
+    /// 0:0 device is just a device.
+    pub whiteouts: bool,
+}
+
+/// A file's payload of exactly `len` bytes: a file that shrinks while it is read is padded
+/// with zeros, so the archive stays well-formed.
+struct Exactly<'a> {
+    file: &'a mut std::fs::File,
+    left: u64,
+    exhausted: bool,
+}
+
+impl Read for Exactly<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = self.left.min(buf.len() as u64) as usize;
+        let n = if self.exhausted {
+            0
+        } else {
+            self.file.read(&mut buf[..want])?
+        };
+        let n = if n == 0 {
+            self.exhausted = true;
+            buf[..want].fill(0);
+            want
+        } else {
+            n
+        };
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Writes the entries the fd walk hands it.
+struct TreeTar<'w> {
+    builder: tar::Builder<&'w mut dyn Write>,
+    seen_inodes: std::collections::HashMap<(u64, u64), Vec<u8>>,
+    options: TreeTarOptions,
+}
+
+fn os(bytes: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+impl<'w> TreeTar<'w> {
+    fn new(out: &'w mut dyn Write, options: TreeTarOptions) -> Self {
+        TreeTar {
+            builder: tar::Builder::new(out),
+            seen_inodes: Default::default(),
+            options,
+        }
+    }
+
+    fn pax(&mut self, xattrs: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+        if xattrs.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
+            .collect();
+        self.builder
+            .append_pax_extensions(keys.iter().map(|(k, v)| (k.as_str(), *v)))
+    }
+
+    fn entry(&mut self, item: Item<'_>) -> std::io::Result<bool> {
+        let st = item.stat;
+        let rel = item.rel;
+        let mut h = header_for(st);
+        let ft = FileType::from_raw_mode(st.st_mode);
+        match item.node {
+            Node::Dir(fd) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                self.pax(&xattrs_of(fd.as_fd()))?;
+                let mut name = rel.to_vec();
+                name.push(b'/');
+                self.builder
+                    .append_data(&mut h, os(&name), std::io::empty())?;
+                if self.options.whiteouts && is_opaque(fd.as_fd()) {
+                    let mut oh = header_for(st);
+                    oh.set_mode(0o644);
+                    oh.set_entry_type(tar::EntryType::Regular);
+                    let mut wh = rel.to_vec();
+                    wh.extend_from_slice(b"/.wh..wh..opq");
+                    self.builder
+                        .append_data(&mut oh, os(&wh), std::io::empty())?;
+                }
+            }
+            Node::Symlink(target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                self.builder.append_link(&mut h, os(rel), os(target))?;
+            }
+            Node::File(file) => {
+                if st.st_nlink > 1 {
+                    let key = (st.st_dev, st.st_ino);
+                    if let Some(first) = self.seen_inodes.get(&key) {
+                        h.set_entry_type(tar::EntryType::Link);
+                        let first = first.clone();
+                        self.builder.append_link(&mut h, os(rel), os(&first))?;
+                        return Ok(true);
+                    }
+                    self.seen_inodes.insert(key, rel.to_vec());
+                }
+                let len = st.st_size.max(0) as u64;
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(len);
+                self.pax(&xattrs_of(file.as_fd()))?;
+                let payload = Exactly {
+                    file,
+                    left: len,
+                    exhausted: false,
+                };
+                self.builder.append_data(&mut h, os(rel), payload)?;
+            }
+            Node::Special => {
+                let rdev = st.st_rdev;
+                if self.options.whiteouts && ft == FileType::CharacterDevice && rdev == 0 {
+                    let (parent, base) = match rel.iter().rposition(|&b| b == b'/') {
+                        Some(i) => (&rel[..=i], &rel[i + 1..]),
+                        None => (&b""[..], rel),
+                    };
+                    let mut wh = parent.to_vec();
+                    wh.extend_from_slice(b".wh.");
+                    wh.extend_from_slice(base);
+                    h.set_entry_type(tar::EntryType::Regular);
+                    self.builder
+                        .append_data(&mut h, os(&wh), std::io::empty())?;
+                    return Ok(true);
+                }
+                let kind = match ft {
+                    FileType::CharacterDevice => tar::EntryType::Char,
+                    FileType::BlockDevice => tar::EntryType::Block,
+                    FileType::Fifo => tar::EntryType::Fifo,
+                    // Sockets are not archived, as Docker.
+                    _ => return Ok(true),
+                };
+                h.set_entry_type(kind);
+                h.set_device_major(rustix::fs::major(rdev))?;
+                h.set_device_minor(rustix::fs::minor(rdev))?;
+                self.builder
+                    .append_data(&mut h, os(rel), std::io::empty())?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        self.builder.into_inner().map(drop)
+    }
+}
+
+/// Writes everything below the directory `dir` as a tar to `out`, sorted by name, reading only
+/// through fds (see `berth_inroot::walk`): a symlink swapped in mid-walk is archived as a
+/// symlink, never followed.
+pub fn write_tree_tar(
+    dir: BorrowedFd<'_>,
+    out: &mut dyn Write,
+    options: TreeTarOptions,
+) -> std::io::Result<()> {
+    let mut t = TreeTar::new(out, options);
+    berth_inroot::walk::walk_children(dir, b"", &mut |item| t.entry(item))?;
+    t.finish()
+}
+
+/// Writes the entry `name` of the directory `parent` (and its subtree) as a tar named `as_name`
+/// (`cp`'s rename of the copied root); an empty `as_name` archives a directory's contents only.
+pub fn write_entry_tar(
+    parent: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    as_name: &[u8],
+    out: &mut dyn Write,
+    options: TreeTarOptions,
+) -> std::io::Result<()> {
+    let mut t = TreeTar::new(out, options);
+    if as_name.is_empty() {
+        let dir = rustix::fs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        berth_inroot::walk::walk_children(dir.as_fd(), b"", &mut |item| t.entry(item))?;
+    } else {
+        berth_inroot::walk::walk_node(parent, name, as_name, &mut |item| t.entry(item))?;
+    }
+    t.finish()
 }
 
 /// Writes the directory `dir` (a container's upper layer) as a layer tar to `out`, sorted by
 /// name, with overlay whiteouts converted to `.wh.` entries.
 pub fn write_dir_tar(dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let mut b = tar::Builder::new(out);
-    let mut seen_inodes: std::collections::HashMap<(u64, u64), std::path::PathBuf> =
-        Default::default();
-    let walker = walkdir::WalkDir::new(dir)
-        .min_depth(1)
-        .sort_by_file_name()
-        .follow_links(false);
-    let io = |e: std::io::Error| ImageError::io("writing layer tar from", dir)(e);
-    for entry in walker {
-        let entry = entry.map_err(|e| ImageError::io("walking", dir)(e.into()))?;
-        let path = entry.path();
-        let rel = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
-        let md = std::fs::symlink_metadata(path).map_err(ImageError::io("reading", path))?;
-        let ft = md.file_type();
-        let mut h = header_for(&md);
-        let pax: Vec<(String, Vec<u8>)> = xattrs_of(path);
-        let with_pax = |b: &mut tar::Builder<&mut dyn Write>| -> std::io::Result<()> {
-            if !pax.is_empty() {
-                let keys: Vec<(String, &[u8])> = pax
-                    .iter()
-                    .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
-                    .collect();
-                b.append_pax_extensions(keys.iter().map(|(k, v)| (k.as_str(), *v)))?;
-            }
-            Ok(())
-        };
-        if ft.is_char_device() && md.rdev() == 0 {
-            let name = rel
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let wh = rel.with_file_name(format!(".wh.{name}"));
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, &wh, std::io::empty()).map_err(io)?;
-        } else if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            with_pax(&mut b).map_err(io)?;
-            let mut name = rel.as_os_str().to_os_string();
-            name.push("/");
-            b.append_data(&mut h, &name, std::io::empty()).map_err(io)?;
-            if lgetxattr_opt(path, OPAQUE_XATTR).as_deref() == Some(b"y") {
-                let mut oh = header_for(&md);
-                oh.set_mode(0o644);
-                oh.set_entry_type(tar::EntryType::Regular);
-                b.append_data(&mut oh, rel.join(".wh..wh..opq"), std::io::empty())
-                    .map_err(io)?;
-            }
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(path).map_err(ImageError::io("reading link", path))?;
-            h.set_entry_type(tar::EntryType::Symlink);
-            with_pax(&mut b).map_err(io)?;
-            b.append_link(&mut h, &rel, &target).map_err(io)?;
-        } else if ft.is_file() {
-            if md.nlink() > 1 {
-                if let Some(first) = seen_inodes.get(&(md.dev(), md.ino())) {
-                    h.set_entry_type(tar::EntryType::Link);
-                    b.append_link(&mut h, &rel, first).map_err(io)?;
-                    continue;
-                }
-                seen_inodes.insert((md.dev(), md.ino()), rel.clone());
-            }
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(md.len());
-            with_pax(&mut b).map_err(io)?;
-            let f = std::fs::File::open(path).map_err(ImageError::io("reading", path))?;
-            b.append_data(&mut h, &rel, f.take(md.len())).map_err(io)?;
-        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-            h.set_entry_type(if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
-            } else {
-                tar::EntryType::Fifo
-            });
-            let rdev = md.rdev();
-            h.set_device_major(rustix::fs::major(rdev)).map_err(io)?;
-            h.set_device_minor(rustix::fs::minor(rdev)).map_err(io)?;
-            b.append_data(&mut h, &rel, std::io::empty()).map_err(io)?;
-        }
-        // Sockets are not archived, as Docker.
-    }
-    b.finish().map_err(io)?;
-    Ok(())
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ImageError::io("opening", dir)(e.into()))?;
+    write_tree_tar(fd.as_fd(), out, TreeTarOptions { whiteouts: true })
+        .map_err(ImageError::io("writing layer tar from", dir))
 }

@@ -77,7 +77,8 @@ fn is_transient(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-fn load_roots(settings: &Settings, host: &str) -> Result<RootCerts> {
+/// The system's CA certificates plus `certs.d/<host>/*.crt`.
+pub fn system_roots(settings: &Settings, host: &str) -> Result<RootCerts> {
     let mut certs: Vec<Certificate<'static>> = Vec::new();
     let native = rustls_native_certs::load_native_certs();
     for c in native.certs {
@@ -151,7 +152,7 @@ impl RegistryClient {
             .unwrap_or(base)
             .trim_end_matches('/');
         let tls = TlsConfig::builder()
-            .root_certs(load_roots(settings, host)?)
+            .root_certs(system_roots(settings, host)?)
             .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

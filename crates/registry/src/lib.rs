@@ -14,6 +14,7 @@ pub mod blob;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod login;
 pub mod manifest;
 pub mod pull;
 pub mod push;

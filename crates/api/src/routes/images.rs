@@ -320,6 +320,45 @@ pub async fn load(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// A pull's progress as Docker's JSON-message lines.
+struct PullLines<'a> {
+    out: std::sync::Mutex<&'a mut crate::streams::ChannelWriter>,
+}
+
+impl berth_registry::PullProgress for PullLines<'_> {
+    fn status(&self, line: &str) {
+        if let Ok(mut w) = self.out.lock() {
+            // "latest: Pulling from library/busybox" → id + status, as Docker sends it.
+            let v = match line.split_once(": ") {
+                Some((id, status)) if !id.contains(' ') => json!({"status": status, "id": id}),
+                _ => json!({"status": line}),
+            };
+            let _ = w.json_line(&v);
+        }
+    }
+    fn layer(&self, id: &str, event: berth_registry::LayerEvent) {
+        use berth_registry::LayerEvent;
+        let v = match event {
+            LayerEvent::AlreadyExists => {
+                json!({"status": "Already exists", "progressDetail": {}, "id": id})
+            }
+            LayerEvent::Downloading { total } => {
+                json!({"status": "Downloading", "progressDetail": {"current": 0, "total": total}, "id": id})
+            }
+            LayerEvent::Progress { .. } => return,
+            LayerEvent::Extracted | LayerEvent::Resumed => {
+                json!({"status": "Download complete", "progressDetail": {}, "id": id})
+            }
+            LayerEvent::Complete => {
+                json!({"status": "Pull complete", "progressDetail": {}, "id": id})
+            }
+        };
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.json_line(&v);
+        }
+    }
+}
+
 /// `POST /images/create`: `fromSrc` imports a tarball (the body, or a URL); `fromImage` pulls.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -363,9 +402,50 @@ pub async fn create(
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if let Some(image) = get("fromImage") {
-        return Err(ApiError::not_found(format!(
-            "pull access denied for {image}: this Berth service has no registry client yet"
-        )));
+        let reference = match get("tag").filter(|t| !t.is_empty()) {
+            Some(tag) if tag.starts_with("sha256:") => format!("{image}@{tag}"),
+            Some(tag) => format!("{image}:{tag}"),
+            None => image,
+        };
+        let platform = get("platform")
+            .filter(|p| !p.is_empty())
+            .map(|p| berth_registry::Platform::parse(&p))
+            .transpose()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let store = state.images()?;
+        let body = blocking_body(move |mut w| {
+            let result = (|| {
+                let session = berth_registry::Session::from_environment()?;
+                let options = berth_registry::PullOptions {
+                    platform,
+                    all_tags: false,
+                };
+                let progress = PullLines {
+                    out: std::sync::Mutex::new(&mut w),
+                };
+                berth_registry::pull(&store, &session, &reference, &options, &progress)
+            })();
+            match result {
+                Ok(pulled) => {
+                    for p in pulled {
+                        let familiar = p.reference.familiar_string();
+                        let _ = w.json_line(
+                            &json!({"status": format!("Digest: {}", p.manifest_digest)}),
+                        );
+                        let status = if p.downloaded {
+                            format!("Status: Downloaded newer image for {familiar}")
+                        } else {
+                            format!("Status: Image is up to date for {familiar}")
+                        };
+                        let _ = w.json_line(&json!({"status": status}));
+                    }
+                }
+                Err(e) => {
+                    let _ = w.json_line(&error_line(&e.to_string()));
+                }
+            }
+        });
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))
 }

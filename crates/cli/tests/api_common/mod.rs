@@ -9,17 +9,30 @@ use std::time::Duration;
 pub struct Service {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 impl Service {
     /// Starts the service and waits until its socket answers `/_ping`.
     pub fn start() -> Service {
+        Service::start_with_env(&[])
+    }
+
+    /// Starts the service with extra environment (e.g. a registry configuration directory).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Service {
         let dir = tempfile::Builder::new()
             .prefix("berth-api-")
             .tempdir()
             .unwrap();
         std::fs::create_dir_all(dir.path().join("docker-config")).unwrap();
-        let mut s = Service { dir, child: None };
+        let mut s = Service {
+            dir,
+            child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
         s.spawn();
         s
     }
@@ -29,6 +42,7 @@ impl Service {
             .arg("--root")
             .arg(self.root())
             .args(["system", "service", "--time", "0"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg(format!("unix://{}", self.socket().display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
