@@ -299,6 +299,14 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         code: 1,
         after_start: true,
     };
+    if nnp {
+        // With no_new_privs the filter goes on as late as possible (fewer syscalls for the
+        // runtime's own code to need), but before the startContainer hooks, as runc does:
+        // they run in the container and get its seccomp policy.
+        if let Some(program) = ctx.seccomp {
+            program.load().map_err(|e| after_start(e.to_string()))?;
+        }
+    }
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -315,11 +323,6 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
             },
         )
         .map_err(after_start)?;
-    }
-    if nnp {
-        if let Some(program) = ctx.seccomp {
-            program.load().map_err(|e| after_start(e.to_string()))?;
-        }
     }
     reset_signals();
     let message = process::exec(&path, &args, &env);
