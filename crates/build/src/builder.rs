@@ -812,11 +812,10 @@ impl Builder<'_> {
         }
         let dir = dir.to_string();
         self.with_container(instruction, &probe, &key, false, &mut |b, c| {
-            let path = crate::fsutil::secure_join(&c.rootfs, &dir, true)?;
-            if path.is_dir() {
-                return Ok(());
-            }
-            std::fs::create_dir_all(&path)
+            // Created inside the stage's root by the kernel's in-root resolution.
+            berth_inroot::Root::open(&c.rootfs)
+                .and_then(|root| root.mkdir_all(std::path::Path::new(&dir), 0o755))
+                .map(drop)
                 .map_err(|e| b.step_error(instruction, format!("mkdir {dir}: {e}")))
         })
     }

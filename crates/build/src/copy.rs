@@ -2,15 +2,25 @@
 //! directory source copies its contents; a file goes to `dest/<name>` when `dest` ends in `/`
 //! or is an existing directory, else to `dest`; missing parents are created root-owned `0755`;
 //! copied entries are owned by `0:0` unless `--chown`, keep their modes unless `--chmod`, and
-//! keep file mtimes; `ADD` unpacks local tar and tar.gz archives. Every destination path is
-//! resolved inside the root, never through a symlink out of it.
+//! keep file mtimes; `ADD` unpacks local tar and tar.gz archives.
+//!
+//! Nothing is written by path into the root: destinations are resolved inside it by the kernel
+//! (`berth-inroot`, `openat2(RESOLVE_IN_ROOT)` on an fd of the root) and held open, and entries
+//! travel as a tar stream into the image store's hardened applier rooted at that directory fd,
+//! the same one `import` and `cp` use. So an archive member `../x`, an absolute name, a hard link
+//! to a host file, or a symlink in the stage's filesystem cannot put anything outside the root;
+//! a relative hard link in an `ADD`ed tar resolves inside the archive's destination.
 use crate::context::Source;
 use crate::dockerignore::IgnoreMatcher;
 use crate::error::{BuildError, Result};
-use crate::fsutil::secure_join;
-use std::io::Read;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use berth_image::apply::{unpack_into, unpack_produced, UnpackOptions};
+use berth_inroot::Root;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, Mode};
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// How entries are written.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,6 +37,19 @@ pub struct CopyOptions {
 /// source's context-relative path.
 pub type IgnoreScope<'a> = Option<(&'a IgnoreMatcher, &'a str)>;
 
+fn open_root(root: &Path) -> Result<Root> {
+    Root::open(root).map_err(|e| BuildError::io("opening", root, e))
+}
+
+fn dest_err(dest: &str) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |e| match e.raw_os_error() {
+        Some(libc::ENOTDIR) | Some(libc::EEXIST) => {
+            BuildError::Context(format!("destination {dest} is not a directory"))
+        }
+        _ => BuildError::io("writing", dest, e),
+    }
+}
+
 /// Copies `source` to the absolute `dest` (as written, trailing `/` significant) inside `root`.
 pub fn copy_source(
     root: &Path,
@@ -35,34 +58,31 @@ pub fn copy_source(
     options: &CopyOptions,
     ignore: IgnoreScope<'_>,
 ) -> Result<()> {
-    let dest_path = secure_join(root, dest, true)?;
+    let root = open_root(root)?;
     if source.is_dir {
-        make_dirs(root, &dest_path, options, true)?;
-        return copy_dir_contents(&source.path, &dest_path, options, ignore, &source.rel);
+        let dir = make_dirs(&root, dest, options, true)?;
+        let rel = source.rel.clone();
+        return write_tar_into(dir.as_fd(), dest, |w| {
+            let mut b = tar::Builder::new(w);
+            append_dir_contents(&mut b, &source.path, Path::new(""), options, ignore, &rel)?;
+            b.finish()
+        });
     }
     if options.decompress && is_archive(&source.path) {
-        make_dirs(root, &dest_path, options, true)?;
-        return unpack_archive(root, &source.path, &dest_path, options);
+        let dir = make_dirs(&root, dest, options, true)?;
+        return unpack_archive(&source.path, dir.as_fd(), dest, options);
     }
-    let into_dir = dest.ends_with('/') || dest_path.is_dir();
-    let target = if into_dir {
-        make_dirs(root, &dest_path, options, true)?;
-        let name = Path::new(&source.rel)
-            .file_name()
-            .map(|n| n.to_owned())
-            .unwrap_or_default();
-        secure_join(
-            root,
-            &format!("{}/{}", dest.trim_end_matches('/'), name.to_string_lossy()),
-            false,
-        )?
-    } else {
-        if let Some(parent) = dest_path.parent() {
-            make_dirs(root, parent, options, false)?;
-        }
-        dest_path
-    };
-    copy_entry(&source.path, &target, options)
+    let name = Path::new(&source.rel)
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
+    let (dir, name) = file_target(&root, dest, name, options)?;
+    write_tar_into(dir.as_fd(), dest, |w| {
+        let mut b = tar::Builder::new(w);
+        let meta = std::fs::symlink_metadata(&source.path)?;
+        append_host_entry(&mut b, &source.path, Path::new(&name), &meta, options)?;
+        b.finish()
+    })
 }
 
 /// Writes `content` as a new file `dest` inside `root` (a heredoc source), mode 0644 or `--chmod`.
@@ -73,67 +93,129 @@ pub fn write_file(
     content: &[u8],
     options: &CopyOptions,
 ) -> Result<()> {
-    let dest_path = secure_join(root, dest, true)?;
-    let target = if dest.ends_with('/') || dest_path.is_dir() {
-        make_dirs(root, &dest_path, options, true)?;
-        dest_path.join(name)
-    } else {
-        if let Some(parent) = dest_path.parent() {
-            make_dirs(root, parent, options, false)?;
+    let root = open_root(root)?;
+    let (dir, name) = file_target(&root, dest, OsString::from(name), options)?;
+    write_tar_into(dir.as_fd(), dest, |w| {
+        let mut b = tar::Builder::new(w);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(content.len() as u64);
+        h.set_mode(options.chmod.unwrap_or(0o644));
+        h.set_uid(u64::from(options.owner.0));
+        h.set_gid(u64::from(options.owner.1));
+        h.set_mtime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        );
+        b.append_data(&mut h, Path::new(&name), content)?;
+        b.finish()
+    })
+}
+
+/// The directory and name a single (non-directory) entry is written as: inside `dest` when it
+/// ends in `/` or is a directory, else as `dest` itself (a symlink there followed inside the
+/// root, as Docker's `FollowSymlinkInScope`).
+fn file_target(
+    root: &Root,
+    dest: &str,
+    source_name: OsString,
+    options: &CopyOptions,
+) -> Result<(OwnedFd, OsString)> {
+    if dest.ends_with('/') || root.open_dir(Path::new(dest)).is_ok() {
+        return Ok((make_dirs(root, dest, options, true)?, source_name));
+    }
+    let located = match root.locate_following(Path::new(dest)) {
+        Ok(loc) => loc,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = Path::new(dest).parent().unwrap_or(Path::new("/"));
+            make_dirs(root, &parent.to_string_lossy(), options, false)?;
+            root.locate_following(Path::new(dest))
+                .map_err(dest_err(dest))?
         }
-        dest_path
+        Err(e) => return Err(dest_err(dest)(e)),
     };
-    remove_existing(&target)?;
-    std::fs::write(&target, content).map_err(|e| BuildError::io("writing", &target, e))?;
-    std::fs::set_permissions(
-        &target,
-        std::fs::Permissions::from_mode(options.chmod.unwrap_or(0o644)),
-    )
-    .map_err(|e| BuildError::io("chmod", &target, e))?;
-    lchown(&target, options.owner)
+    Ok((located.dir, located.name.unwrap_or(source_name)))
 }
 
-/// Creates `dir` and missing parents (root-owned 0755; the last one gets the copy's owner when
-/// `owned` and it is new, as Docker chowns a destination directory it creates).
-fn make_dirs(root: &Path, dir: &Path, options: &CopyOptions, owned: bool) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut missing = Vec::new();
-    let mut cur = dir.to_path_buf();
-    while !cur.exists() && cur.starts_with(root) && cur != root {
-        missing.push(cur.clone());
-        if !cur.pop() {
-            break;
-        }
-    }
-    for (i, d) in missing.iter().rev().enumerate() {
-        std::fs::create_dir(d).map_err(|e| BuildError::io("creating directory", d, e))?;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| BuildError::io("chmod", d, e))?;
-        let last = i + 1 == missing.len();
-        lchown(d, if last && owned { options.owner } else { (0, 0) })?;
-    }
-    if !dir.is_dir() {
-        return Err(BuildError::Context(format!(
-            "destination {} is not a directory",
-            dir.display()
-        )));
-    }
-    Ok(())
+/// Creates `dir` and missing parents inside the root (root-owned 0755; the last one gets the
+/// copy's owner when `owned` and it is new, as Docker chowns a destination directory it creates)
+/// and returns it open.
+fn make_dirs(root: &Root, dir: &str, options: &CopyOptions, owned: bool) -> Result<OwnedFd> {
+    root.mkdir_all_then(Path::new(dir), 0o755, &mut |parent, name, last| {
+        let (uid, gid) = if last && owned { options.owner } else { (0, 0) };
+        rustix::fs::chownat(
+            parent,
+            name,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        // The umask may have narrowed the mode mkdirat was given.
+        rustix::fs::chmodat(parent, name, Mode::from_raw_mode(0o755), AtFlags::empty())?;
+        Ok(())
+    })
+    .map_err(dest_err(dir))
 }
 
-fn copy_dir_contents(
+/// Runs `produce` (a tar writer) into the hardened applier rooted at `dir`.
+fn write_tar_into<F>(dir: BorrowedFd<'_>, dest: &str, produce: F) -> Result<()>
+where
+    F: FnOnce(&mut std::io::PipeWriter) -> std::io::Result<()> + Send,
+{
+    unpack_produced(dir, dest, UnpackOptions::default(), |w| produce(w))
+        .map(drop)
+        .map_err(|e| BuildError::Context(format!("copying to {dest}: {e}")))
+}
+
+fn header_for(meta: &std::fs::Metadata, options: &CopyOptions) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    h.set_uid(u64::from(options.owner.0));
+    h.set_gid(u64::from(options.owner.1));
+    h.set_mode(options.chmod.unwrap_or(meta.mode() & 0o7777));
+    h
+}
+
+/// Appends one host entry as `name`: a file, a symlink (as a link) or a directory (alone);
+/// fifos, sockets and devices are skipped as Docker keeps them only from archives.
+fn append_host_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    path: &Path,
+    name: &Path,
+    meta: &std::fs::Metadata,
+    options: &CopyOptions,
+) -> std::io::Result<()> {
+    let ft = meta.file_type();
+    let mut h = header_for(meta, options);
+    if ft.is_symlink() {
+        let link = std::fs::read_link(path)?;
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, name, link)
+    } else if ft.is_dir() {
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        b.append_data(&mut h, name, std::io::empty())
+    } else if ft.is_file() {
+        h.set_entry_type(tar::EntryType::Regular);
+        let file = std::fs::File::open(path)?;
+        b.append_data(&mut h, name, file.take(meta.len()))
+    } else {
+        Ok(())
+    }
+}
+
+fn append_dir_contents<W: Write>(
+    b: &mut tar::Builder<W>,
     src: &Path,
-    dst: &Path,
+    prefix: &Path,
     options: &CopyOptions,
     ignore: IgnoreScope<'_>,
     rel: &str,
-) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(src)
-        .map_err(|e| BuildError::io("reading directory", src, e))?
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| BuildError::io("reading directory", src, e))?;
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<std::io::Result<_>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name();
@@ -143,77 +225,22 @@ fn copy_dir_contents(
             format!("{rel}/{}", name.to_string_lossy())
         };
         let path = entry.path();
-        let meta =
-            std::fs::symlink_metadata(&path).map_err(|e| BuildError::io("stat", &path, e))?;
+        let meta = std::fs::symlink_metadata(&path)?;
         let excluded = ignore.is_some_and(|(m, _)| m.is_excluded(&child_rel));
-        let target = dst.join(&name);
+        let target = prefix.join(&name);
         if meta.is_dir() {
             if excluded && !ignore.is_some_and(|(m, _)| m.has_exceptions()) {
                 continue;
             }
-            if !target.is_dir() {
-                remove_existing(&target)?;
-                std::fs::create_dir(&target)
-                    .map_err(|e| BuildError::io("creating directory", &target, e))?;
-            }
-            copy_dir_contents(&path, &target, options, ignore, &child_rel)?;
             if !excluded {
-                apply_metadata(&target, &meta, options)?;
+                append_host_entry(b, &path, &target, &meta, options)?;
             }
+            append_dir_contents(b, &path, &target, options, ignore, &child_rel)?;
         } else if !excluded {
-            copy_entry(&path, &target, options)?;
+            append_host_entry(b, &path, &target, &meta, options)?;
         }
     }
     Ok(())
-}
-
-/// Copies one non-directory entry (file, symlink, fifo/device skipped as Docker keeps them
-/// only from archives).
-fn copy_entry(src: &Path, target: &Path, options: &CopyOptions) -> Result<()> {
-    let meta = std::fs::symlink_metadata(src).map_err(|e| BuildError::io("stat", src, e))?;
-    if meta.is_dir() {
-        if !target.is_dir() {
-            remove_existing(target)?;
-            std::fs::create_dir(target)
-                .map_err(|e| BuildError::io("creating directory", target, e))?;
-        }
-        return apply_metadata(target, &meta, options);
-    }
-    remove_existing(target)?;
-    if meta.file_type().is_symlink() {
-        let link = std::fs::read_link(src).map_err(|e| BuildError::io("reading link", src, e))?;
-        symlink(&link, target).map_err(|e| BuildError::io("creating symlink", target, e))?;
-        return lchown(target, options.owner);
-    }
-    std::fs::copy(src, target).map_err(|e| BuildError::io("copying to", target, e))?;
-    if let Ok(file) = std::fs::File::options().write(true).open(target) {
-        if let Ok(modified) = meta.modified() {
-            let _ = file.set_modified(modified);
-        }
-    }
-    apply_metadata(target, &meta, options)
-}
-
-fn apply_metadata(target: &Path, meta: &std::fs::Metadata, options: &CopyOptions) -> Result<()> {
-    let mode = options.chmod.unwrap_or(meta.mode() & 0o7777);
-    lchown(target, options.owner)?;
-    std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| BuildError::io("chmod", target, e))
-}
-
-fn remove_existing(target: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(target) {
-        Ok(m) if m.is_dir() => {
-            std::fs::remove_dir_all(target).map_err(|e| BuildError::io("replacing", target, e))
-        }
-        Ok(_) => std::fs::remove_file(target).map_err(|e| BuildError::io("replacing", target, e)),
-        Err(_) => Ok(()),
-    }
-}
-
-fn lchown(path: &Path, (uid, gid): (u32, u32)) -> Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-        .map_err(|e| BuildError::io("chown", path, e))
 }
 
 /// Whether `path` is a tar or gzip-compressed tar (what `ADD` unpacks).
@@ -240,10 +267,12 @@ pub fn is_archive(path: &Path) -> bool {
     read == 262 && &head[257..262] == b"ustar"
 }
 
+/// `ADD` of a local archive: extracted by the hardened applier rooted at the destination
+/// directory; the archive's owners are kept unless `--chown` says otherwise.
 fn unpack_archive(
-    root: &Path,
     archive_path: &Path,
-    dest: &Path,
+    dest: BorrowedFd<'_>,
+    dest_name: &str,
     options: &CopyOptions,
 ) -> Result<()> {
     let file = std::fs::File::open(archive_path)
@@ -258,36 +287,18 @@ fn unpack_archive(
     } else {
         Box::new(file)
     };
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_unpack_xattrs(true);
-    let bad = |e: std::io::Error| {
-        BuildError::Context(format!("unpacking {}: {e}", archive_path.display()))
+    let opts = UnpackOptions {
+        owner: (options.owner != (0, 0)).then_some(options.owner),
+        whiteouts: false,
     };
-    let dest_rel = dest
-        .strip_prefix(root)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    for entry in archive.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
-        let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-        let target: PathBuf =
-            secure_join(root, &format!("{}/{}", dest_rel.display(), name), false)?;
-        if target == root {
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            if !parent.is_dir() {
-                make_dirs(root, parent, &CopyOptions::default(), false)?;
-            }
-        }
-        entry.unpack(&target).map_err(bad)?;
-        if options.owner != (0, 0) {
-            lchown(&target, options.owner)?;
-        }
-    }
-    Ok(())
+    unpack_into(reader, dest, &archive_path.to_string_lossy(), opts)
+        .map(drop)
+        .map_err(|e| {
+            BuildError::Context(format!(
+                "unpacking {} into {dest_name}: {e}",
+                archive_path.display()
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -382,5 +393,78 @@ mod tests {
             std::fs::read_to_string(r.path().join("opt/in/x.txt")).unwrap(),
             "hi"
         );
+    }
+
+    fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            if !link.is_empty() {
+                h.set_link_name_literal(link).unwrap();
+            }
+            // Written raw so hostile names survive the builder's own checks.
+            let bytes = name.as_bytes();
+            h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn add_of_a_hostile_tar_stays_in_the_destination() {
+        let (c, r) = setup();
+        let o = CopyOptions {
+            decompress: true,
+            ..Default::default()
+        };
+        let outside = r.path().parent().unwrap().join(format!(
+            "escaped-{}",
+            r.path().file_name().unwrap().to_string_lossy()
+        ));
+        for (i, entries) in [
+            vec![("../../escaped", tar::EntryType::Regular, "", &b"bad"[..])],
+            vec![("hl", tar::EntryType::Link, "/etc/passwd", &b""[..])],
+            vec![("hl", tar::EntryType::Link, "../../../etc/passwd", &b""[..])],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let archive = c.path().join(format!("bad{i}.tar"));
+            let mut t = raw_tar(&entries);
+            t.resize(t.len().max(1024), 0);
+            std::fs::write(&archive, t).unwrap();
+            let ctx = BuildContext::from_dir(c.path()).unwrap();
+            let err = copy_source(
+                r.path(),
+                &src(&ctx, &format!("bad{i}.tar")),
+                "/opt/",
+                &o,
+                None,
+            );
+            assert!(err.is_err(), "entry set {i} was accepted");
+        }
+        assert!(!outside.exists());
+        assert!(!r.path().join("opt/hl").exists());
+        // An ordinary tar with a relative hard link: resolved inside the archive's root, not
+        // against the builder's working directory.
+        let archive = c.path().join("ok.tar");
+        std::fs::write(
+            &archive,
+            raw_tar(&[
+                ("pkg/", tar::EntryType::Directory, "", b""),
+                ("pkg/a", tar::EntryType::Regular, "", b"same"),
+                ("pkg/b", tar::EntryType::Link, "pkg/a", b""),
+            ]),
+        )
+        .unwrap();
+        let ctx = BuildContext::from_dir(c.path()).unwrap();
+        copy_source(r.path(), &src(&ctx, "ok.tar"), "/srv", &o, None).unwrap();
+        let a = std::fs::metadata(r.path().join("srv/pkg/a")).unwrap();
+        let b = std::fs::metadata(r.path().join("srv/pkg/b")).unwrap();
+        assert_eq!(a.ino(), b.ino());
     }
 }

@@ -93,9 +93,13 @@ impl StepRunner for EngineRunner {
             ..Default::default()
         };
         let mut options = options;
-        if self.network_mode == "host" {
-            options.host.network_mode = "host".into();
-        }
+        // An empty mode is loopback only; `bridge` (the CLI's default) puts the step on the
+        // default network, as Docker's builder does.
+        options.host.network_mode = if self.network_mode.is_empty() {
+            "none".into()
+        } else {
+            self.network_mode.clone()
+        };
         for volume in &process.volumes {
             options
                 .host

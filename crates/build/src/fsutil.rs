@@ -81,8 +81,10 @@ pub fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32)> {
 
 /// The id (third field) of `name` in a passwd/group-format file inside `root`.
 fn lookup(root: &Path, file: &str, name: &str) -> Option<u32> {
-    let path = secure_join(root, file, true).ok()?;
-    let text = std::fs::read_to_string(path).ok()?;
+    let bytes = berth_inroot::Root::open(root)
+        .and_then(|r| r.read(Path::new(file)))
+        .ok()?;
+    let text = String::from_utf8_lossy(&bytes);
     text.lines().find_map(|line| {
         let mut fields = line.split(':');
         if fields.next()? != name {

@@ -47,8 +47,8 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable (accepted and ignored)
     #[arg(long)]
     platform: Option<String>,
-    /// Networking mode for the RUN instructions: "default" (same as "none" here: loopback only)
-    /// or "host"
+    /// Networking mode for the RUN instructions: "default" (the default bridge network, or
+    /// BERTH_DEFAULT_NETWORK), "none", "host" or a network's name
     #[arg(long, default_value = "default")]
     network: String,
     /// Write the image ID to the file
@@ -149,11 +149,15 @@ fn build_image(root: &Path, args: &BuildArgs) -> anyhow::Result<()> {
     let mut runner = EngineRunner::open(root)?;
     runner.show_output = !args.quiet;
     runner.network_mode = match args.network.as_str() {
-        "default" | "none" | "bridge" => String::new(),
-        "host" => "host".into(),
-        other => anyhow::bail!(
-            "network mode {other:?} not supported by berth build (use default, none or host)"
+        "default" => match berth_engine::network::default_mode().as_str() {
+            "none" => String::new(),
+            other => other.to_string(),
+        },
+        "none" => String::new(),
+        other if other.starts_with("container:") => anyhow::bail!(
+            "network mode {other:?} not supported by berth build (use default, none, host or a network name)"
         ),
+        other => other.to_string(),
     };
     let mut cache = BuildCache::open(root)?;
     let stdout = std::io::stdout();

@@ -130,12 +130,37 @@ pub struct CreateFlags {
     /// Disable OOM Killer.
     #[arg(long = "oom-kill-disable")]
     oom_kill_disable: bool,
-    /// Connect a container to a network (none, host, container:<name|id>).
-    #[arg(long = "network", alias = "net", default_value = "none")]
-    network: String,
-    /// Publish a container's port(s) to the host (recorded; needs a bridge network).
+    /// Connect a container to a network: bridge (default), a user network, none, host or
+    /// container:<name|id>; repeat for more networks. BERTH_DEFAULT_NETWORK changes the default.
+    #[arg(long = "network", alias = "net")]
+    network: Vec<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long = "ip")]
+    ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
+    /// Set custom DNS servers.
+    #[arg(long = "dns")]
+    dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Publish a container's port(s) to the host.
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
     /// PID namespace to use.
     #[arg(long)]
     pid: Option<String>,
@@ -157,6 +182,12 @@ pub struct CreateFlags {
     /// Run on this root filesystem directory instead of an image (Podman's flag).
     #[arg(long)]
     rootfs: bool,
+    /// Pull image before running ("always", "missing", "never").
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long)]
+    platform: Option<String>,
     /// Image (or, with --rootfs, a directory).
     image: String,
     /// Command and arguments.
@@ -178,7 +209,16 @@ impl CreateFlags {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             security_opt: self.security_opt.clone(),
-            network_mode: self.network.clone(),
+            network_mode: self
+                .network
+                .first()
+                .cloned()
+                .unwrap_or_else(berth_engine::network::default_mode),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
+            publish_all_ports: self.publish_all,
             pid_mode: self.pid.clone().unwrap_or_default(),
             ipc_mode: self.ipc.clone().unwrap_or_else(|| "private".into()),
             uts_mode: self.uts.clone().unwrap_or_default(),
@@ -234,17 +274,7 @@ impl CreateFlags {
             let (target, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
             host.tmpfs.insert(target.to_string(), opts.to_string());
         }
-        for p in &self.publish {
-            let (key, binding) = parse_publish(p)?;
-            match host
-                .port_bindings
-                .entry(key)
-                .or_insert_with(|| serde_json::json!([]))
-            {
-                serde_json::Value::Array(list) => list.push(binding),
-                other => *other = serde_json::json!([binding]),
-            }
-        }
+        host.port_bindings = berth_engine::network::publish_to_port_bindings(&self.publish)?;
         let labels = self.label.iter().map(|l| options::parse_label(l)).collect();
         let (image, rootfs) = if self.rootfs {
             (self.image.clone(), Some(PathBuf::from(&self.image)))
@@ -267,6 +297,12 @@ impl CreateFlags {
             stop_timeout: self.stop_timeout,
             host,
             rootfs,
+            networking: berth_engine::options::NetworkingOptions {
+                extra_networks: self.network.iter().skip(1).cloned().collect(),
+                aliases: self.network_alias.clone(),
+                ip: self.ip.clone(),
+                mac_address: self.mac_address.clone(),
+            },
         })
     }
 
@@ -459,7 +495,11 @@ pub enum ContainerCommand {
     /// Rename a container.
     Rename { container: String, new_name: String },
     /// List port mappings for the container.
-    Port { container: String },
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        port: Option<String>,
+    },
     /// Display the running processes of a container.
     Top {
         container: String,
@@ -653,11 +693,45 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 Err(e) => fail(e),
             },
         ),
-        // Like `docker port`, this lists ports actually published (NetworkSettings.Ports). Only
-        // `none` and `host` networks exist so far, on which Docker publishes nothing either, so
-        // the requested bindings stay in HostConfig.PortBindings and nothing is printed.
-        ContainerCommand::Port { container } => match engine.lookup(&container) {
-            Ok(_) => Ok(0),
+        // Like `docker port`: the ports actually published, `80/tcp -> 0.0.0.0:8080`.
+        ContainerCommand::Port { container, port } => match engine.lookup(&container) {
+            Ok(record) => {
+                let bindings = berth_engine::network::published(engine.root(), &record.id);
+                let wanted = port.map(|p| {
+                    if p.contains('/') {
+                        p
+                    } else {
+                        format!("{p}/tcp")
+                    }
+                });
+                let mut shown = 0;
+                for b in &bindings {
+                    let key = format!("{}/{}", b.container_port, b.protocol.as_str());
+                    let addr = format!(
+                        "{}:{}",
+                        b.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                        b.host_port
+                    );
+                    match &wanted {
+                        Some(w) if *w != key => {}
+                        Some(_) => {
+                            println!("{addr}");
+                            shown += 1;
+                        }
+                        None => {
+                            println!("{key} -> {addr}");
+                            shown += 1;
+                        }
+                    }
+                }
+                match wanted {
+                    Some(w) if shown == 0 => {
+                        eprintln!("Error: No public port '{w}' published for {container}");
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            }
             Err(e) => Ok(fail(e)),
         },
         ContainerCommand::Top { container, ps_args } => match engine.lookup(&container) {
@@ -833,6 +907,16 @@ fn full_reference(image: &str) -> String {
 }
 
 fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
+    if !flags.rootfs && !hello::is_hello(&flags.image) {
+        if let Err(code) = crate::registry::ensure_image(
+            engine,
+            &flags.image,
+            &flags.pull,
+            flags.platform.as_deref(),
+        ) {
+            return code;
+        }
+    }
     // `run` only: the cgroup move of the init waits out an RCU grace period unless one just
     // passed; start that wait now so it overlaps creating the container (berth is still
     // single-threaded here).
@@ -1233,51 +1317,4 @@ fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
     records.sort_by(|a, b| a.created.cmp(&b.created));
     print!("{}", berth_engine::namespaces::table(&records));
     Ok(0)
-}
-
-/// `-p [ip:][host_port:]container_port[/proto]` as Docker's HostConfig.PortBindings entry:
-/// (`"80/tcp"`, `{"HostIp": "", "HostPort": "8080"}`).
-fn parse_publish(spec: &str) -> Result<(String, serde_json::Value), EngineError> {
-    let bad = || {
-        EngineError::Sys(format!(
-            "invalid publish spec {spec:?}: want [ip:][hostPort:]containerPort[/proto]"
-        ))
-    };
-    let (ports, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
-    if !matches!(proto, "tcp" | "udp" | "sctp") {
-        return Err(bad());
-    }
-    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
-    let (container, host_port, host_ip) = match parts.as_slice() {
-        [c] => (*c, "", ""),
-        [c, h] => (*c, *h, ""),
-        [c, h, ip] => (*c, *h, ip.trim_start_matches('[').trim_end_matches(']')),
-        _ => return Err(bad()),
-    };
-    let is_port = |p: &str| p.split('-').all(|n| n.parse::<u16>().is_ok());
-    if !is_port(container) || (!host_port.is_empty() && !is_port(host_port)) {
-        return Err(bad());
-    }
-    Ok((
-        format!("{container}/{proto}"),
-        serde_json::json!({"HostIp": host_ip, "HostPort": host_port}),
-    ))
-}
-
-#[cfg(test)]
-mod publish_tests {
-    use super::parse_publish;
-
-    #[test]
-    fn publish_specs_become_docker_port_bindings() {
-        let (k, v) = parse_publish("8080:80").unwrap();
-        assert_eq!(k, "80/tcp");
-        assert_eq!(v, serde_json::json!({"HostIp": "", "HostPort": "8080"}));
-        let (k, v) = parse_publish("127.0.0.1:53:53/udp").unwrap();
-        assert_eq!(k, "53/udp");
-        assert_eq!(v["HostIp"], "127.0.0.1");
-        assert_eq!(parse_publish("80").unwrap().1["HostPort"], "");
-        assert!(parse_publish("x:80").is_err());
-        assert!(parse_publish("80/icmp").is_err());
-    }
 }

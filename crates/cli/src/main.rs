@@ -2,12 +2,13 @@
 //! render the result. Exit codes follow Docker: the container's own status, 125 for an engine
 //! error, 126 when the command cannot be invoked, 127 when it is not found.
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod build;
 mod containers;
 mod daily;
 mod images;
+mod network;
 mod registry;
 mod system;
 mod volumes;
@@ -41,6 +42,8 @@ enum Command {
     #[command(flatten)]
     Build(build::BuildCommand),
     #[command(flatten)]
+    Network(network::NetworkCommand),
+    #[command(flatten)]
     Volume(volumes::VolumeCommand),
     #[command(flatten)]
     Daily(daily::DailyCommand),
@@ -51,6 +54,27 @@ enum Command {
 }
 
 fn main() {
+    // The embedded resolver of a user-defined network is this binary at a hidden entry point.
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(berth_engine::net::dns::RESOLVER_ARG.as_ref()) {
+        let (state_dir, network) = (args.next(), args.next());
+        let code = match (state_dir, network) {
+            (Some(dir), Some(net)) => {
+                match berth_engine::net::dns::serve(Path::new(&dir), &net.to_string_lossy()) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        125
+                    }
+                }
+            }
+            _ => 125,
+        };
+        std::process::exit(code);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        berth_engine::net::dns::set_resolver_program(exe);
+    }
     // Docker exits 125 when its own flags are wrong; help and version requests exit 0.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -74,6 +98,7 @@ fn main() {
         Command::Image(c) => images::run(&cli.root, c),
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),
+        Command::Network(c) => network::run(&cli.root, c),
         Command::Volume(c) => volumes::run(&cli.root, c),
         Command::Daily(c) => daily::run(&cli.root, c),
         Command::Registry(c) => registry::run(&cli.root, c),

@@ -160,28 +160,17 @@ fn transfer(
     owner: Option<(u32, u32)>,
     label: &str,
 ) -> Result<()> {
-    let (reader, mut writer) = std::io::pipe().map_err(io(label))?;
-    std::thread::scope(|s| {
-        let producer = s.spawn(move || {
-            let r = source.write_tar(as_name, &mut writer);
-            drop(writer);
-            r
-        });
-        let applied = unpack_into(
-            reader,
-            dest,
-            label,
-            UnpackOptions {
-                owner,
-                whiteouts: false,
-            },
-        );
-        let produced = producer
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("archiver panicked")));
-        applied.map_err(|e| EngineError::Sys(format!("copying {label}: {e}")))?;
-        produced.map_err(io(label))
-    })
+    berth_image::apply::unpack_produced(
+        dest,
+        label,
+        UnpackOptions {
+            owner,
+            whiteouts: false,
+        },
+        |w| source.write_tar(as_name, w),
+    )
+    .map(drop)
+    .map_err(|e| EngineError::Sys(format!("copying {label}: {e}")))
 }
 
 /// `berth cp CTR:SRC HOSTDST`: copies from the container mounted at `rootfs` to the host.

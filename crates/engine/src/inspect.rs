@@ -105,7 +105,9 @@ pub fn ps_row(record: &ContainerRecord, no_trunc: bool) -> Value {
         "RunningFor": format!("{} ago", since(&record.created)),
         "Status": status_text(record),
         "State": status.as_str(),
-        "Ports": "",
+        "Ports": crate::network::record_root(record)
+            .map(|root| berth_net::ports::ports_column(&crate::network::published(&root, &record.id)))
+            .unwrap_or_default(),
         "Names": record.short_name(),
         "Labels": record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
         "Mounts": record.mount_points.values().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
@@ -116,8 +118,16 @@ pub fn ps_row(record: &ContainerRecord, no_trunc: bool) -> Value {
 }
 
 fn record_network(record: &ContainerRecord) -> String {
-    let _ = record;
-    "none".into()
+    let eps = crate::network::record_root(record)
+        .map(|root| crate::network::endpoints(&root, &record.id))
+        .unwrap_or_default();
+    if eps.is_empty() {
+        return "none".into();
+    }
+    eps.iter()
+        .map(|e| e.network_name.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The full inspect document for one container.
@@ -213,13 +223,12 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> Value {
         },
         "Mounts": mounts,
         "Config": record.config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": namespaces.get("net").map(|_| format!("/proc/{pid}/ns/net")).unwrap_or_default(),
-            "Ports": {},
-            "Networks": { network_mode.clone(): {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "MacAddress": ""} },
-        },
+        "NetworkSettings": crate::network::settings_json(
+            engine.root(),
+            &record.id,
+            &network_mode,
+            &record.config.exposed_ports.as_ref().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+        ),
         "Namespaces": namespaces,
         "Cgroups": cgroups,
         "CgroupsPath": record.berth_cgroups_path,

@@ -17,7 +17,8 @@
 //! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
 //! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
-//! `diff` (changes in the upper layer), `update` (live limits), `events` (the event log).
+//! `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
+//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -42,9 +43,12 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod namespaces;
+pub mod network;
 pub mod options;
 pub mod procinfo;
+pub mod pull;
 pub mod record;
+pub mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;
@@ -53,6 +57,7 @@ pub mod update;
 pub mod users;
 pub mod volumes;
 
+pub use berth_net as net;
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachOptions, Engine};
 pub use options::{ContainerConfig, HostConfig, RunOptions};

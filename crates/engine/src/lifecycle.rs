@@ -42,14 +42,13 @@ const INIT_CANDIDATES: &[&str] = &[
     "/usr/libexec/docker/docker-init",
 ];
 
-const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-
 /// Undoes a half-made container unless `done` is set.
 struct CreateGuard<'a> {
     engine: &'a Engine,
     id: String,
     name: Option<String>,
     layer: bool,
+    network: bool,
     done: bool,
 }
 
@@ -59,6 +58,9 @@ impl Drop for CreateGuard<'_> {
             return;
         }
         let root = &self.engine.root;
+        if self.network {
+            let _ = crate::network::release(root, &self.id);
+        }
         if self.layer {
             let _ = layer::unmount_layer(root, &self.id);
             let _ = layer::remove_layer(root, &self.id);
@@ -92,6 +94,12 @@ impl Engine {
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
         check_modes(&opts.host)?;
+        let security = crate::security_opts::parse(&opts.host.security_opt)?;
+        crate::network::check_mode(
+            &self.root,
+            &opts.host.network_mode,
+            &opts.networking.extra_networks,
+        )?;
         let id = names::new_id();
         let image = match &opts.rootfs {
             Some(_) => layer::ResolvedImage::default(),
@@ -102,6 +110,7 @@ impl Engine {
             id: id.clone(),
             name: None,
             layer: false,
+            network: false,
             done: false,
         };
         let dir = self.store.container_dir(&id);
@@ -146,7 +155,7 @@ impl Engine {
         };
         let config = spec::merge_config(&image.config, opts, &id);
         let user = crate::users::resolve_in_rootfs(&config.user, &rootfs)?;
-        let host = opts.host.clone();
+        let mut host = opts.host.clone();
         let image_volumes: Vec<String> = config
             .volumes
             .iter()
@@ -175,24 +184,32 @@ impl Engine {
             std::fs::write(&p, text).map_err(|e| EngineError::io(&p, e))
         };
         write("hostname", &format!("{hostname}\n"))?;
-        if host.network_mode == "host" {
-            write(
-                "hosts",
-                &std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS.to_string()),
-            )?;
-        } else {
-            write("hosts", &format!("{HOSTS}127.0.1.1\t{hostname}\n"))?;
+        if host.network_mode.is_empty() || host.network_mode == "default" {
+            host.network_mode = crate::network::default_mode();
         }
-        write(
-            "resolv.conf",
-            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        guard.network = true;
+        let prepared = crate::network::prepare(
+            &self.root,
+            &id,
+            &name,
+            &hostname,
+            &host,
+            &config,
+            &opts.networking,
         )?;
+        write("hosts", &prepared.hosts)?;
+        write("resolv.conf", &prepared.resolv_conf)?;
         let join = |mode: &str, kind: &str| -> Result<Option<String>> {
             match mode.strip_prefix("container:") {
                 Some(other) => {
                     let rec = self.lookup(other)?;
                     if !rec.is_running() {
                         return Err(EngineError::state(&rec.id, format!("cannot join the {kind} namespace of a container that is not running")));
+                    }
+                    if kind == "net" {
+                        if let Some(pinned) = crate::network::netns_path(&self.root, &rec.id) {
+                            return Ok(Some(pinned.to_string_lossy().into_owned()));
+                        }
                     }
                     Ok(Some(format!("/proc/{}/ns/{kind}", rec.state.pid)))
                 }
@@ -215,7 +232,7 @@ impl Engine {
         }
         let cap_mask = crate::procinfo::bounding_caps();
         let caps = spec::capabilities(&host, cap_mask);
-        let seccomp = default_seccomp(&caps);
+        let seccomp = crate::security_opts::seccomp_for(&security, &caps)?;
         let ctx = SpecContext {
             id: id.clone(),
             rootfs: rootfs.clone(),
@@ -227,7 +244,10 @@ impl Engine {
             host_nofile: (soft, hard),
             join_pid_ns: join(&host.pid_mode, "pid")?,
             join_ipc_ns: join(&host.ipc_mode, "ipc")?,
-            join_net_ns: join(&host.network_mode, "net")?,
+            join_net_ns: match &prepared.netns {
+                Some(pinned) => Some(pinned.to_string_lossy().into_owned()),
+                None => join(&host.network_mode, "net")?,
+            },
             init_binary: init_binary.clone(),
             host_cap_mask: cap_mask,
             host_devices: if host.privileged {
@@ -313,6 +333,7 @@ impl Engine {
 
     /// Removes a container's layer, record and name (its runtime state already gone).
     pub fn remove_layer_and_record(&self, record: &ContainerRecord) -> Result<()> {
+        crate::network::release(&self.root, &record.id)?;
         if !record.driver.is_empty() {
             let _ = layer::unmount_layer(&self.root, &record.id);
             layer::remove_layer(&self.root, &record.id)?;
@@ -326,6 +347,7 @@ impl Engine {
         if record.is_running() {
             return Ok(());
         }
+        crate::network::ensure_ready(&self.root, id)?;
         let (read, write) = crate::sys::pipe()?;
         crate::monitor::spawn(self, id, None, Some(write))?;
         let mut text = String::new();
@@ -345,6 +367,7 @@ impl Engine {
 
     /// Starts a container with this process attached; returns the container's exit code.
     pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<i32> {
+        crate::network::ensure_ready(&self.root, id)?;
         let (ours, theirs) = crate::sys::socketpair()?;
         let mut stream = UnixStream::from(ours);
         // The monitor reads the greeting before it starts the container.
@@ -504,6 +527,7 @@ impl Engine {
                     r.state.exit_code = 137;
                     r.state.finished_at = now_rfc3339();
                 });
+                let _ = crate::network::release(&self.root, id);
                 self.unmount(&record)
             }
         }
@@ -640,10 +664,6 @@ fn check_modes(host: &crate::options::HostConfig) -> Result<()> {
         value: value.into(),
         reason: reason.into(),
     };
-    let net = host.network_mode.as_str();
-    if !(net.is_empty() || net == "none" || net == "host" || net.starts_with("container:")) {
-        return Err(bad("--network", net, "only none, host and container:<name|id> are supported (no bridge networking in this build)"));
-    }
     if !(host.userns_mode.is_empty() || host.userns_mode == "host") {
         return Err(bad(
             "--userns",
@@ -699,14 +719,4 @@ fn nofile_limits() -> (u64, u64) {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let hard = limit.maximum.unwrap_or(1 << 20);
     (limit.current.unwrap_or(hard), hard)
-}
-
-/// Docker's default seccomp profile for these capabilities, when the runtime provides one.
-fn default_seccomp(caps: &[String]) -> Option<serde_json::Value> {
-    let profile = berth_runtime::seccomp::docker_profile_for_capabilities(caps);
-    let syscalls = profile.syscalls().as_ref().map(|s| s.len()).unwrap_or(0);
-    if syscalls == 0 {
-        return None;
-    }
-    serde_json::to_value(profile).ok()
 }

@@ -653,6 +653,9 @@ impl<'a> Monitor<'a> {
             self.remove_container();
         } else if let Ok(record) = self.engine.store.load(&self.id) {
             let _ = self.engine.unmount(&record);
+            // A stopped container holds no address, port or namespace (Docker frees them too);
+            // the next start brings its networks back.
+            let _ = crate::network::release(self.engine.root(), &self.id);
         }
         let _ = std::fs::remove_file(
             self.engine
@@ -729,7 +732,8 @@ impl<'a> Monitor<'a> {
                 layer.join().unwrap_or(false)
             })
         };
-        let removed = layer_gone && self.engine.store.remove(&record).is_ok();
+        let network_gone = crate::network::release(root, &record.id).is_ok();
+        let removed = layer_gone && network_gone && self.engine.store.remove(&record).is_ok();
         if removed {
             // Docker's `run --rm` takes the container's anonymous volumes with it.
             crate::volumes::Volumes::new(root).remove_anonymous_of(&record);

@@ -117,6 +117,22 @@ pub struct HostConfig {
     /// `--volumes-from CONTAINER[:ro|rw]`.
     pub volumes_from: Vec<String>,
     pub init: Option<bool>,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host` (`name:ip`), `-P`.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub extra_hosts: Vec<String>,
+    pub publish_all_ports: bool,
+}
+
+/// Per-container network settings beyond `NetworkMode` (Docker's `NetworkingConfig`): the
+/// further `--network`s, and `--network-alias`, `--ip`, `--mac-address` for the first one.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkingOptions {
+    pub extra_networks: Vec<String>,
+    pub aliases: Vec<String>,
+    pub ip: Option<String>,
+    pub mac_address: Option<String>,
 }
 
 /// Everything `berth create`/`run` was asked, before the image is consulted.
@@ -143,6 +159,7 @@ pub struct RunOptions {
     pub host: HostConfig,
     /// `--rootfs DIR` (Podman's flag): run on this directory instead of an image layer.
     pub rootfs: Option<std::path::PathBuf>,
+    pub networking: NetworkingOptions,
 }
 
 /// Docker's `RAMInBytes`: `32m`, `1g`, `512k`, `100` (bytes), `64mb`; binary units.

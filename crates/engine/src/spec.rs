@@ -315,9 +315,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
         ));
     }
     let caps = capabilities(host, ctx.host_cap_mask);
-    let no_new_privs = host.security_opt.iter().any(|o| {
-        o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
-    });
+    let no_new_privs = crate::security_opts::no_new_privileges(&host.security_opt);
     let mut rlimits: Vec<Value> = Vec::new();
     if !host.ulimits.iter().any(|u| u.name == "nofile") {
         rlimits.push(
@@ -404,7 +402,10 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
 
     let mut namespaces = vec![json!({"type": "mount"})];
     let ns = |kind: &str, mode: &str, path: &Option<String>| -> Option<Value> {
-        if mode == "host" {
+        if let (Some(p), "network") = (path, kind) {
+            // A namespace prepared (and pinned) before the container starts.
+            Some(json!({"type": kind, "path": p}))
+        } else if mode == "host" {
             None
         } else if mode.starts_with("container:") {
             path.as_ref().map(|p| json!({"type": kind, "path": p}))

@@ -725,6 +725,35 @@ pub fn unpack_into<R: Read>(
     Ok(count)
 }
 
+/// [`unpack_into`] fed by `produce`, which writes a tar on another thread through a pipe: how
+/// `cp` and the builder's `COPY` move a tree they archive themselves without a temporary file.
+pub fn unpack_produced<F>(
+    dest: rustix::fd::BorrowedFd<'_>,
+    label: &str,
+    options: UnpackOptions,
+    produce: F,
+) -> Result<u64>
+where
+    F: FnOnce(&mut std::io::PipeWriter) -> std::io::Result<()> + Send,
+{
+    let (reader, mut writer) =
+        std::io::pipe().map_err(ImageError::io("opening a pipe for", Path::new(label)))?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let r = produce(&mut writer);
+            drop(writer);
+            r
+        });
+        let applied = unpack_into(reader, dest, label, options);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("archiver panicked")));
+        let count = applied?;
+        produced.map_err(ImageError::io("archiving", Path::new(label)))?;
+        Ok(count)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,10 +246,22 @@ impl Root {
     /// the umask) and returns a readable fd on it. Existing symlinks on the way are followed
     /// inside the root; a non-directory in the way is an error (`ENOTDIR`).
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+        self.mkdir_all_then(path, mode, &mut |_, _, _| Ok(()))
+    }
+
+    /// [`Root::mkdir_all`], calling `made(parent, name, is_last)` for each directory it creates
+    /// (to set its owner, say) while `parent` is held open.
+    pub fn mkdir_all_then(
+        &self,
+        path: &Path,
+        mode: u32,
+        made: &mut dyn FnMut(BorrowedFd<'_>, &OsStr, bool) -> io::Result<()>,
+    ) -> io::Result<OwnedFd> {
         let rel = relative(path);
+        let count = rel.components().count();
         let mut dir = self.open_dir(Path::new("."))?;
         let mut prefix = PathBuf::new();
-        for comp in rel.components() {
+        for (i, comp) in rel.components().enumerate() {
             prefix.push(comp.as_os_str());
             match self.open_dir(&prefix) {
                 Ok(fd) => {
@@ -263,7 +275,8 @@ impl Root {
                 return Err(io::Error::from(io::ErrorKind::NotFound));
             };
             match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(mode)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Ok(()) => made(dir.as_fd(), name, i + 1 == count)?,
+                Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(e.into()),
             }
             // Reopened through the root: if a dangling link was in the way, this follows it

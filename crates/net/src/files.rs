@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 /// address with its hostname (omitted when it has no address, as with `--network none`).
 pub fn hosts(hostname: &str, own_ip: Option<Ipv4Addr>, extra: &[(String, String)]) -> String {
     let mut out = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
     for (name, ip) in extra {
         out.push_str(&format!("{ip}\t{name}\n"));

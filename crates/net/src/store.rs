@@ -80,6 +80,20 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// Reads every record in `paths`, skipping files removed since they were listed (a concurrent
+/// `rm` or `network rm` between readdir and read is normal, not an error).
+fn read_all<T: serde::de::DeserializeOwned>(paths: &[PathBuf]) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        match read_json(p) {
+            Ok(v) => out.push(v),
+            Err(NetError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 fn json_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -177,10 +191,7 @@ impl NetStore {
 
     /// Every network, the default one first, then by name.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
-        let mut nets: Vec<NetworkRecord> = json_files(&self.dir.join("networks"))?
-            .iter()
-            .map(|p| read_json(p))
-            .collect::<Result<_>>()?;
+        let mut nets: Vec<NetworkRecord> = read_all(&json_files(&self.dir.join("networks"))?)?;
         nets.sort_by(|a, b| (!a.is_default(), &a.name).cmp(&(!b.is_default(), &b.name)));
         Ok(nets)
     }
@@ -201,10 +212,7 @@ impl NetStore {
     }
 
     pub fn endpoints(&self, network_id: &str) -> Result<Vec<EndpointRecord>> {
-        json_files(&self.endpoint_dir(network_id))?
-            .iter()
-            .map(|p| read_json(p))
-            .collect()
+        read_all(&json_files(&self.endpoint_dir(network_id))?)
     }
 
     fn all_endpoints(&self) -> Result<Vec<EndpointRecord>> {

@@ -189,7 +189,19 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
-        hooks::run_all(h, &hook_json)?;
+        let cwd = if in_mount_ns {
+            ctx.rootfs
+        } else {
+            Path::new("/")
+        };
+        hooks::run_all_with(
+            h,
+            &hook_json,
+            hooks::HookContext {
+                cwd: Some(cwd),
+                default_env: None,
+            },
+        )?;
     }
     if in_mount_ns {
         rootfs::enter_root(ctx.rootfs, ctx.no_pivot)?;
@@ -287,6 +299,14 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         code: 1,
         after_start: true,
     };
+    if nnp {
+        // With no_new_privs the filter goes on as late as possible (fewer syscalls for the
+        // runtime's own code to need), but before the startContainer hooks, as runc does:
+        // they run in the container and get its seccomp policy.
+        if let Some(program) = ctx.seccomp {
+            program.load().map_err(|e| after_start(e.to_string()))?;
+        }
+    }
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -294,12 +314,15 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     {
         let mut st = hook_state.clone();
         st.status = crate::state::Status::Running;
-        hooks::run_all(h, &serde_json::to_vec(&st).unwrap_or_default()).map_err(after_start)?;
-    }
-    if nnp {
-        if let Some(program) = ctx.seccomp {
-            program.load().map_err(|e| after_start(e.to_string()))?;
-        }
+        hooks::run_all_with(
+            h,
+            &serde_json::to_vec(&st).unwrap_or_default(),
+            hooks::HookContext {
+                cwd: None,
+                default_env: Some(&env),
+            },
+        )
+        .map_err(after_start)?;
     }
     reset_signals();
     let message = process::exec(&path, &args, &env);

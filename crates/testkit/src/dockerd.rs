@@ -16,6 +16,16 @@ impl Dockerd {
     /// Starts dockerd, or returns Ok(None) (after printing a note) when `dockerd` or `docker`
     /// is not installed, so callers can skip.
     pub fn start() -> Result<Option<Dockerd>> {
+        Dockerd::start_with(false)
+    }
+
+    /// Like [`Dockerd::start`], but with Docker's default bridge network and its iptables rules.
+    /// Call it only from a process inside a throwaway network namespace.
+    pub fn start_networked() -> Result<Option<Dockerd>> {
+        Dockerd::start_with(true)
+    }
+
+    fn start_with(networked: bool) -> Result<Option<Dockerd>> {
         if !crate::have("dockerd") || !crate::have("docker") {
             eprintln!("note: dockerd/docker not installed; skipping the Docker comparison");
             return Ok(None);
@@ -28,10 +38,15 @@ impl Dockerd {
             std::fs::create_dir_all(d.join(sub))?;
         }
         let log = std::fs::File::create(d.join("dockerd.log"))?;
-        let child = Command::new("dockerd")
-            .arg("--iptables=false")
-            .arg("--ip6tables=false")
-            .arg("--bridge=none")
+        let mut cmd = Command::new("dockerd");
+        if !networked {
+            cmd.arg("--iptables=false")
+                .arg("--ip6tables=false")
+                .arg("--bridge=none");
+        } else {
+            cmd.arg("--ip6tables=false");
+        }
+        let child = cmd
             .arg("--storage-driver=overlay2")
             .arg("--data-root")
             .arg(d.join("root"))

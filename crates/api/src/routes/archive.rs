@@ -1,7 +1,8 @@
-//! `GET|HEAD|PUT /containers/{id}/archive`: `docker cp` both ways. Paths inside the container are
-//! resolved by berth-engine's `fsops` (inside its root, never by string joining); this module
-//! turns its copies into Docker's tar streams and the `X-Docker-Container-Path-Stat` header.
-use super::blocking;
+//! `GET|HEAD|PUT /containers/{id}/archive`: `docker cp` both ways. The tar streams in and out are
+//! berth-engine's (`fsops::archive_from` / `extract_to`, which resolve every path inside the
+//! container's root); this module adds Docker's `X-Docker-Container-Path-Stat` header, read from
+//! the first tar header of the same stream.
+use super::{blocking, query_bool};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::streams::{blocking_body, body_reader};
@@ -9,40 +10,94 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use berth_engine::ContainerRecord;
+use berth_engine::fsops::{self, CopyOptions};
+use berth_engine::{ContainerRecord, EngineError};
 use std::collections::HashMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
 type Params = Query<HashMap<String, String>>;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
-/// Go's `os.FileMode` bits, which Docker's clients read from the stat header.
-fn go_file_mode(meta: &std::fs::Metadata) -> u32 {
-    let ft = meta.file_type();
-    let mut mode = meta.permissions().mode() & 0o777;
-    if ft.is_dir() {
-        mode |= 1 << 31;
-    } else if ft.is_symlink() {
-        mode |= 1 << 27;
+/// Keeps the first 512 bytes (one tar header) and then refuses more, ending the archive early.
+#[derive(Default)]
+struct FirstHeader(Vec<u8>);
+
+impl std::io::Write for FirstHeader {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let want = 512 - self.0.len();
+        if want == 0 {
+            return Err(std::io::Error::other("stat: first header read"));
+        }
+        let n = want.min(buf.len());
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
     }
-    mode
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-fn stat_header(name: &str, path: &std::path::Path) -> ApiResult<HeaderValue> {
-    let meta = std::fs::symlink_metadata(path)
-        .map_err(|e| ApiError::not_found(format!("Could not find the file {name}: {e}")))?;
-    let link = std::fs::read_link(path)
+fn not_found_or(err: EngineError, path: &str) -> ApiError {
+    let text = err.to_string();
+    if text.contains("No such file")
+        || text.contains("Could not find")
+        || text.contains("not found")
+    {
+        ApiError::not_found(format!(
+            "Could not find the file {path} in container: {text}"
+        ))
+    } else {
+        err.into()
+    }
+}
+
+/// Docker's stat of `path` in the container, from the first header of its archive. Go's
+/// `os.FileMode` bits: directories 1<<31, symlinks 1<<27.
+fn stat(state: &AppState, record: &ContainerRecord, path: &str) -> ApiResult<HeaderValue> {
+    let mut first = FirstHeader::default();
+    let result = fsops::archive_from(
+        &state.engine,
+        record,
+        path,
+        CopyOptions::default(),
+        &mut first,
+    );
+    if first.0.len() < 512 {
+        return Err(match result {
+            Err(e) => not_found_or(e, path),
+            Ok(()) => ApiError::not_found(format!("Could not find the file {path} in container")),
+        });
+    }
+    let h = tar::Header::from_byte_slice(&first.0);
+    let mut mode = h.mode().unwrap_or(0) & 0o777;
+    let kind = h.entry_type();
+    if kind.is_dir() {
+        mode |= 1 << 31;
+    } else if kind.is_symlink() {
+        mode |= 1 << 27;
+    }
+    let name = {
+        let trimmed = path.trim_end_matches('/');
+        match trimmed.rsplit_once('/') {
+            Some((_, b)) if !b.is_empty() => b.to_string(),
+            _ if trimmed.is_empty() => "/".to_string(),
+            _ => trimmed.to_string(),
+        }
+    };
+    let mtime = chrono::DateTime::from_timestamp(h.mtime().unwrap_or(0) as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let link = h
+        .link_name()
+        .ok()
+        .flatten()
         .map(|l| l.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mtime = chrono::DateTime::from_timestamp(meta.mtime(), meta.mtime_nsec() as u32)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let json = serde_json::json!({
         "name": name,
-        "size": meta.size(),
-        "mode": go_file_mode(&meta),
+        "size": h.size().unwrap_or(0),
+        "mode": mode,
         "mtime": mtime,
         "linkTarget": link,
     });
@@ -50,56 +105,11 @@ fn stat_header(name: &str, path: &std::path::Path) -> ApiResult<HeaderValue> {
     HeaderValue::from_str(&encoded).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn base_name(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    match trimmed.rsplit_once('/') {
-        Some((_, b)) if !b.is_empty() => b.to_string(),
-        _ if trimmed.is_empty() => "/".into(),
-        _ => trimmed.to_string(),
-    }
-}
-
 fn required_path(q: &HashMap<String, String>) -> ApiResult<String> {
     q.get("path")
         .cloned()
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("path is required"))
-}
-
-/// Copies `path` out of the container into a fresh temporary directory; returns it and the
-/// copy's path inside it.
-fn copy_out(
-    state: &AppState,
-    record: &ContainerRecord,
-    path: &str,
-) -> ApiResult<(tempfile::TempDir, std::path::PathBuf)> {
-    let dir = tempfile::Builder::new()
-        .prefix("berth-api-cp-")
-        .tempdir()
-        .map_err(|e| ApiError::internal(format!("temporary directory: {e}")))?;
-    berth_engine::fsops::copy_from(
-        &state.engine,
-        record,
-        path,
-        dir.path(),
-        berth_engine::fsops::CopyOptions {
-            archive: true,
-            follow_link: false,
-        },
-    )
-    .map_err(|e| match e {
-        berth_engine::EngineError::Sys(m) if m.starts_with("Could not find") => {
-            ApiError::not_found(m)
-        }
-        other => other.into(),
-    })?;
-    let name = base_name(path);
-    let copied = if name == "/" {
-        dir.path().to_path_buf()
-    } else {
-        dir.path().join(&name)
-    };
-    Ok((dir, copied))
 }
 
 pub async fn head(
@@ -110,10 +120,7 @@ pub async fn head(
     let path = required_path(&q)?;
     blocking(move || {
         let record = state.engine.lookup(&id)?;
-        // Stat through a copy of the entry itself only (directories copy their tree; clients
-        // stat before PUT, where the target is usually a directory of modest size).
-        let (_dir, copied) = copy_out(&state, &record, &path)?;
-        let value = stat_header(&base_name(&path), &copied)?;
+        let value = stat(&state, &record, &path)?;
         let mut r = StatusCode::OK.into_response();
         r.headers_mut().insert(STAT_HEADER, value);
         Ok(r)
@@ -127,38 +134,29 @@ pub async fn get(
     Query(q): Params,
 ) -> ApiResult<Response> {
     let path = required_path(&q)?;
-    let (dir, copied, stat) = {
+    let (record, value) = {
         let state = state.clone();
         let path = path.clone();
         blocking(move || {
             let record = state.engine.lookup(&id)?;
-            let (dir, copied) = copy_out(&state, &record, &path)?;
-            let stat = stat_header(&base_name(&path), &copied)?;
-            Ok((dir, copied, stat))
+            let value = stat(&state, &record, &path)?;
+            Ok((record, value))
         })
         .await?
     };
-    let name = base_name(&path);
     let body = blocking_body(move |mut w| {
-        let _keep = dir;
-        let mut builder = tar::Builder::new(&mut w);
-        builder.follow_symlinks(false);
-        let result = if copied.is_dir() {
-            let prefix = if name == "/" { "." } else { name.as_str() };
-            builder.append_dir_all(prefix, &copied)
-        } else {
-            builder.append_path_with_name(&copied, &name)
-        };
-        match result.and_then(|_| builder.finish()) {
-            Ok(()) => {}
-            Err(e) => {
-                drop(builder);
-                w.fail(e);
-            }
+        if let Err(e) = fsops::archive_from(
+            &state.engine,
+            &record,
+            &path,
+            CopyOptions::default(),
+            &mut w,
+        ) {
+            w.fail(e);
         }
     });
     let mut r = ([(header::CONTENT_TYPE, "application/x-tar")], body).into_response();
-    r.headers_mut().insert(STAT_HEADER, stat);
+    r.headers_mut().insert(STAT_HEADER, value);
     Ok(r)
 }
 
@@ -169,33 +167,15 @@ pub async fn put(
     req: Request,
 ) -> ApiResult<StatusCode> {
     let path = required_path(&q)?;
-    let input = body_reader(req.into_body());
+    let opts = CopyOptions {
+        archive: query_bool(q.get("copyUIDGID")),
+        follow_link: false,
+    };
+    let mut input = body_reader(req.into_body());
     blocking(move || {
         let record = state.engine.lookup(&id)?;
-        let dir = tempfile::Builder::new()
-            .prefix("berth-api-cp-")
-            .tempdir()
-            .map_err(|e| ApiError::internal(format!("temporary directory: {e}")))?;
-        // The tar crate's unpack refuses `..` and absolute escapes; the copy into the container
-        // then goes through the engine's in-root resolution.
-        let mut archive = tar::Archive::new(input);
-        archive.set_preserve_permissions(true);
-        archive.set_overwrite(true);
-        archive
-            .unpack(dir.path())
-            .map_err(|e| ApiError::bad_request(format!("invalid tar archive: {e}")))?;
-        let entries = std::fs::read_dir(dir.path())
-            .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| ApiError::internal(e.to_string()))?;
-            berth_engine::fsops::copy_to(
-                &state.engine,
-                &record,
-                &entry.path(),
-                &path,
-                Default::default(),
-            )?;
-        }
+        fsops::extract_to(&state.engine, &record, &mut input, &path, opts)
+            .map_err(|e| not_found_or(e, &path))?;
         Ok(StatusCode::OK)
     })
     .await
@@ -204,15 +184,14 @@ pub async fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
-    fn base_names_and_go_modes() {
-        assert_eq!(base_name("/etc/hostname"), "hostname");
-        assert_eq!(base_name("/etc/"), "etc");
-        assert_eq!(base_name("/"), "/");
-        assert_eq!(base_name("file"), "file");
-        let dir = tempfile::tempdir().unwrap();
-        let meta = std::fs::symlink_metadata(dir.path()).unwrap();
-        assert_ne!(go_file_mode(&meta) & (1 << 31), 0);
+    fn first_header_stops_after_one_block() {
+        let mut h = FirstHeader::default();
+        assert_eq!(h.write(&[1u8; 300]).unwrap(), 300);
+        assert_eq!(h.write(&[2u8; 300]).unwrap(), 212);
+        assert!(h.write(&[3u8; 1]).is_err());
+        assert_eq!(h.0.len(), 512);
     }
 }

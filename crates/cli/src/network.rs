@@ -1,0 +1,255 @@
+//! `berth network …`: Docker's network verbs over the engine's network door.
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use berth_engine::net::{CreateNetwork, NetError};
+use berth_engine::{network, Engine};
+use clap::{Args, Subcommand};
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkVerb),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkVerb {
+    /// Create a network.
+    Create(CreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not truncate the output.
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        /// Format the output using the given Go template.
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all unused networks.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network.
+    Connect {
+        /// Add network-scoped alias for the container.
+        #[arg(long)]
+        alias: Vec<String>,
+        /// IPv4 address.
+        #[arg(long)]
+        ip: Option<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect from a network.
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Driver to manage the Network (only bridge).
+    #[arg(short, long, default_value = "bridge")]
+    driver: String,
+    /// Subnet in CIDR format that represents a network segment.
+    #[arg(long)]
+    subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Allocate container ip from a sub-range.
+    #[arg(long = "ip-range")]
+    ip_range: Option<String>,
+    /// Restrict external access to the network.
+    #[arg(long)]
+    internal: bool,
+    /// Set driver specific options (com.docker.network.driver.mtu=N).
+    #[arg(short = 'o', long = "opt")]
+    opt: Vec<String>,
+    /// Set metadata on a network.
+    #[arg(long)]
+    label: Vec<String>,
+    name: String,
+}
+
+fn key_values(list: &[String]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.clone(), String::new()),
+        })
+        .collect()
+}
+
+fn daemon_error(e: impl std::fmt::Display) -> i32 {
+    eprintln!("Error response from daemon: {e}");
+    1
+}
+
+pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
+    let NetworkCommand::Network(verb) = cmd;
+    let engine = Engine::open(root);
+    network::collect_garbage(root);
+    let store = network::store(root);
+    match verb {
+        NetworkVerb::Create(args) => {
+            if args.driver != "bridge" {
+                return Ok(daemon_error(format!(
+                    "plugin \"{}\" not found (only the bridge driver is available)",
+                    args.driver
+                )));
+            }
+            let req = CreateNetwork {
+                name: args.name,
+                subnet: args.subnet,
+                gateway: args.gateway,
+                ip_range: args.ip_range,
+                internal: args.internal,
+                options: key_values(&args.opt),
+                labels: key_values(&args.label),
+            };
+            match store.create(&req) {
+                Ok(net) => {
+                    println!("{}", net.id);
+                    Ok(0)
+                }
+                Err(e) => Ok(daemon_error(e)),
+            }
+        }
+        NetworkVerb::Ls { quiet, no_trunc } => {
+            let nets = store.networks()?;
+            let id = |full: &str| -> String {
+                if no_trunc {
+                    full.to_string()
+                } else {
+                    full.chars().take(12).collect()
+                }
+            };
+            if quiet {
+                for n in &nets {
+                    println!("{}", id(&n.id));
+                }
+                return Ok(0);
+            }
+            let mut tw = tabwriter::TabWriter::new(std::io::stdout()).padding(3);
+            writeln!(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")?;
+            for n in &nets {
+                writeln!(tw, "{}\t{}\tbridge\tlocal", id(&n.id), n.name)?;
+            }
+            writeln!(tw, "host\thost\thost\tlocal")?;
+            writeln!(tw, "none\tnone\tnull\tlocal")?;
+            tw.flush()?;
+            Ok(0)
+        }
+        NetworkVerb::Inspect { format, networks } => {
+            let mut out = Vec::new();
+            let mut code = 0;
+            for n in &networks {
+                match store.inspect(n) {
+                    Ok(v) => out.push(v),
+                    Err(e) => {
+                        code = daemon_error(e);
+                    }
+                }
+            }
+            match format {
+                Some(t) => {
+                    for v in &out {
+                        match berth_engine::template::render(&t, v) {
+                            Ok(text) => println!("{text}"),
+                            Err(e) => return Ok(daemon_error(e)),
+                        }
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&out)?),
+            }
+            Ok(code)
+        }
+        NetworkVerb::Rm { networks } => {
+            let mut code = 0;
+            for n in &networks {
+                if n == "host" || n == "none" || n == berth_engine::net::DEFAULT_NETWORK {
+                    code = daemon_error(NetError::Predefined {
+                        network: n.clone(),
+                        action: "removed".into(),
+                    });
+                    continue;
+                }
+                match store.remove(n) {
+                    Ok(_) => println!("{n}"),
+                    Err(e) => code = daemon_error(e),
+                }
+            }
+            Ok(code)
+        }
+        NetworkVerb::Prune { force: _ } => {
+            let removed = store.prune()?;
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for n in removed {
+                    println!("{n}");
+                }
+            }
+            Ok(0)
+        }
+        NetworkVerb::Connect {
+            alias,
+            ip,
+            network: net,
+            container,
+        } => {
+            let record = match engine.lookup(&container) {
+                Ok(r) => r,
+                Err(e) => return Ok(daemon_error(e)),
+            };
+            match network::connect(
+                root,
+                &record.id,
+                record.short_name(),
+                &net,
+                &alias,
+                ip.as_deref(),
+            ) {
+                Ok(_) => Ok(0),
+                Err(e) => Ok(daemon_error(e)),
+            }
+        }
+        NetworkVerb::Disconnect {
+            force: _,
+            network: net,
+            container,
+        } => {
+            let id = match engine.store.resolve(&container) {
+                Ok(id) => id,
+                Err(e) => return Ok(daemon_error(e)),
+            };
+            match network::disconnect(root, &id, &net) {
+                Ok(()) => Ok(0),
+                Err(e) => Ok(daemon_error(e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,681 @@
+//! The engine's door to `berth-net`: turns a container's `--network` mode and flags into a pinned
+//! network namespace with its endpoints before the container starts, writes `/etc/hosts` and
+//! `/etc/resolv.conf` as Docker does, frees everything on removal (also when the monitor was
+//! killed), rolls back what crashed commands left, and gives inspect/ps/port their views.
+//!
+//! Modes: `bridge` (the default network), a user network's name or id, `none` (a fresh namespace
+//! with only `lo`), `host` (the host's namespace), `container:<ref>` (another container's).
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use berth_net::files::DnsSettings;
+use berth_net::{AttachRequest, EndpointRecord, NetStore, PortBinding};
+
+use crate::error::{EngineError, Result};
+use crate::options::{ContainerConfig, HostConfig, NetworkingOptions};
+
+impl From<berth_net::NetError> for EngineError {
+    fn from(e: berth_net::NetError) -> EngineError {
+        use berth_net::NetError as N;
+        match e {
+            N::NetworkNotFound(n) => EngineError::Command {
+                message: format!("network {n} not found"),
+                exit_code: 125,
+            },
+            N::Invalid { .. } | N::Port { .. } | N::Predefined { .. } => EngineError::Command {
+                message: e.to_string(),
+                exit_code: 125,
+            },
+            other => EngineError::Sys(other.to_string()),
+        }
+    }
+}
+
+/// The network store of an engine root.
+pub fn store(root: &Path) -> NetStore {
+    NetStore::new(root)
+}
+
+/// The mode a container gets when it asks for none: the default `bridge` network, unless the
+/// environment's `BERTH_DEFAULT_NETWORK` names another (the test suites set `none` there, so no
+/// test touches the machine's own network by accident).
+pub fn default_mode() -> String {
+    std::env::var("BERTH_DEFAULT_NETWORK")
+        .ok()
+        .filter(|m| !m.is_empty() && m != "default")
+        .unwrap_or_else(|| berth_net::DEFAULT_NETWORK.into())
+}
+
+/// What kind of networking a `NetworkMode` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Host,
+    None,
+    Container(String),
+    /// The default `bridge` network or a user-defined one (by name or id).
+    Network(String),
+}
+
+pub fn mode(network_mode: &str) -> Mode {
+    match network_mode {
+        "host" => Mode::Host,
+        "none" => Mode::None,
+        "" | "default" | "bridge" => Mode::Network(berth_net::DEFAULT_NETWORK.into()),
+        other => match other.strip_prefix("container:") {
+            Some(c) => Mode::Container(c.to_string()),
+            None => Mode::Network(other.to_string()),
+        },
+    }
+}
+
+/// What [`prepare`] made: the namespace to join and the files to bind into the container.
+pub struct Prepared {
+    pub netns: Option<PathBuf>,
+    pub hosts: String,
+    pub resolv_conf: String,
+}
+
+/// The published ports a container asks for: `HostConfig.PortBindings` plus, with `-P`, every
+/// exposed port of the image on a random host port.
+pub fn port_bindings(host: &HostConfig, config: &ContainerConfig) -> Result<Vec<PortBinding>> {
+    let mut out = Vec::new();
+    for (key, list) in &host.port_bindings {
+        let Some((port, proto)) = key.split_once('/').or(Some((key.as_str(), "tcp"))) else {
+            continue;
+        };
+        let entries = list.as_array().cloned().unwrap_or_default();
+        for entry in entries {
+            let ip = entry["HostIp"].as_str().unwrap_or("");
+            let host_port = entry["HostPort"].as_str().unwrap_or("");
+            let spec = match (ip.is_empty(), host_port.is_empty()) {
+                (true, true) => format!("{port}/{proto}"),
+                (true, false) => format!("{host_port}:{port}/{proto}"),
+                (false, _) => format!("{ip}:{host_port}:{port}/{proto}"),
+            };
+            out.extend(berth_net::ports::parse_publish(&spec)?);
+        }
+    }
+    if host.publish_all_ports {
+        for key in config.exposed_ports.iter().flat_map(|m| m.keys()) {
+            for b in berth_net::ports::parse_exposed(key)? {
+                let already = out
+                    .iter()
+                    .any(|o| o.container_port == b.container_port && o.protocol == b.protocol);
+                if !already {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Docker's PortBindings map (one key per container port) for `-p` values.
+pub fn publish_to_port_bindings(specs: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut map: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for spec in specs {
+        for b in berth_net::ports::parse_publish(spec)? {
+            let key = format!("{}/{}", b.container_port, b.protocol.as_str());
+            let entry = serde_json::json!({
+                "HostIp": b.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
+            });
+            match map.entry(key).or_insert_with(|| serde_json::json!([])) {
+                serde_json::Value::Array(list) => list.push(entry),
+                other => *other = serde_json::json!([entry]),
+            }
+        }
+    }
+    Ok(map)
+}
+
+fn parse_extra_hosts(
+    host: &HostConfig,
+    gateway: Option<Ipv4Addr>,
+) -> Result<Vec<(String, String)>> {
+    host.extra_hosts
+        .iter()
+        .map(|h| {
+            let (name, ip) = h
+                .split_once(':')
+                .or_else(|| h.split_once('='))
+                .ok_or_else(|| EngineError::InvalidFlag {
+                    flag: "--add-host".into(),
+                    value: h.clone(),
+                    reason: "expected host:ip".into(),
+                })?;
+            let ip = if ip == "host-gateway" {
+                gateway
+                    .map(|g| g.to_string())
+                    .ok_or_else(|| EngineError::InvalidFlag {
+                        flag: "--add-host".into(),
+                        value: h.clone(),
+                        reason: "host-gateway needs a bridge network".into(),
+                    })?
+            } else {
+                ip.trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| EngineError::InvalidFlag {
+                        flag: "--add-host".into(),
+                        value: h.clone(),
+                        reason: "invalid IP address".into(),
+                    })?
+                    .to_string()
+            };
+            Ok((name.to_string(), ip))
+        })
+        .collect()
+}
+
+/// Validates a `NetworkMode` before anything is made (unknown networks are refused here).
+pub fn check_mode(root: &Path, network_mode: &str, extra: &[String]) -> Result<()> {
+    if let Mode::Network(name) = mode(network_mode) {
+        if name != berth_net::DEFAULT_NETWORK {
+            store(root).find(&name)?;
+        }
+    }
+    for n in extra {
+        match mode(n) {
+            Mode::Network(name) if name != berth_net::DEFAULT_NETWORK => {
+                store(root).find(&name)?;
+            }
+            Mode::Network(_) => {}
+            _ => {
+                return Err(EngineError::InvalidFlag {
+                    flag: "--network".into(),
+                    value: n.clone(),
+                    reason: "host, none and container: cannot be combined with other networks"
+                        .into(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One network a container asked to be on (`containers/<id>/networks.json` keeps the list, so a
+/// stopped container gets the same networks back when it starts again).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct RequestedNetwork {
+    pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+fn requested_path(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id).join("networks.json")
+}
+
+fn load_requested(root: &Path, id: &str) -> Vec<RequestedNetwork> {
+    std::fs::read(requested_path(root, id))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_requested(root: &Path, id: &str, list: &[RequestedNetwork]) -> Result<()> {
+    let bytes = serde_json::to_vec(list).map_err(|e| EngineError::Sys(e.to_string()))?;
+    crate::record::write_atomic(&requested_path(root, id), &bytes)
+}
+
+/// Makes the container's network before it starts (at create): records which networks it asked
+/// for, then brings them up. `container:` and `host` modes make nothing.
+pub fn prepare(
+    root: &Path,
+    id: &str,
+    name: &str,
+    hostname: &str,
+    host: &HostConfig,
+    config: &ContainerConfig,
+    net_opts: &NetworkingOptions,
+) -> Result<Prepared> {
+    let requested: Vec<RequestedNetwork> = match mode(&host.network_mode) {
+        Mode::Network(first) => std::iter::once(RequestedNetwork {
+            network: first,
+            aliases: net_opts.aliases.clone(),
+            ip: net_opts.ip.clone(),
+            mac: net_opts.mac_address.clone(),
+        })
+        .chain(net_opts.extra_networks.iter().map(|n| RequestedNetwork {
+            network: n.clone(),
+            ..Default::default()
+        }))
+        .collect(),
+        _ => Vec::new(),
+    };
+    save_requested(root, id, &requested)?;
+    bring_up(root, id, name, hostname, host, config, &requested)
+}
+
+/// Before a start: a container whose network was freed when it stopped gets it back (same
+/// networks, aliases and published ports; addresses may differ, as in Docker), and its
+/// `/etc/hosts` and `/etc/resolv.conf` are rewritten to match.
+pub fn ensure_ready(root: &Path, id: &str) -> Result<()> {
+    let dir = root.join("containers").join(id);
+    let host: HostConfig = std::fs::read(dir.join("hostconfig.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if matches!(mode(&host.network_mode), Mode::Host | Mode::Container(_))
+        || store(root).netns_path(id).exists()
+    {
+        return Ok(());
+    }
+    let record: crate::record::ContainerRecord = std::fs::read(dir.join("config.v2.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| EngineError::NoSuchContainer(id.to_string()))?;
+    let requested = load_requested(root, id);
+    let prepared = bring_up(
+        root,
+        id,
+        record.short_name(),
+        &record.config.hostname,
+        &host,
+        &record.config,
+        &requested,
+    )?;
+    for (file, text) in [
+        ("hosts", &prepared.hosts),
+        ("resolv.conf", &prepared.resolv_conf),
+    ] {
+        let p = dir.join(file);
+        std::fs::write(&p, text).map_err(|e| EngineError::io(&p, e))?;
+    }
+    Ok(())
+}
+
+fn bring_up(
+    root: &Path,
+    id: &str,
+    name: &str,
+    hostname: &str,
+    host: &HostConfig,
+    config: &ContainerConfig,
+    requested: &[RequestedNetwork],
+) -> Result<Prepared> {
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let dns = DnsSettings {
+        servers: host.dns.clone(),
+        search: host.dns_search.clone(),
+        options: host.dns_options.clone(),
+    };
+    match mode(&host.network_mode) {
+        Mode::Host => {
+            let extra = parse_extra_hosts(host, None)?;
+            let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            for (n, ip) in extra {
+                hosts.push_str(&format!("{ip}\t{n}\n"));
+            }
+            let resolv =
+                if dns.servers.is_empty() && dns.search.is_empty() && dns.options.is_empty() {
+                    host_resolv
+                } else {
+                    berth_net::files::resolv_conf(&host_resolv, None, &dns)
+                };
+            return Ok(Prepared {
+                netns: None,
+                hosts,
+                resolv_conf: resolv,
+            });
+        }
+        Mode::Container(_) => {
+            // The namespace is the other container's; the files are written as for none.
+            let extra = parse_extra_hosts(host, None)?;
+            return Ok(Prepared {
+                netns: None,
+                hosts: berth_net::files::hosts(hostname, None, &extra),
+                resolv_conf: berth_net::files::resolv_conf(&host_resolv, None, &dns),
+            });
+        }
+        Mode::None | Mode::Network(_) => {}
+    }
+    let net_store = store(root);
+    let ports = port_bindings(host, config)?;
+    collect_garbage(root);
+    mark_owner(root, id)?;
+    let netns = net_store.create_sandbox(id)?;
+    let mut endpoints: Vec<EndpointRecord> = Vec::new();
+    let attached = (|| -> Result<()> {
+        if requested.is_empty() {
+            // `--network none`: only loopback, up. (Docker accepts -p here and publishes nothing.)
+            let _inside = berth_net::netns::enter(&netns)?;
+            let mut rtnl = berth_net::netlink::Rtnl::open()?;
+            if let Some(lo) = rtnl.link_index("lo")? {
+                rtnl.set_up(lo, None)?;
+            }
+            return Ok(());
+        }
+        for (i, req) in requested.iter().enumerate() {
+            if req.network == berth_net::DEFAULT_NETWORK {
+                net_store.ensure_default()?;
+            }
+            let ip = match &req.ip {
+                Some(ip) => Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| EngineError::InvalidFlag {
+                            flag: "--ip".into(),
+                            value: ip.clone(),
+                            reason: "not an IPv4 address".into(),
+                        })?,
+                ),
+                None => None,
+            };
+            let mac = match &req.mac {
+                Some(m) => Some(berth_net::model::parse_mac(m).ok_or_else(|| {
+                    EngineError::InvalidFlag {
+                        flag: "--mac-address".into(),
+                        value: m.clone(),
+                        reason: "not a unicast MAC address".into(),
+                    }
+                })?),
+                None => None,
+            };
+            let ep = net_store.attach(
+                &netns,
+                &AttachRequest {
+                    container_id: id.into(),
+                    container_name: name.into(),
+                    network: req.network.clone(),
+                    ip,
+                    mac,
+                    aliases: req.aliases.clone(),
+                    ports: if i == 0 { ports.clone() } else { Vec::new() },
+                },
+            )?;
+            endpoints.push(ep);
+        }
+        Ok(())
+    })();
+    if let Err(e) = attached {
+        let _ = net_store.release_container(id);
+        return Err(e);
+    }
+    let own_ip = endpoints.first().map(|e| e.ip);
+    let gateway = endpoints.iter().find_map(|e| e.gateway);
+    let extra = parse_extra_hosts(host, gateway)?;
+    let embedded = endpoints.iter().find_map(|e| {
+        net_store
+            .find(&e.network_id)
+            .ok()
+            .filter(|n| n.has_dns())
+            .map(|n| n.gateway)
+    });
+    let mut dns = dns;
+    if embedded.is_some() && dns.options.is_empty() {
+        dns.options = vec!["ndots:0".into()];
+    }
+    Ok(Prepared {
+        netns: Some(netns),
+        hosts: berth_net::files::hosts(hostname, own_ip, &extra),
+        resolv_conf: berth_net::files::resolv_conf(&host_resolv, embedded, &dns),
+    })
+}
+
+/// `containers/<id>/.net-owner`: the pid of the command setting this container's network up, so
+/// a concurrent garbage collection leaves a container that has no record *yet* alone.
+fn owner_path(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id).join(".net-owner")
+}
+
+fn mark_owner(root: &Path, id: &str) -> Result<()> {
+    let p = owner_path(root, id);
+    std::fs::write(&p, std::process::id().to_string()).map_err(|e| EngineError::io(&p, e))
+}
+
+/// Whether container `id` still exists (or is being made by a live command).
+fn container_exists(root: &Path, id: &str) -> bool {
+    let dir = root.join("containers").join(id);
+    if dir.join("config.v2.json").exists() {
+        return true;
+    }
+    std::fs::read_to_string(owner_path(root, id))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Frees the network of containers that are gone (a crashed `run`, a killed monitor).
+pub fn collect_garbage(root: &Path) {
+    if !root.join("network").exists() {
+        return;
+    }
+    let _ = store(root).collect_garbage(&|id| container_exists(root, id));
+}
+
+/// Frees everything container `id` holds on its networks.
+pub fn release(root: &Path, id: &str) -> Result<()> {
+    if !root.join("network").exists() {
+        return Ok(());
+    }
+    store(root).release_container(id).map_err(EngineError::from)
+}
+
+/// `network disconnect`: the container leaves one network (now and on later starts).
+pub fn disconnect(root: &Path, id: &str, network: &str) -> Result<()> {
+    let net = store(root).find(network)?;
+    let mut requested = load_requested(root, id);
+    let before = requested.len();
+    requested.retain(|r| r.network != net.name && r.network != net.id);
+    save_requested(root, id, &requested)?;
+    match store(root).detach(id, &net.id) {
+        Err(berth_net::NetError::NotConnected { .. }) if requested.len() < before => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The endpoints of container `id` (eth0 first).
+pub fn endpoints(root: &Path, id: &str) -> Vec<EndpointRecord> {
+    if !root.join("network").exists() {
+        return Vec::new();
+    }
+    store(root).container_endpoints(id).unwrap_or_default()
+}
+
+/// The pinned namespace of container `id`, if it has one.
+pub fn netns_path(root: &Path, id: &str) -> Option<PathBuf> {
+    let p = store(root).netns_path(id);
+    p.exists().then_some(p)
+}
+
+/// Docker's `NetworkSettings` for inspect.
+pub fn settings_json(
+    root: &Path,
+    id: &str,
+    network_mode: &str,
+    exposed: &[String],
+) -> serde_json::Value {
+    let eps = endpoints(root, id);
+    let net_store = store(root);
+    let bindings: Vec<PortBinding> = eps.iter().flat_map(|e| e.ports.clone()).collect();
+    let mut networks = serde_json::Map::new();
+    for ep in &eps {
+        let rec = net_store.find(&ep.network_id).ok();
+        networks.insert(ep.network_name.clone(), ep.settings_json(rec.as_ref()));
+    }
+    if eps.is_empty() {
+        let name = match mode(network_mode) {
+            Mode::Host => "host",
+            Mode::None => "none",
+            _ => "",
+        };
+        if !name.is_empty() {
+            networks.insert(
+                name.into(),
+                serde_json::json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null}),
+            );
+        }
+    }
+    let first = eps.first();
+    serde_json::json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": netns_path(root, id).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": berth_net::ports::ports_json(&bindings, exposed),
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": first.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": first.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": first.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": first.map(|e| e.prefix_len).unwrap_or(0),
+        "IPv6Gateway": "",
+        "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
+}
+
+/// The Berth root a record lives under (`<root>/containers/<id>/hosts`).
+pub fn record_root(record: &crate::record::ContainerRecord) -> Option<PathBuf> {
+    Path::new(&record.hosts_path)
+        .parent()?
+        .parent()?
+        .parent()
+        .map(Path::to_path_buf)
+}
+
+/// The published ports of container `id` (for `ps` and `port`).
+pub fn published(root: &Path, id: &str) -> Vec<PortBinding> {
+    endpoints(root, id)
+        .into_iter()
+        .flat_map(|e| e.ports)
+        .collect()
+}
+
+/// `network connect`: attaches a running or created container to one more network.
+pub fn connect(
+    root: &Path,
+    id: &str,
+    name: &str,
+    network: &str,
+    aliases: &[String],
+    ip: Option<&str>,
+) -> Result<Option<EndpointRecord>> {
+    let host: HostConfig = std::fs::read(root.join("containers").join(id).join("hostconfig.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if !matches!(mode(&host.network_mode), Mode::Network(_)) {
+        return Err(EngineError::state(
+            id,
+            format!("container sharing network namespace with another container or host cannot be connected to any other network (network mode {})", host.network_mode),
+        ));
+    }
+    let ip = match ip {
+        Some(ip) => Some(
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| EngineError::InvalidFlag {
+                    flag: "--ip".into(),
+                    value: ip.into(),
+                    reason: "not an IPv4 address".into(),
+                })?,
+        ),
+        None => None,
+    };
+    if network == berth_net::DEFAULT_NETWORK {
+        store(root).ensure_default()?;
+    }
+    let net = store(root).find(network)?;
+    let mut requested = load_requested(root, id);
+    if requested
+        .iter()
+        .any(|r| r.network == net.name || r.network == net.id)
+    {
+        return Err(berth_net::NetError::AlreadyConnected {
+            container: name.to_string(),
+            network: net.name,
+        }
+        .into());
+    }
+    // A stopped container only records the wish; its next start attaches it.
+    let attached = match netns_path(root, id) {
+        Some(netns) => Some(store(root).attach(
+            &netns,
+            &AttachRequest {
+                container_id: id.into(),
+                container_name: name.into(),
+                network: net.id.clone(),
+                ip,
+                mac: None,
+                aliases: aliases.to_vec(),
+                ports: Vec::new(),
+            },
+        )?),
+        None => None,
+    };
+    requested.push(RequestedNetwork {
+        network: net.name.clone(),
+        aliases: aliases.to_vec(),
+        ip: ip.map(|i| i.to_string()),
+        mac: None,
+    });
+    save_requested(root, id, &requested)?;
+    Ok(attached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode(""), Mode::Network("bridge".into()));
+        assert_eq!(mode("default"), Mode::Network("bridge".into()));
+        assert_eq!(mode("none"), Mode::None);
+        assert_eq!(mode("container:web"), Mode::Container("web".into()));
+        assert_eq!(mode("mynet"), Mode::Network("mynet".into()));
+    }
+
+    #[test]
+    fn publish_specs_become_port_bindings_and_back() {
+        let map = publish_to_port_bindings(&[
+            "127.0.0.1:18080:80".into(),
+            "9000-9001:90-91/udp".into(),
+            "53".into(),
+        ])
+        .unwrap();
+        assert_eq!(map["80/tcp"][0]["HostIp"], "127.0.0.1");
+        assert_eq!(map["91/udp"][0]["HostPort"], "9001");
+        assert_eq!(map["53/tcp"][0]["HostPort"], "");
+        let host = HostConfig {
+            port_bindings: map,
+            ..Default::default()
+        };
+        let config = ContainerConfig {
+            exposed_ports: Some([("443/tcp".to_string(), serde_json::json!({}))].into()),
+            ..Default::default()
+        };
+        assert_eq!(port_bindings(&host, &config).unwrap().len(), 4);
+        let host = HostConfig {
+            publish_all_ports: true,
+            ..host
+        };
+        let all = port_bindings(&host, &config).unwrap();
+        assert_eq!(all.len(), 5);
+        assert!(all
+            .iter()
+            .any(|b| b.container_port == 443 && b.host_port == 0));
+    }
+
+    #[test]
+    fn add_host_forms() {
+        let host = HostConfig {
+            extra_hosts: vec!["db:10.0.0.9".into(), "gw:host-gateway".into()],
+            ..Default::default()
+        };
+        let got = parse_extra_hosts(&host, Some(Ipv4Addr::new(172, 17, 0, 1))).unwrap();
+        assert_eq!(got[1], ("gw".to_string(), "172.17.0.1".to_string()));
+        assert!(parse_extra_hosts(&host, None).is_err());
+    }
+}
