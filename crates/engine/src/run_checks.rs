@@ -34,10 +34,10 @@ pub fn volume_flag(text: &str) -> Result<()> {
 }
 
 /// A flag Docker's daemon refuses, with its message.
-fn refused(option: &str, message: impl Into<String>) -> EngineError {
+fn refused(option: &str, message: String) -> EngineError {
     EngineError::InvalidOption {
         option: option.to_string(),
-        message: message.into(),
+        message,
     }
 }
 
