@@ -370,3 +370,47 @@ fn run_pulls_a_missing_image_as_the_pull_policy_says() {
     let c = String::from_utf8_lossy(&again.stdout).trim().to_string();
     ok(rig.berth(dst.path()).args(["rm", "-f", &c]));
 }
+
+#[test]
+fn build_pulls_a_missing_base_image() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let (src, id) = busybox_root(&rig, "bb:1");
+    let remote = format!("{}/base:1", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &remote]));
+    ok(rig.berth(src.path()).args(["push", &remote]));
+
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let ctx = dst.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {remote}\nRUN echo built > /out\n"),
+    )
+    .expect("Dockerfile");
+    let out = rig
+        .berth(dst.path())
+        .args(["build", "--network", "none", "-t", "app:1"])
+        .arg(&ctx)
+        .output()
+        .expect("berth build");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{err}{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("Pull complete"), "{err}");
+    assert_eq!(inspect_field(&rig, dst.path(), &remote, "{{.Id}}"), id);
+    let ran = ok(rig.berth(dst.path()).args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "/bin/cat",
+        "/out",
+    ]));
+    assert_eq!(ran.trim(), "built");
+}

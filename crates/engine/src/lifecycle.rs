@@ -93,6 +93,7 @@ impl Engine {
 
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
+        crate::run_checks::run_options(opts)?;
         check_modes(&opts.host)?;
         let security = crate::security_opts::parse(&opts.host.security_opt)?;
         crate::network::check_mode(
