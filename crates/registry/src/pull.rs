@@ -388,6 +388,9 @@ fn repo_for_status(r: &Reference) -> String {
     }
 }
 
+/// A staged layer with the guard of its kept record.
+type Fetched = (StagedLayer, KeptLayer);
+
 /// Downloads, verifies and stages `layers` (whose DiffIDs the config lists as `diff_ids`),
 /// concurrently; returns them in order, or the first error in layer order after discarding all.
 fn download_layers(
@@ -397,8 +400,8 @@ fn download_layers(
     layers: &[&Descriptor],
     diff_ids: &[String],
     progress: &dyn PullProgress,
-) -> Result<Vec<(StagedLayer, KeptLayer)>> {
-    let results: Vec<Mutex<Option<Result<(StagedLayer, KeptLayer)>>>> =
+) -> Result<Vec<Fetched>> {
+    let results: Vec<Mutex<Option<Result<Fetched>>>> =
         layers.iter().map(|_| Mutex::new(None)).collect();
     let next = Mutex::new(0usize);
     let workers = MAX_CONCURRENT_DOWNLOADS.min(layers.len());
@@ -421,7 +424,7 @@ fn download_layers(
             });
         }
     });
-    let discard = |i: usize, (s, _kept): (StagedLayer, KeptLayer)| {
+    let discard = |i: usize, (s, _kept): Fetched| {
         store.forget_kept_staged(&layers[i].digest);
         store.discard_staged(s);
     };
@@ -462,7 +465,7 @@ fn fetch_layer(
     layer: &Descriptor,
     diff_id: &str,
     progress: &dyn PullProgress,
-) -> Result<(StagedLayer, KeptLayer)> {
+) -> Result<Fetched> {
     let id = short(&layer.digest);
     if let Some(kept) = store.take_kept_staged(&layer.digest) {
         if kept.applied.diff_id == diff_id {
