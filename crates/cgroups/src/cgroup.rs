@@ -31,6 +31,10 @@ pub struct Cgroup {
     pub(crate) roots: BTreeMap<String, PathBuf>,
 }
 
+/// The key of the cgroup2 tree in a v1 (hybrid) cgroup's directories. Joining it is best
+/// effort: it carries no controllers, and some hosts do not let us write there.
+const HYBRID_UNIFIED: &str = "unified";
+
 impl Cgroup {
     /// Name the cgroup for an OCI cgroupsPath: absolute ("/berth/abc") from the hierarchy root;
     /// relative ("berth/abc") under the calling process's own cgroup (per controller on v1).
@@ -55,6 +59,12 @@ impl Cgroup {
                 for (name, m) in &h.v1 {
                     dirs.insert(name.clone(), locate(m));
                     roots.insert(name.clone(), m.mountpoint.clone());
+                }
+                // Hybrid hosts: the controller-less cgroup2 tree gets the same path, as runc
+                // does, so tools that read a process's v2 cgroup find the container there.
+                if let Some(m) = &h.unified {
+                    dirs.insert(HYBRID_UNIFIED.to_string(), locate(m));
+                    roots.insert(HYBRID_UNIFIED.to_string(), m.mountpoint.clone());
                 }
             }
             CgroupVersion::V2 => {
@@ -91,7 +101,16 @@ impl Cgroup {
 
     /// Whether the cgroup's directories exist (all of them).
     pub fn exists(&self) -> bool {
-        !self.dirs.is_empty() && self.dirs.values().all(|d| d.is_dir())
+        !self.dirs.is_empty()
+            && self
+                .dirs
+                .values()
+                .all(|d| d.is_dir() || self.is_hybrid_unified(d))
+    }
+
+    /// Whether `dir` is the controller-less cgroup2 directory of a hybrid (v1) host.
+    fn is_hybrid_unified(&self, dir: &Path) -> bool {
+        self.version == CgroupVersion::V1 && self.dirs.get(HYBRID_UNIFIED).is_some_and(|d| d == dir)
     }
 
     /// The distinct directories (co-mounted controllers appear once).
@@ -114,6 +133,10 @@ impl Cgroup {
         match self.version {
             CgroupVersion::V1 => {
                 for dir in self.unique_dirs() {
+                    if self.is_hybrid_unified(dir) {
+                        let _ = mkdir_all(dir);
+                        continue;
+                    }
                     mkdir_all(dir)?;
                 }
                 if let (Some(dir), Some(root)) = (self.dirs.get("cpuset"), self.roots.get("cpuset"))
@@ -134,6 +157,9 @@ impl Cgroup {
     /// Apply OCI resources (see the crate docs for the conversions). Fields left `None` are not
     /// touched, so this also serves `update`.
     pub fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(devices) = r.devices() {
+            crate::devices::validate_rules(devices)?;
+        }
         match self.version {
             CgroupVersion::V1 => v1::apply(self, r),
             CgroupVersion::V2 => v2::apply(self, r),
@@ -157,7 +183,10 @@ impl Cgroup {
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         let value = pid.to_string();
         for dir in self.unique_dirs() {
-            fs::write(&dir.join("cgroup.procs"), &value)?;
+            let written = fs::write(&dir.join("cgroup.procs"), &value);
+            if !self.is_hybrid_unified(dir) {
+                written?;
+            }
         }
         Ok(())
     }
@@ -267,7 +296,10 @@ impl Cgroup {
     /// that is already gone is fine.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         for dir in self.unique_dirs() {
-            remove_tree(dir)?;
+            let removed = remove_tree(dir);
+            if !self.is_hybrid_unified(dir) {
+                removed?;
+            }
         }
         Ok(())
     }

@@ -69,6 +69,36 @@ impl fmt::Display for DeviceRule {
     }
 }
 
+/// Checks the spec's rules before any is written: access must be a combination of r, w and m
+/// (a typo such as "rwa" would otherwise reach `devices.deny` and fail half-way, or be ignored
+/// by the eBPF program), and numbers must not be below -1.
+pub fn validate_rules(spec: &[LinuxDeviceCgroup]) -> Result<(), crate::CgroupError> {
+    for d in spec {
+        let rule = DeviceRule::from_oci(d);
+        let bad = |reason: &str| crate::CgroupError::InvalidDeviceRule {
+            rule: rule.to_string(),
+            reason: reason.to_string(),
+        };
+        let mut seen = String::new();
+        for c in rule.access.chars() {
+            if !matches!(c, 'r' | 'w' | 'm') {
+                return Err(bad(&format!(
+                    "invalid access {:?}: must be a combination of r, w and m",
+                    rule.access
+                )));
+            }
+            if seen.contains(c) {
+                return Err(bad(&format!("access {:?} repeats {c:?}", rule.access)));
+            }
+            seen.push(c);
+        }
+        if d.major().is_some_and(|m| m < -1) || d.minor().is_some_and(|m| m < -1) {
+            return Err(bad("device numbers must be -1 (any) or above"));
+        }
+    }
+    Ok(())
+}
+
 /// runc's default allowed devices, appended after the spec's own rules.
 pub fn default_allowed_devices() -> Vec<DeviceRule> {
     vec![
@@ -118,6 +148,25 @@ pub(crate) fn v1_device_writes(spec: &[LinuxDeviceCgroup]) -> Vec<(&'static str,
 mod tests {
     use super::*;
     use oci_spec::runtime::LinuxDeviceCgroupBuilder;
+
+    #[test]
+    fn access_strings_are_validated() {
+        let rule = |access: &str| {
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(3)
+                .access(access)
+                .build()
+                .unwrap()
+        };
+        assert!(validate_rules(&[rule("rwm"), rule("r"), rule("mw"), rule("")]).is_ok());
+        for bad in ["rwa", "x", "rr", "rwmx"] {
+            let e = validate_rules(&[rule(bad)]).unwrap_err().to_string();
+            assert!(e.contains("c 1:3"), "{e}");
+        }
+    }
 
     #[test]
     fn oci_rules_render_as_v1_lines() {

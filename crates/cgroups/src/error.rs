@@ -38,6 +38,9 @@ pub enum CgroupError {
     /// The host has no usable cgroup hierarchy, or one we do not understand.
     #[error("no usable cgroup hierarchy: {0}")]
     NoHierarchy(String),
+    /// A device rule the kernel would misread (access other than a combination of r, w, m).
+    #[error("invalid device rule {rule}: {reason}")]
+    InvalidDeviceRule { rule: String, reason: String },
     /// The OCI cgroupsPath cannot be used (e.g. contains `..`).
     #[error("invalid cgroups path {0:?}")]
     InvalidPath(String),

@@ -109,6 +109,24 @@ fn open_resolves_absolute_and_relative_paths() {
 }
 
 #[test]
+fn hybrid_hosts_also_name_the_unified_tree() {
+    let mi = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+              41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+    let h = Hierarchy::from_proc(mi, "4:memory:/\n0::/user.slice\n").unwrap();
+    assert_eq!(h.version(), CgroupVersion::V1);
+    let cg = Cgroup::open(&h, "/berth/x").unwrap();
+    assert_eq!(
+        cg.paths()["unified"],
+        Path::new("/sys/fs/cgroup/unified/berth/x")
+    );
+    let rel = Cgroup::open(&h, "berth/x").unwrap();
+    assert_eq!(
+        rel.paths()["unified"],
+        Path::new("/sys/fs/cgroup/unified/user.slice/berth/x")
+    );
+}
+
+#[test]
 fn v1_create_makes_every_controller_and_inherits_cpuset() {
     let (tmp, cg) = v1_tree(&[]);
     assert_eq!(cg.version(), CgroupVersion::V1);
@@ -280,13 +298,18 @@ fn v1_pids_blkio_hugetlb_devices_unified() {
         )
         .build()
         .unwrap();
-    assert!(matches!(
-        cg.apply(&unified),
-        Err(CgroupError::Unsupported {
-            version: CgroupVersion::V1,
-            ..
-        })
-    ));
+    let e = cg.apply(&unified).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CgroupError::Unsupported {
+                version: CgroupVersion::V1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("invalid configuration"), "{e}");
 }
 
 #[test]

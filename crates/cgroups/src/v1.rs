@@ -17,6 +17,14 @@ const V1_UNLIMITED_THRESHOLD: u64 = 1 << 62;
 const USER_HZ: u64 = 100;
 
 pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), CgroupError> {
+    // Refused before anything is written, in runc's words.
+    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(CgroupError::Unsupported {
+            resource: "linux.resources.unified".into(),
+            version: CgroupVersion::V1,
+            reason: "invalid configuration: cannot use unified on cgroup v1".into(),
+        });
+    }
     let s = Setter { cg };
     if let Some(m) = r.memory() {
         apply_memory(&s, m)?;
@@ -60,13 +68,6 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), CgroupError> 
     }
     if let Some(devices) = r.devices() {
         apply_devices(&s, devices)?;
-    }
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(CgroupError::Unsupported {
-            resource: "linux.resources.unified".into(),
-            version: CgroupVersion::V1,
-            reason: "unified keys are cgroup v2 control files".into(),
-        });
     }
     Ok(())
 }
@@ -315,7 +316,9 @@ pub(crate) fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<(), CgroupError> {
 
 pub(crate) fn is_frozen(cg: &Cgroup) -> Result<bool, CgroupError> {
     let path = freezer_state_path(cg)?;
-    Ok(fs::read(&path)?.trim() == "FROZEN")
+    // FREEZING: a freeze in progress, or a frozen cgroup that just received a new task (exec
+    // --ignore-paused); either way the container is paused, not running.
+    Ok(matches!(fs::read(&path)?.trim(), "FROZEN" | "FREEZING"))
 }
 
 pub(crate) fn oom_kill_count(cg: &Cgroup) -> Result<u64, CgroupError> {

@@ -182,6 +182,12 @@ pub struct CreateFlags {
     /// Run on this root filesystem directory instead of an image (Podman's flag).
     #[arg(long)]
     rootfs: bool,
+    /// Pull image before running ("always", "missing", "never").
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long)]
+    platform: Option<String>,
     /// Image (or, with --rootfs, a directory).
     image: String,
     /// Command and arguments.
@@ -901,6 +907,16 @@ fn full_reference(image: &str) -> String {
 }
 
 fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
+    if !flags.rootfs && !hello::is_hello(&flags.image) {
+        if let Err(code) = crate::registry::ensure_image(
+            engine,
+            &flags.image,
+            &flags.pull,
+            flags.platform.as_deref(),
+        ) {
+            return code;
+        }
+    }
     // `run` only: the cgroup move of the init waits out an RCU grace period unless one just
     // passed; start that wait now so it overlaps creating the container (berth is still
     // single-threaded here).

@@ -372,3 +372,47 @@ fn search(a: SearchArgs) -> anyhow::Result<i32> {
     tw.flush()?;
     Ok(0)
 }
+
+/// Pull lines on stderr, as `docker run` shows a pull it needed.
+struct StderrLines;
+
+impl PullProgress for StderrLines {
+    fn status(&self, line: &str) {
+        eprintln!("{line}");
+    }
+    fn layer(&self, id: &str, event: LayerEvent) {
+        match event {
+            LayerEvent::AlreadyExists => eprintln!("{id}: Already exists"),
+            LayerEvent::Complete => eprintln!("{id}: Pull complete"),
+            _ => {}
+        }
+    }
+}
+
+/// `run`/`create --pull`: the engine pulls as the policy says; errors end the command with 125.
+pub fn ensure_image(
+    engine: &berth_engine::Engine,
+    image: &str,
+    policy: &str,
+    platform: Option<&str>,
+) -> Result<(), i32> {
+    let policy: berth_engine::pull::PullPolicy = policy.parse().map_err(|e| {
+        eprintln!("berth: {e}");
+        125
+    })?;
+    let mut on_missing = || eprintln!("Unable to find image '{image}' locally");
+    match engine.ensure_image(image, policy, platform, &StderrLines, &mut on_missing) {
+        Ok(pulled) => {
+            if pulled {
+                if let Ok(r) = berth_image::Reference::parse_tagged(image) {
+                    eprintln!("Status: Downloaded newer image for {}", r.familiar_string());
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("berth: Error response from daemon: {e}");
+            Err(125)
+        }
+    }
+}

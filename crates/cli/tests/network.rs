@@ -118,6 +118,10 @@ fn user_networks_resolve_names_and_aliases_and_stay_isolated() {
             "--internal",
             "--subnet",
             "10.55.0.0/24",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "--label",
+            "team=blue",
             "closed",
         ]);
         let web = env.ok(&[
@@ -206,6 +210,42 @@ fn user_networks_resolve_names_and_aliases_and_stay_isolated() {
         ]);
         assert!(!routes.contains("default"), "{routes}");
         assert!(routes.contains("10.55.0.0/24"), "{routes}");
+        // --ip on a user network, and the network's MTU on the container's interface.
+        let eth0 = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "closed",
+            "--ip",
+            "10.55.0.77",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0; cat /sys/class/net/eth0/mtu",
+        ]);
+        assert!(
+            eth0.contains("10.55.0.77/24") && eth0.ends_with("1400"),
+            "{eth0}"
+        );
+        let closed: serde_json::Value =
+            serde_json::from_str(&env.ok(&["network", "inspect", "closed"])).unwrap();
+        assert_eq!(closed[0]["Internal"], true);
+        assert_eq!(closed[0]["Labels"]["team"], "blue");
+        assert_eq!(
+            closed[0]["Options"]["com.docker.network.driver.mtu"],
+            "1400"
+        );
+        let out = env.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "--ip",
+            "172.17.0.9",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
         let out = env.berth(&[
             "run",
             "--rm",
@@ -624,5 +664,38 @@ fn stop_frees_the_network_start_restores_it_and_connect_disconnect() {
         env.ok(&["rm", "-f", "web"]);
         nothing_left(&env);
         env.ok(&["network", "rm", "a", "b"]);
+    });
+}
+
+#[test]
+fn rm_f_after_the_monitor_was_killed_frees_address_and_rules() {
+    in_throwaway_host(|| {
+        let env = Env::new("net-monkill");
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "bridge",
+            "-p",
+            "18095:80",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(env.path().join(format!("containers/{id}/config.v2.json"))).unwrap(),
+        )
+        .unwrap();
+        let monitor = record["BerthMonitorPid"].as_i64().unwrap() as i32;
+        assert!(monitor > 0);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(monitor),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(nft_table().contains("18095"));
+        env.ok(&["rm", "-f", &id]);
+        assert!(!nft_table().contains("18095"));
+        nothing_left(&env);
     });
 }

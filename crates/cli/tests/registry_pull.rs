@@ -286,3 +286,87 @@ fn killed_pull_resumes_without_downloading_finished_layers_again() {
     assert_eq!(gets(&small), 1, "small layer fetched again:\n{log}");
     assert!(gets(&written[0].layer_digests[0]) >= 2, "{log}");
 }
+
+#[test]
+fn run_pulls_a_missing_image_as_the_pull_policy_says() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let (src, id) = busybox_root(&rig, "bb:1");
+    let remote = format!("{}/runme:1", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &remote]));
+    ok(rig.berth(src.path()).args(["push", &remote]));
+
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let never = fails(rig.berth(dst.path()).args([
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        &remote,
+        "/bin/true",
+    ]));
+    assert_eq!(never.status.code(), Some(125));
+    assert_eq!(layer_count(dst.path()), 0);
+
+    let out = rig
+        .berth(dst.path())
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &remote,
+            "/bin/echo",
+            "hi",
+        ])
+        .output()
+        .expect("berth run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi");
+    assert!(
+        err.contains(&format!("Unable to find image '{remote}' locally")),
+        "{err}"
+    );
+    assert!(err.contains("Pull complete"), "{err}");
+    assert_eq!(inspect_field(&rig, dst.path(), &remote, "{{.Id}}"), id);
+
+    // Present now: `missing` does not contact the registry, `always` does and finds it current.
+    let again = rig
+        .berth(dst.path())
+        .args(["create", "--network", "none", &remote, "/bin/true"])
+        .output()
+        .expect("berth create");
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("Pulling"));
+    let always = rig
+        .berth(dst.path())
+        .args([
+            "run",
+            "--rm",
+            "--pull",
+            "always",
+            "--network",
+            "none",
+            &remote,
+            "/bin/true",
+        ])
+        .output()
+        .expect("berth run");
+    let err = String::from_utf8_lossy(&always.stderr);
+    assert!(always.status.success(), "{err}");
+    assert!(
+        err.contains("Already exists") && !err.contains("Unable to find"),
+        "{err}"
+    );
+    let bad = fails(
+        rig.berth(dst.path())
+            .args(["run", "--pull", "sometimes", &remote]),
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid pull option"));
+    let c = String::from_utf8_lossy(&again.stdout).trim().to_string();
+    ok(rig.berth(dst.path()).args(["rm", "-f", &c]));
+}

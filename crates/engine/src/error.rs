@@ -57,6 +57,8 @@ pub enum EngineError {
     Template { template: String, reason: String },
     #[error("{0}")]
     Sys(String),
+    #[error(transparent)]
+    Registry(#[from] berth_registry::RegistryError),
 }
 
 impl EngineError {

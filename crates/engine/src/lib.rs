@@ -17,7 +17,8 @@
 //! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
 //! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
-//! `diff` (changes in the upper layer), `update` (live limits).
+//! `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
+//! missing|always|never`: images fetched through berth-registry before create).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -44,6 +45,7 @@ pub mod namespaces;
 pub mod network;
 pub mod options;
 pub mod procinfo;
+pub mod pull;
 pub mod record;
 pub mod spec;
 pub mod stats;

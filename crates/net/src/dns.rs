@@ -159,11 +159,12 @@ fn servfail(query: &Message) -> Option<Vec<u8>> {
     reply.to_vec().ok()
 }
 
-fn forward(packet: &[u8], upstreams: &[Ipv4Addr]) -> Option<Vec<u8>> {
+/// Relays one question to the first upstream that answers (each tried for 2 s).
+fn forward(packet: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
     socket.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     for up in upstreams {
-        if socket.send_to(packet, (*up, 53)).is_err() {
+        if socket.send_to(packet, up).is_err() {
             continue;
         }
         let mut buf = vec![0u8; 4096];
@@ -193,10 +194,11 @@ pub fn serve_on(
     socket: UdpSocket,
 ) -> Result<()> {
     let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
-    let upstreams: Vec<Ipv4Addr> =
+    let upstreams: Vec<SocketAddr> =
         host_nameservers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
             .into_iter()
             .filter(|ip| *ip != net.gateway)
+            .map(|ip| SocketAddr::from((ip, 53)))
             .collect();
     let mut buf = vec![0u8; 4096];
     loop {
@@ -295,6 +297,35 @@ mod tests {
             RecordType::A,
         ));
         assert!(answer(&q, &eps).is_none());
+    }
+
+    #[test]
+    fn unknown_names_are_relayed_to_an_upstream() {
+        let upstream = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = upstream.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (n, peer) = upstream.recv_from(&mut buf).unwrap();
+            let mut reply = Message::from_vec(&buf[..n]).unwrap();
+            reply.set_message_type(MessageType::Response);
+            upstream.send_to(&reply.to_vec().unwrap(), peer).unwrap();
+        });
+        let mut q = Message::new();
+        q.set_id(42).add_query(Query::query(
+            Name::from_str("example.com.").unwrap(),
+            RecordType::A,
+        ));
+        let answer = forward(&q.to_vec().unwrap(), &[addr]).unwrap();
+        let answer = Message::from_vec(&answer).unwrap();
+        assert_eq!(answer.id(), 42);
+        assert_eq!(answer.message_type(), MessageType::Response);
+        echo.join().unwrap();
+        assert_eq!(
+            Message::from_vec(&servfail(&q).unwrap())
+                .unwrap()
+                .response_code(),
+            ResponseCode::ServFail
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub fn features() -> Value {
             "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand",
             "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount",
             "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent",
-            "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
+            "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable",
+            "ratime", "rdev", "rdiratime", "rexec", "rnoatime", "rnodev", "rnodiratime",
+            "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "rrelatime",
+            "rro", "rrw", "rstrictatime", "rsuid", "rsymfollow"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],

@@ -44,8 +44,11 @@ struct ExecContext<'a> {
 pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
     let dir = rt.dir(id);
     let st = state::load(&dir, id)?;
-    match st.status(&dir) {
+    let status = st.status(&dir);
+    let paused = status == Status::Paused;
+    match status {
         Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
         Status::Paused => {
             return Err(RuntimeError::InvalidState {
                 id: id.to_owned(),
@@ -177,9 +180,21 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
     if let Err(e) = cg.add_pid(child) {
         return Err(fail(cgroup::cgroup_error(&st.cgroups_path, e)));
     }
+    if let Err(e) = join_sub_cgroups(&cg, &opts.sub_cgroups, child) {
+        return Err(fail(e));
+    }
     runtime_end
         .send(tag::GO, &child.to_le_bytes())
         .map_err(|e| fail(RuntimeError::sys("sync with exec process", e)))?;
+    if paused {
+        // --ignore-paused: the child froze when it joined the cgroup and sets itself up only
+        // after `resume`; waiting for its exec here would block until then (or forever).
+        // Its setup errors go to its own stderr and exit status.
+        if let Some(pid_file) = &opts.pid_file {
+            crate::create::write_pid_file(pid_file, child)?;
+        }
+        return Ok(child);
+    }
     match runtime_end.recv() {
         Ok(None) => {}
         Ok(Some((tag::ERROR, msg))) => {
@@ -198,6 +213,45 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
         crate::create::write_pid_file(pid_file, child)?;
     }
     Ok(child)
+}
+
+/// runc's `exec --cgroup`: moves `pid` on into existing sub-cgroups of the container's cgroup.
+fn join_sub_cgroups(
+    cg: &berth_cgroups::Cgroup,
+    subs: &[(Vec<String>, String)],
+    pid: i32,
+) -> Result<()> {
+    for (controllers, sub) in subs {
+        let rel = std::path::Path::new(sub.trim_start_matches('/'));
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "invalid sub-cgroup path {sub:?}"
+            )));
+        }
+        let paths = cg.paths();
+        let mut matched = false;
+        for (controller, dir) in &paths {
+            if !controllers.is_empty() && !controllers.iter().any(|c| c == controller) {
+                continue;
+            }
+            matched = true;
+            let procs = dir.join(rel).join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(|e| RuntimeError::Cgroup {
+                path: procs.display().to_string(),
+                reason: format!("joining sub-cgroup {sub:?}: {e}"),
+            })?;
+        }
+        if !matched {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "--cgroup {}:{sub}: no such controller for this container",
+                controllers.join(",")
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run_child(ctx: ExecContext<'_>) -> ! {

@@ -72,6 +72,12 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     pub stdio: Option<[RawFd; 3]>,
     pub detach: bool,
+    /// Exec even when the container is paused (runc's --ignore-paused); the process starts
+    /// frozen and runs on resume.
+    pub ignore_paused: bool,
+    /// runc's `--cgroup`: sub-cgroups of the container's to put the process in, as
+    /// (controllers, relative path); no controllers means every one. The sub-cgroups must exist.
+    pub sub_cgroups: Vec<(Vec<String>, String)>,
 }
 
 /// A runtime state root.

@@ -9,6 +9,12 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     let logger = cli::log::Logger::new(args.log.as_deref(), &args.log_format, args.debug);
+    logger.debug(&format!(
+        "berth-runtime {} (spec {}): {}",
+        env!("CARGO_PKG_VERSION"),
+        cli::SPEC_VERSION,
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    ));
     match cli::dispatch(&args, &logger) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -370,9 +370,10 @@ fn cgroup_v1_mount(
         .map_err(|e| err(format!("binding {host}"), e))?;
         drop(t);
         let t = open_in_root(root, &sub, OFlags::PATH).map_err(|e| err(sub.display(), e))?;
+        // Read-only unless the spec's cgroup mount says rw (runc honours it the same way).
         remount_bind(
             &proc_fd_path(&t),
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            (opts.flags & libc::MS_RDONLY) | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         )?;
         for alias in &bind.aliases {
             match rustix::fs::symlinkat(bind.name.as_str(), dir.as_fd(), alias.as_str()) {

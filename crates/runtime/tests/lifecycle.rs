@@ -181,8 +181,9 @@ fn missing_binary_fails_create_cleanly() {
     let o = w.out(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
+    // logrus quoting, as runc: msg="… exec: \"nonexistent-binary\": executable file not …"
     assert!(
-        err.contains("exec: \"nonexistent-binary\": executable file not found in $PATH"),
+        err.contains(r#"exec: \"nonexistent-binary\": executable file not found in $PATH"#),
         "{err}"
     );
     assert!(!w.root().join(&id).exists(), "state dir left behind");

@@ -8,7 +8,7 @@ use berth_engine::{ContainerRecord, Engine, RunOptions};
 static HELLO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello"));
 
 /// Whether `reference` names the built-in hello image.
-fn is_hello(reference: &str) -> bool {
+pub(crate) fn is_hello(reference: &str) -> bool {
     matches!(
         reference,
         "hello"

@@ -47,6 +47,12 @@ pub struct ExecArgs {
     pub no_new_privs: bool,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Allow exec in a paused container (the process runs once it is resumed)
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Run the process in an (existing) sub-cgroup: PATH, or CONTROLLER[,CONTROLLER]:PATH
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// Accepted for compatibility
     #[arg(long = "apparmor")]
     pub apparmor: Option<String>,
@@ -119,7 +125,34 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<Process> {
     Ok(p)
 }
 
+/// `--cgroup` values: "sub" (every controller) or "cpu,memory:sub".
+fn parse_sub_cgroups(values: &[String]) -> anyhow::Result<Vec<(Vec<String>, String)>> {
+    values
+        .iter()
+        .map(|v| {
+            let (controllers, path) = match v.split_once(':') {
+                Some((c, p)) => (c.split(',').map(str::to_owned).collect(), p.to_owned()),
+                None => (Vec::new(), v.clone()),
+            };
+            anyhow::ensure!(!path.is_empty(), "invalid --cgroup argument {v:?}");
+            Ok((controllers, path))
+        })
+        .collect()
+}
+
+/// runc exits 255 whenever exec fails (missing container, bad process JSON, failed setup).
 pub fn exec(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
+    exec_inner(rt, a).map_err(|e| match e.downcast::<super::CodedError>() {
+        Ok(coded) => coded.into(),
+        Err(e) => super::CodedError {
+            code: 255,
+            message: format!("exec failed: {e:#}"),
+        }
+        .into(),
+    })
+}
+
+fn exec_inner(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
     let process = build_process(rt, a)?;
     let console = if !a.detach && a.console_socket.is_none() && process.terminal().unwrap_or(false)
     {
@@ -139,6 +172,8 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
         preserve_fds: a.preserve_fds,
         stdio: None,
         detach: a.detach,
+        ignore_paused: a.ignore_paused,
+        sub_cgroups: parse_sub_cgroups(&a.cgroup)?,
     };
     let pid = match rt.exec(&a.id, &process, &opts) {
         Ok(pid) => pid,

@@ -1,5 +1,7 @@
-//! runc-style logging for the CLI: errors to stderr, and to `--log FILE` as text or as the JSON
-//! lines containerd's shim reads (`{"level":"error","msg":…,"time":…}`).
+//! runc-style logging for the CLI. Like runc's logrus setup: every error goes to stderr as a
+//! `time="…" level=error msg="…"` line, and to `--log FILE` (created at startup even when
+//! nothing is logged, as containerd's shim expects) as text or as the JSON lines the shim reads
+//! (`{"level":"error","msg":…,"time":…}`); `--debug` adds `level=debug` lines.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,13 @@ pub struct Logger {
 
 impl Logger {
     pub fn new(file: Option<&Path>, format: &str, debug: bool) -> Logger {
+        if let Some(path) = file {
+            // runc opens the log before doing anything else; a shim waits for the file.
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+        }
         Logger {
             file: file.map(Path::to_path_buf),
             json: format == "json",
@@ -20,15 +29,15 @@ impl Logger {
     }
 
     pub fn error(&self, msg: &str) {
-        eprintln!("berth-runtime: {msg}");
+        eprintln!("{}", text_line("error", msg));
         self.write("error", msg);
     }
 
-    /// Debug messages, only with --debug.
+    /// Debug messages, only with --debug: to the log file, or to stderr without one.
     pub fn debug(&self, msg: &str) {
         if self.debug {
             if self.file.is_none() {
-                eprintln!("berth-runtime: debug: {msg}");
+                eprintln!("{}", text_line("debug", msg));
             }
             self.write("debug", msg);
         }
@@ -36,11 +45,10 @@ impl Logger {
 
     fn write(&self, level: &str, msg: &str) {
         let Some(path) = &self.file else { return };
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let line = if self.json {
-            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+            serde_json::json!({"level": level, "msg": msg, "time": now()}).to_string()
         } else {
-            format!("time=\"{time}\" level={level} msg={msg:?}")
+            text_line(level, msg)
         };
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
@@ -50,4 +58,13 @@ impl Logger {
             let _ = writeln!(f, "{line}");
         }
     }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// logrus's text format.
+fn text_line(level: &str, msg: &str) -> String {
+    format!("time=\"{}\" level={level} msg={msg:?}", now())
 }

@@ -11,14 +11,34 @@ pub mod tty;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The runtime-spec version this runtime implements.
+pub const SPEC_VERSION: &str = "1.2.0";
+
+/// `--help` in the shape of runc's (urfave/cli) help: NAME, USAGE, VERSION, COMMANDS, GLOBAL
+/// OPTIONS.
+const HELP_TEMPLATE: &str = concat!(
+    "NAME:\n   {name} - {about}\n\n",
+    "USAGE:\n   {name} [global options] command [command options] [arguments...]\n\n",
+    "VERSION:\n   ",
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: none\nspec: 1.2.0\n\n",
+    "COMMANDS:\n{subcommands}\n\n",
+    "GLOBAL OPTIONS:\n{options}\n",
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
-    // runc's shape ("runc version X" / "spec: Y"), which go-runc parses.
-    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
-    about = "OCI runtime with runc's command line"
+    // runc's shape ("runc version X" / "commit: …" / "spec: Y"), which go-runc parses.
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\ncommit: none\nspec: 1.2.0"),
+    about = "Open Container Initiative runtime (runc's command line)",
+    help_template = HELP_TEMPLATE,
+    disable_version_flag = true,
 )]
 pub struct Cli {
+    /// Print the version
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
     /// Root directory for container state
     #[arg(long, global = true, default_value = berth_runtime::DEFAULT_ROOT)]
     pub root: PathBuf,

@@ -65,29 +65,29 @@ pub struct UpdateArgs {
     /// Resources JSON file ("-" for stdin)
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_negative_numbers = true)]
     pub memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
-    #[arg(long = "kernel-memory")]
+    #[arg(long = "kernel-memory", allow_negative_numbers = true)]
     pub kernel_memory: Option<String>,
     #[arg(long = "cpu-shares")]
     pub cpu_shares: Option<u64>,
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
@@ -205,9 +205,24 @@ fn parse_interval(s: &str) -> anyhow::Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-fn stats_event(rt: &Runtime, id: &str) -> anyhow::Result<Value> {
+/// One event line in runc's field order (`type`, `id`, then `data` when there is any);
+/// serde_json's map would sort the keys.
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+}
+
+fn event_line(kind: &str, id: &str, data: Option<Value>) -> String {
+    serde_json::to_string(&Event { kind, id, data }).unwrap_or_default()
+}
+
+fn stats_event(rt: &Runtime, id: &str) -> anyhow::Result<String> {
     let stats = rt.stats(id)?;
-    Ok(json!({"type": "stats", "id": id, "data": runc_stats(&stats)}))
+    Ok(event_line("stats", id, Some(runc_stats(&stats))))
 }
 
 /// The cgroup statistics in the shape of runc's `events --stats` (runc's `types.Stats`), which
@@ -275,14 +290,15 @@ pub fn events(rt: &Runtime, a: &EventsArgs) -> anyhow::Result<i32> {
     }
     let mut ooms = berth_runtime::lifecycle::oom_kills(rt, &a.id).unwrap_or(0);
     loop {
-        match rt.state(&a.id) {
-            Ok(st) if st.status != Status::Stopped => {}
-            _ => return Ok(0),
-        }
+        let stopped = !matches!(rt.state(&a.id), Ok(st) if st.status != Status::Stopped);
+        // Checked once more after the container stopped: the OOM kill may be what stopped it.
         let now = berth_runtime::lifecycle::oom_kills(rt, &a.id).unwrap_or(ooms);
         if now > ooms {
-            println!("{}", json!({"type": "oom", "id": a.id}));
+            println!("{}", event_line("oom", &a.id, None));
             ooms = now;
+        }
+        if stopped {
+            return Ok(0);
         }
         if let Ok(ev) = stats_event(rt, &a.id) {
             println!("{ev}");
@@ -383,6 +399,15 @@ mod tests {
         assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("100").unwrap(), 100);
         assert_eq!(parse_bytes("-1").unwrap(), -1);
+    }
+
+    #[test]
+    fn events_keep_runcs_field_order() {
+        assert_eq!(
+            event_line("stats", "c1", Some(json!({"b": 1, "a": 2}))),
+            r#"{"type":"stats","id":"c1","data":{"a":2,"b":1}}"#
+        );
+        assert_eq!(event_line("oom", "c1", None), r#"{"type":"oom","id":"c1"}"#);
     }
 
     #[test]

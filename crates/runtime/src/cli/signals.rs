@@ -39,10 +39,11 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
-/// Parses "KILL", "SIGKILL", "kill", "9", "RTMIN+3".
+/// Parses "KILL", "SIGKILL", "kill", "9", "RTMIN+3", and "0" (only checks that the init
+/// exists, as kill(2) and runc do).
 pub fn parse(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
+        return (0..=64).contains(&n).then_some(n);
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -93,5 +94,7 @@ mod tests {
         assert_eq!(parse("9"), Some(9));
         assert_eq!(parse("term"), Some(15));
         assert_eq!(parse("NOPE"), None);
+        assert_eq!(parse("0"), Some(0));
+        assert_eq!(parse("65"), None);
     }
 }
