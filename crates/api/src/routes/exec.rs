@@ -293,11 +293,7 @@ pub async fn start(
     } else {
         Stdio::piped()
     })
-    .stderr(if tty || detach {
-        Stdio::piped()
-    } else {
-        Stdio::piped()
-    })
+    .stderr(Stdio::piped())
     .kill_on_drop(false);
     let mut child = cmd
         .spawn()
@@ -309,10 +305,10 @@ pub async fn start(
         if let Some(s) = status.filter(|s| !s.success()) {
             return Err(ApiError::internal(format!("exec failed: {s}")));
         }
-        return Ok(Response::builder()
+        return Response::builder()
             .status(StatusCode::OK)
             .body(Body::empty())
-            .map_err(|e| ApiError::internal(e.to_string()))?);
+            .map_err(|e| ApiError::internal(e.to_string()));
     }
     let console = match console_listener {
         Some(l) => {
