@@ -47,6 +47,7 @@ pub mod options;
 pub mod procinfo;
 pub mod pull;
 pub mod record;
+pub mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;

@@ -94,6 +94,7 @@ impl Engine {
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
         check_modes(&opts.host)?;
+        let security = crate::security_opts::parse(&opts.host.security_opt)?;
         crate::network::check_mode(
             &self.root,
             &opts.host.network_mode,
@@ -231,7 +232,7 @@ impl Engine {
         }
         let cap_mask = crate::procinfo::bounding_caps();
         let caps = spec::capabilities(&host, cap_mask);
-        let seccomp = default_seccomp(&caps);
+        let seccomp = crate::security_opts::seccomp_for(&security, &caps)?;
         let ctx = SpecContext {
             id: id.clone(),
             rootfs: rootfs.clone(),
@@ -682,14 +683,4 @@ fn nofile_limits() -> (u64, u64) {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let hard = limit.maximum.unwrap_or(1 << 20);
     (limit.current.unwrap_or(hard), hard)
-}
-
-/// Docker's default seccomp profile for these capabilities, when the runtime provides one.
-fn default_seccomp(caps: &[String]) -> Option<serde_json::Value> {
-    let profile = berth_runtime::seccomp::docker_profile_for_capabilities(caps);
-    let syscalls = profile.syscalls().as_ref().map(|s| s.len()).unwrap_or(0);
-    if syscalls == 0 {
-        return None;
-    }
-    serde_json::to_value(profile).ok()
 }

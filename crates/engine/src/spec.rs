@@ -315,9 +315,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
         ));
     }
     let caps = capabilities(host, ctx.host_cap_mask);
-    let no_new_privs = host.security_opt.iter().any(|o| {
-        o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
-    });
+    let no_new_privs = crate::security_opts::no_new_privileges(&host.security_opt);
     let mut rlimits: Vec<Value> = Vec::new();
     if !host.ulimits.iter().any(|u| u.name == "nofile") {
         rlimits.push(

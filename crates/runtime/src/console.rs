@@ -29,6 +29,14 @@ pub fn setup(socket: &OwnedFd, process: &Process) -> Res<()> {
         rustix::termios::tcsetwinsize(&slave, ws)
             .map_err(|e| format!("setting console size: {e}"))?;
     }
+    // The process's own terminal, as under runc: owned by its uid/gid, not by the runtime's root.
+    let user = process.user();
+    rustix::fs::fchown(
+        &slave,
+        Some(rustix::process::Uid::from_raw(user.uid())),
+        Some(rustix::process::Gid::from_raw(user.gid())),
+    )
+    .map_err(|e| format!("chown of pty slave to {}:{}: {e}", user.uid(), user.gid()))?;
     send_fd(socket, &master, name.as_bytes())?;
     drop(master);
     rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;

@@ -9,15 +9,31 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Where and with what environment a hook runs.
+#[derive(Default, Clone, Copy)]
+pub struct HookContext<'a> {
+    /// Working directory (createContainer hooks: the container's rootfs); None = ours.
+    pub cwd: Option<&'a std::path::Path>,
+    /// Environment for a hook whose `env` is absent (startContainer hooks: the container
+    /// process's); None = ours. As in runc (Go's exec with a nil Env), a hook that sets `env`
+    /// gets exactly that.
+    pub default_env: Option<&'a [String]>,
+}
+
 /// Runs `hooks` in order; the first failure stops and is returned.
 pub fn run_all(hooks: &[Hook], state_json: &[u8]) -> Result<(), String> {
+    run_all_with(hooks, state_json, HookContext::default())
+}
+
+/// [`run_all`] with a working directory and default environment.
+pub fn run_all_with(hooks: &[Hook], state_json: &[u8], ctx: HookContext<'_>) -> Result<(), String> {
     for hook in hooks {
-        run(hook, state_json).map_err(|e| format!("hook {}: {e}", hook.path().display()))?;
+        run(hook, state_json, ctx).map_err(|e| format!("hook {}: {e}", hook.path().display()))?;
     }
     Ok(())
 }
 
-fn run(hook: &Hook, state_json: &[u8]) -> Result<(), String> {
+fn run(hook: &Hook, state_json: &[u8], ctx: HookContext<'_>) -> Result<(), String> {
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args() {
         if let Some((first, rest)) = args.split_first() {
@@ -25,11 +41,21 @@ fn run(hook: &Hook, state_json: &[u8]) -> Result<(), String> {
             cmd.args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in hook.env().as_deref().unwrap_or(&[]) {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    let env = match (hook.env().as_deref(), ctx.default_env) {
+        (Some(env), _) => Some(env),
+        (None, Some(default)) => Some(default),
+        (None, None) => None,
+    };
+    if let Some(env) = env {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
+    }
+    if let Some(dir) = ctx.cwd {
+        cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("starting: {e}"))?;

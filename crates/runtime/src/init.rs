@@ -189,7 +189,19 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
-        hooks::run_all(h, &hook_json)?;
+        let cwd = if in_mount_ns {
+            ctx.rootfs
+        } else {
+            Path::new("/")
+        };
+        hooks::run_all_with(
+            h,
+            &hook_json,
+            hooks::HookContext {
+                cwd: Some(cwd),
+                default_env: None,
+            },
+        )?;
     }
     if in_mount_ns {
         rootfs::enter_root(ctx.rootfs, ctx.no_pivot)?;
@@ -294,7 +306,15 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     {
         let mut st = hook_state.clone();
         st.status = crate::state::Status::Running;
-        hooks::run_all(h, &serde_json::to_vec(&st).unwrap_or_default()).map_err(after_start)?;
+        hooks::run_all_with(
+            h,
+            &serde_json::to_vec(&st).unwrap_or_default(),
+            hooks::HookContext {
+                cwd: None,
+                default_env: Some(&env),
+            },
+        )
+        .map_err(after_start)?;
     }
     if nnp {
         if let Some(program) = ctx.seccomp {

@@ -134,3 +134,125 @@ fn foreground_run_with_terminal_proxies_stdio() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("got=hello"), "{text}");
 }
+
+/// Reads everything the container writes to its terminal until the slave closes.
+fn read_all(master: &mut std::fs::File) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+/// The pty belongs to the process's uid/gid (as under runc), for the init and for exec.
+#[test]
+fn pty_is_owned_by_the_process_user() {
+    let w = World::new();
+    let mut b = sh_bundle("stat -c %u:%g $(tty)");
+    b.spec["process"]["terminal"] = true.into();
+    b.spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    b.write_config().unwrap();
+    let sock = w.root().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = unique_id("ptyown");
+    let _g = w.guard(&id);
+    w.ok(&[
+        "run",
+        "-d",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let (mut master, _) = receive_master(&listener);
+    assert_eq!(read_all(&mut master).trim(), "1000:1000");
+
+    // exec -t as another user gets a pty of its own user.
+    let sleeper = sh_bundle("sleep 100");
+    let id = unique_id("ptyexec");
+    let _g2 = w.guard(&id);
+    w.ok(&[
+        "run",
+        "-d",
+        "--bundle",
+        sleeper.path().to_str().unwrap(),
+        &id,
+    ]);
+    w.ok(&[
+        "exec",
+        "-t",
+        "-d",
+        "--user",
+        "1000:50",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "stat -c %u:%g $(tty)",
+    ]);
+    let (mut master, _) = receive_master(&listener);
+    assert_eq!(read_all(&mut master).trim(), "1000:50");
+}
+
+/// `exec --process` JSON without `user` runs as 0:0 (runc's default); without `cwd` it is
+/// refused with runc's message.
+#[test]
+fn exec_process_json_defaults_like_runc() {
+    let w = World::new();
+    let b = sh_bundle("sleep 100");
+    let id = unique_id("procjson");
+    let _g = w.guard(&id);
+    w.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"args":["/bin/sh","-c","id -u; id -g; pwd"],"cwd":"/tmp"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        w.ok(&["exec", "--process", p.to_str().unwrap(), &id]),
+        "0\n0\n/tmp\n"
+    );
+    std::fs::write(&p, r#"{"args":["/bin/true"]}"#).unwrap();
+    let o = w.out(&["exec", "--process", p.to_str().unwrap(), &id]);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Cwd property must not be empty"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `exec --env` replaces a variable the spec also sets (one value, the command line's).
+#[test]
+fn exec_env_overrides_the_spec() {
+    let w = World::new();
+    let mut b = sh_bundle("sleep 100");
+    b.spec["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push("FOO=spec".into());
+    b.write_config().unwrap();
+    let id = unique_id("execenv");
+    let _g = w.guard(&id);
+    w.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(
+        w.ok(&[
+            "exec",
+            "--env",
+            "FOO=cli",
+            &id,
+            "sh",
+            "-c",
+            "env | grep '^FOO='"
+        ]),
+        "FOO=cli\n"
+    );
+}

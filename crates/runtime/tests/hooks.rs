@@ -88,3 +88,35 @@ fn run_runs_poststart_and_poststop() {
     assert!(dir.path().join("poststart").exists());
     assert!(dir.path().join("poststop").exists());
 }
+
+/// createContainer hooks run in the container's rootfs; startContainer hooks without an `env`
+/// of their own see the container process's environment (as runc's, via Go's exec).
+#[test]
+fn hook_cwd_and_environment() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = sh_bundle("true");
+    b.spec["root"]["readonly"] = false.into();
+    b.spec["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push("FROM_SPEC=yes".into());
+    b.spec["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("pwd > {}", dir.path().join("cwd").display())]}],
+        "startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo \"$FROM_SPEC\" > /tmp/inherited"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo \"${FROM_SPEC:-unset}\" > /tmp/own"], "env": ["X=1"]}
+        ]
+    });
+    b.write_config().unwrap();
+    let (code, _, err) = w.run(&unique_id("hookenv"), &b);
+    assert_eq!(code, 0, "{err}");
+    let cwd = std::fs::read_to_string(dir.path().join("cwd")).unwrap();
+    assert_eq!(
+        std::fs::canonicalize(cwd.trim()).unwrap(),
+        std::fs::canonicalize(b.rootfs()).unwrap()
+    );
+    let read = |f: &str| std::fs::read_to_string(b.rootfs().join("tmp").join(f)).unwrap();
+    assert_eq!(read("inherited"), "yes\n");
+    assert_eq!(read("own"), "unset\n");
+}

@@ -64,7 +64,21 @@ pub struct ExecArgs {
 fn build_process(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<Process> {
     if let Some(path) = &a.process {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        return serde_json::from_slice(&bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        // As runc: a process without `user` runs as 0:0; `cwd` is required.
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+            if obj
+                .get("cwd")
+                .and_then(|c| c.as_str())
+                .is_none_or(str::is_empty)
+            {
+                anyhow::bail!("Cwd property must not be empty");
+            }
+        }
+        return serde_json::from_value(value)
             .with_context(|| format!("parsing {}", path.display()));
     }
     anyhow::ensure!(!a.command.is_empty(), "exec: command must not be empty");
