@@ -30,6 +30,9 @@ pub enum NetworkVerb {
     },
     /// Display detailed information on one or more networks.
     Inspect {
+        /// Format the output using the given Go template.
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         networks: Vec<String>,
     },
@@ -161,7 +164,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
             tw.flush()?;
             Ok(0)
         }
-        NetworkVerb::Inspect { networks } => {
+        NetworkVerb::Inspect { format, networks } => {
             let mut out = Vec::new();
             let mut code = 0;
             for n in &networks {
@@ -172,7 +175,17 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     }
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            match format {
+                Some(t) => {
+                    for v in &out {
+                        match berth_engine::template::render(&t, v) {
+                            Ok(text) => println!("{text}"),
+                            Err(e) => return Ok(daemon_error(e)),
+                        }
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&out)?),
+            }
             Ok(code)
         }
         NetworkVerb::Rm { networks } => {

@@ -163,12 +163,13 @@ fn user_networks_resolve_names_and_aliases_and_stay_isolated() {
             "cat",
             "/etc/resolv.conf",
         ]);
-        let gateway = env.ok(&["network", "inspect", "front"]);
-        let gateway: serde_json::Value = serde_json::from_str(&gateway).unwrap();
-        let gateway = gateway[0]["IPAM"]["Config"][0]["Gateway"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let gateway = env.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+            "front",
+        ]);
         assert!(
             conf.starts_with(&format!("nameserver {gateway}\n")),
             "{conf}"
