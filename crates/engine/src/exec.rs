@@ -48,6 +48,33 @@ fn find_command(
 
 /// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
 pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
+    let process = exec_process(engine, record, req)?;
+    let io = crate::runtime_door::ExecIo {
+        detach: req.detach,
+        stdin: req.interactive || req.tty,
+    };
+    let started = engine.runtime.exec(&record.id, &process, io)?;
+    if let Some(code) = started.finished {
+        return Ok(code);
+    }
+    if req.detach {
+        return Ok(0);
+    }
+    if let Some(master) = started.console {
+        crate::client::proxy_terminal(master, io.stdin);
+    }
+    Ok(started.pid.map(crate::runtime_door::wait_for).unwrap_or(0))
+}
+
+/// The OCI process `req` runs in the running container `record` (its spec's process with the
+/// request's command, env, user, workdir, TTY and privileges), after Docker's checks: running,
+/// not paused, the command found (127) and executable (126). For callers that run it
+/// themselves, like the API service (through the runtime binary, never forking).
+pub fn exec_process(
+    engine: &Engine,
+    record: &ContainerRecord,
+    req: &ExecRequest,
+) -> Result<Process> {
     if !record.is_running() {
         return Err(EngineError::state(
             &record.id,
@@ -121,21 +148,7 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
             process.set_capabilities(Some(caps));
         }
     }
-    let io = crate::runtime_door::ExecIo {
-        detach: req.detach,
-        stdin: req.interactive || req.tty,
-    };
-    let started = engine.runtime.exec(&record.id, &process, io)?;
-    if let Some(code) = started.finished {
-        return Ok(code);
-    }
-    if req.detach {
-        return Ok(0);
-    }
-    if let Some(master) = started.console {
-        crate::client::proxy_terminal(master, io.stdin);
-    }
-    Ok(started.pid.map(crate::runtime_door::wait_for).unwrap_or(0))
+    Ok(process)
 }
 
 #[cfg(test)]
