@@ -93,6 +93,10 @@ impl StepRunner for EngineRunner {
     }
 
     fn create_container(&mut self, image_id: Option<&str>) -> Result<StepContainer> {
+        if let Some(image) = image_id {
+            // A step on an image at the overlay limit fails here, before anything is mounted.
+            self.store.ensure_room_for_layer(image).map_err(backend)?;
+        }
         let id = berth_image::digest::random_hex_id();
         self.store
             .create_container_layer(&id, image_id)

@@ -301,6 +301,7 @@ impl Engine {
         self.store.save_host_config(&id, &host)?;
         self.store.save(&record)?;
         guard.done = true;
+        crate::events::container(&self.root, &record, "create", &[]);
         Ok(record)
     }
 
@@ -438,6 +439,12 @@ impl Engine {
                 format!("cannot kill container {id}: container {id} is not running"),
             ));
         }
+        crate::events::container(
+            &self.root,
+            &record,
+            "kill",
+            &[("signal", signal.to_string())],
+        );
         if let Some(mut stream) = self.connect(id) {
             if attach::write_frame(&mut stream, attach::SIGNAL, &attach::i32_payload(signal))
                 .is_ok()
@@ -477,6 +484,16 @@ impl Engine {
             .unwrap_or(libc::SIGTERM);
         let timeout =
             Duration::from_secs(timeout.or(record.config.stop_timeout).unwrap_or(10).max(0) as u64);
+        crate::events::container(
+            &self.root,
+            &record,
+            "kill",
+            &[("signal", signal.to_string())],
+        );
+        let _stopped = StopEvent {
+            root: &self.root,
+            record: &record,
+        };
         match self.connect(id) {
             Some(mut stream) => {
                 let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
@@ -550,6 +567,7 @@ impl Engine {
             Err(e) => return Err(e),
         };
         self.remove_resources(&record)?;
+        crate::events::container(&self.root, &record, "destroy", &[]);
         if volumes {
             crate::volumes::Volumes::new(&self.root).remove_anonymous_of(&record);
         }
@@ -565,6 +583,7 @@ impl Engine {
             ));
         }
         self.backend.pause(id)?;
+        crate::events::container(&self.root, &record, "pause", &[]);
         self.store.update(id, |r| r.state.paused = true)
     }
 
@@ -577,6 +596,7 @@ impl Engine {
             ));
         }
         self.backend.resume(id)?;
+        crate::events::container(&self.root, &record, "unpause", &[]);
         self.store.update(id, |r| r.state.paused = false)
     }
 
@@ -594,7 +614,23 @@ impl Engine {
         }
         self.store
             .update(id, |r| r.has_been_manually_stopped = false)?;
-        self.start_detached(id)
+        self.start_detached(id)?;
+        if let Ok(record) = self.store.load(id) {
+            crate::events::container(&self.root, &record, "restart", &[]);
+        }
+        Ok(())
+    }
+}
+
+/// Records Docker's `stop` event when a running container's stop is over (however it ended).
+struct StopEvent<'a> {
+    root: &'a Path,
+    record: &'a ContainerRecord,
+}
+
+impl Drop for StopEvent<'_> {
+    fn drop(&mut self) {
+        crate::events::container(self.root, self.record, "stop", &[]);
     }
 }
 
