@@ -18,6 +18,26 @@ pub struct EngineRunner {
     /// `--network` for RUN: `host` shares the host's network; anything else (`default`,
     /// `none`) gives the step a network namespace of its own with no interfaces but loopback.
     pub network_mode: String,
+    /// When base images are pulled: missing ones (the default), or always with `--pull`.
+    pub pull_policy: berth_engine::pull::PullPolicy,
+    /// `--platform` for pulled base images.
+    pub platform: Option<String>,
+    /// References pulled during this build (`--pull` pulls each once).
+    pulled: std::collections::HashSet<String>,
+}
+
+/// Pull progress as lines on stderr while a build pulls its base image.
+struct PullLines;
+
+impl berth_engine::pull::PullProgress for PullLines {
+    fn status(&self, line: &str) {
+        eprintln!("{line}");
+    }
+    fn layer(&self, id: &str, event: berth_engine::pull::LayerEvent) {
+        if event == berth_engine::pull::LayerEvent::Complete {
+            eprintln!("{id}: Pull complete");
+        }
+    }
 }
 
 fn backend<E: std::fmt::Display>(e: E) -> BuildError {
@@ -31,6 +51,9 @@ impl EngineRunner {
             engine: Engine::open(root),
             show_output: true,
             network_mode: String::new(),
+            pull_policy: berth_engine::pull::PullPolicy::Missing,
+            platform: None,
+            pulled: Default::default(),
         })
     }
 
@@ -41,6 +64,23 @@ impl EngineRunner {
 
 impl StepRunner for EngineRunner {
     fn resolve_image(&mut self, reference: &str) -> Result<BaseImage> {
+        // FROM of an image the store lacks pulls it, as Docker's builder does.
+        if !self.pulled.contains(reference) {
+            let quiet = berth_engine::pull::Silent;
+            let lines = PullLines;
+            let progress: &dyn berth_engine::pull::PullProgress =
+                if self.show_output { &lines } else { &quiet };
+            self.engine
+                .ensure_image(
+                    reference,
+                    self.pull_policy,
+                    self.platform.as_deref(),
+                    progress,
+                    &mut || {},
+                )
+                .map_err(backend)?;
+            self.pulled.insert(reference.to_string());
+        }
         let image = self.store.resolve(reference).map_err(backend)?;
         Ok(BaseImage {
             id: image.id,
@@ -53,6 +93,10 @@ impl StepRunner for EngineRunner {
     }
 
     fn create_container(&mut self, image_id: Option<&str>) -> Result<StepContainer> {
+        if let Some(image) = image_id {
+            // A step on an image at the overlay limit fails here, before anything is mounted.
+            self.store.ensure_room_for_layer(image).map_err(backend)?;
+        }
         let id = berth_image::digest::random_hex_id();
         self.store
             .create_container_layer(&id, image_id)

@@ -41,10 +41,10 @@ pub struct BuildArgs {
     /// Always remove intermediate containers (always done)
     #[arg(long)]
     force_rm: bool,
-    /// Always attempt to pull a newer version of the image (accepted; there is no registry pull here)
+    /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pull: bool,
-    /// Set platform if server is multi-platform capable (accepted and ignored)
+    /// Set platform if server is multi-platform capable (for pulled base images)
     #[arg(long)]
     platform: Option<String>,
     /// Networking mode for the RUN instructions: "default" (the default bridge network, or
@@ -148,6 +148,10 @@ fn build_image(root: &Path, args: &BuildArgs) -> anyhow::Result<()> {
     };
     let mut runner = EngineRunner::open(root)?;
     runner.show_output = !args.quiet;
+    if args.pull {
+        runner.pull_policy = berth_engine::pull::PullPolicy::Always;
+    }
+    runner.platform = args.platform.clone();
     runner.network_mode = match args.network.as_str() {
         "default" => match berth_engine::network::default_mode().as_str() {
             "none" => String::new(),

@@ -201,6 +201,9 @@ impl CreateFlags {
         for f in &self.env_file {
             env.extend(options::read_env_file(f)?);
         }
+        for e in &self.env {
+            berth_engine::run_checks::env_flag(e)?;
+        }
         env.extend(self.env.iter().filter_map(|e| options::resolve_env_flag(e)));
         let mut host = berth_engine::HostConfig {
             auto_remove: self.rm,
@@ -264,6 +267,7 @@ impl CreateFlags {
             host.ulimits.push(options::parse_ulimit(u)?);
         }
         for v in &self.volume {
+            berth_engine::run_checks::volume_flag(v)?;
             host.binds.push(v.clone());
             host.mounts.push(options::parse_volume(v)?);
         }

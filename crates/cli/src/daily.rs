@@ -13,6 +13,21 @@ pub enum DailyCommand {
     Diff { container: String },
     /// Update configuration of one or more containers
     Update(Box<UpdateArgs>),
+    /// Get real time events from the server
+    Events {
+        /// Filter output based on conditions provided
+        #[arg(short = 'f', long)]
+        filter: Vec<String>,
+        /// Format output using a custom template ('json' or a Go template)
+        #[arg(long)]
+        format: Option<String>,
+        /// Show all events created since timestamp
+        #[arg(long)]
+        since: Option<String>,
+        /// Stream events until this timestamp
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +125,18 @@ pub fn run(root: &Path, command: DailyCommand) -> anyhow::Result<i32> {
             print!("{out}");
             Ok(0)
         }
+        DailyCommand::Events {
+            filter,
+            format,
+            since,
+            until,
+        } => events(
+            root,
+            &filter,
+            format.as_deref(),
+            since.as_deref(),
+            until.as_deref(),
+        ),
         DailyCommand::Update(args) => {
             let req = match args.request() {
                 Ok(r) => r,
@@ -135,5 +162,53 @@ pub fn run(root: &Path, command: DailyCommand) -> anyhow::Result<i32> {
             }
             Ok(code)
         }
+    }
+}
+
+/// `berth events`: history from `--since`, then live events until `--until` (forever without).
+fn events(
+    root: &Path,
+    filters: &[String],
+    format: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<i32> {
+    use berth_engine::events;
+    let pairs = crate::volumes::parse_filters(filters)?;
+    let filter = match events::EventFilter::new(&pairs) {
+        Ok(f) => f,
+        Err(e) => return Ok(fail(e)),
+    };
+    let since = since.map(events::parse_time).transpose()?;
+    let until = until.map(events::parse_time).transpose()?;
+    // Like Docker: with neither bound, only what happens from now on.
+    let since = match (since, until) {
+        (None, None) => chrono::Utc::now().timestamp_nanos_opt(),
+        (s, _) => s,
+    };
+    let mut failure = None;
+    let stdout = std::io::stdout();
+    let emit = |e: &events::Event| {
+        let line = match format {
+            Some("json") | Some("{{json .}}") => serde_json::to_string(e).unwrap_or_default(),
+            Some(t) => {
+                let value = serde_json::to_value(e).unwrap_or_default();
+                match berth_engine::template::render(t, &value) {
+                    Ok(l) => l,
+                    Err(err) => {
+                        failure = Some(err);
+                        return false;
+                    }
+                }
+            }
+            None => e.line(),
+        };
+        use std::io::Write;
+        writeln!(stdout.lock(), "{line}").is_ok()
+    };
+    events::follow(root, since, until, &filter, emit)?;
+    match failure {
+        Some(e) => Ok(fail(e)),
+        None => Ok(0),
     }
 }

@@ -198,7 +198,7 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
             crate::containers::inspect(root, a.format.as_deref(), &a.names)
         }
         ImageCommand::Inspect(a) => inspect(&store, a, false),
-        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(&store, a),
+        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(root, &store, a),
         ImageCommand::History(a) | ImageCommand::Image(ImageSub::History(a)) => history(&store, a),
         ImageCommand::Tag(a) | ImageCommand::Image(ImageSub::Tag(a)) => {
             if a.target.contains('@') {
@@ -208,13 +208,27 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
             } else {
                 store
                     .tag(&a.source, &a.target)
-                    .map(|_| 0)
                     .map_err(Into::into)
+                    .map(|_| {
+                        if let Ok(img) = store.resolve(&a.source) {
+                            berth_engine::events::image(root, "tag", &img.id, Some(&a.target));
+                        }
+                        0
+                    })
             }
         }
-        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => save(&store, a),
-        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(&store, a),
-        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => import(&store, a),
+        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => {
+            let names = a.images.clone();
+            save(&store, a).inspect(|_| {
+                for name in &names {
+                    berth_engine::events::image(root, "save", name, Some(name));
+                }
+            })
+        }
+        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(root, &store, a),
+        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => {
+            import(root, &store, a)
+        }
         ImageCommand::Image(ImageSub::Prune(a)) => prune(&store, a),
     };
     match result {
@@ -597,15 +611,21 @@ fn inspect(store: &Store, a: InspectArgs, image_only: bool) -> anyhow::Result<i3
     inspect_images(store, &a.names, a.format.as_deref(), image_only)
 }
 
-fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
+fn rmi(root: &Path, store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for r in &a.images {
         match store.remove_image(r, a.force, !a.no_prune) {
             Ok(events) => {
                 for e in events {
                     match e {
-                        RemoveEvent::Untagged(t) => println!("Untagged: {t}"),
-                        RemoveEvent::Deleted(id) => println!("Deleted: {id}"),
+                        RemoveEvent::Untagged(t) => {
+                            println!("Untagged: {t}");
+                            berth_engine::events::image(root, "untag", r, Some(&t));
+                        }
+                        RemoveEvent::Deleted(id) => {
+                            println!("Deleted: {id}");
+                            berth_engine::events::image(root, "delete", &id, None);
+                        }
                     }
                 }
             }
@@ -816,7 +836,7 @@ impl Progress for PlainLines {
     }
 }
 
-fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
+fn load(root: &Path, store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
     let input: Box<dyn Read> = match &a.input {
         Some(p) => {
             Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?)
@@ -844,6 +864,7 @@ fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
         for (tag, old) in &img.renamed {
             println!("The image {tag} already exists, renaming the old one with ID {old} to empty string");
         }
+        berth_engine::events::image(root, "load", &img.id, img.tags.first().map(String::as_str));
         if img.tags.is_empty() {
             println!("Loaded image ID: {}", img.id);
         }
@@ -854,7 +875,7 @@ fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn import(store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
+fn import(root: &Path, store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
     if let Some(p) = &a.platform {
         let want = format!("linux/{}", berth_image::import::host_architecture());
         if p != &want && p != "linux" {
@@ -880,6 +901,7 @@ fn import(store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
         let f = std::fs::File::open(&a.source).with_context(|| format!("open {}", a.source))?;
         store.import(f, &options)?
     };
+    berth_engine::events::image(root, "import", &id, a.reference.as_deref());
     println!("{id}");
     Ok(0)
 }

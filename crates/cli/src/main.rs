@@ -79,7 +79,12 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { 125 } else { 0 };
+            // An unknown command exits 1, as `docker frobnicate` does; bad flags 125.
+            let code = match err.kind() {
+                clap::error::ErrorKind::InvalidSubcommand => 1,
+                _ if err.use_stderr() => 125,
+                _ => 0,
+            };
             let _ = err.print();
             std::process::exit(code);
         }

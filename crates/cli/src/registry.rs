@@ -179,6 +179,12 @@ fn pull(root: &Path, a: PullArgs) -> anyhow::Result<i32> {
     drop(bars);
     for p in &pulled {
         let familiar = p.reference.familiar_string();
+        berth_engine::events::image(
+            root,
+            "pull",
+            &familiar,
+            Some(familiar.split([':', '@']).next().unwrap_or(&familiar)),
+        );
         if !a.quiet {
             if p.downloaded {
                 println!("Status: Downloaded newer image for {familiar}");

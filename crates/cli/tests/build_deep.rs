@@ -2,7 +2,8 @@
 //! by `berth build` runs and reads a file from its first layer, rebuilds entirely from the cache,
 //! survives `save` + `load` into a fresh root with the same image ID; building on towards layer
 //! 501 stops at the step that would pass the kernel's 500-layer overlay limit, naming it and
-//! the image, with nothing mounted or left behind.
+//! the image, with nothing mounted or left behind; the 500-layer image itself runs, and a
+//! commit on it is refused the same way.
 mod cli_common;
 use berth_testkit::TempRoot;
 use cli_common::{berth, run_ok};
@@ -115,6 +116,31 @@ fn three_hundred_layers_build_run_rebuild_save_load_and_stop_at_the_kernel_limit
         .to_string();
     assert!(stderr.contains(&last_good), "names the image: {stderr}");
     assert_eq!(layer_count(root.path(), &last_good), 500);
+    // The 500-layer image runs (its init layer folded into its top layer keeps the stack at
+    // 500) and sees its first and last layers; committing on it is refused before anything
+    // is written, naming the limit.
+    let out = run_ok(berth(root.path()).args([
+        "run",
+        "--name",
+        "at-limit",
+        &last_good,
+        "cat",
+        "/etc/passwd",
+        "/f1",
+        "/f499",
+    ]));
+    assert!(
+        out.starts_with("root:x:0:0:") && out.ends_with("1\n499\n"),
+        "{out}"
+    );
+    let out = berth(root.path())
+        .args(["commit", "at-limit", "past-limit"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("limit of 500 layers"), "{stderr}");
+    run_ok(berth(root.path()).args(["rm", "at-limit"]));
     // Nothing half-made: no step layer, no mount below the root.
     let mounts = root.path().join("image/overlay2/layerdb/mounts");
     assert_eq!(

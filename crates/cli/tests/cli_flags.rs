@@ -13,7 +13,8 @@ fn unknown_flag_exits_125_like_docker() {
     let out = berth(&["run", "--no-such-flag", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
-    assert_eq!(berth(&["no-such-verb"]).status.code(), Some(125));
+    // An unknown command exits 1, as `docker no-such-verb` does (issue 14).
+    assert_eq!(berth(&["no-such-verb"]).status.code(), Some(1));
 }
 
 #[test]

@@ -91,6 +91,22 @@ fn pull_of_skopeo_pushed_image_keeps_docker_ids_and_runs() {
         "pulled",
     ]));
     assert_eq!(ran.trim(), "pulled");
+
+    // -a: every tag of the repository.
+    let two = format!("{}/bb:2", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &two]));
+    ok(rig.berth(src.path()).args(["push", &two]));
+    let all = ok(rig
+        .berth(dst.path())
+        .args(["pull", "-a", &format!("{}/bb", rig.host())]));
+    assert!(all.contains("2: Pulling from"), "{all}");
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &two, "{{.Id}}"),
+        id,
+        "tag 2 pulled"
+    );
+    let bad = fails(rig.berth(dst.path()).args(["pull", "-a", &remote]));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--all-tags"));
 }
 
 #[test]
@@ -369,4 +385,137 @@ fn run_pulls_a_missing_image_as_the_pull_policy_says() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid pull option"));
     let c = String::from_utf8_lossy(&again.stdout).trim().to_string();
     ok(rig.berth(dst.path()).args(["rm", "-f", &c]));
+}
+
+#[test]
+fn build_pulls_a_missing_base_image() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let (src, id) = busybox_root(&rig, "bb:1");
+    let remote = format!("{}/base:1", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &remote]));
+    ok(rig.berth(src.path()).args(["push", &remote]));
+
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let ctx = dst.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {remote}\nRUN echo built > /out\n"),
+    )
+    .expect("Dockerfile");
+    let out = rig
+        .berth(dst.path())
+        .args(["build", "--network", "none", "-t", "app:1"])
+        .arg(&ctx)
+        .output()
+        .expect("berth build");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{err}{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("Pull complete"), "{err}");
+    assert_eq!(inspect_field(&rig, dst.path(), &remote, "{{.Id}}"), id);
+    let ran = ok(rig.berth(dst.path()).args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "/bin/cat",
+        "/out",
+    ]));
+    assert_eq!(ran.trim(), "built");
+}
+
+#[test]
+fn concurrent_pulls_of_one_image_share_the_store() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let work = TempRoot::new("berth-reg-oci-").expect("dir");
+    let layout = work.path().join("layout");
+    let layers: Vec<Vec<(String, Vec<u8>)>> = (0..6)
+        .map(|i| vec![(format!("f{i}"), vec![b'a' + i as u8; 2 << 20])])
+        .collect();
+    let written = oci_layout(
+        &layout,
+        &[ImageSpec {
+            architecture: "amd64".into(),
+            layers,
+        }],
+    );
+    let remote = format!("{}/shared:1", rig.host());
+    rig.skopeo_copy(
+        &format!("oci:{}", layout.display()),
+        &format!("docker://{remote}"),
+        &[],
+    );
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            rig.berth(dst.path())
+                .args(["pull", "-q", &remote])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("pull")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("pull");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(layer_count(dst.path()), 6);
+    assert_eq!(
+        layer_dirs(dst.path()).len(),
+        6,
+        "no staged copy left behind"
+    );
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &remote, "{{.Id}}"),
+        written[0].config_digest
+    );
+    // Every layer's files are intact.
+    let top = dst.path().join("image/overlay2/layerdb/sha256");
+    for e in std::fs::read_dir(top).expect("layerdb").flatten() {
+        let cache = std::fs::read_to_string(e.path().join("cache-id")).expect("cache-id");
+        let diff = dst.path().join("overlay2").join(cache.trim()).join("diff");
+        assert_eq!(
+            std::fs::read_dir(&diff).expect("diff").count(),
+            1,
+            "{diff:?}"
+        );
+    }
+}
+
+#[test]
+fn docker_hub_names_go_to_the_configured_mirror() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let (src, id) = busybox_root(&rig, "bb:1");
+    let on_mirror = format!("{}/library/mirrored:1", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &on_mirror]));
+    ok(rig.berth(src.path()).args(["push", &on_mirror]));
+    std::fs::write(
+        rig.config_dir().join("daemon.json"),
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, rig.host()),
+    )
+    .expect("daemon.json");
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let out = ok(rig.berth(dst.path()).args(["pull", "mirrored:1"]));
+    assert!(out.contains("1: Pulling from library/mirrored"), "{out}");
+    assert!(
+        out.trim_end().ends_with("docker.io/library/mirrored:1"),
+        "{out}"
+    );
+    assert_eq!(inspect_field(&rig, dst.path(), "mirrored:1", "{{.Id}}"), id);
 }

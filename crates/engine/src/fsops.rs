@@ -89,6 +89,16 @@ pub fn commit(engine: &Engine, record: &ContainerRecord, opts: &CommitOptions) -
         let _ = engine.backend.resume(&record.id);
     }
     let id = result?;
+    crate::events::container(
+        engine.root(),
+        record,
+        "commit",
+        &[
+            ("comment", opts.message.clone().unwrap_or_default()),
+            ("imageID", id.clone()),
+            ("imageRef", opts.reference.clone().unwrap_or_default()),
+        ],
+    );
     if let Some(reference) = &opts.reference {
         store.tag(&id, reference).map_err(image_err)?;
     }

@@ -18,7 +18,7 @@
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
 //! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
 //! `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
-//! missing|always|never`: images fetched through berth-registry before create).
+//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -33,6 +33,7 @@ pub mod container_fs;
 pub mod deferred_free;
 pub mod diff;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod fsops;
 pub mod inspect;
@@ -47,6 +48,7 @@ pub mod options;
 pub mod procinfo;
 pub mod pull;
 pub mod record;
+pub mod run_checks;
 pub mod security_opts;
 pub mod spec;
 pub mod stats;

@@ -93,6 +93,7 @@ impl Engine {
 
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
+        crate::run_checks::run_options(opts)?;
         check_modes(&opts.host)?;
         let security = crate::security_opts::parse(&opts.host.security_opt)?;
         crate::network::check_mode(
@@ -300,6 +301,7 @@ impl Engine {
         self.store.save_host_config(&id, &host)?;
         self.store.save(&record)?;
         guard.done = true;
+        crate::events::container(&self.root, &record, "create", &[]);
         Ok(record)
     }
 
@@ -379,6 +381,7 @@ impl Engine {
     /// already sent its greeting): output, STARTED, EXIT and ERROR frames arrive on it. Returns
     /// once the monitor is on its way; the monitor reads the greeting before it starts.
     pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
+        crate::network::ensure_ready(&self.root, id)?;
         crate::monitor::spawn(self, id, Some(client), None).map(|_| ())
     }
 
@@ -437,6 +440,12 @@ impl Engine {
                 format!("cannot kill container {id}: container {id} is not running"),
             ));
         }
+        crate::events::container(
+            &self.root,
+            &record,
+            "kill",
+            &[("signal", signal.to_string())],
+        );
         if let Some(mut stream) = self.connect(id) {
             if attach::write_frame(&mut stream, attach::SIGNAL, &attach::i32_payload(signal))
                 .is_ok()
@@ -476,6 +485,16 @@ impl Engine {
             .unwrap_or(libc::SIGTERM);
         let timeout =
             Duration::from_secs(timeout.or(record.config.stop_timeout).unwrap_or(10).max(0) as u64);
+        crate::events::container(
+            &self.root,
+            &record,
+            "kill",
+            &[("signal", signal.to_string())],
+        );
+        let _stopped = StopEvent {
+            root: &self.root,
+            record: &record,
+        };
         match self.connect(id) {
             Some(mut stream) => {
                 let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
@@ -549,6 +568,7 @@ impl Engine {
             Err(e) => return Err(e),
         };
         self.remove_resources(&record)?;
+        crate::events::container(&self.root, &record, "destroy", &[]);
         if volumes {
             crate::volumes::Volumes::new(&self.root).remove_anonymous_of(&record);
         }
@@ -564,6 +584,7 @@ impl Engine {
             ));
         }
         self.backend.pause(id)?;
+        crate::events::container(&self.root, &record, "pause", &[]);
         self.store.update(id, |r| r.state.paused = true)
     }
 
@@ -576,6 +597,7 @@ impl Engine {
             ));
         }
         self.backend.resume(id)?;
+        crate::events::container(&self.root, &record, "unpause", &[]);
         self.store.update(id, |r| r.state.paused = false)
     }
 
@@ -593,7 +615,23 @@ impl Engine {
         }
         self.store
             .update(id, |r| r.has_been_manually_stopped = false)?;
-        self.start_detached(id)
+        self.start_detached(id)?;
+        if let Ok(record) = self.store.load(id) {
+            crate::events::container(&self.root, &record, "restart", &[]);
+        }
+        Ok(())
+    }
+}
+
+/// Records Docker's `stop` event when a running container's stop is over (however it ended).
+struct StopEvent<'a> {
+    root: &'a Path,
+    record: &'a ContainerRecord,
+}
+
+impl Drop for StopEvent<'_> {
+    fn drop(&mut self) {
+        crate::events::container(self.root, self.record, "stop", &[]);
     }
 }
 

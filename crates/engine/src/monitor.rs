@@ -211,7 +211,20 @@ impl<'a> Monitor<'a> {
             // `run --rm` returns only once its record, name, mount, layer and cgroup are gone
             // (Docker's CLI waits for the "removed" condition). Recording the exit first would
             // only be undone; if removal fails, the exit is recorded below instead.
+            let before_removal = if self.host.auto_remove {
+                self.engine.store.load(&self.id).ok()
+            } else {
+                None
+            };
             if self.host.auto_remove && self.remove_container() {
+                if let Some(record) = before_removal {
+                    let root = self.engine.root();
+                    if error.is_none() {
+                        let exit = [("exitCode", code.to_string())];
+                        crate::events::container(root, &record, "die", &exit);
+                    }
+                    crate::events::container(root, &record, "destroy", &[]);
+                }
                 self.report(code, error);
                 return;
             }
@@ -344,6 +357,9 @@ impl<'a> Monitor<'a> {
             r.berth_monitor_pid = me;
             r.berth_pid_start_time = start_time;
         })?;
+        if let Ok(record) = self.engine.store.load(&self.id) {
+            crate::events::container(self.engine.root(), &record, "start", &[]);
+        }
         if let Some(ready) = self.ready.take() {
             let _ = std::fs::File::from(ready).write_all(b"0\n");
         }
@@ -596,6 +612,17 @@ impl<'a> Monitor<'a> {
         let record = self.engine.store.load(&self.id).unwrap_or_default();
         // The OOM killer's signal is SIGKILL: only then is the cgroup worth asking.
         let oom = error.is_none() && code == 128 + libc::SIGKILL && oom_killed(&record);
+        if oom {
+            crate::events::container(self.engine.root(), &record, "oom", &[]);
+        }
+        if error.is_none() {
+            crate::events::container(
+                self.engine.root(),
+                &record,
+                "die",
+                &[("exitCode", code.to_string())],
+            );
+        }
         // Only reached for --rm when removing it failed: final_cleanup retries the whole
         // removal (runtime state first) before anyone is told.
         if !self.host.auto_remove {

@@ -4,7 +4,9 @@
 //! so a CLI that forks the monitor afterwards is single-threaded again (the fork path checks).
 use crate::error::{EngineError, Result};
 use crate::lifecycle::Engine;
-use berth_registry::{PullOptions, PullProgress, Session};
+pub use berth_registry::pull::Silent;
+pub use berth_registry::{LayerEvent, PullProgress};
+use berth_registry::{PullOptions, Session};
 
 /// When to pull the image of a new container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

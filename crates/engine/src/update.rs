@@ -148,7 +148,9 @@ pub fn update(engine: &Engine, id: &str, req: &UpdateRequest) -> Result<()> {
         apply_live(id, &record.berth_cgroups_path, &limits)?;
     }
     rewrite_bundle_limits(engine, id, &limits)?;
-    engine.store.save_host_config(id, &host)
+    engine.store.save_host_config(id, &host)?;
+    crate::events::container(engine.root(), &record, "update", &[]);
+    Ok(())
 }
 
 /// Writes `limits` to the container's cgroup (only the controllers they name).

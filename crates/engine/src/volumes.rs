@@ -216,7 +216,10 @@ impl Volumes {
         write_atomic(&staging.join("metadata.json"), &meta)?;
         let target = self.volume_dir(&volume.name);
         match std::fs::rename(&staging, &target) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.event("create", &volume.name);
+                Ok(())
+            }
             Err(_) if target.join("metadata.json").exists() => {
                 let _ = std::fs::remove_dir_all(&staging);
                 Ok(())
@@ -363,7 +366,20 @@ impl Volumes {
         let doomed = trash.join(format!("{}-{}", volume.name, crate::names::new_id()));
         let dir = self.volume_dir(&volume.name);
         std::fs::rename(&dir, &doomed).map_err(|e| EngineError::io(&dir, e))?;
+        self.event("destroy", &volume.name);
         std::fs::remove_dir_all(&doomed).map_err(|e| EngineError::io(&doomed, e))
+    }
+
+    fn event(&self, action: &str, name: &str) {
+        if let Some(root) = self.dir.parent() {
+            crate::events::other(
+                root,
+                "volume",
+                action,
+                name,
+                &[("driver", LOCAL_DRIVER.into())],
+            );
+        }
     }
 
     /// `volume prune [-a] [-f label=…]`: unused anonymous volumes, or every unused one with

@@ -122,24 +122,214 @@ fn resolve_link(from: &str, target: &str) -> String {
     parts.join("/")
 }
 
-struct PayloadReader<'a, R: Read> {
-    tar: &'a mut TarReader<R>,
-    name: &'a str,
-    progress: &'a dyn Progress,
+const MAX_METADATA: u64 = 64 << 20;
+
+/// A layer member's bytes travel to its worker in chunks of this size...
+const LAYER_CHUNK: usize = 1 << 20;
+/// ...with at most this many chunks queued per layer (bounds memory: a layer bigger than this
+/// is fed as fast as its worker extracts it, while earlier layers' workers finish their tails).
+const LAYER_QUEUE_CHUNKS: usize = 32;
+
+enum Chunk {
+    Data(Vec<u8>),
+    /// The member ended; anything else ending the queue is a truncated archive.
+    End,
 }
 
-impl<R: Read> Read for PayloadReader<'_, R> {
+/// The worker's side of a layer member's queue: a `Read` over the chunks.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    spent: std::sync::mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.tar.read_payload(buf).map_err(|e| match e {
-            TarError::Io(io) => io,
-            TarError::Malformed(m) => std::io::Error::new(std::io::ErrorKind::InvalidData, m),
-        })?;
-        self.progress.advance(self.name, n as u64);
+        while self.pos == self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Data(next)) => {
+                    let old = std::mem::replace(&mut self.current, next);
+                    let _ = self.spent.send(old);
+                    self.pos = 0;
+                }
+                Ok(Chunk::End) => self.ended = true,
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "archive ended inside a layer",
+                    ))
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
 
-const MAX_METADATA: u64 = 64 << 20;
+/// Extracts one layer member (plain or compressed) from `raw`; returns the staged layer and
+/// the sha256 of the member's bytes as stored.
+fn stage_member(store: &Store, raw: impl Read, name: &str) -> Result<Staged> {
+    let mut raw = std::io::BufReader::with_capacity(64 * 1024, raw);
+    let head = std::io::BufRead::fill_buf(&mut raw)
+        .map_err(ImageError::io("reading", name))?
+        .to_vec();
+    let (layer, raw_digest) = if detect(&head)? == Compression::None {
+        let l = store.stage_layer(raw, name)?;
+        let d = l.applied.diff_id.clone();
+        (l, d)
+    } else {
+        let mut hashing = HashingReader::new(raw);
+        let l = store.stage_layer(decompress(&mut hashing)?, name)?;
+        // Drain whatever the decompressor left (trailing padding) into the hash.
+        if let Err(e) = std::io::copy(&mut hashing, &mut std::io::sink()) {
+            store.discard_staged(l);
+            return Err(ImageError::io("reading", name)(e));
+        }
+        (l, hashing.finish().0)
+    };
+    Ok(Staged {
+        layer: Some(layer),
+        raw_digest,
+        committed_as: None,
+    })
+}
+
+type LayerResult = Result<Staged>;
+
+/// Layer workers of one load: at most one per core at a time, results kept in archive order.
+struct ParallelLayers<'s, 'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    store: &'s Store,
+    progress: &'s dyn Progress,
+    running:
+        std::collections::VecDeque<(String, std::thread::ScopedJoinHandle<'scope, LayerResult>)>,
+    done: Vec<(String, LayerResult)>,
+    spent_tx: std::sync::mpsc::Sender<Vec<u8>>,
+    spent_rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    max_running: usize,
+}
+
+/// The reading thread's side of one layer's queue.
+struct Feed {
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+}
+
+impl<'s: 'scope, 'scope, 'env> ParallelLayers<'s, 'scope, 'env> {
+    fn new(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        store: &'s Store,
+        progress: &'s dyn Progress,
+    ) -> Self {
+        let (spent_tx, spent_rx) = std::sync::mpsc::channel();
+        ParallelLayers {
+            scope,
+            store,
+            progress,
+            running: Default::default(),
+            done: Vec::new(),
+            spent_tx,
+            spent_rx,
+            max_running: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 8),
+        }
+    }
+
+    /// Starts a worker for member `name` whose first bytes are `head`.
+    fn spawn(&mut self, name: String, head: Vec<u8>) -> Result<Feed> {
+        while self.running.len() >= self.max_running {
+            self.join_oldest();
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(LAYER_QUEUE_CHUNKS);
+        let reader = ChunkReader {
+            rx,
+            spent: self.spent_tx.clone(),
+            current: head,
+            pos: 0,
+            ended: false,
+        };
+        let (store, progress) = (self.store, self.progress);
+        let worker_name = name.clone();
+        let handle = std::thread::Builder::new()
+            .name("layer-extract".into())
+            .spawn_scoped(self.scope, move || {
+                let r = stage_member(store, reader, &worker_name);
+                progress.finish(&worker_name);
+                r
+            })
+            .map_err(ImageError::io("starting layer worker", name.clone()))?;
+        self.running.push_back((name, handle));
+        Ok(Feed { tx })
+    }
+
+    /// Copies the rest of the current member from `tar` into its worker's queue.
+    fn feed<R: Read>(&mut self, feed: Feed, tar: &mut TarReader<R>, name: &str) -> Result<()> {
+        loop {
+            let mut chunk = self.spent_rx.try_recv().unwrap_or_default();
+            chunk.resize(LAYER_CHUNK, 0);
+            let mut filled = 0;
+            while filled < chunk.len() {
+                let n = tar
+                    .read_payload(&mut chunk[filled..])
+                    .map_err(bad_archive)?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            chunk.truncate(filled);
+            self.progress.advance(name, filled as u64);
+            let last = filled < LAYER_CHUNK;
+            // A worker that failed has dropped its queue: stop feeding it; its error comes
+            // out when it is joined.
+            if filled > 0 && feed.tx.send(Chunk::Data(chunk)).is_err() {
+                return Ok(());
+            }
+            if last {
+                let _ = feed.tx.send(Chunk::End);
+                return Ok(());
+            }
+        }
+    }
+
+    fn join_oldest(&mut self) {
+        if let Some((name, handle)) = self.running.pop_front() {
+            let result = handle.join().unwrap_or_else(|_| {
+                Err(ImageError::BadArchive(format!(
+                    "extracting layer {name}: worker panicked"
+                )))
+            });
+            self.done.push((name, result));
+        }
+    }
+
+    /// Waits for every worker; returns the extracted layers in archive order and the first
+    /// error, if any (layers that worked are returned either way, for the caller to discard).
+    fn finish(mut self) -> (Vec<(String, Staged)>, Option<ImageError>) {
+        while !self.running.is_empty() {
+            self.join_oldest();
+        }
+        let mut ok = Vec::new();
+        let mut first_err = None;
+        for (name, r) in self.done {
+            match r {
+                Ok(s) => ok.push((name, s)),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        (ok, first_err)
+    }
+}
 
 fn bad_archive(e: TarError) -> ImageError {
     match e {
@@ -150,6 +340,12 @@ fn bad_archive(e: TarError) -> ImageError {
 
 impl Store {
     /// Loads a `docker save` archive or OCI layout archive from `input` (optionally compressed).
+    ///
+    /// The outer archive is read once, in order, by this thread; each layer member is handed,
+    /// in chunks through a bounded queue, to a worker thread of its own that decompresses,
+    /// hashes, records tar-split and writes its files. Several layers are extracted at once
+    /// (up to one per core), so a slow layer does not hold up the next one's reading. Once every
+    /// layer is extracted, one `syncfs` makes their files durable before any is committed.
     pub fn load(&self, input: impl Read, progress: &dyn Progress) -> Result<Vec<LoadedImage>> {
         let outer = decompress(input)?;
         let mut tar = TarReader::new(std::io::BufReader::with_capacity(1 << 20, outer), false);
@@ -157,84 +353,28 @@ impl Store {
         let mut links: HashMap<String, String> = HashMap::new();
         let mut staged: HashMap<String, Staged> = HashMap::new();
         let result = (|| -> Result<Vec<LoadedImage>> {
-            while let Some(h) = tar.next_entry().map_err(bad_archive)? {
-                let name = normalize(&h.name);
-                match h.kind {
-                    EntryKind::Symlink => {
-                        let target = String::from_utf8_lossy(&h.link_name).into_owned();
-                        links.insert(name.clone(), resolve_link(&name, &target));
-                        continue;
-                    }
-                    EntryKind::HardLink => {
-                        links.insert(name, normalize(&h.link_name));
-                        continue;
-                    }
-                    EntryKind::Regular => {}
-                    _ => continue,
-                }
-                let mut head = vec![0u8; h.size.min(512) as usize];
-                let mut got = 0;
-                while got < head.len() {
-                    let n = tar.read_payload(&mut head[got..]).map_err(bad_archive)?;
-                    if n == 0 {
-                        break;
-                    }
-                    got += n;
-                }
-                let is_metadata = h.size < 512 || matches!(head.first(), Some(b'{') | Some(b'['));
-                if is_metadata {
-                    if h.size > MAX_METADATA {
-                        return Err(ImageError::BadArchive(format!(
-                            "{name}: metadata file too large"
-                        )));
-                    }
-                    let mut data = head;
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = tar.read_payload(&mut buf).map_err(bad_archive)?;
-                        if n == 0 {
-                            break;
+            let extracted = std::thread::scope(|scope| {
+                let mut layers = ParallelLayers::new(scope, self, progress);
+                let read = Self::read_outer(&mut tar, &mut files, &mut links, &mut layers);
+                let (done, failed) = layers.finish();
+                for (name, layer) in done {
+                    if let Some(old) = staged.insert(name, layer) {
+                        if let Some(l) = old.layer {
+                            self.discard_staged(l);
                         }
-                        data.extend_from_slice(&buf[..n]);
-                    }
-                    files.insert(name, data);
-                    continue;
-                }
-                progress.start(&name, h.size);
-                progress.advance(&name, head.len() as u64);
-                let compression = detect(&head)?;
-                let payload = PayloadReader {
-                    tar: &mut tar,
-                    name: &name,
-                    progress,
-                };
-                let raw = std::io::Cursor::new(head).chain(payload);
-                let (layer, raw_digest) = if compression == Compression::None {
-                    let l = self.stage_layer(raw, &name)?;
-                    let d = l.applied.diff_id.clone();
-                    (l, d)
-                } else {
-                    let mut hashing = HashingReader::new(raw);
-                    let l = self.stage_layer(decompress(&mut hashing)?, &name);
-                    let l = l?;
-                    // Drain whatever the decompressor left (trailing padding) into the hash.
-                    std::io::copy(&mut hashing, &mut std::io::sink())
-                        .map_err(ImageError::io("reading", &name))?;
-                    (l, hashing.finish().0)
-                };
-                progress.finish(&name);
-                if let Some(old) = staged.insert(
-                    name.clone(),
-                    Staged {
-                        layer: Some(layer),
-                        raw_digest,
-                        committed_as: None,
-                    },
-                ) {
-                    if let Some(l) = old.layer {
-                        self.discard_staged(l);
                     }
                 }
+                read.and(failed.map_or(Ok(()), Err))
+            });
+            extracted?;
+            if !staged.is_empty() {
+                // One flush for every layer's files (not one fsync per file) before any layer
+                // becomes visible.
+                let overlay = &self.layout.overlay;
+                let dir =
+                    std::fs::File::open(overlay).map_err(ImageError::io("opening", overlay))?;
+                rustix::fs::syncfs(&dir)
+                    .map_err(|e| ImageError::io("syncing", overlay)(e.into()))?;
             }
             let plans = self.plan_images(&files)?;
             let mut loaded = Vec::new();
@@ -260,6 +400,65 @@ impl Store {
             }
         }
         result
+    }
+
+    /// Reads the outer archive: metadata files and links into the maps, each layer member to a
+    /// worker in `layers`.
+    fn read_outer<'s: 'scope, 'scope, 'env, R: Read>(
+        tar: &mut TarReader<R>,
+        files: &mut HashMap<String, Vec<u8>>,
+        links: &mut HashMap<String, String>,
+        layers: &mut ParallelLayers<'s, 'scope, 'env>,
+    ) -> Result<()> {
+        while let Some(h) = tar.next_entry().map_err(bad_archive)? {
+            let name = normalize(&h.name);
+            match h.kind {
+                EntryKind::Symlink => {
+                    let target = String::from_utf8_lossy(&h.link_name).into_owned();
+                    links.insert(name.clone(), resolve_link(&name, &target));
+                    continue;
+                }
+                EntryKind::HardLink => {
+                    links.insert(name, normalize(&h.link_name));
+                    continue;
+                }
+                EntryKind::Regular => {}
+                _ => continue,
+            }
+            let mut head = vec![0u8; h.size.min(512) as usize];
+            let mut got = 0;
+            while got < head.len() {
+                let n = tar.read_payload(&mut head[got..]).map_err(bad_archive)?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            let is_metadata = h.size < 512 || matches!(head.first(), Some(b'{') | Some(b'['));
+            if is_metadata {
+                if h.size > MAX_METADATA {
+                    return Err(ImageError::BadArchive(format!(
+                        "{name}: metadata file too large"
+                    )));
+                }
+                let mut data = head;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = tar.read_payload(&mut buf).map_err(bad_archive)?;
+                    if n == 0 {
+                        break;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                }
+                files.insert(name, data);
+                continue;
+            }
+            layers.progress.start(&name, h.size);
+            layers.progress.advance(&name, head.len() as u64);
+            let feed = layers.spawn(name.clone(), head)?;
+            layers.feed(feed, tar, &name)?;
+        }
+        Ok(())
     }
 
     fn plan_images(&self, files: &HashMap<String, Vec<u8>>) -> Result<Vec<Plan>> {
@@ -660,5 +859,102 @@ impl ArchiveWriter<'_> {
             .write_all(&vec![0u8; pad as usize])
             .map_err(ImageError::io("writing", "archive"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn layer_tar(i: usize, files: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for f in 0..files {
+            let data = format!("layer {i} file {f}\n").repeat(100 * (f + 1));
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_700_000_000);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, format!("l{i}/f{f}"), data.as_bytes())
+                .unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A `docker save` archive of `layers` layers (odd ones gzip'd), manifest last; returns
+    /// the archive and the image ID.
+    fn archive(layers: usize) -> (Vec<u8>, String) {
+        let tars: Vec<Vec<u8>> = (0..layers).map(|i| layer_tar(i, 3 + i % 4)).collect();
+        let diff_ids: Vec<String> = tars.iter().map(|t| sha256_digest(t)).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let id = sha256_digest(&config);
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        let mut paths = Vec::new();
+        for (i, t) in tars.iter().enumerate() {
+            let path = format!("{i}/layer.tar");
+            let bytes = if i % 2 == 1 { gzip(t) } else { t.clone() };
+            add(&path, &bytes);
+            paths.push(path);
+        }
+        add(&format!("{}.json", hex_part(&id)), &config);
+        let manifest = serde_json::to_vec(&serde_json::json!([
+            {"Config": format!("{}.json", hex_part(&id)), "RepoTags": ["t:1"], "Layers": paths}
+        ]))
+        .unwrap();
+        add("manifest.json", &manifest);
+        (b.into_inner().unwrap(), id)
+    }
+
+    fn layer_dirs(store: &Store) -> usize {
+        std::fs::read_dir(store.overlay_dir())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "l")
+            .count()
+    }
+
+    #[test]
+    fn loads_many_layers_in_parallel_with_dockers_id() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let (bytes, id) = archive(12);
+        let loaded = store.load(&bytes[..], &NoProgress).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].id, id);
+        let image = store.image(&id).unwrap();
+        let top = store.layer_diff_dir(&image.top_layer().unwrap()).unwrap();
+        assert!(top.join("l11/f2").is_file());
+        assert_eq!(layer_dirs(&store), 12);
+    }
+
+    #[test]
+    fn a_truncated_archive_fails_and_leaves_no_layer() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let (bytes, _) = archive(6);
+        for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 2048] {
+            assert!(
+                store.load(&bytes[..cut], &NoProgress).is_err(),
+                "cut at {cut}"
+            );
+            assert_eq!(layer_dirs(&store), 0, "cut at {cut}");
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! `v2metadata-by-diffid/sha256/<diff>` (DiffID → every blob digest and source repository it
 //! is known by, so a push can skip or cross-mount blobs), plus `pulling/<blob>/`: layers a pull
 //! extracted and verified but has not committed yet, so a pull killed halfway resumes without
-//! downloading them again. A kept layer is claimed by renaming its record, so two pulls never
-//! commit the same staged directory.
+//! downloading them again. The pull that keeps a layer holds a lock on its record for as long
+//! as it lives; only a record whose owner is gone (the lock released by the kernel) can be
+//! claimed, by renaming it, so two pulls never commit the same staged directory.
 use crate::apply::{remove_tree, AppliedLayer};
 use crate::digest::{hex_part, random_hex_id, with_algo};
 use crate::error::{ImageError, Result};
@@ -23,6 +24,12 @@ pub struct V2Metadata {
     pub source_repository: String,
     #[serde(rename = "HMAC", default)]
     pub hmac: String,
+}
+
+/// Proof that this process owns a kept layer's record: while it lives, no other pull claims it.
+#[derive(Debug)]
+pub struct KeptLayer {
+    _lock: Option<std::fs::File>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,8 +117,9 @@ impl Store {
         self.tag(image_id, digest_reference).map(|_| ())
     }
 
-    /// Keeps a verified, staged layer of blob `blob` for a later pull to commit.
-    pub fn keep_staged(&self, blob: &str, staged: &StagedLayer) -> Result<()> {
+    /// Keeps a verified, staged layer of blob `blob` for a later pull to commit, should this
+    /// one die before committing it. Hold the returned guard until the layer is committed.
+    pub fn keep_staged(&self, blob: &str, staged: &StagedLayer) -> Result<KeptLayer> {
         let dir = self.dist_dir("pulling");
         std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
         let tmp = dir.join(format!(".new-{}", &random_hex_id()[..16]));
@@ -127,18 +135,25 @@ impl Store {
         })?;
         write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
         write_plain(&tmp.join("layer.json"), &json)?;
+        let record = tmp.join("layer.json");
+        let lock = std::fs::File::open(&record).map_err(ImageError::io("opening", &record))?;
+        lock.lock().map_err(ImageError::io("locking", &record))?;
         let dest = dir.join(hex_part(blob));
         if std::fs::rename(&tmp, &dest).is_err() {
             // Another pull kept the same blob first; ours stays the caller's to use.
             let _ = remove_tree(&tmp);
+            return Ok(KeptLayer { _lock: None });
         }
-        Ok(())
+        Ok(KeptLayer { _lock: Some(lock) })
     }
 
     /// Claims the staged layer kept for `blob`, if any whose directory still exists.
     pub fn take_kept_staged(&self, blob: &str) -> Option<StagedLayer> {
         let dir = self.dist_dir("pulling");
         let src = dir.join(hex_part(blob));
+        // A live owner holds the lock: its layer is not ours to take.
+        let lock = std::fs::File::open(src.join("layer.json")).ok()?;
+        lock.try_lock().ok()?;
         let claimed = dir.join(format!(".claimed-{}", &random_hex_id()[..16]));
         std::fs::rename(&src, &claimed).ok()?;
         let result = (|| {
@@ -221,7 +236,10 @@ mod tests {
             .stage_layer(&tar_of("f", b"hello")[..], "test")
             .unwrap();
         let blob = format!("sha256:{}", "c".repeat(64));
-        store.keep_staged(&blob, &staged).unwrap();
+        let guard = store.keep_staged(&blob, &staged).unwrap();
+        // Its owner is alive: nobody else may take it.
+        assert!(store.take_kept_staged(&blob).is_none());
+        drop(guard);
         let again = store.take_kept_staged(&blob).unwrap();
         assert_eq!(again.cache_id, staged.cache_id);
         assert_eq!(again.applied.diff_id, staged.applied.diff_id);

@@ -84,18 +84,21 @@ impl Store {
         image_id: Option<&str>,
     ) -> Result<ContainerLayer> {
         let image = image_id.map(|i| self.resolve(i)).transpose()?;
+        // Refuse a stack the kernel cannot mount, before anything is created. An image exactly
+        // at the limit gets its init layer folded into a hard-link copy of its top layer
+        // (`fold`), so its containers stack no more lower directories than it has layers.
+        let mut fold_init = false;
         if let Some(image) = &image {
-            // The init layer sits on the image's layers: refuse a stack the kernel cannot
-            // mount now, before anything is created.
-            let layers = image.config.rootfs.diff_ids.len() + 1;
+            let layers = image.config.rootfs.diff_ids.len();
             let limit = crate::overlay::max_lower_layers();
             if layers > limit {
                 return Err(ImageError::TooManyLayers {
-                    what: format!("image {} with a container's init layer on top", image.id),
+                    what: format!("image {}", image.id),
                     layers,
                     limit,
                 });
             }
+            fold_init = layers + 1 > limit;
         }
         let parent: Option<String> = image.as_ref().and_then(|i| i.top_layer());
         let _lock = self.lock()?;
@@ -113,10 +116,29 @@ impl Store {
             // Init layer.
             let init_dir = self.layout.layer_dir(&init_id);
             let init_diff = init_dir.join("diff");
-            mkdir(&init_diff)?;
+            // With a folded init layer, the lowers below it are the top layer's own.
+            let mut below_init = parent_info.clone();
+            match (fold_init, &parent_info) {
+                (true, Some(top)) => {
+                    mkdir(&init_dir)?;
+                    let top_diff = self.layout.layer_dir(&top.cache_id).join("diff");
+                    crate::fold::clone_by_links(&top_diff, &init_diff)
+                        .map_err(ImageError::io("folding the init layer into", &init_diff))?;
+                    below_init = top.parent.as_deref().map(|p| self.layer(p)).transpose()?;
+                }
+                _ => mkdir(&init_diff)?,
+            }
             mkdir(&init_dir.join("work"))?;
+            let place = |rel: &str, is_dir: bool| -> Result<PathBuf> {
+                if fold_init {
+                    crate::fold::make_room(&init_diff, rel, is_dir)
+                        .map_err(ImageError::io("placing init entry", init_diff.join(rel)))
+                } else {
+                    Ok(init_diff.join(rel))
+                }
+            };
             for (rel, is_dir) in INIT_ENTRIES {
-                let p = init_diff.join(rel);
+                let p = place(rel, *is_dir)?;
                 if *is_dir {
                     mkdir(&p)?;
                 } else {
@@ -127,11 +149,11 @@ impl Store {
                         .map_err(ImageError::io("chmod", &p))?;
                 }
             }
-            let mtab = init_diff.join("etc/mtab");
+            let mtab = place("etc/mtab", false)?;
             std::os::unix::fs::symlink("/proc/mounts", &mtab)
                 .map_err(ImageError::io("creating", &mtab))?;
-            self.finish_layer_dir(&init_id, parent_info.as_ref())?;
-            if parent_info.is_none() {
+            self.finish_layer_dir(&init_id, below_init.as_ref())?;
+            if below_init.is_none() {
                 // A bottom layer has no work dir from finish_layer_dir; the init layer wants one.
                 mkdir(&init_dir.join("work"))?;
             }
@@ -167,6 +189,24 @@ impl Store {
         }
         drop(_lock);
         self.container_layer(container_id)
+    }
+
+    /// Refuses, before anything is created or mounted, to make a layer on image `image_id`
+    /// when the new image would have more layers than the kernel stacks (a build step or a
+    /// commit on an image already at the limit).
+    pub fn ensure_room_for_layer(&self, image_id: &str) -> Result<()> {
+        let id = self.resolve_id(image_id)?;
+        let config = self.image_config(&id)?;
+        let layers = config.rootfs.diff_ids.len() + 1;
+        let limit = crate::overlay::max_lower_layers();
+        if layers > limit {
+            return Err(ImageError::TooManyLayers {
+                what: format!("a new layer on image {id}"),
+                layers,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Mounts the container's overlay at its `merged` directory (idempotent); returns that path.

@@ -116,6 +116,15 @@ pub fn max_lower_layers() -> usize {
 /// Mounts the overlay described by `spec` at `target` (an absolute path, or one relative to the
 /// process's working directory). Never changes the process's working directory.
 pub fn mount_overlay(spec: &OverlaySpec<'_>, target: &Path) -> io::Result<MountMethod> {
+    mount_overlay_as(spec, target, kernel_support())
+}
+
+/// [`mount_overlay`] as if the kernel supported only `support` (tests reach the older paths).
+fn mount_overlay_as(
+    spec: &OverlaySpec<'_>,
+    target: &Path,
+    support: Support,
+) -> io::Result<MountMethod> {
     if spec.lowers.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -136,7 +145,6 @@ pub fn mount_overlay(spec: &OverlaySpec<'_>, target: &Path) -> io::Result<MountM
     } else {
         std::env::current_dir()?.join(target)
     };
-    let support = kernel_support();
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("overlay-mount".into())
@@ -441,6 +449,42 @@ mod tests {
         assert!(!line.contains("redirect_dir=on"), "{line}");
         assert!(!line.contains("metacopy=on"), "{line}");
         assert!(!line.contains("userxattr"), "{line}");
+    }
+
+    #[test]
+    fn older_kernels_paths_mount_too_without_chdir() {
+        let (dir, lowers) = stack(3);
+        let merged = dir.path().join("merged");
+        let cwd = std::env::current_dir().unwrap();
+        for (support, method) in [
+            (Support::WholeLowerdir, MountMethod::WholeLowerdir),
+            (Support::Legacy, MountMethod::LegacyMount),
+        ] {
+            let got = mount_overlay_as(&spec(dir.path(), &lowers), &merged, support).unwrap();
+            let top = std::fs::read_to_string(merged.join("f2"));
+            let bottom = std::fs::read_to_string(merged.join("f0"));
+            unmount(&merged);
+            assert_eq!(got, method);
+            assert_eq!((top.unwrap(), bottom.unwrap()), ("2".into(), "0".into()));
+            assert_eq!(std::env::current_dir().unwrap(), cwd);
+        }
+        // A whole lowerdir past fsconfig's 256 bytes falls back to mount(2)'s page.
+        let (dir, lowers) = stack(20);
+        let merged = dir.path().join("merged");
+        let got =
+            mount_overlay_as(&spec(dir.path(), &lowers), &merged, Support::WholeLowerdir).unwrap();
+        unmount(&merged);
+        assert_eq!(got, MountMethod::LegacyMount);
+    }
+
+    #[test]
+    fn mount2_says_when_a_stack_does_not_fit_a_page() {
+        let (dir, lowers) = stack(200);
+        let merged = dir.path().join("merged");
+        let err =
+            mount_overlay_as(&spec(dir.path(), &lowers), &merged, Support::Legacy).unwrap_err();
+        assert!(err.to_string().contains("one-page option string"), "{err}");
+        assert!(max_lower_layers() >= 128);
     }
 
     #[test]

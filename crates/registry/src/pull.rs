@@ -10,6 +10,7 @@ use crate::client::{header, RegistryClient, RequestBody};
 use crate::error::{RegistryError, Result};
 use crate::manifest::{self, Descriptor, ImageManifest, Manifest, Platform, ACCEPT_MANIFESTS};
 use crate::session::Session;
+use berth_image::distribution::KeptLayer;
 use berth_image::{ImageConfig, Reference, StagedLayer, Store};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
@@ -338,7 +339,7 @@ fn pull_one(
     let mut parent = first_missing.checked_sub(1).map(|i| chains[i].clone());
     let mut staged = staged.into_iter();
     let mut i = first_missing;
-    while let Some(s) = staged.next() {
+    while let Some((s, _kept)) = staged.next() {
         let blob = layers[i].digest.clone();
         match store.commit_staged(s, parent.as_deref()) {
             Ok(chain) => {
@@ -347,7 +348,7 @@ fn pull_one(
                 parent = Some(chain);
             }
             Err(e) => {
-                for (j, rest) in staged.enumerate() {
+                for (j, (rest, _kept)) in staged.enumerate() {
                     store.forget_kept_staged(&layers[i + 1 + j].digest);
                     store.discard_staged(rest);
                 }
@@ -387,6 +388,9 @@ fn repo_for_status(r: &Reference) -> String {
     }
 }
 
+/// A staged layer with the guard of its kept record.
+type Fetched = (StagedLayer, KeptLayer);
+
 /// Downloads, verifies and stages `layers` (whose DiffIDs the config lists as `diff_ids`),
 /// concurrently; returns them in order, or the first error in layer order after discarding all.
 fn download_layers(
@@ -396,8 +400,8 @@ fn download_layers(
     layers: &[&Descriptor],
     diff_ids: &[String],
     progress: &dyn PullProgress,
-) -> Result<Vec<StagedLayer>> {
-    let results: Vec<Mutex<Option<Result<StagedLayer>>>> =
+) -> Result<Vec<Fetched>> {
+    let results: Vec<Mutex<Option<Result<Fetched>>>> =
         layers.iter().map(|_| Mutex::new(None)).collect();
     let next = Mutex::new(0usize);
     let workers = MAX_CONCURRENT_DOWNLOADS.min(layers.len());
@@ -420,7 +424,7 @@ fn download_layers(
             });
         }
     });
-    let discard = |i: usize, s: StagedLayer| {
+    let discard = |i: usize, (s, _kept): Fetched| {
         store.forget_kept_staged(&layers[i].digest);
         store.discard_staged(s);
     };
@@ -461,14 +465,14 @@ fn fetch_layer(
     layer: &Descriptor,
     diff_id: &str,
     progress: &dyn PullProgress,
-) -> Result<StagedLayer> {
+) -> Result<Fetched> {
     let id = short(&layer.digest);
     if let Some(kept) = store.take_kept_staged(&layer.digest) {
         if kept.applied.diff_id == diff_id {
             // Kept again at once, so that a second interruption still finds it.
-            store.keep_staged(&layer.digest, &kept)?;
+            let guard = store.keep_staged(&layer.digest, &kept)?;
             progress.layer(&id, LayerEvent::Resumed);
-            return Ok(kept);
+            return Ok((kept, guard));
         }
         store.discard_staged(kept);
     }
@@ -511,7 +515,13 @@ fn fetch_layer(
             actual: format!("{actual}, config says {diff_id}"),
         });
     }
-    store.keep_staged(&layer.digest, &staged)?;
+    let guard = match store.keep_staged(&layer.digest, &staged) {
+        Ok(g) => g,
+        Err(e) => {
+            store.discard_staged(staged);
+            return Err(e.into());
+        }
+    };
     progress.layer(&id, LayerEvent::Extracted);
-    Ok(staged)
+    Ok((staged, guard))
 }

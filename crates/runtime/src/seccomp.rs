@@ -55,6 +55,7 @@ const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1 << 0;
 const SECCOMP_FILTER_FLAG_LOG: libc::c_ulong = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
 /// BPF_MAXINSNS: the kernel refuses longer classic BPF programs.
 const BPF_MAX_INSNS: usize = 4096;
 
@@ -71,6 +72,22 @@ impl Program {
     /// the prebuilt program, no allocation, no locks. The caller sets `no_new_privs` (or holds
     /// CAP_SYS_ADMIN) beforehand.
     pub fn load(&self) -> Result<(), SeccompError> {
+        if let Some(fd) = self.load_with_listener()? {
+            // Nobody to hand the listener to (exec): notified syscalls then fail with ENOSYS.
+            // SAFETY: closing the fd the kernel just gave us.
+            unsafe { libc::close(fd) };
+        }
+        Ok(())
+    }
+
+    /// Whether the filter has SCMP_ACT_NOTIFY rules (loading it yields a listener fd).
+    pub fn notifies(&self) -> bool {
+        self.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
+
+    /// [`Program::load`], returning the user-notification listener fd when the filter has
+    /// SCMP_ACT_NOTIFY rules. Async-signal-safe as `load`.
+    pub fn load_with_listener(&self) -> Result<Option<libc::c_int>, SeccompError> {
         let prog = libc::sock_fprog {
             // compile() guarantees len <= BPF_MAX_INSNS, which fits u16.
             len: self.filter.len() as libc::c_ushort,
@@ -86,11 +103,11 @@ impl Program {
                 &prog as *const libc::sock_fprog,
             )
         };
-        if rc != 0 {
+        if rc < 0 {
             // An Os error is a plain errno value: building it does not allocate.
             return Err(SeccompError::Load(std::io::Error::last_os_error()));
         }
-        Ok(())
+        Ok(self.notifies().then_some(rc as libc::c_int))
     }
 
     /// Number of BPF instructions.
@@ -132,11 +149,7 @@ fn action_of(
         ),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(SeccompError::Unsupported(
-                "SCMP_ACT_NOTIFY (seccomp user notification) is not supported".into(),
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -208,9 +221,19 @@ fn add_rule(
 
 /// Compile an OCI seccomp profile to BPF. Call before fork: libseccomp allocates.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
-    if profile.listener_path().is_some() {
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
         return Err(SeccompError::Unsupported(
-            "listenerPath (seccomp user notification) is not supported".into(),
+            "SCMP_ACT_NOTIFY cannot be the default action".into(),
+        ));
+    }
+    let notifies = profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    if notifies && profile.listener_path().is_none() {
+        return Err(SeccompError::Unsupported(
+            "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that answers)".into(),
         ));
     }
     let default = action_of(profile.default_action(), profile.default_errno_ret())?;
@@ -250,16 +273,23 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
             add_rule(&mut ctx, name, syscall, action, args)?;
         }
     }
-    let filter = export(&ctx)?;
+    let mut filter = export(&ctx)?;
+    if profile.default_action() == LinuxSeccompAction::ScmpActErrno {
+        filter = with_enosys_stub(filter, profile);
+    }
     if filter.is_empty() || filter.len() > BPF_MAX_INSNS {
         return Err(SeccompError::Unsupported(format!(
             "compiled filter has {} instructions (kernel limit {BPF_MAX_INSNS})",
             filter.len()
         )));
     }
+    let mut flags = flag_bits(profile.flags().as_deref().unwrap_or(&[]));
+    if notifies {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
     Ok(Program {
         filter,
-        flags: flag_bits(profile.flags().as_deref().unwrap_or(&[])),
+        flags,
         skipped,
     })
 }
@@ -297,6 +327,8 @@ pub fn compile_cached(
     profile_json.hash(&mut hasher);
     let libseccomp = libseccomp_version();
     libseccomp.hash(&mut hasher);
+    // Bumped whenever compile() changes the program it makes for the same profile.
+    "program-v2-enosys-stub".hash(&mut hasher);
     let path = cache_dir.join(format!("seccomp-{:016x}.bpf", hasher.finish()));
     if let Some(program) = read_cache(&path, profile, &libseccomp) {
         return Ok(program);
@@ -358,6 +390,67 @@ fn write_cache(
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+}
+
+/// The native architecture's AUDIT_ARCH value (linux/audit.h), the one whose syscall numbers
+/// `ScmpSyscall::from_name` gives.
+#[cfg(target_arch = "x86_64")]
+const NATIVE_AUDIT_ARCH: Option<u32> = Some(0xC000_003E);
+#[cfg(target_arch = "aarch64")]
+const NATIVE_AUDIT_ARCH: Option<u32> = Some(0xC000_00B7);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const NATIVE_AUDIT_ARCH: Option<u32> = None;
+
+/// x32 syscalls carry this bit on x86_64; they are left to libseccomp's program.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The highest native syscall number the profile names (with any action).
+fn highest_named_syscall(profile: &LinuxSeccomp) -> Option<u32> {
+    profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|rule| rule.names())
+        .filter_map(|name| ScmpSyscall::from_name(name).ok())
+        .filter_map(|sc| u32::try_from(i32::from(sc)).ok())
+        .max()
+}
+
+/// As runc does for a profile whose default is an errno: syscalls newer than every syscall the
+/// profile names answer -ENOSYS instead of the default errno, so that libc falls back to an
+/// older call (clone3 → clone, faccessat2 → faccessat) rather than failing with EPERM. A stub
+/// in front of libseccomp's program: native arch, non-x32, number above the highest named.
+fn with_enosys_stub(
+    filter: Vec<libc::sock_filter>,
+    profile: &LinuxSeccomp,
+) -> Vec<libc::sock_filter> {
+    let (Some(arch), Some(max)) = (NATIVE_AUDIT_ARCH, highest_named_syscall(profile)) else {
+        return filter;
+    };
+    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld_abs = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let jmp = |op: u32| libc::BPF_JMP | op | libc::BPF_K;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    let mut out = vec![
+        insn(ld_abs, 0, 0, 4),                           // 0: A = seccomp_data.arch
+        insn(jmp(libc::BPF_JEQ), 0, 4, arch),            // 1: other arch -> 6
+        insn(ld_abs, 0, 0, 0),                           // 2: A = seccomp_data.nr
+        insn(jmp(libc::BPF_JGE), 2, 0, X32_SYSCALL_BIT), // 3: x32 -> 6
+        insn(jmp(libc::BPF_JGT), 0, 1, max),             // 4: newer than the profile -> 5, else 6
+        insn(
+            libc::BPF_RET | libc::BPF_K,
+            0,
+            0,
+            SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ), // 5
+    ];
+    out.extend(filter); // 6: libseccomp's program
+    out
 }
 
 /// Export the filter's BPF through a memfd (libseccomp 2.5 has no export-to-memory call) and
@@ -920,6 +1013,51 @@ mod tests {
             .collect()
     }
 
+    /// Syscalls newer than the profile's highest named one get ENOSYS; older unlisted ones
+    /// keep the default errno. Checked in a forked child that loads the real program.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn unknown_newer_syscalls_get_enosys_under_an_errno_default() {
+        let profile: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["exit_group", "exit", "getppid"], "action": "SCMP_ACT_ALLOW"}]
+        }))
+        .unwrap();
+        let program = compile(&profile).unwrap();
+        // SAFETY: the child only makes raw syscalls (prctl, seccomp, syscall) and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: raw syscalls in the forked child, then _exit.
+            unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if program.load().is_err() {
+                    libc::_exit(100);
+                }
+                let errno = || *libc::__errno_location();
+                let mut code = 0;
+                if libc::syscall(libc::SYS_getppid) > 0 {
+                    code |= 1;
+                }
+                if libc::syscall(libc::SYS_getpid) == -1 && errno() == libc::EPERM {
+                    code |= 2;
+                }
+                if libc::syscall(libc::SYS_memfd_create, c"x".as_ptr(), 0) == -1
+                    && errno() == libc::ENOSYS
+                {
+                    code |= 4;
+                }
+                libc::_exit(code);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "child died: {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 7, "bits: allowed, EPERM, ENOSYS");
+    }
+
     #[test]
     fn default_profile_for_default_caps_matches_docker() {
         let default_caps: Vec<String> = DOCKER_DEFAULT_CAPABILITIES
@@ -1096,12 +1234,20 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused() {
+    fn notify_needs_a_listener_and_is_never_the_default() {
         let p = LinuxSeccompBuilder::default()
             .default_action(LinuxSeccompAction::ScmpActNotify)
             .build()
             .unwrap();
         assert!(matches!(compile(&p), Err(SeccompError::Unsupported(_))));
+        let mut p: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }))
+        .unwrap();
+        assert!(matches!(compile(&p), Err(SeccompError::Unsupported(_))));
+        p.set_listener_path(Some("/run/agent.sock".into()));
+        assert!(compile(&p).unwrap().notifies());
     }
 
     /// Fork; in the child (async-signal-safe calls only) set no_new_privs, load `prog`, run

@@ -120,3 +120,46 @@ fn hook_cwd_and_environment() {
     assert_eq!(read("inherited"), "yes\n");
     assert_eq!(read("own"), "unset\n");
 }
+
+/// With noNewPrivileges the seccomp filter is in place before the startContainer hooks run
+/// (they run in the container, under its policy), as under runc.
+#[test]
+fn start_container_hooks_run_under_seccomp_with_no_new_privileges() {
+    let w = World::new();
+    let mut b = sh_bundle("true");
+    b.spec["root"]["readonly"] = false.into();
+    b.spec["process"]["noNewPrivileges"] = true.into();
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    b.spec["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            "mkdir /tmp/made-by-hook 2>/dev/null && echo allowed > /tmp/hookres || echo blocked > /tmp/hookres"]}]
+    });
+    b.write_config().unwrap();
+    let (code, _, err) = w.run(&unique_id("nnphook"), &b);
+    assert_eq!(code, 0, "{err}");
+    let res = std::fs::read_to_string(b.rootfs().join("tmp/hookres")).unwrap();
+    assert_eq!(res, "blocked\n");
+    if berth_testkit::have("runc") {
+        std::fs::remove_file(b.rootfs().join("tmp/hookres")).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new("runc")
+            .arg("--root")
+            .arg(root.path())
+            .args([
+                "run",
+                "--bundle",
+                b.path().to_str().unwrap(),
+                &unique_id("r"),
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let res = std::fs::read_to_string(b.rootfs().join("tmp/hookres")).unwrap();
+        assert_eq!(res, "blocked\n", "runc");
+    }
+}
