@@ -335,9 +335,24 @@ fn create_in(
     }
     view.pid = pid;
     loop {
-        match runtime_end.recv() {
-            Ok(Some((tag::READY, _))) => break,
-            Ok(Some((tag::HOOKS, _))) => {
+        let (t, msg, fd) = match runtime_end.recv_with_fd() {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Err(RuntimeError::ContainerInit(
+                    "container init exited during setup".into(),
+                ))
+            }
+            Err(e) => return Err(RuntimeError::sys("sync with container init", e)),
+        };
+        match t {
+            tag::READY => break,
+            tag::SECCOMP_FD => {
+                let fd = fd.ok_or_else(|| {
+                    RuntimeError::ContainerInit("seccomp listener message without an fd".into())
+                })?;
+                send_to_seccomp_agent(spec, &view, fd)?;
+            }
+            tag::HOOKS => {
                 let json = serde_json::to_vec(&view).unwrap_or_default();
                 crate::hooks::run_all(&runtime_hooks, &json).map_err(|reason| {
                     RuntimeError::Hook {
@@ -347,22 +362,16 @@ fn create_in(
                 })?;
                 send_to_init(&runtime_end, tag::GO, &[])?;
             }
-            Ok(Some((tag::ERROR, msg))) => {
+            tag::ERROR => {
                 return Err(RuntimeError::ContainerInit(
                     String::from_utf8_lossy(&msg).into_owned(),
                 ))
             }
-            Ok(Some((t, _))) => {
+            t => {
                 return Err(RuntimeError::ContainerInit(format!(
                     "unexpected sync message {t}"
                 )))
             }
-            Ok(None) => {
-                return Err(RuntimeError::ContainerInit(
-                    "container init exited during setup".into(),
-                ))
-            }
-            Err(e) => return Err(RuntimeError::sys("sync with container init", e)),
         }
     }
     if wait_for_start && sys::child_exited(pid) {
@@ -400,6 +409,36 @@ fn create_in(
     let mut state = stored.view(dir);
     state.pid = pid;
     Ok(Created { state })
+}
+
+/// Hands the seccomp listener to the agent at `linux.seccomp.listenerPath`, with the container
+/// process state the runtime-spec defines (`ociVersion`, `fds`, `pid`, `metadata`, `state`).
+fn send_to_seccomp_agent(
+    spec: &oci_spec::runtime::Spec,
+    view: &ContainerState,
+    fd: OwnedFd,
+) -> Result<()> {
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(RuntimeError::Seccomp(
+            "notify filter without listenerPath".into(),
+        ));
+    };
+    let metadata = seccomp
+        .and_then(|s| s.listener_metadata().clone())
+        .unwrap_or_default();
+    let message = serde_json::json!({
+        "ociVersion": view.oci_version,
+        "fds": ["seccompFd"],
+        "pid": view.pid,
+        "metadata": metadata,
+        "state": view,
+    });
+    let socket = connect_console(path)
+        .map_err(|e| RuntimeError::Seccomp(format!("connecting to listenerPath: {e}")))?;
+    crate::console::send_fd(&socket, &fd, message.to_string().as_bytes()).map_err(|e| {
+        RuntimeError::Seccomp(format!("sending to listenerPath {}: {e}", path.display()))
+    })
 }
 
 /// A cgroup that already exists must not be frozen (the init would hang in it forever, and so

@@ -260,8 +260,18 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     let nnp = oci_process.no_new_privileges().unwrap_or(false);
     if nnp {
         process::set_no_new_privs()?;
-    } else if let Some(program) = ctx.seccomp {
-        program.load().map_err(|e| e.to_string())?;
+    }
+    // A filter with SCMP_ACT_NOTIFY goes on now even with no_new_privs: its listener must reach
+    // the agent before `create` returns (runc does the same).
+    let load_late = nnp && !ctx.seccomp.is_some_and(|p| p.notifies());
+    if let (false, Some(program)) = (load_late, ctx.seccomp) {
+        if let Some(listener) = program.load_with_listener().map_err(|e| e.to_string())? {
+            // SAFETY: the kernel just returned this fd to us; we own it.
+            let listener = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(listener) };
+            ctx.sync
+                .send_fd(tag::SECCOMP_FD, &listener)
+                .map_err(|e| format!("sending the seccomp listener to the runtime: {e}"))?;
+        }
     }
     let cwd = oci_process.cwd();
     let cwd_done = process::enter_cwd(cwd).is_ok();
@@ -299,7 +309,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         code: 1,
         after_start: true,
     };
-    if nnp {
+    if load_late {
         // With no_new_privs the filter goes on as late as possible (fewer syscalls for the
         // runtime's own code to need), but before the startContainer hooks, as runc does:
         // they run in the container and get its seccomp policy.

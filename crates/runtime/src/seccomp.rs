@@ -55,6 +55,7 @@ const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1 << 0;
 const SECCOMP_FILTER_FLAG_LOG: libc::c_ulong = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
 /// BPF_MAXINSNS: the kernel refuses longer classic BPF programs.
 const BPF_MAX_INSNS: usize = 4096;
 
@@ -71,6 +72,22 @@ impl Program {
     /// the prebuilt program, no allocation, no locks. The caller sets `no_new_privs` (or holds
     /// CAP_SYS_ADMIN) beforehand.
     pub fn load(&self) -> Result<(), SeccompError> {
+        if let Some(fd) = self.load_with_listener()? {
+            // Nobody to hand the listener to (exec): notified syscalls then fail with ENOSYS.
+            // SAFETY: closing the fd the kernel just gave us.
+            unsafe { libc::close(fd) };
+        }
+        Ok(())
+    }
+
+    /// Whether the filter has SCMP_ACT_NOTIFY rules (loading it yields a listener fd).
+    pub fn notifies(&self) -> bool {
+        self.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
+
+    /// [`Program::load`], returning the user-notification listener fd when the filter has
+    /// SCMP_ACT_NOTIFY rules. Async-signal-safe as `load`.
+    pub fn load_with_listener(&self) -> Result<Option<libc::c_int>, SeccompError> {
         let prog = libc::sock_fprog {
             // compile() guarantees len <= BPF_MAX_INSNS, which fits u16.
             len: self.filter.len() as libc::c_ushort,
@@ -86,11 +103,11 @@ impl Program {
                 &prog as *const libc::sock_fprog,
             )
         };
-        if rc != 0 {
+        if rc < 0 {
             // An Os error is a plain errno value: building it does not allocate.
             return Err(SeccompError::Load(std::io::Error::last_os_error()));
         }
-        Ok(())
+        Ok(self.notifies().then_some(rc as libc::c_int))
     }
 
     /// Number of BPF instructions.
@@ -132,11 +149,7 @@ fn action_of(
         ),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(SeccompError::Unsupported(
-                "SCMP_ACT_NOTIFY (seccomp user notification) is not supported".into(),
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -208,9 +221,19 @@ fn add_rule(
 
 /// Compile an OCI seccomp profile to BPF. Call before fork: libseccomp allocates.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
-    if profile.listener_path().is_some() {
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
         return Err(SeccompError::Unsupported(
-            "listenerPath (seccomp user notification) is not supported".into(),
+            "SCMP_ACT_NOTIFY cannot be the default action".into(),
+        ));
+    }
+    let notifies = profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    if notifies && profile.listener_path().is_none() {
+        return Err(SeccompError::Unsupported(
+            "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that answers)".into(),
         ));
     }
     let default = action_of(profile.default_action(), profile.default_errno_ret())?;
@@ -260,9 +283,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
             filter.len()
         )));
     }
+    let mut flags = flag_bits(profile.flags().as_deref().unwrap_or(&[]));
+    if notifies {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
     Ok(Program {
         filter,
-        flags: flag_bits(profile.flags().as_deref().unwrap_or(&[])),
+        flags,
         skipped,
     })
 }
@@ -1207,12 +1234,20 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused() {
+    fn notify_needs_a_listener_and_is_never_the_default() {
         let p = LinuxSeccompBuilder::default()
             .default_action(LinuxSeccompAction::ScmpActNotify)
             .build()
             .unwrap();
         assert!(matches!(compile(&p), Err(SeccompError::Unsupported(_))));
+        let mut p: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }))
+        .unwrap();
+        assert!(matches!(compile(&p), Err(SeccompError::Unsupported(_))));
+        p.set_listener_path(Some("/run/agent.sock".into()));
+        assert!(compile(&p).unwrap().notifies());
     }
 
     /// Fork; in the child (async-signal-safe calls only) set no_new_privs, load `prog`, run

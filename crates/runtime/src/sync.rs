@@ -18,7 +18,13 @@ pub mod tag {
     pub const READY: u8 = b'R';
     /// Init → runtime: failed (payload: the message).
     pub const ERROR: u8 = b'E';
+    /// Init → runtime: the seccomp notify fd rides along (SCM_RIGHTS), for the listenerPath
+    /// agent.
+    pub const SECCOMP_FD: u8 = b'S';
 }
+
+/// A received message: tag, payload, and the fd it carried (if any).
+pub type MessageWithFd = (u8, Vec<u8>, Option<OwnedFd>);
 
 /// One end of the channel.
 pub struct SyncSocket(pub OwnedFd);
@@ -56,6 +62,42 @@ impl SyncSocket {
     /// A message already queued; None at EOF, WouldBlock when nothing is queued.
     pub fn try_recv(&self) -> io::Result<Option<(u8, Vec<u8>)>> {
         self.recv_with(RecvFlags::DONTWAIT)
+    }
+
+    /// Sends `tag` with `fd` attached (SCM_RIGHTS).
+    pub fn send_fd(&self, tag: u8, fd: &OwnedFd) -> io::Result<()> {
+        crate::console::send_fd(&self.0, fd, &[tag]).map_err(io::Error::other)
+    }
+
+    /// The next message and any fd it carries; None at EOF.
+    pub fn recv_with_fd(&self) -> io::Result<Option<MessageWithFd>> {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage};
+        let mut buf = vec![0u8; 65536];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        loop {
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let msg = match rustix::net::recvmsg(
+                self.0.as_fd(),
+                &mut [io::IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            ) {
+                Ok(m) => m,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let mut fd = None;
+            for m in control.drain() {
+                if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+                    fd = fds.next();
+                }
+            }
+            if msg.bytes == 0 {
+                return Ok(None);
+            }
+            let payload = buf[1..msg.bytes].to_vec();
+            return Ok(Some((buf[0], payload, fd)));
+        }
     }
 
     fn recv_with(&self, flags: RecvFlags) -> io::Result<Option<(u8, Vec<u8>)>> {

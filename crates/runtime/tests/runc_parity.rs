@@ -688,3 +688,80 @@ fn cgroup_v1_mount_honours_rw() {
         assert_eq!(runc.1, ours.1, "{}", runc.2);
     }
 }
+
+/// What a seccomp agent at listenerPath received: the state message and the notify fd.
+fn seccomp_agent(path: std::path::PathBuf) -> std::thread::JoinHandle<(serde_json::Value, String)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let msg = rustix::net::recvmsg(
+            &stream,
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::empty(),
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&buf[..msg.bytes]).unwrap();
+        let mut kind = String::new();
+        for m in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+                let fd = fds.next().unwrap();
+                kind = std::fs::read_link(format!(
+                    "/proc/self/fd/{}",
+                    rustix::fd::AsRawFd::as_raw_fd(&fd)
+                ))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+                // Dropping the listener: the notified syscall then fails (ENOSYS).
+            }
+        }
+        (json, kind)
+    })
+}
+
+/// SCMP_ACT_NOTIFY: the listener fd and the container process state reach the agent at
+/// listenerPath, as the runtime-spec describes; with the agent gone the syscall fails.
+#[test]
+fn seccomp_notify_sends_the_listener_to_the_agent() {
+    let w = World::new();
+    let sock = w.root().join("agent.sock");
+    let b = bundle(
+        "mkdir /tmp/notified 2>/dev/null && echo made || echo refused",
+        |s| {
+            s["root"]["readonly"] = false.into();
+            s["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "listenerPath": sock,
+                "listenerMetadata": "agent-metadata",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        },
+    );
+    let agent = seccomp_agent(sock.clone());
+    let id = unique_id("notify");
+    let ours = w.run(&id, &b);
+    let (json, kind) = agent.join().unwrap();
+    assert_eq!((ours.0, ours.1.as_str()), (0, "refused\n"), "{}", ours.2);
+    assert_eq!(json["fds"], json!(["seccompFd"]));
+    assert_eq!(json["metadata"], "agent-metadata");
+    assert!(json["pid"].as_i64().unwrap() > 0, "{json}");
+    assert_eq!(json["state"]["id"], id.as_str());
+    assert!(json["ociVersion"].is_string());
+    assert!(kind.contains("seccomp"), "not a seccomp notify fd: {kind}");
+    assert!(!b.rootfs().join("tmp/notified").exists());
+    if berth_testkit::have("runc") {
+        let agent = seccomp_agent(sock);
+        let runc = runc_run(&b).unwrap();
+        let (json, kind) = agent.join().unwrap();
+        assert_eq!(runc.1, "refused\n", "{}", runc.2);
+        assert_eq!(json["fds"], json!(["seccompFd"]));
+        assert_eq!(json["metadata"], "agent-metadata");
+        assert!(kind.contains("seccomp"), "{kind}");
+    }
+}
