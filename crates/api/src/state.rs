@@ -15,6 +15,8 @@ pub struct AppState {
     pub activity: Arc<Activity>,
     /// Exit codes of the starts this service made, by container ID (the latest start each).
     pub exits: Mutex<HashMap<String, watch::Sender<Option<i32>>>>,
+    /// Exec instances by ID, from create until the service exits.
+    pub execs: crate::routes::exec::ExecTable,
     /// Attach clients waiting for their container's start.
     pending: Mutex<HashMap<String, PendingAttach>>,
 }
@@ -34,6 +36,7 @@ impl AppState {
             engine: Engine::open(root),
             activity: Arc::new(Activity::default()),
             exits: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
         }
     }

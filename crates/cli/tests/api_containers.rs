@@ -213,3 +213,63 @@ fn top_and_stats() {
     let out = s.docker_out(&["top", "nosuch"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such container"));
 }
+
+#[test]
+fn exec_with_and_without_a_tty() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&["run", "-d", "--name", "host", "bb", "sleep", "60"]);
+    let out = s.docker_out(&["exec", "host", "sh", "-c", "echo out; echo err >&2; exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    // stdin through -i.
+    let mut cat = s
+        .docker()
+        .args(["exec", "-i", "host", "tr", "a-z", "A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin.take().unwrap().write_all(b"quiet\n").unwrap();
+    let out = cat.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "QUIET\n");
+    // Docker's codes and words for a command that is not there.
+    let out = s.docker_out(&["exec", "host", "nosuch"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found"));
+    // Detached exec.
+    s.docker_ok(&["exec", "-d", "host", "touch", "/tmp/detached"]);
+    assert!(berth_testkit::wait_until(Duration::from_secs(10), || {
+        s.docker_out(&["exec", "host", "test", "-e", "/tmp/detached"])
+            .status
+            .success()
+    }));
+    // -it under a pseudo-terminal (util-linux `script`), when present.
+    if berth_testkit::have("script") {
+        let out = std::process::Command::new("script")
+            .args([
+                "-eqc",
+                "docker exec -it host sh -c 'tty; exit 3'",
+                "/dev/null",
+            ])
+            .env("DOCKER_HOST", s.host())
+            .env("DOCKER_CONFIG", s.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("/dev/pts/"),
+            "{out:?}"
+        );
+    }
+    // A stopped container refuses, as Docker does.
+    s.docker_ok(&["stop", "-t", "0", "host"]);
+    let out = s.docker_out(&["exec", "host", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
+}

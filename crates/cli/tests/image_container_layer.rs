@@ -2,7 +2,7 @@
 //! unmount, remove) and how `berth rmi` treats an image a container layer sits on.
 mod cli_common;
 use berth_image::Store;
-use cli_common::berth;
+use cli_common::{berth, run_ok};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
@@ -253,4 +253,71 @@ fn deep_chains_mount_through_relative_short_links() {
     }
     assert!(merged.join("bin/busybox").is_file());
     store.remove_container_layer("deep").unwrap();
+}
+
+#[test]
+fn renaming_a_lower_directory_commits_as_a_plain_diff() {
+    // overlayfs without redirect_dir refuses to rename a directory that comes from a lower
+    // layer (EXDEV), so `mv` copies it up whole and whites out the old name: the commit is a
+    // plain diff that any Docker can apply, with no trusted.overlay.redirect left in it.
+    let root = berth_testkit::TempRoot::new("berth-img-").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    import_busybox(root.path(), work.path(), "bb:latest");
+    let r = root.path();
+    run_ok(berth(r).args([
+        "run",
+        "--name",
+        "maker",
+        "bb",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo x > /data/sub/file",
+    ]));
+    run_ok(berth(r).args(["commit", "maker", "withdata"]));
+    run_ok(berth(r).args([
+        "run", "--name", "mover", "withdata", "mv", "/data", "/moved",
+    ]));
+    let store = Store::open(r).unwrap();
+    let upper = store
+        .container_layer(&container_id(r, "mover"))
+        .unwrap()
+        .upper;
+    assert!(upper.join("moved/sub/file").is_file(), "copied up whole");
+    assert!(
+        !has_xattr(&upper.join("moved"), "trusted.overlay.redirect"),
+        "a redirect was recorded"
+    );
+    run_ok(berth(r).args(["commit", "mover", "moved"]));
+    let out = berth(r)
+        .args([
+            "run",
+            "--rm",
+            "moved",
+            "sh",
+            "-c",
+            "cat /moved/sub/file; ls /data",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n");
+    assert!(
+        !out.status.success(),
+        "/data is gone in the committed image"
+    );
+    run_ok(berth(r).args(["rm", "maker", "mover"]));
+}
+
+fn container_id(root: &Path, name: &str) -> String {
+    run_ok(berth(root).args(["inspect", "--format", "{{.Id}}", name]))
+        .trim()
+        .to_string()
+}
+
+fn has_xattr(path: &Path, name: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: both are valid NUL-terminated strings; a null buffer of size 0 only asks for the
+    // value's length.
+    unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
 }

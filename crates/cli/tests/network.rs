@@ -76,7 +76,9 @@ fn fetch_served(addr: SocketAddr) -> String {
 }
 
 /// A container serving "hi" on port 80 forever (busybox nc, one connection at a time).
-const SERVE: &str = "while true; do echo hi | nc -l -p 80; done";
+/// A persistent server (`-ll`): a `while nc -l` loop stops listening between connections, so a
+/// client's second connection could be refused.
+const SERVE: &str = "nc -ll -p 80 -e echo hi";
 
 fn wait_listening(env: &Env, ctr: &str) {
     assert!(berth_testkit::wait_until(Duration::from_secs(10), || {

@@ -91,6 +91,22 @@ fn pull_of_skopeo_pushed_image_keeps_docker_ids_and_runs() {
         "pulled",
     ]));
     assert_eq!(ran.trim(), "pulled");
+
+    // -a: every tag of the repository.
+    let two = format!("{}/bb:2", rig.host());
+    ok(rig.berth(src.path()).args(["tag", "bb:1", &two]));
+    ok(rig.berth(src.path()).args(["push", &two]));
+    let all = ok(rig
+        .berth(dst.path())
+        .args(["pull", "-a", &format!("{}/bb", rig.host())]));
+    assert!(all.contains("2: Pulling from"), "{all}");
+    assert_eq!(
+        inspect_field(&rig, dst.path(), &two, "{{.Id}}"),
+        id,
+        "tag 2 pulled"
+    );
+    let bad = fails(rig.berth(dst.path()).args(["pull", "-a", &remote]));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--all-tags"));
 }
 
 #[test]

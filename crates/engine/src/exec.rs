@@ -64,6 +64,21 @@ fn find_command(
 
 /// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
 pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
+    let process = exec_process(engine, record, req)?;
+    engine
+        .backend
+        .exec(&record.id, &process, req.detach, req.interactive || req.tty)
+}
+
+/// The OCI process `req` runs in the running container `record` (its spec's process with the
+/// request's command, env, user, workdir, TTY and privileges), after Docker's checks: running,
+/// not paused, the command found (127) and executable (126). For callers that run it
+/// themselves, like the API service (through the runtime binary, never forking).
+pub fn exec_process(
+    engine: &Engine,
+    record: &ContainerRecord,
+    req: &ExecRequest,
+) -> Result<Process> {
     if !record.is_running() {
         return Err(EngineError::state(
             &record.id,
@@ -135,9 +150,7 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
             process.set_capabilities(Some(caps));
         }
     }
-    engine
-        .backend
-        .exec(&record.id, &process, req.detach, req.interactive || req.tty)
+    Ok(process)
 }
 
 #[cfg(test)]

@@ -381,6 +381,7 @@ impl Engine {
     /// already sent its greeting): output, STARTED, EXIT and ERROR frames arrive on it. Returns
     /// once the monitor is on its way; the monitor reads the greeting before it starts.
     pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
+        crate::network::ensure_ready(&self.root, id)?;
         crate::monitor::spawn(self, id, Some(client), None).map(|_| ())
     }
 

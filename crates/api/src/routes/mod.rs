@@ -9,6 +9,7 @@ use std::sync::Arc;
 pub mod archive;
 pub mod build;
 pub mod containers;
+pub mod exec;
 pub mod images;
 pub mod stats;
 pub mod system;
@@ -102,6 +103,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/top", get(stats::top))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/json", get(exec::inspect))
+        .route("/exec/{id}/resize", post(exec::resize))
         .route("/build", post(build::build))
         .fallback(crate::server::not_found)
         .with_state(state)
