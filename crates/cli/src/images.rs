@@ -368,7 +368,7 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
         let newer_than = |t: chrono::DateTime<chrono::Utc>| s.created.is_some_and(|c| c > t);
         if before.is_some_and(|t| !older_than(t))
             || since.is_some_and(|t| !newer_than(t))
-            || until.is_some_and(|t| newer_than(t))
+            || until.is_some_and(newer_than)
         {
             continue;
         }
