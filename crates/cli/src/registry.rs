@@ -406,11 +406,9 @@ pub fn ensure_image(
         eprintln!("berth: {e}");
         125
     })?;
-    // Docker names the image with its tag here ('alpine:latest'), as the user will see it listed.
-    let shown = berth_image::Reference::parse_tagged(image)
-        .map(|r| r.familiar_string())
-        .unwrap_or_else(|_| image.to_string());
-    let mut on_missing = || eprintln!("Unable to find image '{shown}' locally");
+    // Docker names the tag it looked for: 'busybox:latest'.
+    let wanted = crate::containers::full_reference(image);
+    let mut on_missing = || eprintln!("Unable to find image '{wanted}' locally");
     match engine.ensure_image(image, policy, platform, &StderrLines, &mut on_missing) {
         Ok(pulled) => {
             if pulled {
