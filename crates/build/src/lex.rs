@@ -16,12 +16,34 @@ pub enum LexError {
     Required { name: String, message: String },
     #[error("bad substitution in {0:?}")]
     BadSubstitution(String),
+    /// Expansion would exceed [`MAX_EXPANDED`] bytes (an `ARG A=$A$A` chain, say).
+    #[error("expanding {word:?} gives more than {limit} bytes: the expanded value is too large")]
+    TooLarge { word: String, limit: usize },
+}
+
+/// Largest result one word may expand to (1 MiB): far above any real ARG, ENV or path, and it
+/// keeps doubling chains (`ARG A=$A$A` × 25) failing at once instead of eating gigabytes.
+pub const MAX_EXPANDED: usize = 1 << 20;
+
+fn bounded(word: &str, len: usize) -> Result<(), LexError> {
+    if len > MAX_EXPANDED {
+        let mut shown: String = word.chars().take(60).collect();
+        if shown.len() < word.len() {
+            shown.push('…');
+        }
+        return Err(LexError::TooLarge {
+            word: shown,
+            limit: MAX_EXPANDED,
+        });
+    }
+    Ok(())
 }
 
 /// Processes `word` as one word: quotes removed, escapes applied, variables substituted.
 pub fn process_word(word: &str, vars: &Vars, escape: char) -> Result<String, LexError> {
     let mut lexer = Lexer::new(word, vars, escape);
     let pieces = lexer.run(None)?;
+    bounded(word, pieces.iter().map(|p| p.text.len()).sum())?;
     Ok(pieces.into_iter().map(|p| p.text).collect())
 }
 
@@ -30,6 +52,7 @@ pub fn process_word(word: &str, vars: &Vars, escape: char) -> Result<String, Lex
 pub fn process_words(word: &str, vars: &Vars, escape: char) -> Result<Vec<String>, LexError> {
     let mut lexer = Lexer::new(word, vars, escape);
     let pieces = lexer.run(None)?;
+    bounded(word, pieces.iter().map(|p| p.text.len()).sum())?;
     let mut words = Vec::new();
     let mut current = String::new();
     let mut in_word = false;
@@ -67,6 +90,7 @@ pub fn expand_vars_only(text: &str, vars: &Vars, escape: char) -> Result<String,
             out.extend(lexer.next());
         } else if c == '$' {
             out.push_str(&lexer.dollar()?);
+            bounded(text, out.len())?;
         } else {
             out.push(c);
         }
@@ -122,6 +146,7 @@ impl<'a> Lexer<'a> {
     /// Processes until end of input or an unquoted, unescaped `stop`.
     fn run(&mut self, stop: Option<char>) -> Result<Vec<Piece>, LexError> {
         let mut pieces = Vec::new();
+        let mut expanded = 0usize;
         while let Some(c) = self.peek() {
             if Some(c) == stop {
                 break;
@@ -137,9 +162,13 @@ impl<'a> Lexer<'a> {
                 Self::push(&mut pieces, &text, true);
             } else if c == '"' {
                 let text = self.double_quoted()?;
+                expanded += text.len();
+                bounded(self.source, expanded)?;
                 Self::push(&mut pieces, &text, true);
             } else if c == '$' {
                 let text = self.dollar()?;
+                expanded += text.len();
+                bounded(self.source, expanded)?;
                 Self::push(&mut pieces, &text, false);
             } else {
                 Self::push(&mut pieces, &c.to_string(), false);
@@ -165,7 +194,10 @@ impl<'a> Lexer<'a> {
             match self.next() {
                 None => return Err(LexError::Unterminated('"', self.source.to_string())),
                 Some('"') => return Ok(out),
-                Some('$') => out.push_str(&self.dollar()?),
+                Some('$') => {
+                    out.push_str(&self.dollar()?);
+                    bounded(self.source, out.len())?;
+                }
                 Some(c) if c == self.escape => match self.peek() {
                     Some(n) if n == '"' || n == '$' || n == self.escape => {
                         self.pos += 1;
@@ -352,5 +384,40 @@ mod tests {
             let _ = process_word(&s, &vars(), '\\');
             let _ = process_words(&s, &vars(), '`');
         }
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn doubling_chains_fail_fast_with_a_size_error() {
+        let mut vars = Vars::new();
+        vars.insert("A".into(), "xx".into());
+        let start = std::time::Instant::now();
+        let mut failed = None;
+        for line in 0..25 {
+            match process_word("${A}${A}", &vars, '\\') {
+                Ok(v) => {
+                    vars.insert("A".into(), v);
+                }
+                Err(e) => {
+                    failed = Some((line, e));
+                    break;
+                }
+            }
+        }
+        let (line, err) = failed.expect("25 doublings were accepted");
+        assert!(line < 25);
+        assert!(err.to_string().contains("too large"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // Many references in one word are caught while expanding, not after.
+        let word = "$A".repeat(1000);
+        assert!(matches!(
+            process_word(&word, &vars, '\\'),
+            Err(LexError::TooLarge { .. })
+        ));
+        assert!(expand_vars_only(&word, &vars, '\\').is_err());
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Module map: `options` (Docker's Config/HostConfig and flag parsers), `spec` (pure image
 //! config + flags → OCI spec), `users` (passwd/group lookup in the image), `record` (the
-//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `backend`
+//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `runtime_door`
 //! (door to berth-runtime), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart),
 //! `monitor` (the per-container keeper), `attach` + `client` (monitor ↔ CLI protocol and the
 //! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
@@ -18,7 +18,8 @@
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
 //! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
 //! `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
-//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log).
+//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log),
+//! `housekeeping` (container prune, system df, info counts).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -26,7 +27,6 @@
 //! over `containers/<id>/attach.sock` (or the socketpair the foreground CLI kept), reaps the
 //! init, records the exit, applies the restart policy and `--rm`, and exits.
 pub mod attach;
-pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
 pub mod container_fs;
@@ -36,6 +36,8 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod fsops;
+pub mod hidden_entry;
+pub mod housekeeping;
 pub mod inspect;
 pub mod layer;
 pub mod lifecycle;
@@ -49,6 +51,7 @@ pub mod procinfo;
 pub mod pull;
 pub mod record;
 pub mod run_checks;
+pub mod runtime_door;
 pub mod security_opts;
 pub mod spec;
 pub mod stats;
