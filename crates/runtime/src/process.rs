@@ -479,6 +479,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nul_bytes_are_refused_before_execve() {
+        // The old code turned "a\0b" into "" and ran execve anyway; the path does not exist,
+        // so neither version can replace the test process.
+        let missing = Path::new("/nonexistent-berth-test");
+        for (args, env) in [
+            (vec!["x".to_owned(), "a\0b".to_owned()], vec![]),
+            (vec!["x".to_owned()], vec!["K=a\0b".to_owned()]),
+        ] {
+            let failure = exec(missing, &args, &env);
+            assert_eq!(failure.errno, libc::EINVAL, "{}", failure.message);
+            assert!(failure.message.contains("NUL"), "{}", failure.message);
+        }
+        let failure = exec(Path::new("/nonexistent\0x"), &["x".to_owned()], &[]);
+        assert_eq!(failure.errno, libc::EINVAL);
+    }
+
+    #[test]
     fn look_path_messages() {
         let env = vec!["PATH=/nonexistent".to_owned()];
         let err = look_path("x", &env).unwrap_err();

@@ -760,3 +760,17 @@ pub fn write_sysctls(spec: &Spec) -> Res<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod nul_tests {
+    #[test]
+    fn mount_paths_with_nul_bytes_are_refused() {
+        // The old code mounted onto "" (the string cut at the NUL turned into an empty one).
+        let err = super::mount(None, "/tmp/berth\0x", None, libc::MS_BIND, None)
+            .expect_err("a NUL in the target");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        let err = super::mount(Some("/tmp\0"), "/tmp", None, libc::MS_BIND, None)
+            .expect_err("a NUL in the source");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    }
+}
