@@ -366,7 +366,17 @@ pub enum ContainerManagement {
         containers: Vec<String>,
     },
     /// List containers (same as `berth ps`).
+    #[command(alias = "list")]
     Ls(PsFlags),
+    /// Remove all stopped containers
+    Prune {
+        /// Provide filter values (e.g. "until=<timestamp>")
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -876,6 +886,9 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 inspect(root, format.as_deref(), &containers)
             }
             ContainerManagement::Ls(flags) => ps(&engine, &flags),
+            ContainerManagement::Prune { filter, force } => {
+                crate::daily::container_prune(root, &filter, force)
+            }
         },
     }
 }

@@ -13,6 +13,12 @@ pub enum DailyCommand {
     Diff { container: String },
     /// Update configuration of one or more containers
     Update(Box<UpdateArgs>),
+    /// Display system-wide information
+    Info {
+        /// Format output using a custom template ('json' or a Go template)
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Get real time events from the server
     Events {
         /// Filter output based on conditions provided
@@ -137,6 +143,7 @@ pub fn run(root: &Path, command: DailyCommand) -> anyhow::Result<i32> {
             since.as_deref(),
             until.as_deref(),
         ),
+        DailyCommand::Info { format } => info(root, format.as_deref()),
         DailyCommand::Update(args) => {
             let req = match args.request() {
                 Ok(r) => r,
@@ -211,4 +218,262 @@ fn events(
         Some(e) => Ok(fail(e)),
         None => Ok(0),
     }
+}
+
+/// `berth container prune`.
+pub fn container_prune(root: &Path, filters: &[String], force: bool) -> anyhow::Result<i32> {
+    let pairs = crate::volumes::parse_filters(filters)?;
+    if !force && !crate::volumes::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(0);
+    }
+    let engine = Engine::open(root);
+    let pruned = match berth_engine::housekeeping::prune_containers(&engine, &pairs) {
+        Ok(p) => p,
+        Err(e) => return Ok(fail(e)),
+    };
+    if !pruned.deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in &pruned.deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        berth_image::humanize::human_size(pruned.reclaimed_bytes)
+    );
+    Ok(0)
+}
+
+/// `berth system df [-v] [--format]`.
+pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Result<i32> {
+    use berth_image::humanize::human_size;
+    let engine = Engine::open(root);
+    let rows = match berth_engine::housekeeping::disk_usage(&engine) {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(e)),
+    };
+    let json_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let pct = (r.reclaimable * 100)
+                .checked_div(r.size)
+                .map(|p| format!(" ({p}%)"))
+                .unwrap_or_default();
+            serde_json::json!({
+                "Type": r.kind,
+                "TotalCount": r.total.to_string(),
+                "Active": r.active.to_string(),
+                "Size": human_size(r.size),
+                "Reclaimable": format!("{}{pct}", human_size(r.reclaimable)),
+            })
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    crate::volumes::print_rows(
+        &mut out,
+        &json_rows,
+        format,
+        &[
+            ("TYPE", "Type"),
+            ("TOTAL", "TotalCount"),
+            ("ACTIVE", "Active"),
+            ("SIZE", "Size"),
+            ("RECLAIMABLE", "Reclaimable"),
+        ],
+    )?;
+    if verbose {
+        use std::io::Write;
+        let vols = berth_engine::volumes::Volumes::new(root);
+        writeln!(out, "\nLocal Volumes space usage:\n")?;
+        let rows: Vec<serde_json::Value> = vols
+            .list()
+            .iter()
+            .map(|v| {
+                let links = vols.users(&v.name).len();
+                serde_json::json!({"Name": v.name, "Links": links.to_string(), "Size": human_size(vols.size(v))})
+            })
+            .collect();
+        crate::volumes::print_rows(
+            &mut out,
+            &rows,
+            None,
+            &[
+                ("VOLUME NAME", "Name"),
+                ("LINKS", "Links"),
+                ("SIZE", "Size"),
+            ],
+        )?;
+    }
+    Ok(0)
+}
+
+/// `berth system prune [-a] [--volumes] [-f]`.
+pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyhow::Result<i32> {
+    let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+    if volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    if !force && !crate::volumes::confirm(warning.trim_end())? {
+        return Ok(0);
+    }
+    let engine = Engine::open(root);
+    let mut reclaimed = 0;
+    let containers = match berth_engine::housekeeping::prune_containers(&engine, &[]) {
+        Ok(p) => p,
+        Err(e) => return Ok(fail(e)),
+    };
+    reclaimed += containers.reclaimed_bytes;
+    if !containers.deleted.is_empty() {
+        println!("Deleted Containers:");
+        containers.deleted.iter().for_each(|id| println!("{id}"));
+        println!();
+    }
+    if volumes {
+        let report = match berth_engine::volumes::Volumes::new(root).prune(false, &[]) {
+            Ok(r) => r,
+            Err(e) => return Ok(fail(e)),
+        };
+        reclaimed += report.reclaimed_bytes;
+        if !report.deleted.is_empty() {
+            println!("Deleted Volumes:");
+            report.deleted.iter().for_each(|v| println!("{v}"));
+            println!();
+        }
+    }
+    let store = berth_image::Store::open(root)?;
+    let (events, bytes) = store.prune_images(all)?;
+    reclaimed += bytes;
+    if !events.is_empty() {
+        println!("Deleted Images:");
+        for e in events {
+            match e {
+                berth_image::RemoveEvent::Untagged(t) => println!("untagged: {t}"),
+                berth_image::RemoveEvent::Deleted(id) => println!("deleted: {id}"),
+            }
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        berth_image::humanize::human_size(reclaimed)
+    );
+    Ok(0)
+}
+
+/// Docker's name for the filesystem under the root (`docker info`'s Backing Filesystem).
+fn backing_filesystem(root: &Path) -> &'static str {
+    let Ok(st) = rustix::fs::statfs(root) else {
+        return "<unknown>";
+    };
+    match st.f_type as u64 {
+        0xEF53 => "extfs",
+        0x5846_5342 => "xfs",
+        0x0102_1994 => "tmpfs",
+        0x9123_683E => "btrfs",
+        0x2FC1_2FC1 => "zfs",
+        0x794C_7630 => "overlayfs",
+        _ => "<unknown>",
+    }
+}
+
+/// `berth info`.
+fn info(root: &Path, format: Option<&str>) -> anyhow::Result<i32> {
+    let engine = Engine::open(root);
+    let c = berth_engine::housekeeping::counts(&engine);
+    let uts = rustix::system::uname();
+    let kernel = uts.release().to_string_lossy().into_owned();
+    let arch = uts.machine().to_string_lossy().into_owned();
+    let hostname = uts.nodename().to_string_lossy().into_owned();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".into());
+    let cgroup_version = match berth_cgroups::Hierarchy::detect().map(|h| h.version()) {
+        Ok(berth_cgroups::CgroupVersion::V2) => "2",
+        _ => "1",
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem = rustix::system::sysinfo();
+    let total_memory = mem.totalram as u64 * mem.mem_unit as u64;
+    let doc = serde_json::json!({
+        "ID": "",
+        "Containers": c.containers,
+        "ContainersRunning": c.running,
+        "ContainersPaused": c.paused,
+        "ContainersStopped": c.stopped,
+        "Images": c.images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", backing_filesystem(root)], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version,
+        "KernelVersion": kernel,
+        "OperatingSystem": os,
+        "OSType": "linux",
+        "Architecture": arch,
+        "NCPU": cpus,
+        "MemTotal": total_memory,
+        "DockerRootDir": root.to_string_lossy(),
+        "Name": hostname,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": {"berth-runtime": {"path": "berth-runtime"}, "runc": {"path": "runc"}},
+        "DefaultRuntime": "berth-runtime",
+    });
+    match format {
+        Some("json") | Some("{{json .}}") => println!("{doc}"),
+        Some(t) => println!("{}", berth_engine::template::render(t, &doc)?),
+        None => {
+            let s = |k: &str| match &doc[k] {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            println!(
+                "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            println!("Server:");
+            println!(" Containers: {}", c.containers);
+            println!("  Running: {}", c.running);
+            println!("  Paused: {}", c.paused);
+            println!("  Stopped: {}", c.stopped);
+            println!(" Images: {}", c.images);
+            println!(" Server Version: {}", s("ServerVersion"));
+            println!(" Storage Driver: overlay2");
+            println!("  Backing Filesystem: {}", backing_filesystem(root));
+            println!("  Supports d_type: true");
+            println!("  Using metacopy: false");
+            println!("  Native Overlay Diff: true");
+            println!("  userxattr: false");
+            println!(" Logging Driver: json-file");
+            println!(" Cgroup Driver: cgroupfs");
+            println!(" Cgroup Version: {cgroup_version}");
+            println!(" Runtimes: berth-runtime runc");
+            println!(" Default Runtime: berth-runtime");
+            println!(" Kernel Version: {}", s("KernelVersion"));
+            println!(" Operating System: {}", s("OperatingSystem"));
+            println!(" OSType: linux");
+            println!(" Architecture: {}", s("Architecture"));
+            println!(" CPUs: {cpus}");
+            println!(
+                " Total Memory: {:.2}GiB",
+                total_memory as f64 / (1u64 << 30) as f64
+            );
+            println!(" Name: {}", s("Name"));
+            println!(" Docker Root Dir: {}", root.display());
+        }
+    }
+    Ok(0)
 }

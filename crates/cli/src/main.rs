@@ -1,7 +1,7 @@
 //! `berth`: the Docker-compatible command line. Thin: parse flags, call a library function,
 //! render the result. Exit codes follow Docker: the container's own status, 125 for an engine
 //! error, 126 when the command cannot be invoked, 127 when it is not found.
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 mod build;
@@ -35,6 +35,11 @@ struct Cli {
 enum Command {
     /// Show the Berth version information.
     Version,
+    /// Generate the autocompletion script for the specified shell
+    Completion {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Image(images::ImageCommand),
     #[command(flatten)]
@@ -76,7 +81,7 @@ fn main() {
         berth_engine::net::dns::set_resolver_program(exe);
     }
     // Docker exits 125 when its own flags are wrong; help and version requests exit 0.
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(management_form(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(err) => {
             // An unknown command exits 1, as `docker frobnicate` does; bad flags 125.
@@ -96,6 +101,10 @@ fn main() {
             .init();
     }
     let result = match cli.command {
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Version => {
             println!("Berth version {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -115,5 +124,70 @@ fn main() {
             eprintln!("Error: {err:#}");
             std::process::exit(125);
         }
+    }
+}
+
+/// Docker's management forms (`container stop`, `image pull`, …) are the top-level verbs under
+/// another name. The groups define their own forms where the two differ (`container ls`,
+/// `image ls`, `volume …`); every other `container X` / `image X` is read as the top-level `X`.
+fn management_form(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const CONTAINER: &[&str] = &[
+        "attach", "commit", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause",
+        "port", "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause",
+        "update", "wait",
+    ];
+    const IMAGE: &[&str] = &["pull", "push", "build"];
+    // Skip the global flags to find the verb.
+    let mut i = 1;
+    while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
+        match arg {
+            "--root" => i += 2,
+            a if a.starts_with("--root=") || a == "-D" || a == "--debug" => i += 1,
+            _ => break,
+        }
+    }
+    let group = args.get(i).and_then(|a| a.to_str()).unwrap_or("");
+    let verb = args.get(i + 1).and_then(|a| a.to_str()).unwrap_or("");
+    if (group == "container" && CONTAINER.contains(&verb))
+        || (group == "image" && IMAGE.contains(&verb))
+    {
+        args.remove(i);
+    }
+    args
+}
+
+#[cfg(test)]
+mod management_form_tests {
+    use super::management_form;
+
+    fn form(args: &[&str]) -> Vec<String> {
+        management_form(args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn group_forms_name_the_top_level_verbs() {
+        assert_eq!(
+            form(&["berth", "container", "rm", "x"]),
+            ["berth", "rm", "x"]
+        );
+        assert_eq!(
+            form(&["berth", "--root", "/r", "container", "stop", "x"]),
+            ["berth", "--root", "/r", "stop", "x"]
+        );
+        assert_eq!(
+            form(&["berth", "container", "ls"]),
+            ["berth", "container", "ls"]
+        );
+        assert_eq!(
+            form(&["berth", "image", "pull", "a"]),
+            ["berth", "pull", "a"]
+        );
+        assert_eq!(
+            form(&["berth", "run", "container"]),
+            ["berth", "run", "container"]
+        );
     }
 }

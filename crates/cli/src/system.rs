@@ -14,6 +14,48 @@ pub enum SystemCommand {
 pub enum SystemSub {
     /// Serve the Docker Engine API (for the docker CLI, docker-py, Compose).
     Service(ServiceArgs),
+    /// Show docker disk usage
+    Df {
+        /// Show detailed information on space usage
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Format output using a custom template
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Remove unused data
+    Prune {
+        /// Remove all unused images not just dangling ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Prune anonymous volumes
+        #[arg(long)]
+        volumes: bool,
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Display system-wide information
+    Info {
+        /// Format output using a custom template
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// Get real time events from the server
+    Events {
+        /// Filter output based on conditions provided
+        #[arg(short = 'f', long)]
+        filter: Vec<String>,
+        /// Format output using a custom template
+        #[arg(long)]
+        format: Option<String>,
+        /// Show all events created since timestamp
+        #[arg(long)]
+        since: Option<String>,
+        /// Stream events until this timestamp
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -40,7 +82,36 @@ pub struct ServiceArgs {
 }
 
 pub fn run(root: &Path, command: SystemCommand) -> anyhow::Result<i32> {
-    let SystemCommand::System(SystemSub::Service(a)) = command;
+    let a = match command {
+        SystemCommand::System(SystemSub::Service(a)) => a,
+        SystemCommand::System(SystemSub::Df { verbose, format }) => {
+            return crate::daily::system_df(root, verbose, format.as_deref())
+        }
+        SystemCommand::System(SystemSub::Prune {
+            all,
+            volumes,
+            force,
+        }) => return crate::daily::system_prune(root, all, volumes, force),
+        SystemCommand::System(SystemSub::Info { format }) => {
+            return crate::daily::run(root, crate::daily::DailyCommand::Info { format })
+        }
+        SystemCommand::System(SystemSub::Events {
+            filter,
+            format,
+            since,
+            until,
+        }) => {
+            return crate::daily::run(
+                root,
+                crate::daily::DailyCommand::Events {
+                    filter,
+                    format,
+                    since,
+                    until,
+                },
+            )
+        }
+    };
     let mut texts = a.sockets.clone();
     texts.extend(a.uri.clone());
     if texts.is_empty() {

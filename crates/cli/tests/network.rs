@@ -89,8 +89,11 @@ fn wait_listening(env: &Env, ctr: &str) {
 }
 
 fn nothing_left(env: &Env) {
-    let links = host_links();
-    assert!(!links.lines().any(|l| l.contains("veth")), "{links}");
+    // Veths go with their namespace, in the kernel's cleanup work shortly after rm.
+    let gone = berth_testkit::wait_until(Duration::from_secs(10), || {
+        !host_links().lines().any(|l| l.contains("veth"))
+    });
+    assert!(gone, "{}", host_links());
     let eps = env.path().join("network/endpoints");
     let left: Vec<_> = std::fs::read_dir(&eps)
         .map(|d| {

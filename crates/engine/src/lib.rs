@@ -18,7 +18,8 @@
 //! cgroup move of a container's init), `deferred_free` (block freeing after the client is
 //! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
 //! `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
-//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log).
+//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log),
+//! `housekeeping` (container prune, system df, info counts).
 //!
 //! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
 //! (setsid, child subreaper). The monitor creates and starts the container through the runtime
@@ -36,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod fsops;
+pub mod housekeeping;
 pub mod inspect;
 pub mod layer;
 pub mod lifecycle;

@@ -30,6 +30,18 @@ fn ip_in(netns: Option<&Path>, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Whether the host side has no veth left (namespaces die, veths with them, in the kernel's own
+/// cleanup work shortly after they are unpinned).
+fn no_veth_left() -> bool {
+    for _ in 0..200 {
+        if !ip_in(None, &["-o", "link"]).contains("veth") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 fn nft_table() -> String {
     let out = Command::new("nft")
         .args(["list", "table", "inet", "berth"])
@@ -152,7 +164,7 @@ fn bridge_veth_ports_isolation_and_teardown() {
         store.release_container("c2").unwrap();
         assert!(!nft_table().contains("18080"));
         assert!(!ns1.exists());
-        assert!(!ip_in(None, &["-o", "link"]).contains("veth"));
+        assert!(no_veth_left());
         store.remove("front").unwrap();
         store.remove("back").unwrap();
         assert!(!ip_in(None, &["-o", "link"]).contains("br-"));
@@ -260,7 +272,7 @@ fn fifty_concurrent_attachments_get_distinct_addresses_and_leave_nothing() {
         for r in releases {
             r.join().unwrap();
         }
-        assert!(!ip_in(None, &["-o", "link"]).contains("veth"));
+        assert!(no_veth_left());
         assert!(store
             .endpoints(&store.find("many").unwrap().id)
             .unwrap()

@@ -1,0 +1,67 @@
+//! Housekeeping verbs: `container prune`, `system df`, `system prune`, `info`, the management
+//! forms (`container rm`, `container diff`, …) and `completion`.
+mod container_common;
+use container_common::*;
+
+#[test]
+fn prune_df_info_and_management_forms() {
+    let env = Env::new("housekeeping");
+    let done = env.ok(&["run", "--name", "done", "-v", "/anon", "busybox", "true"]);
+    let live = env.ok(&["run", "-d", "--name", "live", "busybox", "sleep", "100"]);
+    env.ok(&["container", "create", "--name", "made", "busybox", "true"]);
+    // The volume's mount point was made in the container's layer, as with Docker.
+    assert_eq!(env.ok(&["container", "diff", "done"]), "A /anon");
+
+    let df = env.ok(&["system", "df"]);
+    let lines: Vec<&str> = df.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    );
+    assert!(
+        lines[2].starts_with("Containers") && lines[2].contains(" 3 "),
+        "{df}"
+    );
+    assert!(lines[3].starts_with("Local Volumes"), "{df}");
+
+    let info = env.ok(&["info"]);
+    for want in [
+        " Containers: 3",
+        "  Running: 1",
+        "  Stopped: 2",
+        " Storage Driver: overlay2",
+        " Cgroup Driver: cgroupfs",
+    ] {
+        assert!(info.lines().any(|l| l == want), "{want:?} in {info}");
+    }
+    assert_eq!(env.ok(&["info", "--format", "{{.ContainersRunning}}"]), "1");
+
+    let pruned = env.ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert!(
+        pruned.contains(&done) && !pruned.contains(&live),
+        "{pruned}"
+    );
+    assert!(
+        pruned.ends_with("Total reclaimed space: 0B") || pruned.contains("Total reclaimed space: ")
+    );
+    assert_eq!(env.ok(&["container", "ls", "-aq", "--no-trunc"]), live);
+
+    // system prune --volumes takes the now unused anonymous volume.
+    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(env.ok(&["volume", "ls", "-q"]), "");
+
+    env.ok(&["container", "stop", "-t", "1", "live"]);
+    env.ok(&["container", "rm", "live"]);
+    assert!(env.record_ids().is_empty());
+
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env.ok(&["completion", shell]);
+        assert!(
+            script.contains("volume") && script.contains("prune"),
+            "{shell}"
+        );
+    }
+    assert_eq!(env.berth(&["completion", "tcsh"]).status.code(), Some(125));
+}
