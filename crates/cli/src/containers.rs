@@ -402,6 +402,9 @@ pub struct PsFlags {
     /// Format output using a custom template ('json' or a Go template).
     #[arg(long)]
     format: Option<String>,
+    /// Display total file sizes.
+    #[arg(short = 's', long)]
+    size: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -1051,6 +1054,17 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
         filters.push((k.to_string(), v.to_string()));
     }
     let has_status_filter = filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    // before/since name another container: compare creation times.
+    let created_of = |reference: &str| engine.lookup(reference).map(|r| r.created);
+    let mut bounds = Vec::new();
+    for (k, v) in &filters {
+        if k == "before" || k == "since" {
+            match created_of(v) {
+                Ok(t) => bounds.push((k.clone(), t)),
+                Err(e) => return Ok(fail(e)),
+            }
+        }
+    }
     records.retain(|r| {
         let status = r.status();
         if !all
@@ -1076,7 +1090,19 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
                 status == berth_engine::Status::Exited && r.state.exit_code.to_string() == *v
             }
             "ancestor" => r.config.image == *v || r.image.contains(v.as_str()),
+            "volume" => r
+                .mount_points
+                .values()
+                .any(|m| m.name == *v || m.destination == *v || m.source == *v),
+            // No health checks run yet: every container is "none".
+            "health" => v == "none",
             _ => true,
+        }) && bounds.iter().all(|(k, t)| {
+            if k == "before" {
+                r.created < *t
+            } else {
+                r.created > *t
+            }
         })
     });
     if flags.latest {
@@ -1084,9 +1110,29 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
     } else if let Some(n) = flags.last {
         records.truncate(n);
     }
+    let image_sizes: std::collections::BTreeMap<String, u64> = if flags.size {
+        berth_image::Store::open(engine.root())
+            .and_then(|s| s.list_images(true))
+            .map(|l| l.into_iter().map(|i| (i.id, i.size)).collect())
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let rows: Vec<serde_json::Value> = records
         .iter()
-        .map(|r| berth_engine::inspect::ps_row(r, flags.no_trunc))
+        .map(|r| {
+            let mut row = berth_engine::inspect::ps_row(r, flags.no_trunc);
+            if flags.size {
+                let rw = berth_engine::housekeeping::container_size(r);
+                let virt = rw + image_sizes.get(&r.image).copied().unwrap_or(0);
+                row["Size"] = serde_json::json!(format!(
+                    "{} (virtual {})",
+                    berth_image::humanize::human_size(rw),
+                    berth_image::humanize::human_size(virt)
+                ));
+            }
+            row
+        })
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -1125,15 +1171,21 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
                     }
                 }
                 _ => {
+                    let size_header = if flags.size { "\tSIZE" } else { "" };
                     writeln!(
                         tw,
-                        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"
+                        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES{size_header}"
                     )?;
                     for row in &rows {
                         let s = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+                        let size = if flags.size {
+                            format!("\t{}", s("Size"))
+                        } else {
+                            String::new()
+                        };
                         writeln!(
                             tw,
-                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}{size}",
                             s("ID"),
                             s("Image"),
                             s("Command"),

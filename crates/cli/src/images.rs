@@ -328,10 +328,29 @@ fn render_template(
 fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
     let mut dangling: Option<bool> = None;
     let mut reference: Option<String> = a.repository.clone();
+    // before/since another image, until a time, label=k[=v] (Docker's image filters).
+    let created_of = |reference: &str| -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let image = store
+            .resolve(reference)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(store
+            .list_images(true)?
+            .into_iter()
+            .find(|s| s.id == image.id)
+            .and_then(|s| s.created))
+    };
+    let mut before = None;
+    let mut since = None;
+    let mut until = None;
+    let mut labels = Vec::new();
     for f in &a.filter {
         match f.split_once('=') {
             Some(("dangling", v)) => dangling = Some(v == "true" || v == "1"),
             Some(("reference", v)) => reference = Some(v.to_string()),
+            Some(("before", v)) => before = created_of(v)?,
+            Some(("since", v)) => since = created_of(v)?,
+            Some(("until", v)) => until = Some(berth_engine::logs::parse_since(v)?),
+            Some(("label", v)) => labels.push(v.to_string()),
             _ => anyhow::bail!("invalid filter '{f}'"),
         }
     }
@@ -342,6 +361,26 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
         let is_dangling = s.repo_tags.is_empty() && s.repo_digests.is_empty();
         if let Some(d) = dangling {
             if d != is_dangling {
+                continue;
+            }
+        }
+        let older_than = |t: chrono::DateTime<chrono::Utc>| s.created.is_some_and(|c| c < t);
+        let newer_than = |t: chrono::DateTime<chrono::Utc>| s.created.is_some_and(|c| c > t);
+        if before.is_some_and(|t| !older_than(t))
+            || since.is_some_and(|t| !newer_than(t))
+            || until.is_some_and(newer_than)
+        {
+            continue;
+        }
+        if !labels.is_empty() {
+            let image_labels = store
+                .image(&s.id)
+                .ok()
+                .and_then(|i| i.config.config.and_then(|c| c.labels));
+            if !labels
+                .iter()
+                .all(|l| berth_engine::volumes::label_matches(image_labels.as_ref(), l))
+            {
                 continue;
             }
         }

@@ -6,11 +6,30 @@ use container_common::*;
 #[test]
 fn prune_df_info_and_management_forms() {
     let env = Env::new("housekeeping");
-    let done = env.ok(&["run", "--name", "done", "-v", "/anon", "busybox", "true"]);
+    env.ok(&["run", "--name", "done", "-v", "/anon", "busybox", "true"]);
+    let done = env.ok(&["inspect", "-f", "{{.Id}}", "done"]);
     let live = env.ok(&["run", "-d", "--name", "live", "busybox", "sleep", "100"]);
     env.ok(&["container", "create", "--name", "made", "busybox", "true"]);
     // The volume's mount point was made in the container's layer, as with Docker.
     assert_eq!(env.ok(&["container", "diff", "done"]), "A /anon");
+
+    // ps filters and --size.
+    let q = |filter: &str| env.ok(&["ps", "-aq", "--no-trunc", "-f", filter]);
+    let made = env.ok(&["inspect", "-f", "{{.Id}}", "made"]);
+    assert_eq!(q("since=done"), format!("{made}\n{live}"));
+    assert_eq!(q("before=live"), done);
+    assert_eq!(q("volume=/anon"), done);
+    assert_eq!(q("health=none").lines().count(), 3);
+    let sized = env.ok(&["ps", "-s"]);
+    assert!(sized.lines().next().unwrap().ends_with("SIZE"), "{sized}");
+    assert!(sized.contains("(virtual "), "{sized}");
+    // images filters.
+    env.ok(&["tag", "busybox", "second:latest"]);
+    assert_eq!(env.ok(&["images", "-q", "-f", "label=nope"]), "");
+    assert_eq!(
+        env.berth(&["images", "-f", "colour=red"]).status.code(),
+        Some(1)
+    );
 
     let df = env.ok(&["system", "df"]);
     let lines: Vec<&str> = df.lines().collect();

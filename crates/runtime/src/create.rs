@@ -196,6 +196,12 @@ fn create_in(
         None => None,
     };
     let ns_plan = namespaces::plan(spec)?;
+    // Opened while we are still host root; the init is in the new user namespace from birth.
+    let mount_sources = if ns_plan.has_new(libc::CLONE_NEWUSER) {
+        crate::rootfs::mount_sources(spec, &bundle.dir)
+    } else {
+        Vec::new()
+    };
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => Some(
             crate::seccomp::compile_cached(profile, &seccomp_cache_dir(dir))
@@ -289,6 +295,10 @@ fn create_in(
                 has_runtime_hooks: !runtime_hooks.is_empty(),
                 hook_state: view.clone(),
                 listen_fds,
+                mount_sources: mount_sources
+                    .iter()
+                    .map(|fd| fd.as_ref().map(child_dup))
+                    .collect(),
             });
         }
         Ok(pid)

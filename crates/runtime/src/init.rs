@@ -48,6 +48,8 @@ pub struct InitContext<'a> {
     pub hook_state: ContainerState,
     /// LISTEN_FDS passthrough: count of socket-activation fds (they are among the preserved).
     pub listen_fds: Option<u32>,
+    /// Bind sources cloned by the runtime for a new user namespace (see `rootfs::mount_sources`).
+    pub mount_sources: Vec<Option<OwnedFd>>,
 }
 
 /// Runs the init. Never returns: execs, or exits non-zero after reporting the error.
@@ -169,6 +171,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
             in_user_ns: ns.has_new(libc::CLONE_NEWUSER) || ns.joins_kind(libc::CLONE_NEWUSER),
             no_pivot: ctx.no_pivot,
             before_cgroup_mount: &join_cgroup,
+            mount_sources: &ctx.mount_sources,
         })?;
     }
     join_cgroup()?;

@@ -38,6 +38,40 @@ pub struct RootfsPlan<'a> {
     pub no_pivot: bool,
     /// Called before a cgroup mount: the container's cgroup must exist and hold the init.
     pub before_cgroup_mount: &'a dyn Fn() -> Res<()>,
+    /// Bind sources the runtime cloned (open_tree) before the init entered its user
+    /// namespace, indexed like the spec's mounts (see `mount_sources`).
+    pub mount_sources: &'a [Option<rustix::fd::OwnedFd>],
+}
+
+/// With a new user namespace the init's root may not reach a bind source (a 0700 host
+/// directory): as runc's mount-source fds, the runtime clones each bind source's mount tree
+/// (open_tree(OPEN_TREE_CLONE)) while still host root, and the init attaches the detached tree
+/// with move_mount. Entries line up with the spec's mounts; None where nothing was opened.
+pub fn mount_sources(spec: &Spec, bundle: &Path) -> Vec<Option<rustix::fd::OwnedFd>> {
+    use rustix::mount::OpenTreeFlags;
+    spec.mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|m| {
+            let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
+            if !(m.typ().as_deref() == Some("bind") || opts.bind) {
+                return None;
+            }
+            let source = m.source().as_ref()?;
+            let source = if source.is_absolute() {
+                source.clone()
+            } else {
+                bundle.join(source)
+            };
+            let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+            if opts.recursive {
+                flags |= OpenTreeFlags::AT_RECURSIVE;
+            }
+            // A source that cannot be opened here is left to the init, which reports it.
+            rustix::mount::open_tree(rustix::fs::CWD, &source, flags).ok()
+        })
+        .collect()
 }
 
 type Res<T> = std::result::Result<T, String>;
@@ -129,8 +163,16 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
     .map_err(|e| err(format!("opening rootfs {rootfs}"), e))?;
     let mut dev_is_bind = false;
     let mut dev_read_only = false;
-    for m in plan.spec.mounts().as_deref().unwrap_or(&[]) {
-        mount_one(plan, root.as_fd(), m).map_err(|e| {
+    for (i, m) in plan
+        .spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        let cloned = plan.mount_sources.get(i).and_then(Option::as_ref);
+        mount_one(plan, root.as_fd(), m, cloned).map_err(|e| {
             format!(
                 "mounting {:?} to rootfs at {:?}: {e}",
                 source_of(m),
@@ -169,12 +211,17 @@ fn source_of(m: &Mount) -> String {
         .unwrap_or_default()
 }
 
-fn mount_one(plan: &RootfsPlan<'_>, root: rustix::fd::BorrowedFd<'_>, m: &Mount) -> Res<()> {
+fn mount_one(
+    plan: &RootfsPlan<'_>,
+    root: rustix::fd::BorrowedFd<'_>,
+    m: &Mount,
+    cloned: Option<&rustix::fd::OwnedFd>,
+) -> Res<()> {
     let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "bind" || opts.bind {
-        return bind_mount(plan, root, m, &opts);
+        return bind_mount(plan, root, m, &opts, cloned);
     }
     if typ == "cgroup" || typ == "cgroup2" {
         (plan.before_cgroup_mount)()?;
@@ -269,6 +316,7 @@ fn bind_mount(
     root: rustix::fd::BorrowedFd<'_>,
     m: &Mount,
     opts: &MountOptions,
+    cloned: Option<&rustix::fd::OwnedFd>,
 ) -> Res<()> {
     let source = m.source().as_ref().ok_or("bind mount without source")?;
     let source = if source.is_absolute() {
@@ -276,17 +324,35 @@ fn bind_mount(
     } else {
         plan.bundle.join(source)
     };
-    let meta = std::fs::metadata(&source).map_err(|e| err(source.display(), e))?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let target = ensure_in_root(root, m.destination(), kind).map_err(|e| err("mount point", e))?;
-    let mut flags = libc::MS_BIND;
-    if opts.recursive {
-        flags |= libc::MS_REC;
+    if let Some(tree) = cloned {
+        let st = rustix::fs::fstat(tree).map_err(|e| err(source.display(), e))?;
+        let is_dir =
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+        let kind = if is_dir { Kind::Dir } else { Kind::File };
+        let target =
+            ensure_in_root(root, m.destination(), kind).map_err(|e| err("mount point", e))?;
+        use rustix::mount::MoveMountFlags;
+        rustix::mount::move_mount(
+            tree,
+            "",
+            &target,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .map_err(|e| err(format!("attaching {}", source.display()), e))?;
+    } else {
+        let meta = std::fs::metadata(&source).map_err(|e| err(source.display(), e))?;
+        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+        let target =
+            ensure_in_root(root, m.destination(), kind).map_err(|e| err("mount point", e))?;
+        let mut flags = libc::MS_BIND;
+        if opts.recursive {
+            flags |= libc::MS_REC;
+        }
+        let source_str = source.to_str().ok_or("source path is not UTF-8")?;
+        mount(Some(source_str), &proc_fd_path(&target), None, flags, None)
+            .map_err(|e| err("bind", e))?;
     }
-    let source_str = source.to_str().ok_or("source path is not UTF-8")?;
-    mount(Some(source_str), &proc_fd_path(&target), None, flags, None)
-        .map_err(|e| err("bind", e))?;
-    drop(target);
     let extra = opts.flags & !(libc::MS_REC | libc::MS_REMOUNT | libc::MS_BIND);
     if extra != 0 {
         let target = open_in_root(root, m.destination(), OFlags::PATH)

@@ -765,3 +765,50 @@ fn seccomp_notify_sends_the_listener_to_the_agent() {
         assert!(kind.contains("seccomp"), "{kind}");
     }
 }
+
+/// User namespaces: a bind source the container's root (host uid 100000) cannot reach — under
+/// a 0700 root-owned directory — is opened by the runtime before the init enters its user
+/// namespace (runc's mount-source fds), so the bind works.
+#[test]
+fn user_namespace_bind_source_opened_by_the_runtime() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data = private.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("greeting"), "from a private host dir\n").unwrap();
+    std::fs::set_permissions(
+        data.join("greeting"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let b = bundle("cat /data/greeting", |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind", "ro"]}),
+        );
+    });
+    // The rootfs (owned by host root) must be reachable, and the mount point exist: the mapped
+    // root cannot create it there.
+    std::fs::create_dir(b.rootfs().join("data")).unwrap();
+    for dir in [b.path(), &b.rootfs()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let ours = berth_run_clean(&w, &b);
+    assert_eq!(
+        (ours.0, ours.1.as_str()),
+        (0, "from a private host dir\n"),
+        "{}",
+        ours.2
+    );
+    if let Some(runc) = runc_run(&b) {
+        assert_eq!(runc, ours);
+    }
+}
