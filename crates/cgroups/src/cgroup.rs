@@ -291,6 +291,21 @@ impl Cgroup {
         }
     }
 
+    /// SIGKILL every process of the cgroup tree, wait up to `timeout` for them to leave, and
+    /// remove the cgroup: what is left to do when a container's runtime state is lost. A
+    /// cgroup that does not exist is fine.
+    pub fn kill_and_destroy(&self, timeout: std::time::Duration) -> Result<(), CgroupError> {
+        if !self.exists() {
+            return Ok(());
+        }
+        self.kill_all(libc::SIGKILL)?;
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.all_pids()?.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.destroy()
+    }
+
     /// Remove the cgroup (and any child cgroups) in every controller. EBUSY is retried for a
     /// few milliseconds (processes that just exited leave the cgroup asynchronously); a cgroup
     /// that is already gone is fine.

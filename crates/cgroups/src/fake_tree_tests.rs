@@ -781,3 +781,38 @@ fn v2_bfq_weight_rdma_and_relative_paths() {
         Path::new("/sys/fs/cgroup/user.slice/me.scope/berth/x")
     );
 }
+
+/// A device rule with a bad access string is refused before anything is written, on both
+/// versions (v1 would write `devices.deny` first; v2 would build the eBPF program from it).
+#[test]
+fn bad_device_access_is_refused_before_any_write() {
+    let bad = LinuxResourcesBuilder::default()
+        .devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .access("rwa")
+            .build()
+            .unwrap()])
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(1 << 20)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let (tmp, cg) = v1_tree(&[("memory", "memory.limit_in_bytes", "9223372036854771712\n")]);
+    let e = cg.apply(&bad).unwrap_err();
+    assert!(matches!(e, CgroupError::InvalidDeviceRule { .. }), "{e}");
+    assert!(!tmp.path().join("devices/berth/c1/devices.deny").exists());
+    assert_eq!(
+        get(&tmp.path().join("memory/berth/c1"), "memory.limit_in_bytes"),
+        "9223372036854771712\n",
+        "nothing applied"
+    );
+    let (_tmp, cg) = v2_tree(&[("memory.max", "max\n")]);
+    let e = cg.apply(&bad).unwrap_err();
+    assert!(matches!(e, CgroupError::InvalidDeviceRule { .. }), "{e}");
+}

@@ -940,7 +940,7 @@ fn each(
     code
 }
 
-fn full_reference(image: &str) -> String {
+pub(crate) fn full_reference(image: &str) -> String {
     let last = image.rsplit('/').next().unwrap_or(image);
     if last.contains(':') || image.contains('@') {
         image.to_string()

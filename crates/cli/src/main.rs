@@ -59,6 +59,9 @@ enum Command {
 }
 
 fn main() {
+    // A threaded caller of the engine (the API service, a library user) re-executes berth at a
+    // hidden entry point to start a container's monitor; serve it before anything else.
+    berth_engine::hidden_entry::run_if_requested();
     // The embedded resolver of a user-defined network is this binary at a hidden entry point.
     let mut args = std::env::args_os();
     if args.nth(1).as_deref() == Some(berth_engine::net::dns::RESOLVER_ARG.as_ref()) {

@@ -406,7 +406,9 @@ pub fn ensure_image(
         eprintln!("berth: {e}");
         125
     })?;
-    let mut on_missing = || eprintln!("Unable to find image '{image}' locally");
+    // Docker names the tag it looked for: 'busybox:latest'.
+    let wanted = crate::containers::full_reference(image);
+    let mut on_missing = || eprintln!("Unable to find image '{wanted}' locally");
     match engine.ensure_image(image, policy, platform, &StderrLines, &mut on_missing) {
         Ok(pulled) => {
             if pulled {

@@ -9,33 +9,70 @@
 //! period runs while the CLI builds the layer, record and spec; the runtime's real move of the
 //! init then finds the lock already fast. Best effort: if anything fails there is simply no
 //! head start. (A host whose cgroup hierarchy is mounted with `favordynmods` never waits.)
+//!
+//! The head start is a fork when the caller is single-threaded (the CLI; the child makes only
+//! raw syscalls), else a spawn of the hidden entry point `__berth-prime-cgroup`
+//! (`hidden_entry`), which does the same write and exits.
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// The throwaway child; reaped (if done) when dropped, else left to be reaped by init.
+/// The throwaway child; reaped (if done) when dropped, else left to be reaped later.
 #[derive(Debug)]
 pub struct Primer {
-    pid: libc::pid_t,
+    child: PrimerChild,
+}
+
+#[derive(Debug)]
+enum PrimerChild {
+    Forked(libc::pid_t),
+    Spawned(Option<std::process::Child>),
 }
 
 impl Drop for Primer {
     fn drop(&mut self) {
-        let mut status = 0;
-        // SAFETY: waitpid with WNOHANG on our own child.
-        unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        match &mut self.child {
+            PrimerChild::Forked(pid) => {
+                let mut status = 0;
+                // SAFETY: waitpid with WNOHANG on our own child.
+                unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+            }
+            PrimerChild::Spawned(slot) => {
+                if let Some(mut child) = slot.take() {
+                    if let Ok(None) = child.try_wait() {
+                        // A threaded caller lives on: reap the child when it is done rather
+                        // than leave a zombie behind.
+                        std::thread::spawn(move || child.wait());
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Forks the priming child. Call only from a single-threaded process.
+/// Starts the priming child: forked when this process is single-threaded, else spawned
+/// through the hidden entry point (none when no program serves it).
 pub fn start() -> Option<Primer> {
     let procs = own_procs_file(
         &std::fs::read_to_string("/proc/self/cgroup").ok()?,
         Path::new("/sys/fs/cgroup"),
     )?;
+    if !crate::sys::is_single_threaded() {
+        let child = std::process::Command::new(crate::hidden_entry::entry_program()?)
+            .arg(crate::hidden_entry::PRIME_CGROUP_ENTRY)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        return Some(Primer {
+            child: PrimerChild::Spawned(Some(child)),
+        });
+    }
     let path = CString::new(procs.as_os_str().as_bytes()).ok()?;
-    // SAFETY: the caller is single-threaded; the child only makes raw syscalls (open, write,
-    // _exit) on memory prepared before the fork, and never returns into Rust code.
+    // SAFETY: this process is single-threaded (checked above); the child only makes raw
+    // syscalls (open, write, _exit) on memory prepared before the fork, and never returns into
+    // Rust code.
     match unsafe { libc::fork() } {
         -1 => None,
         0 => unsafe {
@@ -47,8 +84,21 @@ pub fn start() -> Option<Primer> {
             }
             libc::_exit(0)
         },
-        pid => Some(Primer { pid }),
+        pid => Some(Primer {
+            child: PrimerChild::Forked(pid),
+        }),
     }
+}
+
+/// The priming write itself, for the hidden entry point's process (best effort).
+pub(crate) fn prime_own_cgroup() {
+    let Some(procs) = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|text| own_procs_file(&text, Path::new("/sys/fs/cgroup")))
+    else {
+        return;
+    };
+    let _ = std::fs::write(procs, "0");
 }
 
 /// The `cgroup.procs` of the cgroup this process is in, given `/proc/self/cgroup`'s text:

@@ -27,7 +27,7 @@ pub fn send_greeting(stream: &mut UnixStream, opts: &AttachOptions) -> Result<()
             let mut p = rows.to_be_bytes().to_vec();
             p.extend_from_slice(&cols.to_be_bytes());
             attach::write_frame(stream, attach::RESIZE, &p)
-                .map_err(|e| EngineError::Sys(format!("attach: {e}")))?;
+                .map_err(|e| EngineError::os("attach", e))?;
         }
     }
     let mut wants = 0;
@@ -40,8 +40,7 @@ pub fn send_greeting(stream: &mut UnixStream, opts: &AttachOptions) -> Result<()
     if opts.stdin {
         wants |= attach::WANT_STDIN;
     }
-    attach::write_frame(stream, attach::HELLO, &[wants])
-        .map_err(|e| EngineError::Sys(format!("attach: {e}")))
+    attach::write_frame(stream, attach::HELLO, &[wants]).map_err(|e| EngineError::os("attach", e))
 }
 
 /// Runs the session until the container exits; returns its exit code.
@@ -70,10 +69,18 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
         };
         if fds[0].revents != 0 {
             let got = match stream.read(&mut buf) {
-                Ok(0) => return Err(EngineError::Sys("the container's monitor went away".into())),
+                Ok(0) => {
+                    return Err(EngineError::os(
+                        "attach",
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the container's monitor went away",
+                        ),
+                    ))
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                Err(e) => return Err(EngineError::Sys(format!("attach: {e}"))),
+                Err(e) => return Err(EngineError::os("attach", e)),
             };
             frames.push(&buf[..got]);
             while let Some((kind, payload)) = frames.next_frame() {

@@ -84,7 +84,7 @@ fn is_dir(st: &rustix::fs::Stat) -> bool {
 /// Resolves a source path inside a container root.
 fn container_source(root: &Root, path: &str, follow: bool, container: &str) -> Result<Source> {
     let not_found = || {
-        EngineError::Sys(format!(
+        copy_refused(format!(
             "Could not find the file {path} in container {container}"
         ))
     };
@@ -106,7 +106,7 @@ fn container_source(root: &Root, path: &str, follow: bool, container: &str) -> R
     let st = stat_of(&loc).map_err(|_| not_found())?;
     let is_dir = is_dir(&st);
     if (trimmed.ends_with('/') || contents_only) && !is_dir {
-        return Err(EngineError::Sys(format!("{path}: not a directory")));
+        return Err(copy_refused(format!("{path}: not a directory")));
     }
     Ok(Source {
         dir: loc.dir,
@@ -170,7 +170,10 @@ fn transfer(
         |w| source.write_tar(as_name, w),
     )
     .map(drop)
-    .map_err(|e| EngineError::Sys(format!("copying {label}: {e}")))
+    .map_err(|source| EngineError::CopyFailed {
+        what: label.to_string(),
+        source,
+    })
 }
 
 /// `berth cp CTR:SRC HOSTDST`: copies from the container mounted at `rootfs` to the host.
@@ -237,13 +240,13 @@ fn host_destination(dst: &Path, source: &Source, src: &str) -> Result<(OwnedFd, 
             };
             Ok((open(dst)?, name))
         }
-        Ok(_) if source.is_dir => Err(EngineError::Sys(format!(
+        Ok(_) if source.is_dir => Err(copy_refused(format!(
             "cannot copy directory to file: {}",
             dst.display()
         ))),
         _ => {
             if dst.to_string_lossy().ends_with('/') && !source.is_dir {
-                return Err(EngineError::Sys(format!(
+                return Err(copy_refused(format!(
                     "destination directory {} does not exist",
                     dst.display()
                 )));
@@ -255,9 +258,7 @@ fn host_destination(dst: &Path, source: &Source, src: &str) -> Result<(OwnedFd, 
             let name = dst
                 .file_name()
                 .map(|n| n.as_bytes().to_vec())
-                .ok_or_else(|| {
-                    EngineError::Sys(format!("invalid destination {}", dst.display()))
-                })?;
+                .ok_or_else(|| copy_refused(format!("invalid destination {}", dst.display())))?;
             Ok((open(parent)?, name))
         }
     }
@@ -291,10 +292,10 @@ pub fn extract_in(
     let dir = root
         .open_dir(Path::new(dst))
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOTDIR) => EngineError::Sys(format!(
+            Some(libc::ENOTDIR) => copy_refused(format!(
                 "destination \"{container}:{dst}\" must be a directory"
             )),
-            _ => EngineError::Sys(format!(
+            _ => copy_refused(format!(
                 "Could not find the file {dst} in container {container}"
             )),
         })?;
@@ -309,7 +310,10 @@ pub fn extract_in(
         },
     )
     .map(drop)
-    .map_err(|e| EngineError::Sys(format!("copying to {dst}: {e}")))
+    .map_err(|source| EngineError::CopyFailed {
+        what: format!("to {dst}"),
+        source,
+    })
 }
 
 /// Docker's destination rule inside the container; the directory returned was resolved inside
@@ -345,21 +349,22 @@ fn container_destination(
             };
             Ok((dir, name))
         }
-        (Ok(_), Some(false)) if source.is_dir => Err(EngineError::Sys(format!(
+        (Ok(_), Some(false)) if source.is_dir => Err(copy_refused(format!(
             "cannot copy directory to file: {container}:{dst}"
         ))),
         (Ok(loc), _) => {
             if dst.ends_with('/') {
-                return Err(EngineError::Sys(format!(
+                return Err(copy_refused(format!(
                     "destination directory {container}:{dst} does not exist"
                 )));
             }
-            let name = loc.name.map(|n| n.as_bytes().to_vec()).ok_or_else(|| {
-                EngineError::Sys(format!("invalid destination {container}:{dst}"))
-            })?;
+            let name = loc
+                .name
+                .map(|n| n.as_bytes().to_vec())
+                .ok_or_else(|| copy_refused(format!("invalid destination {container}:{dst}")))?;
             Ok((loc.dir, name))
         }
-        (Err(_), _) => Err(EngineError::Sys(format!(
+        (Err(_), _) => Err(copy_refused(format!(
             "Could not find the file {} in container {container}",
             Path::new(dst)
                 .parent()
@@ -400,6 +405,11 @@ pub fn export_root(rootfs: &Path, out: &mut dyn Write) -> Result<()> {
     let root = Root::open(rootfs).map_err(io(rootfs))?;
     let dir = root.open_dir(Path::new(".")).map_err(io(rootfs))?;
     write_tree_tar(dir.as_fd(), out, TreeTarOptions { whiteouts: false }).map_err(io(rootfs))
+}
+
+/// A `cp` source or destination Docker would refuse, in Docker's words.
+fn copy_refused(message: String) -> EngineError {
+    EngineError::Copy { message }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The engine's one error type. Each variant names the object it is about, and maps to Docker's
-//! exit code (125 engine error, 126 cannot invoke, 127 not found) through [`EngineError::exit_code`].
+//! The engine's one error type. Each variant names the object it is about and carries its cause
+//! as a typed source, and maps to Docker's exit code (125 engine error, 126 cannot invoke, 127
+//! not found) through [`EngineError::exit_code`].
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -7,6 +8,14 @@ pub enum EngineError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call that is about no file (pipe, socketpair, fork, signalfd, …).
+    #[error("{op}: {source}")]
+    Os {
+        op: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("invalid argument \"{value}\" for \"{flag}\" flag: {reason}")]
@@ -36,27 +45,103 @@ pub enum EngineError {
     UpdateRefused { id: String, reason: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
+    /// The store has no image by that reference (and only that: a broken store is `Image`).
     #[error("Unable to find image '{reference}' locally: {cause}")]
     ImageNotFound { reference: String, cause: String },
+    /// The image store failed (I/O, a corrupt record, a mount).
     #[error("image store: {0}")]
-    Image(String),
-    #[error("runtime: {0}")]
-    Runtime(String),
+    Image(#[from] berth_image::ImageError),
+    #[error("image {image}: invalid config: {source}")]
+    ImageConfig {
+        image: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The built-in runtime library failed for container `id`.
+    #[error("runtime: {source}")]
+    Runtime {
+        id: String,
+        #[source]
+        source: berth_runtime::RuntimeError,
+    },
+    /// A runc-compatible runtime binary failed; `message` is what it printed.
+    #[error("runtime: {message}")]
+    RuntimeBinary {
+        binary: PathBuf,
+        id: String,
+        message: String,
+    },
+    /// A runtime binary could not be run at all.
+    #[error("runtime {binary}: {op} {id}: {source}")]
+    RuntimeSpawn {
+        binary: PathBuf,
+        op: &'static str,
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container's command could not be started (relayed by its monitor).
     #[error("{message}")]
     Command { message: String, exit_code: i32 },
     #[error("container {id}: {reason}")]
     State { id: String, reason: String },
+    /// Talking to container `id`'s monitor failed.
+    #[error("container {id}: monitor: {source}")]
+    Monitor {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cgroup {path}: {source}")]
+    Cgroup {
+        path: String,
+        #[source]
+        source: berth_cgroups::CgroupError,
+    },
+    /// `berth cp` refused a source or destination; `message` names both the container and
+    /// the path, in Docker's words.
+    #[error("{message}")]
+    Copy { message: String },
+    /// Copying files into or out of a container failed.
+    #[error("copying {what}: {source}")]
+    CopyFailed {
+        what: String,
+        #[source]
+        source: berth_image::ImageError,
+    },
+    #[error("network: {0}")]
+    Network(#[source] berth_net::NetError),
+    /// A `--security-opt`, `--pull` or similar option Docker's daemon would refuse;
+    /// `message` names the option and the cause in Docker's words.
+    #[error("{message}")]
+    InvalidOption { option: String, message: String },
+    #[error("Decoding seccomp profile failed: {0}")]
+    SeccompProfile(#[source] berth_runtime::seccomp::SeccompError),
     #[error("unable to find user {user}: {reason}")]
     User { user: String, reason: String },
     #[error("{path}: invalid JSON: {source}")]
     Json {
         path: PathBuf,
+        #[source]
         source: serde_json::Error,
     },
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("building the OCI spec: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
     #[error("template {template}: {reason}")]
     Template { template: String, reason: String },
-    #[error("{0}")]
-    Sys(String),
+    #[error("--init: no static init (tini-static / docker-init) found on this host")]
+    NoInit,
+    #[error("the built-in hello image is unavailable: this berth was built without a static hello program")]
+    NoBuiltinHello,
+    /// No way to start a monitor from this (multithreaded) process.
+    #[error("cannot start the monitor of container {id} from a multithreaded process: {reason}")]
+    MonitorLaunch { id: String, reason: String },
     #[error(transparent)]
     Registry(#[from] berth_registry::RegistryError),
 }
@@ -69,10 +154,32 @@ impl EngineError {
         }
     }
 
+    /// A failed system call `op` with the current errno.
+    pub fn last_os(op: impl Into<String>) -> EngineError {
+        EngineError::Os {
+            op: op.into(),
+            source: std::io::Error::last_os_error(),
+        }
+    }
+
+    pub fn os(op: impl Into<String>, source: impl Into<std::io::Error>) -> EngineError {
+        EngineError::Os {
+            op: op.into(),
+            source: source.into(),
+        }
+    }
+
     pub fn state(id: &str, reason: impl Into<String>) -> EngineError {
         EngineError::State {
             id: id.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    pub fn encode(what: impl Into<String>, source: serde_json::Error) -> EngineError {
+        EngineError::Encode {
+            what: what.into(),
+            source,
         }
     }
 
@@ -83,11 +190,28 @@ impl EngineError {
             _ => 125,
         }
     }
+
+    /// Docker's exit code when this error kept a container's command from starting: 127 when
+    /// the executable does not exist, 126 when it exists but cannot be run, else 125.
+    pub fn command_failure_code(&self) -> i32 {
+        match self {
+            EngineError::Runtime { source, .. } => match source.exec_errno() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
+                Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EISDIR)
+                | Some(libc::EPERM) => 126,
+                _ => 125,
+            },
+            // A runc-style binary tells us only in words.
+            EngineError::RuntimeBinary { message, .. } => binary_message_code(message),
+            other => other.exit_code(),
+        }
+    }
 }
 
-/// Classifies a failure to start a container's command the way Docker does: 127 when the
-/// executable does not exist, 126 when it exists but cannot be run.
-pub fn command_failure_code(message: &str) -> i32 {
+/// Classifies the message of a runc-compatible binary that failed to start a container's
+/// command (all such a binary gives): 127 when the executable does not exist, 126 when it
+/// exists but cannot be run.
+fn binary_message_code(message: &str) -> i32 {
     let lower = message.to_ascii_lowercase();
     if lower.contains("not found") || lower.contains("no such file") {
         127

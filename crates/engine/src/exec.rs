@@ -7,7 +7,6 @@ use crate::error::{EngineError, Result};
 use crate::lifecycle::Engine;
 use crate::record::ContainerRecord;
 use oci_spec::runtime::{Process, Spec};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// What `berth exec` was asked.
@@ -23,51 +22,48 @@ pub struct ExecRequest {
     pub privileged: bool,
 }
 
-/// Finds `command` the way execvp would inside `root` with `path_env`; Err is Docker's code.
+/// Finds `command` as execvp would inside the container whose root is the host directory
+/// `root` (`/proc/<pid>/root`), with the runtime's one lookup: every path is resolved inside
+/// that root (openat2 RESOLVE_IN_ROOT), so an image's absolute symlinks lead where they lead in
+/// the container. Err is Docker's code (127 from ENOENT, 126 from EACCES) and message.
 fn find_command(
     root: &Path,
     command: &str,
     path_env: &str,
-) -> std::result::Result<PathBuf, (i32, String)> {
-    let check = |p: &Path| -> Option<std::result::Result<PathBuf, (i32, String)>> {
-        let meta = std::fs::metadata(p).ok()?;
-        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
-            return Some(Err((
-                126,
-                format!("exec: \"{command}\": permission denied"),
-            )));
-        }
-        Some(Ok(p.to_path_buf()))
-    };
-    let inside = |p: &str| root.join(p.trim_start_matches('/'));
-    if command.contains('/') {
-        return check(&inside(command)).unwrap_or_else(|| {
-            Err((
-                127,
-                format!("exec: \"{command}\": stat {command}: no such file or directory"),
-            ))
-        });
+) -> std::result::Result<(), (i32, String)> {
+    use rustix::fd::AsFd;
+    use rustix::fs::{Mode, OFlags};
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| (125, format!("{}: {e}", root.display())))?;
+    match berth_runtime::process::find_executable(dir.as_fd(), command, path_env) {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno == libc::ENOENT || e.errno == libc::ENOTDIR => Err((127, e.to_string())),
+        Err(e) => Err((126, e.to_string())),
     }
-    let mut denied = None;
-    for dir in path_env.split(':').filter(|d| !d.is_empty()) {
-        match check(&inside(&format!("{dir}/{command}"))) {
-            Some(Ok(p)) => return Ok(p),
-            Some(Err(e)) => denied = Some(e),
-            None => {}
-        }
-    }
-    Err(denied.unwrap_or((
-        127,
-        format!("exec: \"{command}\": executable file not found in $PATH"),
-    )))
 }
 
 /// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
 pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
     let process = exec_process(engine, record, req)?;
-    engine
-        .backend
-        .exec(&record.id, &process, req.detach, req.interactive || req.tty)
+    let io = crate::runtime_door::ExecIo {
+        detach: req.detach,
+        stdin: req.interactive || req.tty,
+    };
+    let started = engine.runtime.exec(&record.id, &process, io)?;
+    if let Some(code) = started.finished {
+        return Ok(code);
+    }
+    if req.detach {
+        return Ok(0);
+    }
+    if let Some(master) = started.console {
+        crate::client::proxy_terminal(master, io.stdin);
+    }
+    Ok(started.pid.map(crate::runtime_door::wait_for).unwrap_or(0))
 }
 
 /// The OCI process `req` runs in the running container `record` (its spec's process with the
@@ -95,8 +91,10 @@ pub fn exec_process(
         ));
     }
     let spec_path = engine.store.container_dir(&record.id).join("config.json");
-    let spec = Spec::load(&spec_path)
-        .map_err(|e| EngineError::Sys(format!("{}: {e}", spec_path.display())))?;
+    let spec = Spec::load(&spec_path).map_err(|e| match e {
+        oci_spec::OciSpecError::Io(source) => EngineError::io(&spec_path, source),
+        other => EngineError::Spec(other),
+    })?;
     let mut process: Process = spec.process().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
     for entry in &req.env {
@@ -156,6 +154,7 @@ pub fn exec_process(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn command_lookup_gives_docker_codes() {
@@ -176,5 +175,43 @@ mod tests {
             126
         );
         assert_eq!(find_command(dir.path(), "/bin", "/bin").unwrap_err().0, 126);
+    }
+
+    #[test]
+    fn absolute_symlinks_resolve_inside_the_container_root() {
+        // `/usr/local/bin/tool -> /opt/tool/bin/tool` and `/bin/sh -> /bin/busybox`, as in
+        // images: the targets exist only inside the root, never on the host.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let unique = format!("berth-test-{}", std::process::id());
+        let target_dir = root.join("opt").join(&unique).join("bin");
+        std::fs::create_dir_all(&target_dir).unwrap();
+        std::fs::write(target_dir.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            target_dir.join("tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+        std::os::unix::fs::symlink(
+            format!("/opt/{unique}/bin/tool"),
+            root.join("usr/local/bin/tool"),
+        )
+        .unwrap();
+        assert!(!Path::new("/opt").join(&unique).exists());
+        assert!(find_command(root, "tool", "/usr/local/bin:/bin").is_ok());
+        assert!(find_command(root, "/usr/local/bin/tool", "").is_ok());
+        // A relative escape is clamped to the root too.
+        std::os::unix::fs::symlink(
+            "../../../../../../etc/passwd",
+            root.join("usr/local/bin/escape"),
+        )
+        .unwrap();
+        assert_eq!(
+            find_command(root, "escape", "/usr/local/bin")
+                .unwrap_err()
+                .0,
+            127
+        );
     }
 }

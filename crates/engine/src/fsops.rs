@@ -21,7 +21,7 @@ pub struct CommitOptions {
 }
 
 fn image_err(e: berth_image::ImageError) -> EngineError {
-    EngineError::Image(e.to_string())
+    EngineError::Image(e)
 }
 
 /// Runs `work` with the container's root mounted (mounting it just for `work` if needed).
@@ -55,7 +55,7 @@ pub fn commit(engine: &Engine, record: &ContainerRecord, opts: &CommitOptions) -
     let mut config = base.config.clone();
     let container_config: berth_image::ContainerConfig = serde_json::to_value(&record.config)
         .and_then(serde_json::from_value)
-        .map_err(|e| EngineError::Sys(format!("container config: {e}")))?;
+        .map_err(|e| EngineError::encode(format!("the config of container {}", record.id), e))?;
     let mut runtime = container_config.clone();
     berth_image::import::apply_changes(&mut runtime, &opts.changes).map_err(image_err)?;
     let now = crate::record::now_rfc3339();
@@ -81,12 +81,12 @@ pub fn commit(engine: &Engine, record: &ContainerRecord, opts: &CommitOptions) -
     let paused = opts.pause
         && record.is_running()
         && !record.state.paused
-        && engine.backend.pause(&record.id).is_ok();
+        && engine.runtime.pause(&record.id).is_ok();
     let result = store
         .commit_container_layer(&record.id, config, Some(&record.image))
         .map_err(image_err);
     if paused {
-        let _ = engine.backend.resume(&record.id);
+        let _ = engine.runtime.resume(&record.id);
     }
     let id = result?;
     crate::events::container(

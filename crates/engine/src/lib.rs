@@ -9,7 +9,7 @@
 //!
 //! Module map: `options` (Docker's Config/HostConfig and flag parsers), `spec` (pure image
 //! config + flags → OCI spec), `users` (passwd/group lookup in the image), `record` (the
-//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `backend`
+//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `runtime_door`
 //! (door to berth-runtime), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart),
 //! `monitor` (the per-container keeper), `attach` + `client` (monitor ↔ CLI protocol and the
 //! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
@@ -27,7 +27,6 @@
 //! over `containers/<id>/attach.sock` (or the socketpair the foreground CLI kept), reaps the
 //! init, records the exit, applies the restart policy and `--rm`, and exits.
 pub mod attach;
-pub mod backend;
 pub mod cgroup_prime;
 pub mod client;
 pub mod container_fs;
@@ -38,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod fsops;
+pub mod hidden_entry;
 pub mod housekeeping;
 pub mod inspect;
 pub mod layer;
@@ -52,6 +52,7 @@ pub mod procinfo;
 pub mod pull;
 pub mod record;
 pub mod run_checks;
+pub mod runtime_door;
 pub mod security_opts;
 pub mod spec;
 pub mod stats;

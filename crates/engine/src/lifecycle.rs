@@ -2,23 +2,26 @@
 //! (detached, or attached through the monitor's socket), `stop`, `kill`, `restart`, `pause`,
 //! `wait`, `rm`. Cleans up whatever it half-made when a step fails.
 use crate::attach;
-use crate::backend::Backend;
 use crate::error::{EngineError, Result};
-use crate::layer;
+use crate::layer::{self, Layers};
 use crate::names;
 use crate::options::RunOptions;
 use crate::record::{now_rfc3339, ContainerRecord, LayerPaths, MountPoint, Status, Store};
+use crate::runtime_door::{self, OciRuntime};
 use crate::spec::{self, SpecContext};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The engine bound to one Berth root.
+/// The engine bound to one Berth root. Cheap to clone; every method may be called from any
+/// thread (containers are started through a monitor process either way, see `monitor`).
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub store: Store,
-    pub backend: Backend,
+    pub(crate) runtime: Arc<dyn OciRuntime>,
+    pub(crate) layers: Layers,
     root: PathBuf,
 }
 
@@ -59,13 +62,12 @@ impl Drop for CreateGuard<'_> {
         if self.done {
             return;
         }
-        let root = &self.engine.root;
         if self.network {
-            let _ = crate::network::release(root, &self.id);
+            let _ = crate::network::release(self.engine.root(), &self.id);
         }
         if self.layer {
-            let _ = layer::unmount_layer(root, &self.id);
-            let _ = layer::remove_layer(root, &self.id);
+            let _ = self.engine.layers.unmount(&self.id);
+            let _ = self.engine.layers.remove(&self.id);
         }
         let _ = std::fs::remove_dir_all(self.engine.store.container_dir(&self.id));
         if let Some(name) = &self.name {
@@ -75,12 +77,25 @@ impl Drop for CreateGuard<'_> {
 }
 
 impl Engine {
+    /// The engine for the Berth root `root`, with the runtime `BERTH_RUNTIME` names (the
+    /// built-in library when unset).
     pub fn open(root: &Path) -> Engine {
+        Engine::with_runtime(root, runtime_door::from_env(root))
+    }
+
+    /// The engine for `root` driving `runtime`.
+    pub fn with_runtime(root: &Path, runtime: Arc<dyn OciRuntime>) -> Engine {
         Engine {
             store: Store::new(root),
-            backend: Backend::new(root),
+            runtime,
+            layers: Layers::new(root),
             root: root.to_path_buf(),
         }
+    }
+
+    /// The OCI runtime this engine drives.
+    pub fn runtime(&self) -> &dyn OciRuntime {
+        self.runtime.as_ref()
     }
 
     pub fn root(&self) -> &Path {
@@ -106,7 +121,7 @@ impl Engine {
         let id = names::new_id();
         let image = match &opts.rootfs {
             Some(_) => layer::ResolvedImage::default(),
-            None => layer::resolve_image(&self.root, &opts.image)?,
+            None => self.layers.resolve_image(&opts.image)?,
         };
         let mut guard = CreateGuard {
             engine: self,
@@ -147,11 +162,11 @@ impl Engine {
             }
             None => {
                 guard.layer = true;
-                let paths = layer::create_layer(&self.root, &id, &image.id)?;
+                let paths = self.layers.create(&id, &image.id)?;
                 let merged = if opts.host.auto_remove {
-                    layer::mount_layer_volatile(&self.root, &id)?
+                    self.layers.mount_volatile(&id)?
                 } else {
-                    layer::mount_layer(&self.root, &id)?
+                    self.layers.mount(&id)?
                 };
                 (paths, merged)
             }
@@ -229,9 +244,7 @@ impl Engine {
             None
         };
         if host.init == Some(true) && init_binary.is_none() {
-            return Err(EngineError::Sys(
-                "--init: no static init (tini-static / docker-init) found on this host".into(),
-            ));
+            return Err(EngineError::NoInit);
         }
         let cap_mask = crate::procinfo::bounding_caps();
         let caps = spec::capabilities(&host, cap_mask);
@@ -268,7 +281,8 @@ impl Engine {
             }
         }
         let spec_path = dir.join("config.json");
-        let spec_json = serde_json::to_vec(&oci).map_err(|e| EngineError::Sys(e.to_string()))?;
+        let spec_json =
+            serde_json::to_vec(&oci).map_err(|e| EngineError::encode("the OCI spec", e))?;
         crate::record::write_atomic(&spec_path, &spec_json)?;
         let args = spec::command_line(&config);
         let record = ContainerRecord {
@@ -309,27 +323,19 @@ impl Engine {
 
     /// Mounts the container's layer again if it is not mounted (after a stop).
     pub fn ensure_mounted(&self, record: &ContainerRecord) -> Result<()> {
-        if record.driver.is_empty()
-            || layer::is_mount_point(Path::new(&record.berth_layer.merged_dir))
-        {
-            return Ok(());
-        }
-        layer::mount_layer(&self.root, &record.id).map(|_| ())
+        self.layers.ensure_mounted(record)
     }
 
     pub fn unmount(&self, record: &ContainerRecord) -> Result<()> {
-        if record.driver.is_empty() {
-            return Ok(());
-        }
-        layer::unmount_layer(&self.root, &record.id)
+        self.layers.unmount_record(record)
     }
 
     /// Removes everything a stopped container owns: runtime state, layer, record, name.
     pub fn remove_resources(&self, record: &ContainerRecord) -> Result<()> {
-        if self.backend.delete(&record.id, true).is_err() {
+        if self.runtime.delete(&record.id, true).is_err() {
             // The runtime could not clean up (state lost or unreadable): make sure no process
             // of the container survives its record, and drop its cgroup ourselves.
-            kill_cgroup(&record.berth_cgroups_path);
+            kill_cgroup(&record.berth_cgroups_path)?;
         }
         self.remove_layer_and_record(record)
     }
@@ -338,8 +344,8 @@ impl Engine {
     pub fn remove_layer_and_record(&self, record: &ContainerRecord) -> Result<()> {
         crate::network::release(&self.root, &record.id)?;
         if !record.driver.is_empty() {
-            let _ = layer::unmount_layer(&self.root, &record.id);
-            layer::remove_layer(&self.root, &record.id)?;
+            let _ = self.layers.unmount(&record.id);
+            self.layers.remove(&record.id)?;
         }
         self.store.remove(record)
     }
@@ -383,8 +389,9 @@ impl Engine {
     /// already sent its greeting): output, STARTED, EXIT and ERROR frames arrive on it. Returns
     /// once the monitor is on its way; the monitor reads the greeting before it starts.
     pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
+        // Like every start: a stopped container gave its networks back.
         crate::network::ensure_ready(&self.root, id)?;
-        crate::monitor::spawn(self, id, Some(client), None).map(|_| ())
+        crate::monitor::spawn(self, id, Some(client), None)
     }
 
     /// Connects to a running container's monitor.
@@ -457,10 +464,9 @@ impl Engine {
         }
         // SAFETY: the PID was checked against its recorded start time just above.
         if unsafe { libc::kill(record.state.pid, signal) } < 0 {
-            return Err(EngineError::Sys(format!(
-                "kill {}: {}",
-                record.state.pid,
-                std::io::Error::last_os_error()
+            return Err(EngineError::last_os(format!(
+                "kill {} (the init of container {id})",
+                record.state.pid
             )));
         }
         Ok(())
@@ -511,7 +517,7 @@ impl Engine {
                     attach::SIGNAL,
                     &attach::i32_payload(libc::SIGKILL),
                 );
-                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                let _ = self.runtime.kill(id, libc::SIGKILL, true);
                 wait_exit_frame(&mut stream, Duration::from_secs(30));
                 Ok(())
             }
@@ -523,8 +529,8 @@ impl Engine {
                 while record.init_alive() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                let _ = self.backend.kill(id, libc::SIGKILL, true);
-                let _ = self.backend.delete(id, true);
+                let _ = self.runtime.kill(id, libc::SIGKILL, true);
+                let _ = self.runtime.delete(id, true);
                 let _ = self.store.update(id, |r| {
                     r.state.running = false;
                     r.state.pid = 0;
@@ -552,12 +558,12 @@ impl Engine {
                     attach::SIGNAL,
                     &attach::i32_payload(libc::SIGKILL),
                 );
-                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                let _ = self.runtime.kill(id, libc::SIGKILL, true);
                 wait_exit_frame(&mut stream, Duration::from_secs(30));
             } else if record.init_alive() {
                 // SAFETY: PID verified alive with its start time.
                 unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
-                let _ = self.backend.kill(id, libc::SIGKILL, true);
+                let _ = self.runtime.kill(id, libc::SIGKILL, true);
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while record.init_alive() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
@@ -585,7 +591,7 @@ impl Engine {
                 format!("Container {id} is not running"),
             ));
         }
-        self.backend.pause(id)?;
+        self.runtime.pause(id)?;
         crate::events::container(&self.root, &record, "pause", &[]);
         self.store.update(id, |r| r.state.paused = true)
     }
@@ -598,7 +604,7 @@ impl Engine {
                 format!("Container {id} is not paused"),
             ));
         }
-        self.backend.resume(id)?;
+        self.runtime.resume(id)?;
         crate::events::container(&self.root, &record, "unpause", &[]);
         self.store.update(id, |r| r.state.paused = false)
     }
@@ -696,26 +702,19 @@ fn check_modes(host: &crate::options::HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// SIGKILLs every process in a container's cgroup and removes the cgroup (best effort).
-pub(crate) fn kill_cgroup(cgroups_path: &str) {
+/// SIGKILLs every process in a container's cgroup and removes the cgroup.
+pub(crate) fn kill_cgroup(cgroups_path: &str) -> Result<()> {
     if cgroups_path.is_empty() {
-        return;
+        return Ok(());
     }
-    let Ok(h) = berth_cgroups::Hierarchy::detect() else {
-        return;
+    let cgroup_err = |source| EngineError::Cgroup {
+        path: cgroups_path.to_string(),
+        source,
     };
-    let Ok(cg) = berth_cgroups::Cgroup::open(&h, cgroups_path) else {
-        return;
-    };
-    if !cg.exists() {
-        return;
-    }
-    let _ = cg.kill_all(libc::SIGKILL);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while cg.all_pids().map(|p| !p.is_empty()).unwrap_or(false) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = cg.destroy();
+    let h = berth_cgroups::Hierarchy::detect().map_err(cgroup_err)?;
+    let cg = berth_cgroups::Cgroup::open(&h, cgroups_path).map_err(cgroup_err)?;
+    cg.kill_and_destroy(Duration::from_secs(2))
+        .map_err(cgroup_err)
 }
 
 /// This host's RLIMIT_NOFILE (soft, hard).

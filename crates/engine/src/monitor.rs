@@ -1,49 +1,92 @@
-//! The per-container monitor (Berth's conmon): a forked, single-threaded, session-leading
-//! child subreaper of `berth` that creates and starts the container through the runtime, keeps
-//! its stdio (pipes or a PTY master), writes the json-file log, serves attach clients on
+//! The per-container monitor (Berth's conmon): a single-threaded, session-leading child
+//! subreaper that creates and starts the container through the runtime, keeps its stdio (pipes
+//! or a PTY master), writes the json-file log, serves attach clients on
 //! `containers/<id>/attach.sock`, reaps the init, records exit status / OOMKilled / FinishedAt,
 //! applies the restart policy and `--rm` cleanup, and then exits. It never outlives the
 //! container's last restart, and it never holds the metadata lock while waiting.
+//!
+//! How it starts ([`spawn`]): a single-threaded caller (the CLI) forks it — the fast path. Any
+//! other caller (a server, a library user with threads) must not fork into Rust code, so it
+//! re-executes a program that serves the hidden entry point (`hidden_entry`) with the attach
+//! client and the ready pipe as the new process's stdin and stdout; that process forks the
+//! monitor (it is single-threaded) and exits at once, so the caller reaps it right away and the
+//! monitor is never the caller's zombie.
+//!
+//! It sees the engine only through [`MonitorContext`]: the record store, the runtime door and
+//! the layers.
 use crate::attach::{self, FrameBuffer};
-use crate::error::{command_failure_code, EngineError, Result};
+use crate::error::{EngineError, Result};
+use crate::layer::Layers;
 use crate::lifecycle::Engine;
 use crate::logs::LogWriter;
 use crate::options::HostConfig;
-use crate::record::{now_rfc3339, ContainerRecord};
+use crate::record::{now_rfc3339, ContainerRecord, Store};
+use crate::runtime_door::OciRuntime;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Forks the monitor for container `id`. `client` is an already-connected attach client (the
+/// What the monitor needs of the engine, and nothing more.
+#[derive(Debug, Clone)]
+pub(crate) struct MonitorContext {
+    pub store: Store,
+    pub runtime: Arc<dyn OciRuntime>,
+    pub layers: Layers,
+}
+
+impl MonitorContext {
+    pub fn of(engine: &Engine) -> MonitorContext {
+        MonitorContext {
+            store: engine.store.clone(),
+            runtime: engine.runtime.clone(),
+            layers: engine.layers.clone(),
+        }
+    }
+}
+
+/// Starts the monitor for container `id`. `client` is an already-connected attach client (the
 /// foreground `run`), `ready` a pipe on which the monitor reports "0" once the container runs,
-/// or "<exit code> <message>" when it could not start. Returns the monitor's PID.
-pub fn spawn(
+/// or "<exit code> <message>" when it could not start.
+pub(crate) fn spawn(
     engine: &Engine,
     id: &str,
     client: Option<OwnedFd>,
     ready: Option<OwnedFd>,
-) -> Result<i32> {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: berth is single-threaded when it forks the monitor (no runtime threads, no pools),
-    // so the child may run ordinary Rust code.
-    match unsafe { libc::fork() } {
-        -1 => Err(EngineError::Sys(format!(
-            "fork of the monitor: {}",
-            std::io::Error::last_os_error()
-        ))),
-        0 => {
-            let code = become_monitor(engine, id, client, ready);
-            // SAFETY: leaving the forked child without running the parent's atexit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        pid => Ok(pid),
+) -> Result<()> {
+    if crate::sys::is_single_threaded() {
+        fork_monitor(&MonitorContext::of(engine), id, client, ready)
+    } else {
+        crate::hidden_entry::spawn_monitor(engine.root(), id, client, ready)
     }
 }
 
-fn become_monitor(
-    engine: &Engine,
+/// Forks the monitor. Call only from a single-threaded process.
+pub(crate) fn fork_monitor(
+    ctx: &MonitorContext,
+    id: &str,
+    client: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+) -> Result<()> {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: the caller checked that this process is single-threaded, so the child may run
+    // ordinary Rust code.
+    match unsafe { libc::fork() } {
+        -1 => Err(EngineError::last_os(format!("fork of the monitor of {id}"))),
+        0 => {
+            let code = become_monitor(ctx, id, client, ready);
+            // SAFETY: leaving the forked child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs the monitor in this (new, single-threaded) process; returns its exit code.
+pub(crate) fn become_monitor(
+    ctx: &MonitorContext,
     id: &str,
     client: Option<OwnedFd>,
     ready: Option<OwnedFd>,
@@ -60,7 +103,7 @@ fn become_monitor(
             libc::CLOSE_RANGE_CLOEXEC,
         );
     }
-    let dir = engine.store.container_dir(id);
+    let dir = ctx.store.container_dir(id);
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -76,15 +119,30 @@ fn become_monitor(
     {
         let _ = crate::sys::dup_onto(log.as_raw_fd(), 2);
     }
-    let mut monitor = match Monitor::new(engine, id, client, ready) {
+    let mut monitor = match Monitor::new(ctx.clone(), id, client, ready) {
         Ok(m) => m,
-        Err(e) => {
+        Err((e, client, ready)) => {
             eprintln!("monitor {id}: {e}");
+            report_setup_failure(&e, client, ready);
             return 1;
         }
     };
     monitor.run();
     0
+}
+
+/// Tells whoever waits that the monitor could not even set up (before any container start).
+fn report_setup_failure(e: &EngineError, client: Option<OwnedFd>, ready: Option<OwnedFd>) {
+    let message = format!("container monitor: {e}");
+    if let Some(ready) = ready {
+        let _ = std::fs::File::from(ready).write_all(format!("125 {message}\n").as_bytes());
+    }
+    if let Some(client) = client {
+        let mut stream = UnixStream::from(client);
+        let mut payload = attach::i32_payload(125).to_vec();
+        payload.extend_from_slice(message.as_bytes());
+        let _ = attach::write_frame(&mut stream, attach::ERROR, &payload);
+    }
 }
 
 struct Client {
@@ -105,8 +163,8 @@ struct ContainerIo {
     pty_hangup: bool,
 }
 
-struct Monitor<'a> {
-    engine: &'a Engine,
+struct Monitor {
+    ctx: MonitorContext,
     id: String,
     host: HostConfig,
     tty: bool,
@@ -122,26 +180,43 @@ struct Monitor<'a> {
     held: crate::deferred_free::Held,
 }
 
-impl<'a> Monitor<'a> {
+/// A failed setup, with the channels to report it on.
+type SetupFailure = (EngineError, Option<OwnedFd>, Option<OwnedFd>);
+
+impl Monitor {
     fn new(
-        engine: &'a Engine,
+        ctx: MonitorContext,
         id: &str,
         client: Option<OwnedFd>,
         ready: Option<OwnedFd>,
-    ) -> Result<Monitor<'a>> {
-        let record = engine.store.load(id)?;
-        let host = engine.store.load_host_config(id)?;
-        let dir = engine.store.container_dir(id);
-        let sock = dir.join("attach.sock");
-        let _ = std::fs::remove_file(&sock);
-        let listener = crate::sys::socket_path(&sock)
-            .ok()
-            .and_then(|s| UnixListener::bind(&s.path).ok());
-        if let Some(l) = &listener {
-            let _ = l.set_nonblocking(true);
-        }
-        let signals =
-            crate::sys::signalfd_for(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+    ) -> std::result::Result<Monitor, SetupFailure> {
+        let opened = (|| {
+            let record = ctx.store.load(id)?;
+            let host = ctx.store.load_host_config(id)?;
+            let dir = ctx.store.container_dir(id);
+            let sock = dir.join("attach.sock");
+            let _ = std::fs::remove_file(&sock);
+            let short = crate::sys::socket_path(&sock)?;
+            let listener =
+                UnixListener::bind(&short.path).map_err(|e| EngineError::io(&sock, e))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| EngineError::io(&sock, e))?;
+            let log_path = dir.join(format!("{id}-json.log"));
+            let log = LogWriter::open(&log_path)?;
+            let signals = crate::sys::signalfd_for(&[
+                libc::SIGCHLD,
+                libc::SIGTERM,
+                libc::SIGINT,
+                libc::SIGHUP,
+            ])?;
+            Ok((record, host, listener, log, signals))
+        })();
+        let (record, host, listener, log, signals) = match opened {
+            Ok(parts) => parts,
+            Err(e) => return Err((e, client, ready)),
+        };
+        let listener = Some(listener);
         let mut clients = Vec::new();
         let mut window = None;
         if let Some(fd) = client {
@@ -173,9 +248,9 @@ impl<'a> Monitor<'a> {
                 wants,
             });
         }
-        let log = LogWriter::open(&dir.join(format!("{id}-json.log"))).ok();
+        let log = Some(log);
         Ok(Monitor {
-            engine,
+            ctx,
             id: id.to_string(),
             tty: record.config.tty,
             open_stdin: record.config.open_stdin,
@@ -198,27 +273,20 @@ impl<'a> Monitor<'a> {
             let outcome = self.start_once();
             let (code, error) = match outcome {
                 Ok((pid, io)) => (self.supervise(pid, io), None),
-                Err(e) => {
-                    let msg = e.to_string();
-                    let code = match &e {
-                        EngineError::Runtime(m) => command_failure_code(m),
-                        other => other.exit_code(),
-                    };
-                    (code, Some(msg))
-                }
+                Err(e) => (e.command_failure_code(), Some(e.to_string())),
             };
             // `--rm`: the container goes before anyone hears how it ended, so a foreground
             // `run --rm` returns only once its record, name, mount, layer and cgroup are gone
             // (Docker's CLI waits for the "removed" condition). Recording the exit first would
             // only be undone; if removal fails, the exit is recorded below instead.
             let before_removal = if self.host.auto_remove {
-                self.engine.store.load(&self.id).ok()
+                self.ctx.store.load(&self.id).ok()
             } else {
                 None
             };
             if self.host.auto_remove && self.remove_container() {
                 if let Some(record) = before_removal {
-                    let root = self.engine.root();
+                    let root = self.ctx.store.root();
                     if error.is_none() {
                         let exit = [("exitCode", code.to_string())];
                         crate::events::container(root, &record, "die", &exit);
@@ -228,13 +296,22 @@ impl<'a> Monitor<'a> {
                 self.report(code, error);
                 return;
             }
-            self.finish_run(code, error.as_deref());
-            let record = self.engine.store.load(&self.id).unwrap_or_default();
-            if error.is_none() && self.should_restart(code, record.restart_count) {
+            let restart_count = match self.finish_run(code, error.as_deref()) {
+                Ok(count) => count,
+                Err(e) => {
+                    // Without its record the container cannot be restarted or judged: stop
+                    // here and say why, rather than act on a default record.
+                    let message = format!("container {}: recording its exit: {e}", self.id);
+                    eprintln!("monitor: {message}");
+                    self.final_cleanup(code, Some(error.unwrap_or(message)));
+                    return;
+                }
+            };
+            if error.is_none() && self.should_restart(code, restart_count) {
                 if started.elapsed() > Duration::from_secs(10) {
                     delay = Duration::from_millis(100);
                 }
-                let _ = self.engine.store.update(&self.id, |r| {
+                let _ = self.ctx.store.update(&self.id, |r| {
                     r.state.restarting = true;
                     r.restart_count += 1;
                 });
@@ -242,7 +319,7 @@ impl<'a> Monitor<'a> {
                 delay = (delay * 2).min(Duration::from_secs(60));
                 if self.manually_stopped {
                     let _ = self
-                        .engine
+                        .ctx
                         .store
                         .update(&self.id, |r| r.state.restarting = false);
                     self.final_cleanup(code, None);
@@ -271,12 +348,12 @@ impl<'a> Monitor<'a> {
 
     /// Mounts the rootfs if needed, creates the container with fresh stdio, starts it.
     fn start_once(&mut self) -> Result<(i32, ContainerIo)> {
-        let record = self.engine.store.load(&self.id)?;
-        self.engine.ensure_mounted(&record)?;
-        let bundle = self.engine.store.container_dir(&self.id);
+        let record = self.ctx.store.load(&self.id)?;
+        self.ctx.layers.ensure_mounted(&record)?;
+        let bundle = self.ctx.store.container_dir(&self.id);
         // A previous run may have left runtime state behind (killed monitor).
         if record.has_been_started_before {
-            let _ = self.engine.backend.delete(&self.id, true);
+            let _ = self.ctx.runtime.delete(&self.id, true);
         }
         let mut io = ContainerIo::default();
         let pid = if self.tty {
@@ -289,12 +366,12 @@ impl<'a> Monitor<'a> {
                 std::fs::File::open("/dev/null").map_err(|e| EngineError::io("/dev/null", e))?;
             let n = null.as_raw_fd();
             let pid = self
-                .engine
-                .backend
+                .ctx
+                .runtime
                 .create(&self.id, &bundle, [n, n, n], Some(&short.path));
             let _ = std::fs::remove_file(&sock_path);
             let pid = pid?;
-            let master = crate::backend::receive_console(&listener)?;
+            let master = crate::runtime_door::receive_console(&listener)?;
             if let Some((rows, cols)) = self.window {
                 crate::sys::set_window_size(master.as_raw_fd(), rows, cols);
             }
@@ -311,7 +388,7 @@ impl<'a> Monitor<'a> {
             };
             let (out_r, out_w) = crate::sys::pipe()?;
             let (err_r, err_w) = crate::sys::pipe()?;
-            let pid = self.engine.backend.create(
+            let pid = self.ctx.runtime.create(
                 &self.id,
                 &bundle,
                 [
@@ -327,11 +404,11 @@ impl<'a> Monitor<'a> {
             pid
         };
         let start_time = crate::procinfo::start_time(pid).unwrap_or(0);
-        if let Err(e) = self.engine.backend.start(&self.id) {
+        if let Err(e) = self.ctx.runtime.start(&self.id) {
             // SAFETY: `pid` is our unreaped child (the runtime made it so).
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            crate::backend::wait_for(pid);
-            let _ = self.engine.backend.delete(&self.id, true);
+            crate::runtime_door::wait_for(pid);
+            let _ = self.ctx.runtime.delete(&self.id, true);
             // Whatever the init said before dying explains the failure best.
             let said = io
                 .stderr
@@ -339,12 +416,15 @@ impl<'a> Monitor<'a> {
                 .map(|fd| read_available(fd.as_raw_fd()))
                 .unwrap_or_default();
             if !said.trim().is_empty() {
-                return Err(EngineError::Runtime(format!("{e}: {}", said.trim())));
+                return Err(EngineError::Command {
+                    message: format!("{e}: {}", said.trim()),
+                    exit_code: e.command_failure_code(),
+                });
             }
             return Err(e);
         }
         let me = std::process::id() as i32;
-        self.engine.store.update(&self.id, |r| {
+        self.ctx.store.update(&self.id, |r| {
             r.state.running = true;
             r.state.paused = false;
             r.state.restarting = false;
@@ -357,8 +437,8 @@ impl<'a> Monitor<'a> {
             r.berth_monitor_pid = me;
             r.berth_pid_start_time = start_time;
         })?;
-        if let Ok(record) = self.engine.store.load(&self.id) {
-            crate::events::container(self.engine.root(), &record, "start", &[]);
+        if let Ok(record) = self.ctx.store.load(&self.id) {
+            crate::events::container(self.ctx.store.root(), &record, "start", &[]);
         }
         if let Some(ready) = self.ready.take() {
             let _ = std::fs::File::from(ready).write_all(b"0\n");
@@ -371,6 +451,11 @@ impl<'a> Monitor<'a> {
     fn supervise(&mut self, pid: i32, mut io: ContainerIo) -> i32 {
         let mut exit_code: Option<i32> = None;
         let mut buf = vec![0u8; 64 * 1024];
+        // The init's end is seen on its pidfd, which does not depend on which thread SIGCHLD is
+        // delivered to; SIGCHLD still reaps orphans the monitor inherits as subreaper.
+        let pidfd = rustix::process::Pid::from_raw(pid).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
         loop {
             if let Some(code) = exit_code {
                 self.drain(&mut io, &mut buf);
@@ -387,6 +472,9 @@ impl<'a> Monitor<'a> {
                 kinds.push(kind);
             };
             push(self.signals.as_raw_fd(), b'S');
+            if let Some(fd) = &pidfd {
+                push(fd.as_raw_fd(), b'P');
+            }
             if let Some(l) = &self.listener {
                 push(l.as_raw_fd(), b'L');
             }
@@ -421,6 +509,11 @@ impl<'a> Monitor<'a> {
                                     exit_code = Some(code);
                                 }
                             }
+                        }
+                    }
+                    b'P' => {
+                        if let Some(code) = reap(pid) {
+                            exit_code = Some(code);
                         }
                     }
                     b'L' => self.accept_clients(),
@@ -608,16 +701,17 @@ impl<'a> Monitor<'a> {
     }
 
     /// Records the end of one run: exit code, OOM flag, FinishedAt; deletes the runtime state.
-    fn finish_run(&mut self, code: i32, error: Option<&str>) -> bool {
-        let record = self.engine.store.load(&self.id).unwrap_or_default();
+    /// Returns the restart count so far. Fails when the record cannot be read or written.
+    fn finish_run(&mut self, code: i32, error: Option<&str>) -> Result<i64> {
+        let record = self.ctx.store.load(&self.id)?;
         // The OOM killer's signal is SIGKILL: only then is the cgroup worth asking.
-        let oom = error.is_none() && code == 128 + libc::SIGKILL && oom_killed(&record);
+        let oom = error.is_none() && code == 128 + libc::SIGKILL && oom_killed(&record)?;
         if oom {
-            crate::events::container(self.engine.root(), &record, "oom", &[]);
+            crate::events::container(self.ctx.store.root(), &record, "oom", &[]);
         }
         if error.is_none() {
             crate::events::container(
-                self.engine.root(),
+                self.ctx.store.root(),
                 &record,
                 "die",
                 &[("exitCode", code.to_string())],
@@ -626,9 +720,9 @@ impl<'a> Monitor<'a> {
         // Only reached for --rm when removing it failed: final_cleanup retries the whole
         // removal (runtime state first) before anyone is told.
         if !self.host.auto_remove {
-            let _ = self.engine.backend.delete(&self.id, true);
+            let _ = self.ctx.runtime.delete(&self.id, true);
         }
-        let _ = self.engine.store.update(&self.id, |r| {
+        self.ctx.store.update(&self.id, |r| {
             r.state.running = false;
             r.state.paused = false;
             r.state.pid = 0;
@@ -642,8 +736,8 @@ impl<'a> Monitor<'a> {
             r.state.error = error.unwrap_or("").to_string();
             r.berth_monitor_pid = 0;
             r.berth_pid_start_time = 0;
-        });
-        oom
+            r.restart_count
+        })
     }
 
     /// After the last run: unmount (with `--rm`, remove everything), then tell everyone.
@@ -651,18 +745,13 @@ impl<'a> Monitor<'a> {
         if self.host.auto_remove {
             // The fast path in `run` failed part-way: try again, still before reporting.
             self.remove_container();
-        } else if let Ok(record) = self.engine.store.load(&self.id) {
-            let _ = self.engine.unmount(&record);
+        } else if let Ok(record) = self.ctx.store.load(&self.id) {
+            let _ = self.ctx.layers.unmount_record(&record);
             // A stopped container holds no address, port or namespace (Docker frees them too);
             // the next start brings its networks back.
-            let _ = crate::network::release(self.engine.root(), &self.id);
+            let _ = crate::network::release(self.ctx.store.root(), &self.id);
         }
-        let _ = std::fs::remove_file(
-            self.engine
-                .store
-                .container_dir(&self.id)
-                .join("attach.sock"),
-        );
+        let _ = std::fs::remove_file(self.ctx.store.container_dir(&self.id).join("attach.sock"));
         self.report(code, error);
     }
 
@@ -670,52 +759,49 @@ impl<'a> Monitor<'a> {
     /// unmount included), and the record and name, in that order. True when all of it is gone.
     /// The deleted files' blocks are freed only when the monitor exits, after the report.
     fn remove_container(&mut self) -> bool {
-        let Ok(record) = self.engine.store.load(&self.id) else {
+        let Ok(record) = self.ctx.store.load(&self.id) else {
             return false;
         };
-        let root = self.engine.root();
-        self.held.hold_tree(&root.join("runtime").join(&self.id));
+        let layout = self.ctx.layers.layout().clone();
+        self.held
+            .hold_tree(&self.ctx.store.root().join("runtime").join(&self.id));
         if !record.berth_layer.mount_id.is_empty() {
-            let overlay = root.join("overlay2");
-            let layer = overlay.join(&record.berth_layer.mount_id);
-            let init = overlay.join(format!("{}-init", record.berth_layer.mount_id));
+            let layer = layout.layer_dir(&record.berth_layer.mount_id);
+            let init = layout.layer_dir(&format!("{}-init", record.berth_layer.mount_id));
             for dir in [&layer, &init] {
                 // The short link `l/<name>` is a symlink long enough to own a block.
                 if let Ok(short) = std::fs::read_to_string(dir.join("link")) {
                     let short = short.trim();
                     if !short.is_empty() && !short.contains('/') {
-                        self.held.hold_tree(&overlay.join("l").join(short));
+                        self.held.hold_tree(&layout.links().join(short));
                     }
                 }
                 self.held.hold_tree(dir);
             }
         }
-        self.held
-            .hold_tree(&root.join("image/overlay2/layerdb/mounts").join(&self.id));
-        self.held
-            .hold_tree(&self.engine.store.container_dir(&self.id));
+        self.held.hold_tree(&layout.mount_meta(&self.id));
+        self.held.hold_tree(&self.ctx.store.container_dir(&self.id));
         self.held.hold_tree(
             &self
-                .engine
+                .ctx
                 .store
                 .containers_dir()
                 .join(".names")
                 .join(record.short_name()),
         );
-        let root = self.engine.root();
+        let layers = &self.ctx.layers;
         let remove_layer = || {
             record.driver.is_empty()
-                || crate::layer::remove_layer(root, &record.id).is_ok()
-                || !root
-                    .join("image/overlay2/layerdb/mounts")
-                    .join(&record.id)
-                    .exists()
+                || layers.remove(&record.id).is_ok()
+                || !layout.mount_meta(&record.id).exists()
         };
         let remove_runtime_state = || {
-            if self.engine.backend.delete(&self.id, true).is_err() {
+            if self.ctx.runtime.delete(&self.id, true).is_err() {
                 // The runtime state may be gone already (its root removed under us): the
                 // cgroup must not outlive the container anyway.
-                crate::lifecycle::kill_cgroup(&record.berth_cgroups_path);
+                if let Err(e) = crate::lifecycle::kill_cgroup(&record.berth_cgroups_path) {
+                    eprintln!("monitor {}: {e}", self.id);
+                }
             }
         };
         // In its own PID namespace nothing of the container outlives its init (the kernel
@@ -732,8 +818,9 @@ impl<'a> Monitor<'a> {
                 layer.join().unwrap_or(false)
             })
         };
+        let root = self.ctx.store.root();
         let network_gone = crate::network::release(root, &record.id).is_ok();
-        let removed = layer_gone && network_gone && self.engine.store.remove(&record).is_ok();
+        let removed = layer_gone && network_gone && self.ctx.store.remove(&record).is_ok();
         if removed {
             // Docker's `run --rm` takes the container's anonymous volumes with it.
             crate::volumes::Volumes::new(root).remove_anonymous_of(&record);
@@ -795,23 +882,205 @@ fn reap(init: i32) -> Option<i32> {
             return result;
         }
         if pid == init {
-            result = Some(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                255
-            });
+            result = crate::sys::decode_wait_status(status).or(Some(255));
         }
     }
 }
 
-fn oom_killed(record: &ContainerRecord) -> bool {
-    let Ok(h) = berth_cgroups::Hierarchy::detect() else {
-        return false;
+/// Whether the OOM killer struck the container's cgroup. A cgroup that is gone already (the
+/// runtime removed it) can tell nothing: false.
+fn oom_killed(record: &ContainerRecord) -> Result<bool> {
+    let cgroup_err = |source| EngineError::Cgroup {
+        path: record.berth_cgroups_path.clone(),
+        source,
     };
-    let Ok(cg) = berth_cgroups::Cgroup::open(&h, &record.berth_cgroups_path) else {
-        return false;
-    };
-    cg.oom_kill_count().map(|n| n > 0).unwrap_or(false)
+    let h = berth_cgroups::Hierarchy::detect().map_err(cgroup_err)?;
+    let cg = berth_cgroups::Cgroup::open(&h, &record.berth_cgroups_path).map_err(cgroup_err)?;
+    if !cg.exists() {
+        return Ok(false);
+    }
+    cg.oom_kill_count().map(|n| n > 0).map_err(cgroup_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{RestartPolicy, RunOptions};
+    use crate::runtime_door::fake::FakeRuntime;
+
+    struct Fixture {
+        _turn: std::sync::MutexGuard<'static, ()>,
+        _root: tempfile::TempDir,
+        rootfs: tempfile::TempDir,
+        engine: Engine,
+        fake: Arc<FakeRuntime>,
+    }
+
+    /// The monitor reaps any child of the process (waitpid(-1), as the subreaper of its
+    /// container must): two monitors in one test process would reap each other's inits, so
+    /// the tests that run one take turns.
+    static ONE_MONITOR_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn fixture(fake: FakeRuntime) -> Fixture {
+        let root = tempfile::tempdir().expect("root");
+        let rootfs = tempfile::tempdir().expect("rootfs");
+        let fake = Arc::new(fake);
+        let engine = Engine::with_runtime(root.path(), fake.clone());
+        Fixture {
+            _turn: ONE_MONITOR_AT_A_TIME
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            _root: root,
+            rootfs,
+            engine,
+            fake,
+        }
+    }
+
+    impl Fixture {
+        /// A `--rootfs` container whose command the fake runtime runs on the host.
+        fn container(&self, script: &str, restart: &str, retries: i64) -> String {
+            let mut opts = RunOptions {
+                command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+                rootfs: Some(self.rootfs.path().to_path_buf()),
+                ..Default::default()
+            };
+            opts.host.restart_policy = RestartPolicy {
+                name: restart.into(),
+                maximum_retry_count: retries,
+            };
+            self.engine.create(&opts).expect("create").id
+        }
+
+        /// Runs the monitor in this process until it is done; returns what it reported on
+        /// its ready pipe.
+        fn monitor(&self, id: &str) -> String {
+            let (read, write) = crate::sys::pipe().expect("pipe");
+            let mut monitor = Monitor::new(MonitorContext::of(&self.engine), id, None, Some(write))
+                .map_err(|(e, _, _)| e)
+                .expect("monitor");
+            monitor.run();
+            drop(monitor);
+            let mut text = String::new();
+            std::fs::File::from(read)
+                .read_to_string(&mut text)
+                .expect("ready");
+            text
+        }
+
+        fn creates(&self) -> usize {
+            self.fake
+                .calls()
+                .iter()
+                .filter(|c| c.starts_with("create "))
+                .count()
+        }
+    }
+
+    #[test]
+    fn monitor_logs_output_and_records_the_exit() {
+        let f = fixture(FakeRuntime::default());
+        let id = f.container("echo out; echo err >&2; exit 3", "no", 0);
+        assert_eq!(f.monitor(&id).trim(), "0");
+        let record = f.engine.store.load(&id).expect("record");
+        assert_eq!(record.state.exit_code, 3);
+        assert!(!record.state.running);
+        assert_eq!(record.state.pid, 0);
+        assert!(!record.state.finished_at.is_empty());
+        let log = std::fs::read_to_string(&record.log_path).expect("log");
+        assert!(log.contains(r#""log":"out\n","stream":"stdout""#), "{log}");
+        assert!(log.contains(r#""log":"err\n","stream":"stderr""#), "{log}");
+        assert_eq!(
+            f.fake.calls(),
+            vec![
+                format!("create {id}"),
+                format!("start {id}"),
+                format!("delete {id}")
+            ]
+        );
+    }
+
+    #[test]
+    fn monitor_applies_on_failure_restarts_up_to_the_limit() {
+        let f = fixture(FakeRuntime::default());
+        let id = f.container("exit 1", "on-failure", 2);
+        f.monitor(&id);
+        let record = f.engine.store.load(&id).expect("record");
+        assert_eq!(f.creates(), 3);
+        assert_eq!(record.restart_count, 2);
+        assert_eq!(record.state.exit_code, 1);
+        assert!(!record.state.restarting);
+    }
+
+    #[test]
+    fn a_command_that_does_not_exist_is_127_from_its_errno() {
+        let f = fixture(FakeRuntime {
+            fail_create_errno: Some(libc::ENOENT),
+            ..Default::default()
+        });
+        let id = f.container("true", "no", 0);
+        let report = f.monitor(&id);
+        assert!(report.starts_with("127 "), "{report}");
+        drop(f);
+        let f = fixture(FakeRuntime {
+            fail_create_errno: Some(libc::EACCES),
+            ..Default::default()
+        });
+        let id = f.container("true", "no", 0);
+        let report = f.monitor(&id);
+        assert!(report.starts_with("126 "), "{report}");
+        let record = f.engine.store.load(&id).expect("record");
+        assert_eq!(record.state.exit_code, 126);
+        assert!(!record.state.error.is_empty());
+        assert!(record.state.finished_at.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_record_stops_the_restart_policy() {
+        let f = fixture(FakeRuntime::default());
+        let id = f.container("", "always", 0);
+        // The command breaks its own record: the monitor must not restart it on a default
+        // record (forever, with "always"), but stop.
+        let record_file = f.engine.store.container_dir(&id).join("config.v2.json");
+        let mut opts_script = String::from("echo broken > ");
+        opts_script.push_str(&record_file.to_string_lossy());
+        let spec_path = f.engine.store.container_dir(&id).join("config.json");
+        let mut spec = oci_spec::runtime::Spec::load(&spec_path).expect("spec");
+        let mut process = spec.process().clone().expect("process");
+        process.set_args(Some(vec!["/bin/sh".into(), "-c".into(), opts_script]));
+        spec.set_process(Some(process));
+        spec.save(&spec_path).expect("save");
+        f.monitor(&id);
+        assert_eq!(f.creates(), 1);
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_opened_is_reported() {
+        let f = fixture(FakeRuntime::default());
+        let id = f.container("true", "no", 0);
+        let log = f
+            .engine
+            .store
+            .container_dir(&id)
+            .join(format!("{id}-json.log"));
+        std::fs::create_dir_all(&log).expect("a directory where the log goes");
+        let (read, write) = crate::sys::pipe().expect("pipe");
+        let err = match Monitor::new(MonitorContext::of(&f.engine), &id, None, Some(write)) {
+            Ok(_) => panic!("the monitor started without its log"),
+            Err((e, client, ready)) => {
+                report_setup_failure(&e, client, ready);
+                e
+            }
+        };
+        assert!(
+            err.to_string().contains(&log.display().to_string()),
+            "{err}"
+        );
+        let mut text = String::new();
+        std::fs::File::from(read)
+            .read_to_string(&mut text)
+            .expect("ready");
+        assert!(text.starts_with("125 container monitor: "), "{text}");
+        assert_eq!(f.creates(), 0);
+    }
 }

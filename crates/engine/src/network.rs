@@ -27,7 +27,7 @@ impl From<berth_net::NetError> for EngineError {
                 message: e.to_string(),
                 exit_code: 125,
             },
-            other => EngineError::Sys(other.to_string()),
+            other => EngineError::Network(other),
         }
     }
 }
@@ -219,7 +219,8 @@ fn load_requested(root: &Path, id: &str) -> Vec<RequestedNetwork> {
 }
 
 fn save_requested(root: &Path, id: &str, list: &[RequestedNetwork]) -> Result<()> {
-    let bytes = serde_json::to_vec(list).map_err(|e| EngineError::Sys(e.to_string()))?;
+    let bytes = serde_json::to_vec(list)
+        .map_err(|e| EngineError::encode(format!("the networks of container {id}"), e))?;
     crate::record::write_atomic(&requested_path(root, id), &bytes)
 }
 

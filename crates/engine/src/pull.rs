@@ -27,9 +27,12 @@ impl std::str::FromStr for PullPolicy {
             "missing" => Ok(PullPolicy::Missing),
             "always" => Ok(PullPolicy::Always),
             "never" => Ok(PullPolicy::Never),
-            other => Err(EngineError::Sys(format!(
-                "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
-            ))),
+            other => Err(EngineError::InvalidOption {
+                option: format!("--pull {other}"),
+                message: format!(
+                    "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+                ),
+            }),
         }
     }
 }
@@ -46,8 +49,7 @@ impl Engine {
         progress: &dyn PullProgress,
         on_missing: &mut dyn FnMut(),
     ) -> Result<bool> {
-        let images =
-            berth_image::Store::open(self.root()).map_err(|e| EngineError::Image(e.to_string()))?;
+        let images = berth_image::Store::open(self.root())?;
         let present = images.resolve_id(reference).is_ok();
         let wanted = match policy {
             PullPolicy::Never => false,

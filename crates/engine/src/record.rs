@@ -308,7 +308,8 @@ impl Store {
     }
 
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
-        let json = serde_json::to_vec(record).map_err(|e| EngineError::Sys(e.to_string()))?;
+        let json = serde_json::to_vec(record)
+            .map_err(|e| EngineError::encode(format!("the record of {}", record.id), e))?;
         write_atomic(
             &self.container_dir(&record.id).join("config.v2.json"),
             &json,
@@ -316,7 +317,8 @@ impl Store {
     }
 
     pub fn save_host_config(&self, id: &str, host: &HostConfig) -> Result<()> {
-        let json = serde_json::to_vec(host).map_err(|e| EngineError::Sys(e.to_string()))?;
+        let json = serde_json::to_vec(host)
+            .map_err(|e| EngineError::encode(format!("the host config of {id}"), e))?;
         write_atomic(&self.container_dir(id).join("hostconfig.json"), &json)
     }
 

@@ -25,11 +25,20 @@ pub fn env_flag(text: &str) -> Result<()> {
 /// `-v` as typed: no empty section between colons.
 pub fn volume_flag(text: &str) -> Result<()> {
     if text.is_empty() || text.split(':').any(str::is_empty) {
-        return Err(EngineError::Sys(format!(
-            "invalid volume specification: '{text}'"
-        )));
+        return Err(refused(
+            "-v, --volume",
+            format!("invalid volume specification: '{text}'"),
+        ));
     }
     Ok(())
+}
+
+/// A flag Docker's daemon refuses, with its message.
+fn refused(option: &str, message: String) -> EngineError {
+    EngineError::InvalidOption {
+        option: option.to_string(),
+        message,
+    }
 }
 
 fn online_cpus() -> usize {
@@ -48,42 +57,51 @@ pub fn run_options(opts: &RunOptions) -> Result<()> {
     }
     for target in opts.host.tmpfs.keys() {
         if target.is_empty() {
-            return Err(EngineError::Sys(
+            return Err(refused(
+                "--tmpfs",
                 "invalid tmpfs mount: the destination cannot be empty".into(),
             ));
         }
         if !target.starts_with('/') {
-            return Err(EngineError::Sys(format!(
+            return Err(refused("--tmpfs", format!(
                 "invalid mount config for type \"tmpfs\": invalid mount path: '{target}' mount path must be absolute"
             )));
         }
     }
     if let Some(dir) = &opts.workdir {
         if !dir.is_empty() && !dir.starts_with('/') {
-            return Err(EngineError::Sys(format!(
-                "the working directory '{dir}' is invalid, it needs to be an absolute path"
-            )));
+            return Err(refused(
+                "-w, --workdir",
+                format!(
+                    "the working directory '{dir}' is invalid, it needs to be an absolute path"
+                ),
+            ));
         }
     }
     if let Some(sig) = &opts.stop_signal {
         crate::sys::parse_signal(sig)
-            .map_err(|_| EngineError::Sys(format!("Invalid signal: {sig}")))?;
+            .map_err(|_| refused("--stop-signal", format!("Invalid signal: {sig}")))?;
     }
     if opts.host.memory > 0 && opts.host.memory < MIN_MEMORY {
-        return Err(EngineError::Sys(
+        return Err(refused(
+            "-m, --memory",
             "Minimum memory limit allowed is 6MB".into(),
         ));
     }
     if opts.host.memory_reservation > 0 && opts.host.memory_reservation < MIN_MEMORY {
-        return Err(EngineError::Sys(
+        return Err(refused(
+            "--memory-reservation",
             "Minimum memory reservation allowed is 6MB".into(),
         ));
     }
     let cpus = online_cpus();
     if opts.host.nano_cpus > 0 && opts.host.nano_cpus > cpus as i64 * 1_000_000_000 {
-        return Err(EngineError::Sys(format!(
-            "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
-        )));
+        return Err(refused(
+            "--cpus",
+            format!(
+                "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+            ),
+        ));
     }
     Ok(())
 }

@@ -29,7 +29,14 @@ pub struct SecurityOpts {
 }
 
 fn invalid(n: u8, opt: &str) -> EngineError {
-    EngineError::Sys(format!("invalid --security-opt {n}: {opt:?}"))
+    refused(opt, format!("invalid --security-opt {n}: {opt:?}"))
+}
+
+fn refused(opt: &str, message: String) -> EngineError {
+    EngineError::InvalidOption {
+        option: format!("--security-opt {opt}"),
+        message,
+    }
 }
 
 /// Go's `strconv.ParseBool`.
@@ -102,10 +109,13 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts> {
                     "builtin" | "" => Seccomp::Default,
                     v if v.trim_start().starts_with('{') => Seccomp::Profile(v.to_string()),
                     path => Seccomp::Profile(std::fs::read_to_string(path).map_err(|e| {
-                        EngineError::Sys(format!(
-                            "opening seccomp profile ({path}) failed: open {path}: {}",
-                            go_error_text(&e)
-                        ))
+                        refused(
+                            opt,
+                            format!(
+                                "opening seccomp profile ({path}) failed: open {path}: {}",
+                                go_error_text(&e)
+                            ),
+                        )
                     })?),
                 }
             }
@@ -114,24 +124,24 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts> {
             }
             "apparmor" => {
                 if value != "unconfined" && !lsm_enabled("apparmor") {
-                    return Err(EngineError::Sys(format!(
+                    return Err(refused(opt, format!(
                         "invalid --security-opt {opt:?}: AppArmor is not enabled on this host, so profile {value:?} cannot be applied"
                     )));
                 }
                 if value != "unconfined" {
-                    return Err(EngineError::Sys(format!(
+                    return Err(refused(opt, format!(
                         "invalid --security-opt {opt:?}: AppArmor profiles are not supported by berth-runtime"
                     )));
                 }
             }
             "label" => {
                 if value != "disable" && !lsm_enabled("selinux") {
-                    return Err(EngineError::Sys(format!(
+                    return Err(refused(opt, format!(
                         "invalid --security-opt {opt:?}: SELinux is not enabled on this host, so the label cannot be applied"
                     )));
                 }
                 if value != "disable" {
-                    return Err(EngineError::Sys(format!(
+                    return Err(refused(opt, format!(
                         "invalid --security-opt {opt:?}: SELinux labels are not supported by berth-runtime"
                     )));
                 }
@@ -149,7 +159,7 @@ pub fn seccomp_for(opts: &SecurityOpts, caps: &[String]) -> Result<Option<Value>
         Seccomp::Default => berth_runtime::seccomp::docker_profile_for_capabilities(caps),
         Seccomp::Profile(json) => {
             let docker = berth_runtime::seccomp::DockerProfile::from_json(json)
-                .map_err(|e| EngineError::Sys(format!("Decoding seccomp profile failed: {e}")))?;
+                .map_err(EngineError::SeccompProfile)?;
             docker.to_oci(&berth_runtime::seccomp::DockerTarget::host(caps))
         }
     };
@@ -160,7 +170,7 @@ pub fn seccomp_for(opts: &SecurityOpts, caps: &[String]) -> Result<Option<Value>
     }
     serde_json::to_value(profile)
         .map(Some)
-        .map_err(|e| EngineError::Sys(format!("seccomp profile: {e}")))
+        .map_err(|e| EngineError::encode("the seccomp profile", e))
 }
 
 #[cfg(test)]

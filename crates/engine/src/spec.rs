@@ -473,8 +473,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
     if !mode_is(&host.uts_mode, "host") {
         spec["hostname"] = json!(config.hostname);
     }
-    serde_json::from_value(spec)
-        .map_err(|e| EngineError::Sys(format!("building the OCI spec: {e}")))
+    serde_json::from_value(spec).map_err(|e| EngineError::encode("the OCI spec", e))
 }
 
 /// The brief's entry point: image config + flags → (final Config, OCI spec).

@@ -18,10 +18,7 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into `fds`.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(EngineError::Sys(format!(
-            "pipe: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(EngineError::last_os("pipe"));
     }
     // SAFETY: both descriptors are fresh and ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -40,10 +37,7 @@ pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
         )
     } < 0
     {
-        return Err(EngineError::Sys(format!(
-            "socketpair: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(EngineError::last_os("socketpair"));
     }
     // SAFETY: both descriptors are fresh and ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -61,10 +55,7 @@ pub fn signalfd_for(signals: &[i32]) -> Result<OwnedFd> {
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
         if fd < 0 {
-            return Err(EngineError::Sys(format!(
-                "signalfd: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(EngineError::last_os("signalfd"));
         }
         Ok(OwnedFd::from_raw_fd(fd))
     }
@@ -252,10 +243,10 @@ pub fn socket_path(full: &std::path::Path) -> Result<SocketPath> {
         });
     }
     let (Some(dir), Some(name)) = (full.parent(), full.file_name()) else {
-        return Err(EngineError::Sys(format!(
-            "{}: not a socket path",
-            full.display()
-        )));
+        return Err(EngineError::io(
+            full,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a socket path"),
+        ));
     };
     let handle = std::fs::File::open(dir).map_err(|e| EngineError::io(dir, e))?;
     let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd())).join(name);
@@ -265,8 +256,60 @@ pub fn socket_path(full: &std::path::Path) -> Result<SocketPath> {
     })
 }
 
+/// Docker's code for how a process ended, from a `waitpid` status: its exit code, or 128 + the
+/// signal that killed it; None for a stop or continue report.
+pub fn decode_wait_status(status: libc::c_int) -> Option<i32> {
+    if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Some(128 + libc::WTERMSIG(status))
+    } else {
+        None
+    }
+}
+
+/// [`decode_wait_status`] for a std `ExitStatus` (125 when it says neither).
+pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    decode_wait_status(status.into_raw()).unwrap_or(125)
+}
+
+/// Whether this process has exactly one thread (`Threads:` in `/proc/self/status`), so that a
+/// forked child may run ordinary Rust code. False when it cannot tell.
+pub fn is_single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| threads_of(&status))
+        == Some(1)
+}
+
+fn threads_of(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn thread_count_is_read_from_status() {
+        assert_eq!(super::threads_of("Name:\tx\nThreads:\t3\nX: 1\n"), Some(3));
+        assert_eq!(super::threads_of("Name:\tx\n"), None);
+        let other = std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        });
+        assert!(!super::is_single_threaded());
+        let _ = other.join();
+    }
+
+    #[test]
+    fn wait_statuses_decode_to_docker_codes() {
+        assert_eq!(super::decode_wait_status(3 << 8), Some(3));
+        assert_eq!(super::decode_wait_status(libc::SIGKILL), Some(137));
+        assert_eq!(super::decode_wait_status(0x137f), None);
+    }
+
     #[test]
     fn signals_parse() {
         assert_eq!(super::parse_signal("SIGTERM").unwrap(), 15);

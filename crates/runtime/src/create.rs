@@ -377,6 +377,7 @@ fn create_in(
                     String::from_utf8_lossy(&msg).into_owned(),
                 ))
             }
+            tag::EXEC_FAILED => return Err(crate::sync::exec_failed(&msg)),
             t => {
                 return Err(RuntimeError::ContainerInit(format!(
                     "unexpected sync message {t}"

@@ -36,6 +36,14 @@ pub enum RuntimeError {
     Hook { path: PathBuf, reason: String },
     #[error("unable to start container process: {0}")]
     ContainerInit(String),
+    /// The container's command cannot be executed; `source` carries the errno (ENOENT when
+    /// it does not exist, EACCES/ENOEXEC when it cannot run).
+    #[error("unable to start container process: {message}")]
+    Exec {
+        message: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("state file {path}: {source}")]
@@ -58,6 +66,16 @@ impl RuntimeError {
         RuntimeError::Sys {
             op: op.into(),
             source: source.into(),
+        }
+    }
+}
+
+impl RuntimeError {
+    /// The errno of a failure to execute the container's command, if this is one.
+    pub fn exec_errno(&self) -> Option<i32> {
+        match self {
+            RuntimeError::Exec { source, .. } => source.raw_os_error(),
+            _ => None,
         }
     }
 }

@@ -202,6 +202,7 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
                 String::from_utf8_lossy(&msg).into_owned(),
             )))
         }
+        Ok(Some((tag::EXEC_FAILED, msg))) => return Err(fail(crate::sync::exec_failed(&msg))),
         Ok(Some((t, _))) => {
             return Err(fail(RuntimeError::ContainerInit(format!(
                 "unexpected sync message {t}"
@@ -260,19 +261,31 @@ fn run_child(ctx: ExecContext<'_>) -> ! {
         libc::close(ctx.runtime_sync_fd);
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    let (message, code) = match child_setup(&ctx) {
+    let (message, code, errno) = match child_setup(&ctx) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = ctx.sync.send(tag::ERROR, message.as_bytes());
+    match errno {
+        Some(errno) => {
+            let mut payload = errno.to_le_bytes().to_vec();
+            payload.extend_from_slice(message.as_bytes());
+            let _ = ctx.sync.send(tag::EXEC_FAILED, &payload);
+        }
+        None => {
+            let _ = ctx.sync.send(tag::ERROR, message.as_bytes());
+        }
+    }
     // SAFETY: leaving the forked child without running the parent's destructors.
     unsafe { libc::_exit(code) }
 }
 
 enum Never {}
 
-fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, (String, i32)> {
-    let e1 = |m: String| (m, 1);
+/// A child's failure: message, exit code, and the errno when the command cannot be executed.
+type ChildFailure = (String, i32, Option<i32>);
+
+fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, ChildFailure> {
+    let e1 = |m: String| (m, 1, None);
     process::apply_exec_cpu_affinity(ctx.process, false).map_err(e1)?;
     match ctx.sync.recv() {
         Ok(Some((tag::GO, _))) => {}
@@ -310,7 +323,10 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, (String, i32
     unsafe { libc::umask(p.user().umask().unwrap_or(0o022) as libc::mode_t) };
     let env = process::environment(p);
     let args = p.args().clone().unwrap_or_default();
-    let path = process::look_path(&args[0], &env).map_err(e1)?;
+    let path = process::look_path(&args[0], &env).map_err(|e| {
+        let code = if e.errno == libc::ENOENT { 127 } else { 126 };
+        (e.to_string(), code, Some(e.errno))
+    })?;
     sys::cloexec_from(3 + ctx.preserve_fds)
         .map_err(|e| e1(format!("marking fds close-on-exec: {e}")))?;
     if nnp {
@@ -325,6 +341,10 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, (String, i32
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
-    let message = process::exec(&path, &args, &env);
-    Err((message, 126))
+    let failure = process::exec(&path, &args, &env);
+    Err((
+        failure.message.clone(),
+        failure.exit_code(),
+        Some(failure.errno),
+    ))
 }

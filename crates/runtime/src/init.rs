@@ -62,7 +62,16 @@ pub fn run(ctx: InitContext<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = ctx.sync.send(tag::ERROR, err.message.as_bytes());
+    match err.errno {
+        Some(errno) => {
+            let mut payload = errno.to_le_bytes().to_vec();
+            payload.extend_from_slice(err.message.as_bytes());
+            let _ = ctx.sync.send(tag::EXEC_FAILED, &payload);
+        }
+        None => {
+            let _ = ctx.sync.send(tag::ERROR, err.message.as_bytes());
+        }
+    }
     if err.after_start {
         let line = format!("berth-runtime: {}\n", err.message);
         // SAFETY: writing a buffer to stderr.
@@ -78,6 +87,19 @@ struct InitError {
     message: String,
     code: i32,
     after_start: bool,
+    /// Set when the command itself cannot be executed.
+    errno: Option<i32>,
+}
+
+impl From<process::LookupError> for InitError {
+    fn from(e: process::LookupError) -> InitError {
+        InitError {
+            message: e.to_string(),
+            code: if e.errno == libc::ENOENT { 127 } else { 126 },
+            after_start: false,
+            errno: Some(e.errno),
+        }
+    }
 }
 
 impl From<&str> for InitError {
@@ -92,6 +114,7 @@ impl From<String> for InitError {
             message,
             code: 1,
             after_start: false,
+            errno: None,
         }
     }
 }
@@ -311,6 +334,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         message,
         code: 1,
         after_start: true,
+        errno: None,
     };
     if load_late {
         // With no_new_privs the filter goes on as late as possible (fewer syscalls for the
@@ -338,16 +362,12 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         .map_err(after_start)?;
     }
     reset_signals();
-    let message = process::exec(&path, &args, &env);
-    let code = if message.contains("No such file") {
-        127
-    } else {
-        126
-    };
+    let failure = process::exec(&path, &args, &env);
     Err(InitError {
-        message,
-        code,
+        code: failure.exit_code(),
+        message: failure.message,
         after_start: true,
+        errno: Some(failure.errno),
     })
 }
 

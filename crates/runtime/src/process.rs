@@ -5,9 +5,9 @@
 
 use crate::capabilities::{self, CapSets};
 use oci_spec::runtime::{PosixRlimitType, Process};
+use rustix::fd::AsFd;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 type Res<T> = std::result::Result<T, String>;
@@ -295,57 +295,183 @@ fn home_of(uid: u32) -> Option<String> {
     })
 }
 
-/// Finds the executable like Go's exec.LookPath with the process's PATH; errors read like runc's.
-pub fn look_path(file: &str, env: &[String]) -> Res<PathBuf> {
-    if file.contains('/') {
-        return match check_executable(Path::new(file)) {
-            Ok(()) => Ok(PathBuf::from(file)),
-            Err(e) => Err(format!("exec: {file:?}: {e}")),
-        };
-    }
+/// Why a command cannot be run: runc's message and the errno `execve` would give (ENOENT when
+/// nothing is there, EACCES when it is a directory or not executable), from which the engine
+/// picks Docker's 127 or 126.
+#[derive(Debug, thiserror::Error)]
+#[error("exec: {command:?}: {reason}")]
+pub struct LookupError {
+    pub command: String,
+    pub errno: i32,
+    reason: String,
+}
+
+/// Finds `file` like Go's exec.LookPath with the PATH in `env`, inside this process's root
+/// (the container's, once the init has pivoted or an exec'd process has joined its mounts).
+pub fn look_path(file: &str, env: &[String]) -> Result<PathBuf, LookupError> {
+    let root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| LookupError {
+        command: file.to_owned(),
+        errno: e.raw_os_error(),
+        reason: format!("opening /: {e}"),
+    })?;
     let path = env
         .iter()
         .rev()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = Path::new(dir).join(file);
-        if check_executable(&candidate).is_ok() {
-            return Ok(candidate);
-        }
-    }
-    Err(format!(
-        "exec: {file:?}: executable file not found in $PATH"
-    ))
+    find_executable(root.as_fd(), file, path)
 }
 
-fn check_executable(path: &Path) -> Res<()> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("stat {}: {}", path.display(), e))?;
-    if !meta.is_dir() && meta.permissions().mode() & 0o111 != 0 {
+/// The one executable lookup of Berth: `file` (or each `path_env` directory joined with it)
+/// resolved inside the directory `root` with openat2(RESOLVE_IN_ROOT), so absolute symlinks in
+/// an image (`/bin/sh -> /bin/busybox`) lead where they lead in the container, never onto the
+/// host. Returns the path as seen inside `root`.
+pub fn find_executable(
+    root: rustix::fd::BorrowedFd<'_>,
+    file: &str,
+    path_env: &str,
+) -> Result<PathBuf, LookupError> {
+    let fail = |errno: i32, reason: String| LookupError {
+        command: file.to_owned(),
+        errno,
+        reason,
+    };
+    if file.contains('/') {
+        return match check_executable_in(root, Path::new(file)) {
+            Ok(()) => Ok(PathBuf::from(file)),
+            Err(e) => Err(fail(
+                e.raw_os_error().unwrap_or(libc::ENOENT),
+                format!("stat {file}: {}", os_text(&e)),
+            )),
+        };
+    }
+    let mut denied = None;
+    for dir in path_env.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(file);
+        match check_executable_in(root, &candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                denied.get_or_insert(candidate);
+            }
+            Err(_) => {}
+        }
+    }
+    match denied {
+        // Go's LookPath (and so Docker) reports a candidate that exists but cannot run.
+        Some(c) => Err(fail(
+            libc::EACCES,
+            format!("stat {}: permission denied", c.display()),
+        )),
+        None => Err(fail(
+            libc::ENOENT,
+            "executable file not found in $PATH".to_owned(),
+        )),
+    }
+}
+
+/// Go's wording of an errno ("no such file or directory"), without Rust's "(os error N)".
+fn os_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_owned(),
+    }
+}
+
+/// Ok when `path` (inside `root`) is a regular file with an execute bit; EACCES when it is a
+/// directory or has none; the lookup's errno otherwise.
+fn check_executable_in(root: rustix::fd::BorrowedFd<'_>, path: &Path) -> std::io::Result<()> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let relative = if relative.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        relative
+    };
+    let fd = loop {
+        match rustix::fs::openat2(
+            root,
+            relative,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    let is_dir =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
+    if !is_dir && stat.st_mode & 0o111 != 0 {
         Ok(())
     } else {
-        Err(format!("stat {}: permission denied", path.display()))
+        Err(std::io::Error::from_raw_os_error(libc::EACCES))
     }
 }
 
 /// execve; returns only on failure.
-pub fn exec(path: &Path, args: &[String], env: &[String]) -> String {
-    let to_c = |s: &[u8]| CString::new(s).unwrap_or_default();
-    let cpath = to_c(path.as_os_str().as_bytes());
-    let argv: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect();
-    let envp: Vec<CString> = env.iter().map(|e| to_c(e.as_bytes())).collect();
+pub fn exec(path: &Path, args: &[String], env: &[String]) -> ExecFailure {
+    let nul = |what: &str| ExecFailure {
+        message: format!(
+            "exec {:?}: {what} contains a NUL byte",
+            path.display().to_string()
+        ),
+        errno: libc::EINVAL,
+    };
+    let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
+        return nul("the path");
+    };
+    let Ok(argv) = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<CString>, _>>()
+    else {
+        return nul("an argument");
+    };
+    let Ok(envp) = env
+        .iter()
+        .map(|e| CString::new(e.as_bytes()))
+        .collect::<Result<Vec<CString>, _>>()
+    else {
+        return nul("an environment variable");
+    };
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
     envp_ptrs.push(std::ptr::null());
     // SAFETY: NUL-terminated strings and null-terminated pointer arrays that outlive the call.
     unsafe { libc::execve(cpath.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-    format!(
-        "exec {:?}: {}",
-        path.display().to_string(),
-        std::io::Error::last_os_error()
-    )
+    let error = std::io::Error::last_os_error();
+    ExecFailure {
+        message: format!("exec {:?}: {error}", path.display().to_string()),
+        errno: error.raw_os_error().unwrap_or(libc::ENOEXEC),
+    }
+}
+
+/// Why `execve` failed.
+#[derive(Debug)]
+pub struct ExecFailure {
+    pub message: String,
+    pub errno: i32,
+}
+
+impl ExecFailure {
+    /// Docker's exit code for it: 127 when the file is not there, else 126.
+    pub fn exit_code(&self) -> i32 {
+        if self.errno == libc::ENOENT || self.errno == libc::ENOTDIR {
+            127
+        } else {
+            126
+        }
+    }
 }
 
 #[cfg(test)]
@@ -355,10 +481,12 @@ mod tests {
     #[test]
     fn look_path_messages() {
         let env = vec!["PATH=/nonexistent".to_owned()];
+        let err = look_path("x", &env).unwrap_err();
         assert_eq!(
-            look_path("x", &env).unwrap_err(),
+            err.to_string(),
             "exec: \"x\": executable file not found in $PATH"
         );
+        assert_eq!(err.errno, libc::ENOENT);
         assert_eq!(
             look_path("sh", &["PATH=/bin".into()]).unwrap(),
             PathBuf::from("/bin/sh")

@@ -80,8 +80,15 @@ fn err(what: impl std::fmt::Display, e: impl Into<io::Error>) -> String {
     format!("{what}: {}", e.into())
 }
 
-fn cpath(p: impl AsRef<Path>) -> CString {
-    CString::new(p.as_ref().as_os_str().as_bytes()).unwrap_or_default()
+/// A C string for a syscall; a NUL byte inside is refused (it would cut the string short and
+/// mount something else than asked).
+fn cpath(p: impl AsRef<Path>) -> io::Result<CString> {
+    CString::new(p.as_ref().as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{:?} contains a NUL byte", p.as_ref()),
+        )
+    })
 }
 
 /// mount(2) with optional strings.
@@ -92,10 +99,10 @@ pub fn mount(
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let source = source.map(cpath);
-    let target = cpath(target);
-    let fstype = fstype.map(cpath);
-    let data = data.filter(|d| !d.is_empty()).map(cpath);
+    let source = source.map(cpath).transpose()?;
+    let target = cpath(target)?;
+    let fstype = fstype.map(cpath).transpose()?;
+    let data = data.filter(|d| !d.is_empty()).map(cpath).transpose()?;
     let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: every pointer is null or a NUL-terminated string that outlives the call.
     let ret = unsafe {

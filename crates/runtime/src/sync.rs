@@ -18,6 +18,9 @@ pub mod tag {
     pub const READY: u8 = b'R';
     /// Init → runtime: failed (payload: the message).
     pub const ERROR: u8 = b'E';
+    /// Init → runtime: the command cannot be executed (payload: errno as 4 bytes LE, then the
+    /// message).
+    pub const EXEC_FAILED: u8 = b'X';
     /// Init → runtime: the seccomp notify fd rides along (SCM_RIGHTS), for the listenerPath
     /// agent.
     pub const SECCOMP_FD: u8 = b'S';
@@ -114,5 +117,17 @@ impl SyncSocket {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// The error an EXEC_FAILED message carries.
+pub fn exec_failed(payload: &[u8]) -> crate::RuntimeError {
+    let (errno, message) = match payload {
+        [a, b, c, d, rest @ ..] => (i32::from_le_bytes([*a, *b, *c, *d]), rest),
+        _ => (libc::ENOEXEC, payload),
+    };
+    crate::RuntimeError::Exec {
+        message: String::from_utf8_lossy(message).into_owned(),
+        source: std::io::Error::from_raw_os_error(errno),
     }
 }

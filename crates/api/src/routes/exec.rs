@@ -312,9 +312,10 @@ pub async fn start(
     }
     let console = match console_listener {
         Some(l) => {
-            let got =
-                tokio::task::spawn_blocking(move || berth_engine::backend::receive_console(&l))
-                    .await?;
+            let got = tokio::task::spawn_blocking(move || {
+                berth_engine::runtime_door::receive_console(&l)
+            })
+            .await?;
             match got {
                 Ok(fd) => Some(Arc::new(fd)),
                 Err(e) => {

@@ -39,7 +39,7 @@ pub fn create_with_builtin_images(
 /// Imports `hello:latest` into the store under `root`; returns the image ID.
 pub fn import_hello(root: &std::path::Path) -> Result<String, EngineError> {
     if HELLO.is_empty() {
-        return Err(EngineError::Image("the built-in hello image is unavailable: this berth was built without a static hello program".into()));
+        return Err(EngineError::NoBuiltinHello);
     }
     let mut tar = Vec::with_capacity(HELLO.len() + 8192);
     for dir in ["dev/", "etc/", "proc/", "sys/", "tmp/"] {
@@ -67,7 +67,7 @@ pub fn import_hello(root: &std::path::Path) -> Result<String, EngineError> {
     );
     append(&mut tar, "hello", b'0', 0o755, HELLO);
     tar.extend_from_slice(&[0u8; 1024]);
-    let store = berth_image::Store::open(root).map_err(|e| EngineError::Image(e.to_string()))?;
+    let store = berth_image::Store::open(root)?;
     let options = berth_image::ImportOptions {
         reference: Some("hello:latest".into()),
         changes: vec![r#"CMD ["/hello"]"#.into()],
@@ -76,7 +76,7 @@ pub fn import_hello(root: &std::path::Path) -> Result<String, EngineError> {
     };
     store
         .import(std::io::Cursor::new(tar), &options)
-        .map_err(|e| EngineError::Image(e.to_string()))
+        .map_err(EngineError::Image)
 }
 
 /// Appends one ustar entry (name < 100 bytes, root-owned, mtime 0 for a stable DiffID).
