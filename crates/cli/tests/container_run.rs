@@ -41,10 +41,11 @@ fn run_rm_prints_output_and_passes_exit_codes() {
 #[test]
 fn failed_runs_leave_nothing_behind() {
     let env = Env::new("fail");
-    let out = env.berth(&["run", "--rm", "no-such-image"]);
+    // A registry on loopback where nothing listens: the pull that `run` tries stays on this host.
+    let out = env.berth(&["run", "--rm", "127.0.0.1:9/no-such-image"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
-        stderr(&out).contains("Unable to find image 'no-such-image:latest' locally"),
+        stderr(&out).contains("Unable to find image '127.0.0.1:9/no-such-image:latest' locally"),
         "{}",
         stderr(&out)
     );
