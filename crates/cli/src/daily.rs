@@ -310,7 +310,9 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
 
 /// `berth system prune [-a] [--volumes] [-f]`.
 pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyhow::Result<i32> {
-    let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
     if volumes {
         warning.push_str("  - all anonymous volumes not used by at least one container\n");
     }
@@ -333,6 +335,15 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
         println!("Deleted Containers:");
         containers.deleted.iter().for_each(|id| println!("{id}"));
         println!();
+    }
+    if root.join("network").exists() {
+        berth_engine::network::collect_garbage(root);
+        let networks = berth_engine::network::store(root).prune()?;
+        if !networks.is_empty() {
+            println!("Deleted Networks:");
+            networks.iter().for_each(|n| println!("{n}"));
+            println!();
+        }
     }
     if volumes {
         let report = match berth_engine::volumes::Volumes::new(root).prune(false, &[]) {

@@ -669,7 +669,8 @@ fn stop_frees_the_network_start_restores_it_and_connect_disconnect() {
         assert!(!links.contains("eth1"), "{links}");
         env.ok(&["rm", "-f", "web"]);
         nothing_left(&env);
-        env.ok(&["network", "rm", "a", "b"]);
+        let pruned = env.ok(&["system", "prune", "-f"]);
+        assert!(pruned.contains("Deleted Networks:\na\nb\n"), "{pruned}");
     });
 }
 

@@ -3,34 +3,62 @@
 //! and exit status, and implements the container verbs (`ps`, `logs`, `stop`, `exec`, `inspect`,
 //! `ns`, `commit`, …) on top of `berth-runtime`, `berth-image` and `berth-cgroups`.
 //!
-//! Never forks a container from a threaded process: everything here runs single-threaded,
-//! except one scoped helper thread while a `--rm` container's monitor removes it (joined before
-//! the monitor reports and exits; it never forks again).
+//! # Using it as a library (CLI, API service, any program)
 //!
-//! Module map: `options` (Docker's Config/HostConfig and flag parsers), `spec` (pure image
-//! config + flags → OCI spec), `users` (passwd/group lookup in the image), `record` (the
-//! `containers/<id>/` record store, names, lock), `layer` (door to berth-image), `runtime_door`
-//! (door to berth-runtime), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart),
-//! `monitor` (the per-container keeper), `attach` + `client` (monitor ↔ CLI protocol and the
-//! attached terminal side), `logs` (json-file), `exec`, `inspect` (inspect/ps views),
-//! `template` (`--format`), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp),
-//! `procinfo` (/proc readers), `sys` (syscall helpers), `cgroup_prime` (a head start for the
-//! cgroup move of a container's init), `deferred_free` (block freeing after the client is
-//! answered), `names`, `error`, `volumes` (the volume store and a container's mounts),
-//! `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
-//! missing|always|never`: images fetched through berth-registry before create), `events` (the event log),
-//! `housekeeping` (container prune, system df, info counts).
+//! - [`Engine::open`]`(root)` binds the engine to a Berth root (runtime from `BERTH_RUNTIME`,
+//!   the built-in library when unset); [`Engine::with_runtime`] takes any
+//!   [`runtime_door::OciRuntime`]. `Engine` is `Clone + Send + Sync`: call it from any thread.
+//! - Containers: [`Engine::create`]`(&`[`RunOptions`]`)` → [`ContainerRecord`];
+//!   [`Engine::start_detached`], [`Engine::start_attached`] (this process's terminal),
+//!   [`Engine::start_with_client`] (a server's own attach socket, frames as in `attach`);
+//!   [`Engine::wait`], [`Engine::stop`], [`Engine::kill`], [`Engine::remove`],
+//!   [`Engine::pause`]/[`Engine::unpause`], [`Engine::restart`]; [`Engine::lookup`] resolves a
+//!   name, ID or prefix. `exec::exec_process` builds an exec's OCI process; `exec::exec` runs it.
+//!   Logs: `logs::print_logs` into any `Write`.
+//! - Errors: one [`EngineError`] with typed sources; [`EngineError::exit_code`] and
+//!   [`EngineError::command_failure_code`] give Docker's 125/126/127.
+//! - **Threads.** Starting a container needs a monitor process. A single-threaded caller (the
+//!   CLI) forks it; a multithreaded caller never forks into Rust code: the engine re-executes a
+//!   program at a hidden entry point instead (see `hidden_entry`). Call
+//!   [`hidden_entry::run_if_requested`] first thing in `main` (berth does), or set
+//!   `BERTH_BINARY` to a `berth` binary. `examples/threaded_run.rs` starts containers from 8
+//!   threads this way.
 //!
-//! Process model: `run` creates the record, layer and bundle in the CLI, then forks the monitor
-//! (setsid, child subreaper). The monitor creates and starts the container through the runtime
-//! library (the init is its child), pumps stdio into the json-file log and to attached clients
-//! over `containers/<id>/attach.sock` (or the socketpair the foreground CLI kept), reaps the
-//! init, records the exit, applies the restart policy and `--rm`, and exits.
+//! # Module map
+//!
+//! `options` (Docker's Config/HostConfig and flag parsers), `run_checks` (Docker's checks of
+//! run flags), `spec` (pure image config + flags → OCI spec), `security_opts`, `users`
+//! (passwd/group lookup in the image), `record` (the `containers/<id>/` record store, names,
+//! lock), `layer` (`Layers`, the door to berth-image: resolve an image, a container's layer),
+//! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a
+//! fake for unit tests), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart), `monitor`
+//! (the per-container keeper, on a narrow `MonitorContext`: store, runtime, layers),
+//! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
+//! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file), `exec`,
+//! `inspect` (inspect/ps views), `template` (`--format`), `stats`, `namespaces` (`berth ns`),
+//! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
+//! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
+//! move of a container's init), `deferred_free` (block freeing after the client is answered),
+//! `names`, `error`, `volumes` (the volume store and a container's mounts), `network` (door to
+//! berth-net), `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
+//! missing|always|never` through berth-registry), `events` (the event log), `housekeeping`
+//! (container prune, system df, info counts).
+//!
+//! # Process model
+//!
+//! `run` creates the record, layer and bundle in the caller, then starts the monitor (forked,
+//! or re-executed from a threaded caller; setsid, child subreaper). The monitor creates and
+//! starts the container through the runtime door (the init is its child), pumps stdio into the
+//! json-file log and to attached clients over `containers/<id>/attach.sock` (or the socket the
+//! caller handed over), reaps the init, records the exit, applies the restart policy and
+//! `--rm`, and exits. It uses one scoped helper thread while a `--rm` container is removed
+//! (joined before it reports; it never forks again).
 pub mod attach;
 pub mod cgroup_prime;
 pub mod client;
 pub mod container_fs;
 pub mod deferred_free;
+pub mod detach_keys;
 pub mod diff;
 pub mod error;
 pub mod events;

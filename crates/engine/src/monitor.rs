@@ -5,14 +5,14 @@
 //! applies the restart policy and `--rm` cleanup, and then exits. It never outlives the
 //! container's last restart, and it never holds the metadata lock while waiting.
 //!
-//! How it starts ([`spawn`]): a single-threaded caller (the CLI) forks it — the fast path. Any
+//! How it starts (`spawn`): a single-threaded caller (the CLI) forks it — the fast path. Any
 //! other caller (a server, a library user with threads) must not fork into Rust code, so it
 //! re-executes a program that serves the hidden entry point (`hidden_entry`) with the attach
 //! client and the ready pipe as the new process's stdin and stdout; that process forks the
 //! monitor (it is single-threaded) and exits at once, so the caller reaps it right away and the
 //! monitor is never the caller's zombie.
 //!
-//! It sees the engine only through [`MonitorContext`]: the record store, the runtime door and
+//! It sees the engine only through `MonitorContext`: the record store, the runtime door and
 //! the layers.
 use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
