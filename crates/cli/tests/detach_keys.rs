@@ -37,7 +37,11 @@ fn ctrl_p_ctrl_q_detaches_and_attach_resumes() {
         return;
     }
     let env = Env::new("detach");
-    let out = in_terminal(&env, "run -it --name term busybox sh", &[b"echo one\r", b"\x10\x11"]);
+    let out = in_terminal(
+        &env,
+        "run -it --name term busybox sh",
+        &[b"echo one\r", b"\x10\x11"],
+    );
     assert!(out.contains("one"), "{out}");
     assert!(out.contains("read escape sequence"), "{out}");
     assert_eq!(env.inspect("term", "{{.State.Status}}"), "running");
