@@ -37,7 +37,11 @@ fn ctrl_p_ctrl_q_detaches_and_attach_resumes() {
         return;
     }
     let env = Env::new("detach");
-    let out = in_terminal(&env, "run -it --name term busybox sh", &[b"echo one\r", b"\x10\x11"]);
+    let out = in_terminal(
+        &env,
+        "run -it --name term busybox sh",
+        &[b"echo one\r", b"\x10\x11"],
+    );
     assert!(out.contains("one"), "{out}");
     assert!(out.contains("read escape sequence"), "{out}");
     assert_eq!(env.inspect("term", "{{.State.Status}}"), "running");
@@ -55,4 +59,7 @@ fn ctrl_p_ctrl_q_detaches_and_attach_resumes() {
     assert!(out.contains("read escape sequence"), "{out}");
     assert_eq!(env.inspect("term", "{{.State.Status}}"), "running");
     env.ok(&["rm", "-f", "term"]);
+    let bad = env.berth(&["run", "--detach-keys", "alt-x", "busybox", "true"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(stderr(&bad).contains("--detach-keys"), "{}", stderr(&bad));
 }
