@@ -968,6 +968,13 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
     } else {
         None
     };
+    if let Err(e) = parse_detach_keys(flags.detach_keys.as_deref()) {
+        eprintln!(
+            "berth: {e}\nSee 'berth {} --help'.",
+            if start { "run" } else { "create" }
+        );
+        return 125;
+    }
     let opts = match flags.to_options() {
         Ok(o) => o,
         Err(e) => {

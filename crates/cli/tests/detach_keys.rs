@@ -59,4 +59,7 @@ fn ctrl_p_ctrl_q_detaches_and_attach_resumes() {
     assert!(out.contains("read escape sequence"), "{out}");
     assert_eq!(env.inspect("term", "{{.State.Status}}"), "running");
     env.ok(&["rm", "-f", "term"]);
+    let bad = env.berth(&["run", "--detach-keys", "alt-x", "busybox", "true"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(stderr(&bad).contains("--detach-keys"), "{}", stderr(&bad));
 }
