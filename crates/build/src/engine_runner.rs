@@ -163,6 +163,7 @@ impl StepRunner for EngineRunner {
             stderr: self.show_output,
             tty: false,
             sig_proxy: true,
+            detach_keys: Default::default(),
         };
         let result = self.engine.start_attached(&record.id, &attach);
         let removed = self.engine.remove(&record.id, true, true);

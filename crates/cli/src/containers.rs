@@ -176,6 +176,9 @@ pub struct CreateFlags {
     /// Proxy received signals to the process.
     #[arg(long = "sig-proxy", action = ArgAction::Set, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     sig_proxy: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
@@ -320,6 +323,7 @@ impl CreateFlags {
             stderr: want("stderr"),
             tty: self.tty,
             sig_proxy: self.sig_proxy && !self.tty,
+            detach_keys: parse_detach_keys(self.detach_keys.as_deref()).unwrap_or_default(),
         }
     }
 }
@@ -423,6 +427,9 @@ pub enum ContainerCommand {
         /// Attach container's STDIN.
         #[arg(short = 'i', long)]
         interactive: bool,
+        /// Override the key sequence for detaching a container.
+        #[arg(long = "detach-keys")]
+        detach_keys: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -497,6 +504,9 @@ pub enum ContainerCommand {
         /// Proxy all received signals to the process.
         #[arg(long = "sig-proxy", action = ArgAction::Set, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
         sig_proxy: bool,
+        /// Override the key sequence for detaching a container.
+        #[arg(long = "detach-keys")]
+        detach_keys: Option<String>,
         container: String,
     },
     /// Pause all processes within one or more containers.
@@ -589,8 +599,15 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Start {
             attach,
             interactive,
+            detach_keys,
             containers,
-        } => Ok(start(&engine, attach, interactive, &containers)),
+        } => {
+            let keys = match parse_detach_keys(detach_keys.as_deref()) {
+                Ok(k) => k,
+                Err(e) => return Ok(fail(e)),
+            };
+            Ok(start(&engine, attach, interactive, keys, &containers))
+        }
         ContainerCommand::Ps(flags) => ps(&engine, &flags),
         ContainerCommand::Logs {
             follow,
@@ -679,10 +696,15 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Attach {
             no_stdin,
             sig_proxy,
+            detach_keys,
             container,
         } => {
             let record = match engine.lookup(&container) {
                 Ok(r) => r,
+                Err(e) => return Ok(fail(e)),
+            };
+            let detach_keys = match parse_detach_keys(detach_keys.as_deref()) {
+                Ok(k) => k,
                 Err(e) => return Ok(fail(e)),
             };
             let opts = AttachOptions {
@@ -691,6 +713,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 stderr: true,
                 tty: record.config.tty,
                 sig_proxy: sig_proxy && !record.config.tty,
+                detach_keys,
             };
             match engine.attach(&record.id, &opts) {
                 Ok(code) => Ok(code),
@@ -945,6 +968,13 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
     } else {
         None
     };
+    if let Err(e) = parse_detach_keys(flags.detach_keys.as_deref()) {
+        eprintln!(
+            "berth: {e}\nSee 'berth {} --help'.",
+            if start { "run" } else { "create" }
+        );
+        return 125;
+    }
     let opts = match flags.to_options() {
         Ok(o) => o,
         Err(e) => {
@@ -1003,7 +1033,22 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
     }
 }
 
-fn start(engine: &Engine, attach: bool, interactive: bool, containers: &[String]) -> i32 {
+/// `--detach-keys` or Docker's default.
+fn parse_detach_keys(
+    text: Option<&str>,
+) -> Result<berth_engine::detach_keys::DetachKeys, EngineError> {
+    text.map(berth_engine::detach_keys::DetachKeys::parse)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn start(
+    engine: &Engine,
+    attach: bool,
+    interactive: bool,
+    detach_keys: berth_engine::detach_keys::DetachKeys,
+    containers: &[String],
+) -> i32 {
     let mut code = 0;
     for c in containers {
         let record = match engine.lookup(c) {
@@ -1020,6 +1065,7 @@ fn start(engine: &Engine, attach: bool, interactive: bool, containers: &[String]
                 stderr: true,
                 tty: record.config.tty,
                 sig_proxy: !record.config.tty,
+                detach_keys,
             };
             return match engine.start_attached(&record.id, &opts) {
                 Ok(c) => c,

@@ -50,12 +50,15 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
         signals.extend_from_slice(PROXIED);
     }
     let sigfd = crate::sys::signalfd_for(&signals)?;
-    let _raw = if opts.tty && opts.stdin && crate::sys::is_terminal(0) {
+    let raw = if opts.tty && opts.stdin && crate::sys::is_terminal(0) {
         crate::sys::RawMode::enter(0)
     } else {
         None
     };
     let mut stdin_open = opts.stdin;
+    // Docker honours the detach keys on a terminal only.
+    let detach = (opts.tty && raw.is_some()).then_some(opts.detach_keys);
+    let mut matcher = crate::detach_keys::DetachMatcher::default();
     let mut frames = FrameBuffer::default();
     let mut buf = vec![0u8; 64 * 1024];
     let stdout = std::io::stdout();
@@ -127,7 +130,20 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
                     let _ = attach::write_frame(&mut stream, attach::STDIN_EOF, &[]);
                 }
                 Ok(n) => {
-                    let _ = attach::write_frame(&mut stream, attach::STDIN, &buf[..n]);
+                    let (forward, detached) = match &detach {
+                        Some(keys) => matcher.feed(keys, &buf[..n]),
+                        None => (buf[..n].to_vec(), false),
+                    };
+                    if !forward.is_empty() {
+                        let _ = attach::write_frame(&mut stream, attach::STDIN, &forward);
+                    }
+                    if detached {
+                        // The container keeps running; this client just leaves (Docker
+                        // prints the same line and exits 0).
+                        drop(raw);
+                        eprintln!("read escape sequence");
+                        return Ok(0);
+                    }
                 }
             }
         }

@@ -58,6 +58,7 @@ pub mod cgroup_prime;
 pub mod client;
 pub mod container_fs;
 pub mod deferred_free;
+pub mod detach_keys;
 pub mod diff;
 pub mod error;
 pub mod events;

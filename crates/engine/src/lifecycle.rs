@@ -33,6 +33,8 @@ pub struct AttachOptions {
     pub stderr: bool,
     pub tty: bool,
     pub sig_proxy: bool,
+    /// `--detach-keys` (default ctrl-p,ctrl-q), honoured on an interactive terminal.
+    pub detach_keys: crate::detach_keys::DetachKeys,
 }
 
 /// Where, under the engine's root, a client may install a static init for `--init`.

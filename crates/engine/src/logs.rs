@@ -178,6 +178,76 @@ fn read_complete_entries(
     }
 }
 
+fn reader_from(mut file: File, path: &Path, offset: u64) -> Result<BufReader<File>> {
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| EngineError::io(path, e))?;
+    Ok(BufReader::new(file))
+}
+
+/// The last `n` entries passing the filters, in order, and the offset just past the last complete
+/// line. The file is read backwards in chunks; only the entries kept and one partial line are
+/// held in memory.
+fn tail_entries(
+    file: &mut File,
+    path: &Path,
+    opts: &LogOptions,
+    n: usize,
+) -> Result<(Vec<LogEntry>, u64)> {
+    const CHUNK: u64 = 64 * 1024;
+    let io = |e| EngineError::io(path, e);
+    let len = file.metadata().map_err(io)?.len();
+    let mut found: Vec<LogEntry> = Vec::new();
+    let mut pos = len;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut end: Option<u64> = None;
+    let take = |line: &[u8], found: &mut Vec<LogEntry>| {
+        if let Ok(entry) = serde_json::from_slice::<LogEntry>(line) {
+            if keep(&entry, opts) {
+                found.push(entry);
+            }
+        }
+    };
+    while pos > 0 && found.len() < n {
+        let start = pos.saturating_sub(CHUNK);
+        let mut chunk = vec![0u8; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        std::io::Read::read_exact(file, &mut chunk).map_err(io)?;
+        chunk.extend_from_slice(&carry);
+        pos = start;
+        let mut line_end = chunk.len();
+        if end.is_none() {
+            // A partial last line (the monitor is mid-write) is not an entry yet.
+            match chunk.iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    end = Some(start + i as u64 + 1);
+                    line_end = i + 1;
+                }
+                None => {
+                    carry = chunk;
+                    continue;
+                }
+            }
+        }
+        while line_end > 0 && found.len() < n {
+            match chunk[..line_end - 1].iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    take(&chunk[i + 1..line_end], &mut found);
+                    line_end = i + 1;
+                }
+                None if pos == 0 => {
+                    take(&chunk[..line_end], &mut found);
+                    line_end = 0;
+                }
+                None => break,
+            }
+        }
+        chunk.truncate(line_end);
+        carry = chunk;
+    }
+    found.reverse();
+    Ok((found, end.unwrap_or(0)))
+}
+
 /// Prints the log at `path`; with `follow`, keeps printing new entries until `still_running`
 /// says the container stopped (then prints what is left and returns).
 pub fn print_logs(
@@ -196,19 +266,27 @@ pub fn print_logs(
         }
         Err(e) => return Err(EngineError::io(path, e)),
     };
-    let mut reader = BufReader::new(file);
-    let mut entries = Vec::new();
     let mut offset = 0u64;
-    read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
-        entries.push(entry)
-    })?;
-    let skip = opts
-        .tail
-        .map(|t| entries.len().saturating_sub(t))
-        .unwrap_or(0);
-    for entry in &entries[skip..] {
-        emit(entry, opts, stdout, stderr);
-    }
+    let mut reader = match opts.tail {
+        // `--tail N` reads backwards from the end: memory holds N entries, whatever the size.
+        Some(n) => {
+            let mut file = file;
+            let (entries, end) = tail_entries(&mut file, path, opts, n)?;
+            for entry in &entries {
+                emit(entry, opts, stdout, stderr);
+            }
+            offset = end;
+            reader_from(file, path, offset)?
+        }
+        // Otherwise entries stream from the start, one line in memory at a time.
+        None => {
+            let mut reader = BufReader::new(file);
+            read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+                emit(&entry, opts, stdout, stderr)
+            })?;
+            reader
+        }
+    };
     let _ = stdout.flush();
     let _ = stderr.flush();
     if !opts.follow {
@@ -276,5 +354,45 @@ mod tests {
         assert!(parse_since("2026-01-01T00:00:00Z").is_ok());
         assert!(parse_since("1700000000").is_ok());
         assert!(parse_since("soon").is_err());
+    }
+
+    #[test]
+    fn tail_reads_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut text = String::new();
+        for i in 0..5000 {
+            let stream = if i % 2 == 0 { "stdout" } else { "stderr" };
+            text.push_str(&format!(
+                "{{\"log\":\"line {i}\\n\",\"stream\":\"{stream}\",\"time\":\"2024-01-01T00:00:00.000000000Z\"}}\n"
+            ));
+        }
+        text.push_str("{\"log\":\"partial");
+        std::fs::write(&path, &text).unwrap();
+        let run = |tail: Option<usize>| {
+            let opts = LogOptions {
+                tail,
+                ..Default::default()
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            print_logs(&path, &opts, &mut out, &mut err, || false).unwrap();
+            (
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            )
+        };
+        let (out, err) = run(Some(3));
+        assert_eq!(out, "line 4998\n");
+        assert_eq!(err, "line 4997\nline 4999\n");
+        let (out, err) = run(Some(0));
+        assert!(out.is_empty() && err.is_empty());
+        let (out, err) = run(Some(100_000));
+        assert_eq!(out.lines().count() + err.lines().count(), 5000);
+        assert!(out.starts_with("line 0\n"));
+        let (out, _) = run(None);
+        assert_eq!(out.lines().count(), 2500);
+        let mut file = File::open(&path).unwrap();
+        let (_, end) = tail_entries(&mut file, &path, &LogOptions::default(), 1).unwrap();
+        assert_eq!(end as usize, text.rfind('\n').unwrap() + 1);
     }
 }
