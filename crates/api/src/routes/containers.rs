@@ -418,18 +418,23 @@ async fn wait_for(state: &Arc<AppState>, id: &str, condition: &str, running_now:
     if condition == "not-running" {
         // A start of this service's still running: its session reports the exit. Otherwise
         // the engine knows (it waits for a monitor that is still writing the exit down).
-        if let Some(mut rx) = api_exit(state, id) {
-            if let Ok(c) = rx.wait_for(|c| c.is_some()).await {
-                if let Some(code) = *c {
-                    return code;
-                }
-            }
-        }
+        // The engine's wait runs beside it: a session that ended without reporting (its
+        // monitor's socket closed first) must not leave the client waiting forever.
         let state2 = state.clone();
         let id2 = id.to_string();
-        return blocking(move || Ok(state2.engine.wait(&id2)?))
-            .await
-            .unwrap_or(-1);
+        let engine_wait = blocking(move || Ok(state2.engine.wait(&id2)?));
+        let Some(mut rx) = api_exit(state, id) else {
+            return engine_wait.await.unwrap_or(-1);
+        };
+        tokio::pin!(engine_wait);
+        let reported = tokio::select! {
+            c = rx.wait_for(|c| c.is_some()) => c.ok().and_then(|c| *c),
+            code = &mut engine_wait => return code.unwrap_or(-1),
+        };
+        return match reported {
+            Some(code) => code,
+            None => engine_wait.await.unwrap_or(-1),
+        };
     }
     // An API start already under way (or done) reports on its own channel; otherwise wait for
     // the container to be running (started by anyone) and ask its monitor.
