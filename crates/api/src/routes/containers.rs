@@ -440,14 +440,36 @@ async fn wait_for(state: &Arc<AppState>, id: &str, condition: &str, running_now:
     // the container to be running (started by anyone) and ask its monitor.
     let mut code = None;
     let previous = api_exit(state, id).and_then(|rx| *rx.borrow());
+    let finished_before = load(state).map(|r| r.state.finished_at).unwrap_or_default();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
     loop {
         if let Some(mut rx) = api_exit(state, id) {
             let fresh = rx.borrow().is_none() || !running_now && *rx.borrow() != previous;
             if fresh || running_now {
-                if let Ok(c) = rx.wait_for(|c| c.is_some()).await {
-                    code = *c;
-                }
+                // The store is watched beside the session: a session that ended without
+                // reporting (or a container removed meanwhile) must not hang the client.
+                let store_says_ended = async {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+                    loop {
+                        tick.tick().await;
+                        match load(state) {
+                            None => return,
+                            Some(r)
+                                if !r.is_running()
+                                    && !r.state.finished_at.is_empty()
+                                    && r.state.finished_at != finished_before =>
+                            {
+                                return
+                            }
+                            _ => {}
+                        }
+                    }
+                };
+                let reported = tokio::select! {
+                    c = rx.wait_for(|c| c.is_some()) => c.ok().and_then(|c| *c),
+                    () = store_says_ended => None,
+                };
+                code = reported;
                 break;
             }
         }
