@@ -92,6 +92,24 @@ fn current_umask() -> u32 {
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 impl Extractor {
+    /// An extractor writing below `root`, with a copy buffer of `buf_len` bytes.
+    fn new(root: OwnedFd, label: &str, buf_len: usize, whiteouts: bool) -> Extractor {
+        let euid = rustix::process::geteuid();
+        Extractor {
+            root,
+            label: label.to_string(),
+            cached_parent: None,
+            dir_times: Vec::new(),
+            privileged: euid.is_root(),
+            buf: vec![0u8; buf_len],
+            umask: current_umask(),
+            euid: euid.as_raw(),
+            egid: rustix::process::getegid().as_raw(),
+            parent_setgid: true,
+            whiteouts,
+        }
+    }
+
     fn unsafe_entry(&self, name: &[u8], reason: impl Into<String>) -> ImageError {
         ImageError::UnsafeEntry {
             layer: self.label.clone(),
@@ -607,19 +625,7 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
     let hashing = SideHashingReader::new(reader, worker.handle());
     let mut tar =
         TarReader::new(BufReader::with_capacity(1 << 20, hashing), true).with_side(worker.handle());
-    let mut ex = Extractor {
-        root,
-        label: label.to_string(),
-        cached_parent: None,
-        dir_times: Vec::new(),
-        privileged: rustix::process::geteuid().is_root(),
-        buf: vec![0u8; 1 << 20],
-        umask: current_umask(),
-        euid: rustix::process::geteuid().as_raw(),
-        egid: rustix::process::getegid().as_raw(),
-        parent_setgid: true,
-        whiteouts: true,
-    };
+    let mut ex = Extractor::new(root, label, 1 << 20, true);
     let mut size = 0u64;
     let bad = |reason: TarError| match reason {
         TarError::Io(source) => ImageError::Io {
@@ -687,19 +693,7 @@ pub fn unpack_into<R: Read>(
     )
     .map_err(|e| ImageError::io("opening destination of", Path::new(label))(to_io(e)))?;
     let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, reader), false);
-    let mut ex = Extractor {
-        root,
-        label: label.to_string(),
-        cached_parent: None,
-        dir_times: Vec::new(),
-        privileged: rustix::process::geteuid().is_root(),
-        buf: vec![0u8; 1 << 16],
-        umask: current_umask(),
-        euid: rustix::process::geteuid().as_raw(),
-        egid: rustix::process::getegid().as_raw(),
-        parent_setgid: true,
-        whiteouts: options.whiteouts,
-    };
+    let mut ex = Extractor::new(root, label, 1 << 16, options.whiteouts);
     let bad = |reason: TarError| match reason {
         TarError::Io(source) => ImageError::Io {
             context: "reading archive",

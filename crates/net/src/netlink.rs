@@ -117,6 +117,17 @@ impl Rtnl {
     }
 
     /// The index of the link called `name`, if there is one.
+    /// The index of link `name`, which must exist (ENODEV names it otherwise).
+    pub fn require_link_index(&mut self, name: &str) -> Result<u32> {
+        self.link_index(name)?.ok_or_else(|| {
+            nl_err(
+                "find",
+                name,
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            )
+        })
+    }
+
     pub fn link_index(&mut self, name: &str) -> Result<Option<u32>> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));

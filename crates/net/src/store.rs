@@ -430,13 +430,7 @@ impl NetStore {
             }
         };
         if made {
-            let index = rtnl
-                .link_index(&net.bridge)?
-                .ok_or_else(|| NetError::Netlink {
-                    op: "find",
-                    object: net.bridge.clone(),
-                    source: std::io::Error::from_raw_os_error(libc::ENODEV),
-                })?;
+            let index = rtnl.require_link_index(&net.bridge)?;
             rtnl.add_address(index, net.gateway, net.subnet.prefix_len())?;
             rtnl.set_up(index, None)?;
             firewall::enable_forwarding(&net.bridge)?;
@@ -673,21 +667,9 @@ impl NetStore {
         })?;
         let mac = crate::model::parse_mac(&ep.mac);
         let mut host = Rtnl::open()?;
-        let bridge = host
-            .link_index(&net.bridge)?
-            .ok_or_else(|| NetError::Netlink {
-                op: "find",
-                object: net.bridge.clone(),
-                source: std::io::Error::from_raw_os_error(libc::ENODEV),
-            })?;
+        let bridge = host.require_link_index(&net.bridge)?;
         host.create_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), net.mtu, mac)?;
-        let veth = host
-            .link_index(&ep.host_veth)?
-            .ok_or_else(|| NetError::Netlink {
-                op: "find",
-                object: ep.host_veth.clone(),
-                source: std::io::Error::from_raw_os_error(libc::ENODEV),
-            })?;
+        let veth = host.require_link_index(&ep.host_veth)?;
         host.set_up(veth, Some(bridge))?;
 
         let _inside = netns::enter(netns_path)?;
@@ -695,13 +677,7 @@ impl NetStore {
         if let Some(lo) = ctr.link_index("lo")? {
             ctr.set_up(lo, None)?;
         }
-        let eth = ctr
-            .link_index(&ep.ifname)?
-            .ok_or_else(|| NetError::Netlink {
-                op: "find",
-                object: ep.ifname.clone(),
-                source: std::io::Error::from_raw_os_error(libc::ENODEV),
-            })?;
+        let eth = ctr.require_link_index(&ep.ifname)?;
         ctr.add_address(eth, ep.ip, ep.prefix_len)?;
         ctr.set_up(eth, None)?;
         if let Some(gw) = ep.gateway {
