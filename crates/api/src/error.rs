@@ -66,6 +66,8 @@ impl From<EngineError> for ApiError {
             EngineError::NameInUse { .. } | EngineError::State { .. } => StatusCode::CONFLICT,
             EngineError::InvalidFlag { .. }
             | EngineError::InvalidName(_)
+            | EngineError::InvalidFilter(_)
+            | EngineError::FilterSyntax(_)
             | EngineError::AmbiguousContainer(_)
             | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,6 +90,7 @@ impl From<ImageError> for ApiError {
             ImageError::Conflict(_) => StatusCode::CONFLICT,
             ImageError::InvalidReference { .. }
             | ImageError::AmbiguousId { .. }
+            | ImageError::InvalidFilter(_)
             | ImageError::BadArchive(_)
             | ImageError::BadTar { .. }
             | ImageError::UnsafeEntry { .. }

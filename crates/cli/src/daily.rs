@@ -240,14 +240,14 @@ pub fn container_prune(root: &Path, filters: &[String], force: bool) -> anyhow::
     }
     println!(
         "Total reclaimed space: {}",
-        berth_image::humanize::human_size(pruned.reclaimed_bytes)
+        berth_common::units::human_size(pruned.reclaimed_bytes)
     );
     Ok(0)
 }
 
 /// `berth system df [-v] [--format]`.
 pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Result<i32> {
-    use berth_image::humanize::human_size;
+    use berth_common::units::human_size;
     let engine = Engine::open(root);
     let rows = match berth_engine::housekeeping::disk_usage(&engine) {
         Ok(r) => r,
@@ -372,7 +372,7 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
     }
     println!(
         "Total reclaimed space: {}",
-        berth_image::humanize::human_size(reclaimed)
+        berth_common::units::human_size(reclaimed)
     );
     Ok(0)
 }

@@ -41,6 +41,9 @@ pub enum EngineError {
     InvalidVolume { name: String, reason: String },
     #[error("invalid filter '{0}'")]
     InvalidFilter(String),
+    /// A `--filter` word without `=`.
+    #[error("bad format of filter (expected name=value): {0}")]
+    FilterSyntax(String),
     #[error("Cannot update container {id}: {reason}")]
     UpdateRefused { id: String, reason: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]

@@ -607,15 +607,9 @@ fn uses_volume(record: &ContainerRecord, name: &str) -> bool {
         .any(|m| m.r#type == "volume" && m.name == name)
 }
 
-/// `label=k` or `label=k=v` against a label map.
-pub fn label_matches(labels: Option<&BTreeMap<String, String>>, want: &str) -> bool {
-    let Some(labels) = labels else {
-        return false;
-    };
-    match want.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(want),
-    }
+/// `label=k` or `label=k=v` against an optional label map (none matches nothing).
+pub(crate) fn label_matches(labels: Option<&BTreeMap<String, String>>, want: &str) -> bool {
+    labels.is_some_and(|l| berth_image::filter::label_matches(l, want))
 }
 
 /// The local driver's options, checked as Docker checks them.

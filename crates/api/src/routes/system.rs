@@ -212,7 +212,12 @@ pub async fn df(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
             .iter()
             .map(|i| super::images::summary_json(i, -1))
             .collect();
-        let containers = super::containers::summaries(&state, true)?;
+        let all = berth_engine::ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        };
+        let containers = super::containers::summaries(&state, &all)?;
         Ok(Json(json!({
             "LayersSize": layers_size,
             "Images": images,
