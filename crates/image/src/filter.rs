@@ -183,6 +183,8 @@ mod tests {
         ));
         assert!(reference_matches("app", "app@sha256:abcd"));
         assert!(!reference_matches("other", "app:1"));
+        assert!(reference_matches("busybox:1.*", "busybox:1.36"));
+        assert!(!reference_matches("busybox:2", "busybox:1.36"));
     }
 
     #[test]

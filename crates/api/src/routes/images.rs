@@ -405,17 +405,3 @@ pub async fn create(
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_filter_globs() {
-        assert!(reference_matches("busybox", "busybox:latest"));
-        assert!(reference_matches("busy*", "busybox:1.36"));
-        assert!(reference_matches("busybox:1.*", "busybox:1.36"));
-        assert!(!reference_matches("busybox:2", "busybox:1.36"));
-        assert!(!reference_matches("alpine", "busybox:latest"));
-    }
-}
