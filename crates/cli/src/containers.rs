@@ -1287,13 +1287,9 @@ fn stats(
 ) -> anyhow::Result<i32> {
     let mut records = Vec::new();
     if containers.is_empty() {
-        for id in engine.store.list_ids() {
-            if let Ok(r) = engine.store.load(&id) {
-                if all || r.is_running() {
-                    records.push(r);
-                }
-            }
-        }
+        let listed = engine.store.load_all();
+        warn_unreadable(&listed.unreadable);
+        records.extend(listed.records.into_iter().filter(|r| all || r.is_running()));
     } else {
         for c in containers {
             match engine.lookup(c) {
@@ -1343,13 +1339,9 @@ fn stats(
 fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
     let mut records = Vec::new();
     if containers.is_empty() {
-        for id in engine.store.list_ids() {
-            if let Ok(r) = engine.store.load(&id) {
-                if r.is_running() {
-                    records.push(r);
-                }
-            }
-        }
+        let listed = engine.store.load_all();
+        warn_unreadable(&listed.unreadable);
+        records.extend(listed.records.into_iter().filter(|r| r.is_running()));
     } else {
         for c in containers {
             match engine.lookup(c) {

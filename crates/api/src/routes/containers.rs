@@ -666,24 +666,20 @@ pub async fn resize(
     .await
 }
 
-pub async fn prune(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
+    let filters: Vec<(String, String)> = super::parse_filters(q.get("filters"))?
+        .into_iter()
+        .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+        .collect();
     blocking(move || {
-        let store = &state.engine.store;
-        let mut deleted = Vec::new();
-        for id in store.list_ids() {
-            let Ok(record) = store.load(&id) else {
-                continue;
-            };
-            if record.is_running() || record.status() == berth_engine::Status::Restarting {
-                continue;
-            }
-            if state.engine.remove(&id, false, false).is_ok() {
-                deleted.push(id);
-            }
+        let pruned = berth_engine::housekeeping::prune_containers(&state.engine, &filters)?;
+        for u in &pruned.unreadable {
+            tracing::warn!("{u}");
         }
+        let deleted = pruned.deleted;
         Ok(Json(json!({
             "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
-            "SpaceReclaimed": 0,
+            "SpaceReclaimed": pruned.reclaimed_bytes,
         })))
     })
     .await
