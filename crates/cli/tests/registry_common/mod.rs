@@ -324,7 +324,7 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 /// `(status, bytes written)` of each access-log line of the registry for `GET …/blobs/<digest>`.
 pub fn blob_gets(log: &str, digest: &str) -> Vec<(u16, u64)> {
     log.lines()
-        .filter(|l| l.contains(&format!("\"GET ")) && l.contains(&format!("/blobs/{digest} ")))
+        .filter(|l| l.contains("\"GET ") && l.contains(&format!("/blobs/{digest} ")))
         .filter_map(|l| {
             let after = l.split("HTTP/1.1\" ").nth(1)?;
             let mut f = after.split_whitespace();
