@@ -385,6 +385,9 @@ fn create_in(
             }
         }
     }
+    if wait_for_start {
+        test_hook_kill_init_after_ready(pid);
+    }
     if wait_for_start && sys::child_exited(pid) {
         // The init reported ready and then died (killed, OOM) before `start`: a created
         // container without a process would read as "stopped" with pid 0.
@@ -420,6 +423,23 @@ fn create_in(
     let mut state = stored.view(dir);
     state.pid = pid;
     Ok(Created { state })
+}
+
+/// Test-only: with `BERTH_RUNTIME_TEST_HOOK=kill-init-after-ready` in the environment, the init
+/// is killed (and seen dead) right after it reported ready, so a test can check
+/// deterministically that `create` then fails and leaves nothing behind. Has no effect
+/// otherwise.
+fn test_hook_kill_init_after_ready(pid: i32) {
+    if std::env::var_os("BERTH_RUNTIME_TEST_HOOK").as_deref()
+        != Some(std::ffi::OsStr::new("kill-init-after-ready"))
+    {
+        return;
+    }
+    // SAFETY: killing the init we cloned and have not reaped.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    if let Ok(fd) = sys::pidfd_open(pid) {
+        let _ = sys::wait_pidfd(&fd, Some(std::time::Duration::from_secs(10)));
+    }
 }
 
 /// Hands the seccomp listener to the agent at `linux.seccomp.listenerPath`, with the container
