@@ -360,7 +360,7 @@ fn create_in(
                 let fd = fd.ok_or_else(|| {
                     RuntimeError::ContainerInit("seccomp listener message without an fd".into())
                 })?;
-                send_to_seccomp_agent(spec, &view, fd)?;
+                send_to_seccomp_agent(spec, &view, view.pid, fd)?;
             }
             tag::HOOKS => {
                 let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -442,11 +442,13 @@ fn test_hook_kill_init_after_ready(pid: i32) {
     }
 }
 
-/// Hands the seccomp listener to the agent at `linux.seccomp.listenerPath`, with the container
-/// process state the runtime-spec defines (`ociVersion`, `fds`, `pid`, `metadata`, `state`).
-fn send_to_seccomp_agent(
+/// Hands the seccomp listener of process `pid` (the init, or a process started by `exec`) to
+/// the agent at `linux.seccomp.listenerPath`, with the container process state the
+/// runtime-spec defines (`ociVersion`, `fds`, `pid`, `metadata`, `state`).
+pub(crate) fn send_to_seccomp_agent(
     spec: &oci_spec::runtime::Spec,
     view: &ContainerState,
+    pid: i32,
     fd: OwnedFd,
 ) -> Result<()> {
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -461,7 +463,7 @@ fn send_to_seccomp_agent(
     let message = serde_json::json!({
         "ociVersion": view.oci_version,
         "fds": ["seccompFd"],
-        "pid": view.pid,
+        "pid": pid,
         "metadata": metadata,
         "state": view,
     });
