@@ -138,26 +138,32 @@ fn run_passes_exit_status_and_signals() {
     let b = Bundle::new(&["sleep", "1000"]).unwrap();
     let id = unique_id("exsig");
     let _g = w.guard(&id);
-    let mut child = w
-        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(&mut w.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]));
     assert!(w.wait_status(&id, "running"));
     w.ok(&["kill", &id, "KILL"]);
-    assert_eq!(child.wait().unwrap().code(), Some(137));
-    // SIGTERM sent to `run` is forwarded; sh as PID 1 with a trap exits 0.
-    let b = sh_bundle("trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    let o = child
+        .finish(COMMAND_DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(137));
+    // SIGTERM sent to `run` is forwarded; sh as PID 1 with a trap exits 0. The ready line
+    // comes after the trap (PID 1 ignores a SIGTERM it has no handler for).
+    let b = sh_bundle("trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done");
     let id = unique_id("fwd");
     let _g = w.guard(&id);
-    let mut child = w
-        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
-        .spawn()
-        .unwrap();
-    assert!(w.wait_status(&id, "running"));
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    // SAFETY: signalling the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let mut child =
+        Running::spawn(&mut w.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]));
+    child.wait_for_line("ready", COMMAND_DEADLINE);
+    // SAFETY: signalling the child we spawned (not yet reaped: its pid is still ours).
+    unsafe { libc::kill(child.pid(), libc::SIGTERM) };
+    let o = child
+        .finish(COMMAND_DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

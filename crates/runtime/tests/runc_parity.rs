@@ -26,14 +26,12 @@ fn runc_run(b: &Bundle) -> Option<Outcome> {
         .arg(root.path())
         .args(["run", "--bundle", b.path().to_str().unwrap(), &id])
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .bounded_output();
     let _ = Command::new("runc")
         .arg("--root")
         .arg(root.path())
         .args(["delete", "-f", &id])
-        .stderr(Stdio::null())
-        .status();
+        .bounded_output();
     Some((
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -235,8 +233,7 @@ fn run_in_shared_host(w: &World, b: &Bundle) -> (String, String, Vec<String>) {
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "shared", "sh", "-c", &script])
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .bounded_output();
     let after = std::fs::read_to_string(w.root().join("after")).unwrap_or_default();
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -389,8 +386,7 @@ fn no_pivot_leaves_no_full_proc_to_mount_from() {
                 &unique_id("r"),
             ])
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .bounded_output();
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "refused");
     }
 }
@@ -449,8 +445,7 @@ fn no_mount_namespace_and_no_proc() {
                 &unique_id("r"),
             ])
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .bounded_output();
         assert!(!o.status.success(), "runc 1.1.5 needs /proc");
     }
     // The same through create + start (the exec fifo).
@@ -710,7 +705,7 @@ fn seccomp_agent(path: std::path::PathBuf) -> std::thread::JoinHandle<(serde_jso
     let _ = std::fs::remove_file(&path);
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
+        let stream = accept_within(&listener, COMMAND_DEADLINE, "the seccomp agent");
         let mut buf = vec![0u8; 65536];
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
