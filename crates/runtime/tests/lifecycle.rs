@@ -245,3 +245,41 @@ fn start_releases_only_on_start() {
         || b.rootfs().join("tmp/started").exists()
     ));
 }
+
+/// The init dies between reporting ready and `create` returning (a test hook kills it there):
+/// create fails with a clear message and leaves no state dir, cgroup or mount; the id is free.
+#[test]
+fn init_dying_after_ready_fails_create_cleanly() {
+    let w = World::new();
+    let b = Bundle::new(&["sleep", "1000"]).unwrap();
+    let id = unique_id("diesready");
+    let _g = w.guard(&id);
+    let mounts_of_bundle = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(b.path().to_str().unwrap()))
+            .count()
+    };
+    let mounts_before = mounts_of_bundle();
+    let o = w
+        .cmd(&["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .env("BERTH_RUNTIME_TEST_HOOK", "kill-init-after-ready")
+        .bounded_output();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("container init exited after reporting ready"),
+        "{err}"
+    );
+    assert!(!w.root().join(&id).exists(), "state dir left behind");
+    for controller in ["memory", "pids", "cpu", "freezer", "unified"] {
+        let dir = cgroup_dir(controller, &id);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert_eq!(mounts_of_bundle(), mounts_before, "mounts left behind");
+    assert!(w.state(&id).is_none());
+    // The id can be used again at once.
+    w.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(w.status(&id), "created");
+}

@@ -822,3 +822,57 @@ fn user_namespace_bind_source_opened_by_the_runtime() {
         assert_eq!(runc, ours);
     }
 }
+
+/// SCMP_ACT_NOTIFY for a process started by `exec`: it gets a listener of its own, which reaches
+/// the agent at listenerPath with the exec'd process's pid and the container's state; with the
+/// agent gone its notified syscall fails (ENOSYS), as for the init.
+#[test]
+fn seccomp_notify_for_exec_sends_its_own_listener() {
+    let w = World::new();
+    let sock = w.root().join("agent-exec.sock");
+    let b = bundle("sleep 1000", |s| {
+        s["root"]["readonly"] = false.into();
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "listenerPath": sock,
+            "listenerMetadata": "exec-metadata",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let id = unique_id("notify-exec");
+    let _g = w.guard(&id);
+    let agent = seccomp_agent(sock.clone());
+    w.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let (init_json, _) = agent.join().unwrap();
+    let init_pid = w.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert_eq!(init_json["pid"], init_pid);
+
+    let agent = seccomp_agent(sock);
+    let pid_file = w.root().join("exec.pid");
+    let out = w.ok(&[
+        "exec",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "mkdir /tmp/exec-notified 2>/dev/null && echo made || echo refused",
+    ]);
+    let (json, kind) = agent.join().unwrap();
+    assert_eq!(out, "refused\n");
+    assert!(kind.contains("seccomp"), "not a seccomp notify fd: {kind}");
+    assert_eq!(json["fds"], json!(["seccompFd"]));
+    assert_eq!(json["metadata"], "exec-metadata");
+    let exec_pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(json["pid"], exec_pid, "{json}");
+    assert_ne!(exec_pid, init_pid);
+    assert_eq!(json["state"]["id"], id.as_str());
+    assert_eq!(json["state"]["pid"], init_pid);
+    assert_eq!(json["state"]["status"], "running");
+    assert!(!b.rootfs().join("tmp/exec-notified").exists());
+}
