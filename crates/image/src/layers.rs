@@ -77,7 +77,18 @@ impl Store {
 
     /// Extracts an uncompressed tar stream into a fresh, not yet visible layer directory.
     pub fn stage_layer(&self, tar: impl Read, label: &str) -> Result<StagedLayer> {
-        let cache_id = random_hex_id();
+        self.stage_layer_as(random_hex_id(), tar, label)
+    }
+
+    /// Like [`Store::stage_layer`] into the directory `cache_id` the caller chose (from
+    /// [`random_hex_id`](crate::digest::random_hex_id)), so it can record where an extraction
+    /// happens before it starts (see [`crate::partial`]).
+    pub fn stage_layer_as(
+        &self,
+        cache_id: String,
+        tar: impl Read,
+        label: &str,
+    ) -> Result<StagedLayer> {
         let dir = self.layout.layer_dir(&cache_id);
         let diff = dir.join("diff");
         std::fs::create_dir_all(&diff).map_err(ImageError::io("creating", &diff))?;

@@ -25,6 +25,7 @@ pub mod layers;
 pub mod layout;
 pub mod mounts;
 pub mod overlay;
+pub mod partial;
 pub mod reference;
 pub mod repositories;
 pub mod side;

@@ -257,3 +257,78 @@ pub fn layer_dirs(root: &Path) -> Vec<PathBuf> {
         })
         .unwrap_or_default()
 }
+
+/// A TCP proxy on 127.0.0.1 in front of `upstream` that passes what the server sends at no more
+/// than `bytes_per_second`, so a test can catch a pull halfway through a blob. Its threads end
+/// with their connections; the listener lives as long as the test process.
+pub fn throttling_proxy(upstream: String, bytes_per_second: u64) -> String {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+    let addr = listener.local_addr().expect("proxy addr");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (Ok(client_r), Ok(server_w)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (client_r, server_w);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (server, client);
+                let mut buf = vec![0u8; 64 << 10];
+                let start = Instant::now();
+                let mut sent = 0u64;
+                loop {
+                    let n = match std::io::Read::read(&mut from, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n as u64;
+                    // Rate limiting, not synchronisation: stay under the byte budget.
+                    let due = Duration::from_secs_f64(sent as f64 / bytes_per_second as f64);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr.to_string()
+}
+
+/// Deterministic incompressible bytes (xorshift64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let mut x = seed | 1;
+    for chunk in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    out
+}
+
+/// `(status, bytes written)` of each access-log line of the registry for `GET …/blobs/<digest>`.
+pub fn blob_gets(log: &str, digest: &str) -> Vec<(u16, u64)> {
+    log.lines()
+        .filter(|l| l.contains("\"GET ") && l.contains(&format!("/blobs/{digest} ")))
+        .filter_map(|l| {
+            let after = l.split("HTTP/1.1\" ").nth(1)?;
+            let mut f = after.split_whitespace();
+            Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
+        .collect()
+}

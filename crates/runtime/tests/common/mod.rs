@@ -50,19 +50,7 @@ impl World {
     /// Runs the binary. Commands that leave a container behind (`create`, `run -d`) hand their
     /// stdio to it, so stdout/stderr go through files rather than pipes that would stay open.
     pub fn out(&self, args: &[&str]) -> Output {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (o, e) = (dir.path().join("out"), dir.path().join("err"));
-        let status = self
-            .cmd(args)
-            .stdout(std::fs::File::create(&o).unwrap())
-            .stderr(std::fs::File::create(&e).unwrap())
-            .status()
-            .expect("running berth-runtime");
-        Output {
-            status,
-            stdout: std::fs::read(&o).unwrap_or_default(),
-            stderr: std::fs::read(&e).unwrap_or_default(),
-        }
+        output_within(&mut self.cmd(args), COMMAND_DEADLINE)
     }
 
     /// Runs and asserts success; returns stdout.
@@ -129,12 +117,97 @@ pub struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = Command::new(bin())
+        // Bounded, and never a panic (this may run while a failed test unwinds).
+        let Ok(mut child) = Command::new(bin())
             .arg("--root")
             .arg(&self.root)
             .args(["delete", "-f", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
+            .spawn()
+        else {
+            return;
+        };
+        if !exited_within(&child, COMMAND_DEADLINE) {
+            eprintln!("note: delete -f {} did not finish; killed it", self.id);
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+}
+
+/// How long one command a test runs may take before the test fails: far above any healthy
+/// run, so only a hang reaches it.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Whether `child` exits within `timeout` (it is not reaped).
+pub fn exited_within(child: &std::process::Child, timeout: Duration) -> bool {
+    match berth_runtime::sys::pidfd_open(child.id() as i32) {
+        Ok(fd) => berth_runtime::sys::wait_pidfd(&fd, Some(timeout)).unwrap_or(false),
+        Err(_) => true, // already gone
+    }
+}
+
+/// Runs `cmd` to its end, failing the test (after killing it) when it takes longer than
+/// `timeout`. Its stdout and stderr go through files, not pipes: a container it leaves behind
+/// inherits them and would keep a pipe open forever.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
+    Running::spawn(cmd)
+        .finish(timeout)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A command started with its stdout and stderr in files (see `output_within`).
+pub struct Running {
+    child: std::process::Child,
+    what: String,
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Running {
+    pub fn spawn(cmd: &mut Command) -> Running {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+        let child = cmd
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        Running {
+            child,
+            what: format!("{cmd:?}"),
+            _dir: dir,
+            out,
+            err,
+        }
+    }
+
+    /// Waits for the end within `timeout`; on timeout kills the command and returns an error
+    /// that says what hung and what it had printed.
+    pub fn finish(mut self, timeout: Duration) -> Result<Output, String> {
+        let finished = exited_within(&self.child, timeout);
+        if !finished {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("reaping a child");
+        let output = Output {
+            status,
+            stdout: std::fs::read(&self.out).unwrap_or_default(),
+            stderr: std::fs::read(&self.err).unwrap_or_default(),
+        };
+        if finished {
+            Ok(output)
+        } else {
+            Err(format!(
+                "{} did not finish within {timeout:?} (killed it)\nstdout: {}\nstderr: {}",
+                self.what,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
     }
 }
 
