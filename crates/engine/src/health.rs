@@ -481,7 +481,7 @@ impl Checker {
         });
         Ok(Probe {
             pid,
-            pidfd: pidfd.map(OwnedFd::from),
+            pidfd,
             output: Some(read),
             collected: Vec::new(),
             start,
