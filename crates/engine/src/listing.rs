@@ -430,9 +430,16 @@ fn selects(
             return false;
         }
     }
-    // No health checks run yet: every container's health is "none".
-    if filter.has("health") && !filter.values("health").iter().any(|h| h == "none") {
-        return false;
+    if filter.has("health") {
+        let health = record
+            .state
+            .health
+            .as_ref()
+            .map(|h| h.status.to_string())
+            .unwrap_or_else(|| "none".into());
+        if !filter.values("health").contains(&health) {
+            return false;
+        }
     }
     // Berth runs no swarm tasks.
     if filter.values("is-task").iter().any(|v| v == "true") {

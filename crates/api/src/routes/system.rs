@@ -208,11 +208,21 @@ pub async fn df(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
             ..Default::default()
         };
         let containers = super::containers::summaries(&state, &all)?;
+        let store = berth_engine::volumes::Volumes::new(&state.root);
+        let mut volumes: Vec<Value> = Vec::new();
+        for v in store.list() {
+            let mut doc = v.inspect();
+            doc["UsageData"] = json!({
+                "Size": store.size(&v),
+                "RefCount": store.users(&v.name)?.len(),
+            });
+            volumes.push(doc);
+        }
         Ok(Json(json!({
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         })))
     })
