@@ -31,6 +31,8 @@ pub struct BlobReader<'a> {
     partial: Option<&'a PartialBlob>,
     /// Kept bytes still to read back before the network is asked.
     prefix: Option<Box<dyn Read + 'a>>,
+    /// Where a foreign layer lives outside the registry, tried in order before it.
+    urls: Vec<String>,
 }
 
 impl<'a> BlobReader<'a> {
@@ -55,7 +57,19 @@ impl<'a> BlobReader<'a> {
             progress,
             partial: None,
             prefix: None,
+            urls: Vec::new(),
         }
+    }
+
+    /// Fetches the blob from `urls` (a foreign layer's), in order, and from the registry only
+    /// when none of them serves it, as Docker does. Only `http`/`https` URLs are used.
+    pub fn with_urls(mut self, urls: &[String]) -> BlobReader<'a> {
+        self.urls = urls
+            .iter()
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .cloned()
+            .collect();
+        self
     }
 
     /// Continues from (and keeps appending to) `partial`: its bytes are read back first and the
@@ -81,14 +95,24 @@ impl<'a> BlobReader<'a> {
         if self.offset > 0 {
             headers.push(("Range", format!("bytes={}-", self.offset)));
         }
-        let mut resp = self.client.send(
-            Method::GET,
-            &url,
-            &self.repository,
-            false,
-            &headers,
-            RequestBody::Empty,
-        )?;
+        let mut resp = loop {
+            let Some(external) = self.urls.first() else {
+                break self.client.send(
+                    Method::GET,
+                    &url,
+                    &self.repository,
+                    false,
+                    &headers,
+                    RequestBody::Empty,
+                )?;
+            };
+            match self.client.get_external(external, &headers) {
+                Ok(r) if r.status().as_u16() == 200 || r.status().as_u16() == 206 => break r,
+                Ok(r) => tracing::debug!("blob {}: {external}: HTTP {}", self.digest, r.status()),
+                Err(e) => tracing::debug!("blob {}: {e}", self.digest),
+            }
+            self.urls.remove(0);
+        };
         let status = resp.status().as_u16();
         let what = format!("blob {}", self.digest);
         match status {

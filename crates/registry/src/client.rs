@@ -434,6 +434,19 @@ impl RegistryClient {
         }
     }
 
+    /// `GET url` on another server (a foreign layer's `urls`): the same TLS roots and
+    /// timeouts, never the registry's credentials. Not retried: the caller has other sources.
+    pub fn get_external(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>> {
+        let mut req = self.agent.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        req.call().map_err(|e| RegistryError::Connect {
+            registry: self.domain.clone(),
+            reason: format!("{url}: {e}"),
+        })
+    }
+
     /// Turns a failed response into the error Docker would print for it.
     pub fn error_for(
         &self,

@@ -344,6 +344,13 @@ fn pull_one(
         match store.commit_staged(s, parent.as_deref()) {
             Ok(chain) => {
                 store.forget_kept_staged(&blob);
+                if layers[i].is_foreign() {
+                    // A push repeats this entry rather than uploading the layer.
+                    let d = serde_json::to_vec(layers[i]).map_err(|e| {
+                        RegistryError::Invalid(format!("serialising a descriptor: {e}"))
+                    })?;
+                    store.set_layer_descriptor(&chain, &d)?;
+                }
                 progress.layer(&short(&blob), LayerEvent::Complete);
                 parent = Some(chain);
             }
@@ -546,6 +553,9 @@ fn stream_layer(
     let id = short(&layer.digest);
     let tick = |n: u64| progress.layer(&id, LayerEvent::Progress { bytes: n });
     let mut blob = BlobReader::new(client, &r.path, &layer.digest, layer.size, &tick);
+    if layer.is_foreign() {
+        blob = blob.with_urls(&layer.urls);
+    }
     let cache_id = berth_image::digest::random_hex_id();
     if let Some(p) = partial {
         blob = blob.with_partial(p)?;
