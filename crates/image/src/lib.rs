@@ -17,6 +17,7 @@ pub mod digest;
 pub mod distribution;
 pub mod error;
 pub mod export;
+pub mod fault;
 pub(crate) mod fold;
 pub mod humanize;
 pub mod imagedb;
