@@ -189,6 +189,13 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
         interactive: flag("OpenStdin"),
         stop_signal: text("StopSignal"),
         stop_timeout: body.get("StopTimeout").and_then(Value::as_i64),
+        healthcheck: match body.get("Healthcheck") {
+            Some(h) => Some(
+                serde_json::from_value(h.clone())
+                    .map_err(|e| ApiError::bad_request(format!("invalid Healthcheck: {e}")))?,
+            ),
+            None => None,
+        },
         host,
         ..Default::default()
     })
