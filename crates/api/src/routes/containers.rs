@@ -955,3 +955,82 @@ pub async fn attach(
         .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))
 }
+
+/// `POST /containers/{id}/update`: Docker's `UpdateConfig` (resources and restart policy).
+/// Docker's CLI sends every field, zero meaning "leave as is", so zeros and empty strings are
+/// not requests.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let req = update_request(&body)?;
+    blocking(move || {
+        let record = state.engine.lookup(&id)?;
+        if !req.is_empty() {
+            berth_engine::update::update(&state.engine, &record.id, &req)?;
+        }
+        Ok(Json(json!({"Warnings": []})))
+    })
+    .await
+}
+
+fn update_request(body: &Value) -> ApiResult<berth_engine::update::UpdateRequest> {
+    let int = |k: &str| body.get(k).and_then(Value::as_i64).filter(|v| *v != 0);
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let restart_policy = match body.get("RestartPolicy").filter(|p| !p.is_null()) {
+        Some(p) => {
+            let policy: berth_engine::options::RestartPolicy = serde_json::from_value(p.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid RestartPolicy: {e}")))?;
+            (!policy.name.is_empty()).then_some(policy)
+        }
+        None => None,
+    };
+    let blkio_weight = match int("BlkioWeight") {
+        Some(w) => Some(
+            u16::try_from(w)
+                .map_err(|_| ApiError::bad_request(format!("invalid BlkioWeight {w}")))?,
+        ),
+        None => None,
+    };
+    Ok(berth_engine::update::UpdateRequest {
+        memory: int("Memory"),
+        memory_swap: int("MemorySwap"),
+        memory_reservation: int("MemoryReservation"),
+        nano_cpus: int("NanoCpus"),
+        cpu_shares: int("CpuShares"),
+        cpu_quota: int("CpuQuota"),
+        cpu_period: int("CpuPeriod"),
+        cpuset_cpus: text("CpusetCpus"),
+        cpuset_mems: text("CpusetMems"),
+        // A pointer in Docker's types: present (even 0 or -1) means asked.
+        pids_limit: body.get("PidsLimit").and_then(Value::as_i64),
+        blkio_weight,
+        restart_policy,
+    })
+}
+
+/// `GET /containers/{id}/changes`: Docker's `[{"Path", "Kind"}]` (null when nothing changed).
+pub async fn changes(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let record = state.engine.lookup(&id)?;
+        let changes = berth_engine::diff::container_changes(&record)?;
+        if changes.is_empty() {
+            return Ok(Json(Value::Null));
+        }
+        Ok(Json(Value::Array(
+            changes.iter().map(|c| c.to_json()).collect(),
+        )))
+    })
+    .await
+}
