@@ -132,7 +132,21 @@ fn bridge_veth_ports_isolation_and_teardown() {
             "{inside}"
         );
         assert!(ip_in(Some(&ns1), &["route"]).contains("default via 10.123.0.1"));
-        assert!(nft_table().contains("dport 18080"));
+        // The table, written over nf_tables netlink, reads back in `nft`'s words as intended.
+        let table = nft_table();
+        for line in [
+            "fib daddr type local jump ports".to_string(),
+            "ip daddr 127.0.0.1 tcp dport 18080 dnat ip to 10.123.0.2:80".to_string(),
+            format!("ip saddr 10.123.0.0/24 oifname != \"{}\" masquerade", net.bridge),
+            format!("oifname \"{}\" ip saddr 127.0.0.0/8 masquerade", net.bridge),
+            format!(
+                "oifname \"{}\" ip saddr 10.123.0.0/24 ct status dnat masquerade",
+                net.bridge
+            ),
+            format!("iifname \"{}\" oifname \"{}\" drop", net.bridge, back.bridge),
+        ] {
+            assert!(table.contains(&line), "missing {line:?} in\n{table}");
+        }
 
         let server = serve_tcp_in(ns1.clone(), 80);
         // Direct to the container's address, and through the published port on host loopback.
