@@ -347,9 +347,7 @@ fn bring_up(
             // `--network none`: only loopback, up. (Docker accepts -p here and publishes nothing.)
             let _inside = berth_net::netns::enter(&netns)?;
             let mut rtnl = berth_net::netlink::Rtnl::open()?;
-            if let Some(lo) = rtnl.link_index("lo")? {
-                rtnl.set_up(lo, None)?;
-            }
+            rtnl.set_up(berth_net::netlink::LOOPBACK_INDEX, None)?;
             return Ok(());
         }
         for (i, req) in requested.iter().enumerate() {
