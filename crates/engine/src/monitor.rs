@@ -937,6 +937,19 @@ mod tests {
         }
     }
 
+    impl Drop for Fixture {
+        /// The containers are never removed, but their pinned network namespaces must not
+        /// outlive the test's root.
+        fn drop(&mut self) {
+            let root = self.engine.root().to_path_buf();
+            if let Ok(dir) = std::fs::read_dir(root.join("containers")) {
+                for entry in dir.flatten() {
+                    let _ = crate::network::release(&root, &entry.file_name().to_string_lossy());
+                }
+            }
+        }
+    }
+
     impl Fixture {
         /// A `--rootfs` container whose command the fake runtime runs on the host.
         fn container(&self, script: &str, restart: &str, retries: i64) -> String {

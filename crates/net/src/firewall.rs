@@ -15,9 +15,10 @@ use crate::ports::Protocol;
 
 const TABLE: &str = "berth";
 
-/// Offsets of the IPv4 source and destination addresses in the network header.
+/// Offsets of the IPv4 and IPv6 source and destination addresses in the network header.
 const IP_SADDR: u32 = 12;
 const IP_DADDR: u32 = 16;
+const IP6_SADDR: u32 = 8;
 
 fn base_chain(name: &str, kind: &'static str, hooknum: i32, priority: i32) -> Chain {
     Chain {
@@ -55,6 +56,12 @@ fn ipv4() -> Vec<Expr> {
 }
 fn v4_saddr_in(net: &ipnet::Ipv4Net) -> Vec<Expr> {
     Expr::addr_in(IP_SADDR, &net.network().octets(), net.prefix_len())
+}
+fn ipv6() -> Vec<Expr> {
+    Expr::nfproto(libc::NFPROTO_IPV6).to_vec()
+}
+fn v6_saddr_in(net: &ipnet::Ipv6Net) -> Vec<Expr> {
+    Expr::addr_in(IP6_SADDR, &net.network().octets(), net.prefix_len())
 }
 fn one(e: Expr) -> Vec<Expr> {
     vec![e]
@@ -94,14 +101,10 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
         let br = net.bridge.as_str();
         if net.internal {
             // No way out and no way in: only traffic that stays on the bridge.
-            t.rules.push(rule(
-                "forward",
-                vec![iif(br), not_oif(br), one(Expr::Drop)],
-            ));
-            t.rules.push(rule(
-                "forward",
-                vec![oif(br), not_iif(br), one(Expr::Drop)],
-            ));
+            t.rules
+                .push(rule("forward", vec![iif(br), not_oif(br), one(Expr::Drop)]));
+            t.rules
+                .push(rule("forward", vec![oif(br), not_iif(br), one(Expr::Drop)]));
         } else {
             t.rules.push(rule(
                 "postrouting",
@@ -112,12 +115,28 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
                     one(Expr::Masquerade),
                 ],
             ));
+            if let Some(subnet6) = &net.subnet6 {
+                t.rules.push(rule(
+                    "postrouting",
+                    vec![
+                        ipv6(),
+                        v6_saddr_in(subnet6),
+                        not_oif(br),
+                        one(Expr::Masquerade),
+                    ],
+                ));
+            }
         }
         // Published ports reached from the host's own loopback (route_localnet) or from a
         // container on the same bridge (hairpin) must answer back through the host.
         t.rules.push(rule(
             "postrouting",
-            vec![oif(br), ipv4(), v4_saddr_in(&loopback), one(Expr::Masquerade)],
+            vec![
+                oif(br),
+                ipv4(),
+                v4_saddr_in(&loopback),
+                one(Expr::Masquerade),
+            ],
         ));
         t.rules.push(rule(
             "postrouting",
@@ -129,6 +148,18 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
                 one(Expr::Masquerade),
             ],
         ));
+        if let Some(subnet6) = &net.subnet6 {
+            t.rules.push(rule(
+                "postrouting",
+                vec![
+                    oif(br),
+                    ipv6(),
+                    v6_saddr_in(subnet6),
+                    Expr::ct_dnat().to_vec(),
+                    one(Expr::Masquerade),
+                ],
+            ));
+        }
         // Isolation: nothing crosses from one Berth network to another.
         for other in networks.iter().filter(|o| o.id != net.id) {
             t.rules.push(rule(
@@ -155,6 +186,22 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
                 port: Some(b.container_port),
             }));
             t.rules.push(rule("ports", parts));
+            // A port published on every address is reachable over IPv6 too when the container
+            // has an IPv6 address (Docker publishes on `::` as well).
+            if let (Some(ip6), None) = (ep.ip6, b.host_ip.filter(|ip| !ip.is_unspecified())) {
+                t.rules.push(rule(
+                    "ports",
+                    vec![
+                        ipv6(),
+                        Expr::l4proto(proto as u8).to_vec(),
+                        Expr::dport(b.host_port).to_vec(),
+                        one(Expr::Dnat {
+                            addr: ip6.octets().to_vec(),
+                            port: Some(b.container_port),
+                        }),
+                    ],
+                ));
+            }
         }
     }
     Some(t)
@@ -165,13 +212,18 @@ pub fn sync(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Result<
     crate::nfnetlink::replace_table(TABLE, ruleset(networks, endpoints).as_ref())
 }
 
-/// Kernel switches a bridge network needs: forwarding on, and `route_localnet` on the bridge so the
-/// host's 127.0.0.1 can be DNATed to a container (Docker's hairpin without a userland proxy).
-pub fn enable_forwarding(bridge: &str) -> Result<()> {
-    for path in [
+/// Kernel switches a bridge network needs: forwarding on (IPv6 forwarding too on a network with
+/// IPv6), and `route_localnet` on the bridge so the host's 127.0.0.1 can be DNATed to a container
+/// (Docker's hairpin without a userland proxy). A switch already on is not written.
+pub fn enable_forwarding(bridge: &str, ipv6: bool) -> Result<()> {
+    let mut switches = vec![
         "/proc/sys/net/ipv4/ip_forward".to_string(),
         format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
-    ] {
+    ];
+    if ipv6 {
+        switches.push("/proc/sys/net/ipv6/conf/all/forwarding".to_string());
+    }
+    for path in switches {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current.trim() != "1" {
             std::fs::write(&path, "1").map_err(|e| NetError::io(&path, e))?;

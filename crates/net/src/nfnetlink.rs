@@ -89,11 +89,18 @@ pub enum Expr {
     /// Loads a `NFT_META_*` key into register 1.
     Meta(u32),
     /// Loads `len` bytes at `offset` of a header into register 1.
-    Payload { base: Base, offset: u32, len: u32 },
+    Payload {
+        base: Base,
+        offset: u32,
+        len: u32,
+    },
     /// Register 1 = register 1 & mask (xor 0): a prefix or flag test.
     Mask(Vec<u8>),
     /// Compares register 1 with `data`: equal, or not equal when `negate`.
-    Cmp { negate: bool, data: Vec<u8> },
+    Cmp {
+        negate: bool,
+        data: Vec<u8>,
+    },
     /// Loads the address type of the destination (`fib daddr type`) into register 1.
     FibDaddrType,
     /// Loads the conntrack status bits into register 1.
@@ -103,7 +110,10 @@ pub enum Expr {
     Drop,
     Masquerade,
     /// Destination NAT to `addr` (4 or 16 bytes) and optionally `port`.
-    Dnat { addr: Vec<u8>, port: Option<u16> },
+    Dnat {
+        addr: Vec<u8>,
+        port: Option<u16>,
+    },
 }
 
 impl Expr {
@@ -266,7 +276,8 @@ impl Writer<'_> {
     fn nest(&mut self, kind: u16, body: impl FnOnce(&mut Writer)) {
         let start = self.0.len();
         self.0.extend_from_slice(&[0, 0]);
-        self.0.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+        self.0
+            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
         body(&mut Writer(self.0));
         let len = (self.0.len() - start) as u16;
         self.0[start..start + 2].copy_from_slice(&len.to_ne_bytes());

@@ -11,11 +11,11 @@
 //! --rm`.)
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -38,6 +38,10 @@ pub struct CreateNetwork {
     pub internal: bool,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// `--ipv6`: dual stack, with `subnet6` (or a random ULA /64) and `gateway6`.
+    pub ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
 }
 
 /// What attaching one container to one network asks for.
@@ -62,6 +66,19 @@ fn candidate_subnets() -> impl Iterator<Item = Ipv4Net> {
 
 fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// A random unique local /64 (RFC 4193: fd00::/8 and 40 random bits), as Podman picks one.
+fn random_ula() -> Ipv6Net {
+    let global: [u8; 5] = rand::rng().random();
+    let mut octets = [0u8; 16];
+    octets[0] = 0xfd;
+    octets[1..6].copy_from_slice(&global);
+    Ipv6Net::new(Ipv6Addr::from(octets), 64).unwrap_or_default()
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -130,6 +147,22 @@ fn random_id() -> String {
 pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
     let digest = Sha256::digest(format!("{container_id}/{network_id}"));
     format!("veth{}", &hex::encode(digest)[..7])
+}
+
+/// Host addresses of an IPv6 subnet in order, from `::1` (no broadcast in IPv6; the subnet
+/// router anycast address `::` is left out).
+fn hosts6(subnet: &Ipv6Net) -> impl Iterator<Item = Ipv6Addr> {
+    let base = u128::from(subnet.network());
+    let size = if subnet.prefix_len() == 0 {
+        u128::MAX
+    } else {
+        (1u128 << (128 - u32::from(subnet.prefix_len()))) - 1
+    };
+    (1..=size.min(1 << 20)).map(move |i| Ipv6Addr::from(base + i))
+}
+
+fn first_host6(subnet: &Ipv6Net) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(subnet.network()) + 1)
 }
 
 /// Validates a network or alias name as Docker does.
@@ -362,6 +395,7 @@ impl NetStore {
                 .next()
                 .ok_or_else(|| NetError::invalid("subnet", subnet.to_string(), "has no hosts"))?,
         };
+        let (subnet6, gateway6) = Self::new_ipv6(req, existing)?;
         let mtu = match req.options.get(MTU_OPTION) {
             Some(m) => Some(
                 m.parse::<u32>()
@@ -391,7 +425,68 @@ impl NetStore {
             labels: req.labels.clone(),
             options: req.options.clone(),
             bridge,
+            subnet6,
+            gateway6,
         })
+    }
+
+    /// The IPv6 half of `network create --ipv6 [--subnet V6 [--gateway V6]]`.
+    fn new_ipv6(
+        req: &CreateNetwork,
+        existing: &[NetworkRecord],
+    ) -> Result<(Option<Ipv6Net>, Option<Ipv6Addr>)> {
+        if !req.ipv6 {
+            if let Some(s) = req.subnet6.as_ref().or(req.gateway6.as_ref()) {
+                return Err(NetError::invalid(
+                    "subnet",
+                    s,
+                    "an IPv6 subnet or gateway needs --ipv6",
+                ));
+            }
+            return Ok((None, None));
+        }
+        let subnet = match &req.subnet6 {
+            Some(s) => {
+                let net: Ipv6Net = s
+                    .parse()
+                    .map_err(|_| NetError::invalid("subnet", s, "not an IPv6 CIDR"))?;
+                if net.prefix_len() > 126 {
+                    return Err(NetError::invalid("subnet", s, "too small for containers"));
+                }
+                net.trunc()
+            }
+            None => random_ula(),
+        };
+        if let Some(other) = existing
+            .iter()
+            .find(|n| n.subnet6.is_some_and(|o| overlaps6(&o, &subnet)))
+        {
+            return Err(NetError::invalid(
+                "subnet",
+                subnet.to_string(),
+                format!(
+                    "Pool overlaps with other one on this address space ({})",
+                    other.name
+                ),
+            ));
+        }
+        let gateway = match &req.gateway6 {
+            Some(g) => {
+                let gw: Ipv6Addr = g
+                    .parse()
+                    .map_err(|_| NetError::invalid("gateway", g, "not an IPv6 address"))?;
+                if !subnet.contains(&gw) || gw == subnet.network() {
+                    return Err(NetError::invalid(
+                        "gateway",
+                        g,
+                        format!("not a host address of {subnet}"),
+                    ));
+                }
+                gw
+            }
+            None => first_host6(&subnet),
+        };
+        Ok((Some(subnet), Some(gateway)))
     }
 
     /// The default `bridge` network, made on first use.
@@ -445,8 +540,11 @@ impl NetStore {
                 }
                 let index = rtnl.require_link_index(&net.bridge)?;
                 rtnl.add_address(index, IpAddr::V4(net.gateway), net.subnet.prefix_len())?;
+                if let (Some(subnet6), Some(gateway6)) = (net.subnet6, net.gateway6) {
+                    rtnl.add_address(index, IpAddr::V6(gateway6), subnet6.prefix_len())?;
+                }
                 rtnl.set_up(index, None)?;
-                firewall::enable_forwarding(&net.bridge)?;
+                firewall::enable_forwarding(&net.bridge, net.enable_ipv6())?;
                 (index, true)
             }
         };
@@ -607,6 +705,21 @@ impl NetStore {
                 })
                 .ok_or_else(|| NetError::PoolExhausted(net.name.clone()))?,
         };
+        let ip6 = match (net.subnet6, net.gateway6) {
+            (Some(subnet6), Some(gateway6)) => {
+                let used6: BTreeSet<Ipv6Addr> = all
+                    .iter()
+                    .filter(|e| e.network_id == net.id)
+                    .filter_map(|e| e.ip6)
+                    .collect();
+                Some(
+                    hosts6(&subnet6)
+                        .find(|h| *h != gateway6 && !used6.contains(h))
+                        .ok_or_else(|| NetError::PoolExhausted(net.name.clone()))?,
+                )
+            }
+            _ => None,
+        };
         let ports = Self::allocate_ports(&all, &req.ports)?;
         let taken_ifs = all
             .iter()
@@ -627,6 +740,9 @@ impl NetStore {
             aliases: req.aliases.clone(),
             ports,
             complete: true,
+            ip6,
+            prefix_len6: net.subnet6.map_or(0, |s| s.prefix_len()),
+            gateway6: net.gateway6.filter(|_| !net.internal && ip6.is_some()),
         };
         let marker = self.setup_marker(&net.id, &req.container_id);
         let dir = self.endpoint_dir(&net.id);
@@ -647,11 +763,11 @@ impl NetStore {
             .iter()
             .flat_map(|e| e.ports.iter().map(|b| (b.host_port, b.protocol)))
             .collect();
-        let (lo, hi) = ports::ephemeral_range();
         let mut out = Vec::new();
         for b in wanted {
             let mut b = b.clone();
             if b.host_port == 0 {
+                let (lo, hi) = ports::ephemeral_range();
                 let mut rng = rand::rng();
                 let start = rng.random_range(lo..=hi);
                 let span = u32::from(hi - lo) + 1;
@@ -719,8 +835,18 @@ impl NetStore {
             netlink::address_request(eth, IpAddr::V4(ep.ip), ep.prefix_len),
             netlink::set_up_request(eth, None),
         ];
+        if let Some(ip6) = ep.ip6 {
+            requests.push(netlink::address_request(
+                eth,
+                IpAddr::V6(ip6),
+                ep.prefix_len6,
+            ));
+        }
         if let Some(gw) = ep.gateway {
             requests.push(netlink::default_route_request(IpAddr::V4(gw)));
+        }
+        if let Some(gw6) = ep.gateway6 {
+            requests.push(netlink::default_route_request(IpAddr::V6(gw6)));
         }
         for result in ctr.pipeline(requests) {
             netlink::tolerate_exists(result)?;
