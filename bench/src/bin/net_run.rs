@@ -14,6 +14,7 @@
 //! (say, the previous commit's), its `run --rm` on the bridge and with `-p` is timed too, alternating
 //! with the current one, as a before/after in one run. Run as root.
 use anyhow::Context;
+use berth_bench::{berth, berth_binary, median, median_of, output, require_built};
 use berth_testkit::dockerd::Dockerd;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -23,41 +24,11 @@ use std::time::{Duration, Instant};
 
 const IMAGE: &str = "bench-busybox:latest";
 
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
-
-fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn berth(root: &Path) -> Command {
-    berth_with(&berth_binary(), root)
-}
-
+/// `berth --root ROOT` with another build of berth (the before of a before/after).
 fn berth_with(binary: &Path, root: &Path) -> Command {
     let mut cmd = Command::new(binary);
     cmd.arg("--root").arg(root).stdin(Stdio::null());
     cmd
-}
-
-fn median_of(
-    rounds: usize,
-    mut f: impl FnMut() -> anyhow::Result<Duration>,
-) -> anyhow::Result<Duration> {
-    f()?;
-    let mut samples: Vec<Duration> = (0..rounds).map(|_| f()).collect::<anyhow::Result<_>>()?;
-    Ok(berth_bench::median(&mut samples))
 }
 
 /// Sends `bytes` to `addr` (retrying the connect while the sink restarts); MB/s.
@@ -94,14 +65,11 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .find(|a| !a.starts_with("--"))
         .map(|r| r.parse())
-        .transpose()?
+        .transpose()
+        .context("ROUNDS must be a number")?
         .unwrap_or(30);
     let baseline = std::env::var_os("BERTH_BASELINE").map(PathBuf::from);
-    anyhow::ensure!(
-        berth_binary().exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth_binary().display()
-    );
+    require_built(&berth_binary(), "berth-cli")?;
     // Single-threaded here: the whole process (and all it spawns) moves to a private namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare -n")?;
     output(Command::new("ip").args(["link", "set", "lo", "up"]))?;
@@ -138,9 +106,9 @@ fn main() -> anyhow::Result<()> {
             old_port.push(run_with(old, &["--network", "bridge", "-p", "18080:80"])?);
         }
     }
-    let none = berth_bench::median(&mut none);
-    let bridge = berth_bench::median(&mut bridge);
-    let port = berth_bench::median(&mut port);
+    let none = median(&mut none);
+    let bridge = median(&mut bridge);
+    let port = median(&mut port);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "berth run --rm IMG true: none {:.2} ms, bridge {:.2} ms, bridge -p {:.2} ms",
@@ -155,8 +123,8 @@ fn main() -> anyhow::Result<()> {
         ms(port) - ms(bridge)
     );
     if let Some(old) = &baseline {
-        let old_bridge = berth_bench::median(&mut old_bridge);
-        let old_port = berth_bench::median(&mut old_port);
+        let old_bridge = median(&mut old_bridge);
+        let old_port = median(&mut old_port);
         println!(
             "baseline {}: bridge {:.2} ms, bridge -p {:.2} ms (-p adds {:.2} ms); current -p / baseline -p = {:.3}",
             old.display(),

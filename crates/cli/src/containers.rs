@@ -179,6 +179,28 @@ pub struct CreateFlags {
     /// Override the key sequence for detaching a container.
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
+    /// Command to run to check health.
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s).
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s).
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    /// (ms|s|m|h) (default 0s).
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s).
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
@@ -283,6 +305,16 @@ impl CreateFlags {
         }
         host.port_bindings = berth_engine::network::publish_to_port_bindings(&self.publish)?;
         let labels = self.label.iter().map(|l| options::parse_label(l)).collect();
+        let healthcheck = berth_engine::health::HealthFlags {
+            cmd: self.health_cmd.clone(),
+            interval: self.health_interval.clone(),
+            timeout: self.health_timeout.clone(),
+            start_period: self.health_start_period.clone(),
+            start_interval: self.health_start_interval.clone(),
+            retries: self.health_retries,
+            no_healthcheck: self.no_healthcheck,
+        }
+        .to_config()?;
         let (image, rootfs) = if self.rootfs {
             (self.image.clone(), Some(PathBuf::from(&self.image)))
         } else {
@@ -310,6 +342,7 @@ impl CreateFlags {
                 ip: self.ip.clone(),
                 mac_address: self.mac_address.clone(),
             },
+            healthcheck,
         })
     }
 
@@ -1100,6 +1133,12 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
         filters.push((k.to_string(), v.to_string()));
     }
     let has_status_filter = filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    if let Some((_, v)) = filters.iter().find(|(k, v)| {
+        k == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str())
+    }) {
+        eprintln!("Error response from daemon: Unrecognised filter value for health: {v}");
+        return Ok(1);
+    }
     // before/since name another container: compare creation times.
     let created_of = |reference: &str| engine.lookup(reference).map(|r| r.created);
     let mut bounds = Vec::new();
@@ -1140,8 +1179,10 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
                 .mount_points
                 .values()
                 .any(|m| m.name == *v || m.destination == *v || m.source == *v),
-            // No health checks run yet: every container is "none".
-            "health" => v == "none",
+            "health" => match &r.state.health {
+                Some(h) => h.status == *v,
+                None => v == "none",
+            },
             _ => true,
         }) && bounds.iter().all(|(k, t)| {
             if k == "before" {

@@ -7,8 +7,11 @@
 //! Reads only; never mounts.
 use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
+use berth_inroot::walk::{Item, Node};
+use berth_inroot::Root;
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// Docker's change kinds (the API's numbers: 0 modified, 1 added, 2 deleted).
@@ -62,47 +65,52 @@ pub fn container_changes(record: &ContainerRecord) -> Result<Vec<Change>> {
 }
 
 /// The changes in `upper` over `lowers` (topmost first).
+///
+/// Every directory is reached through fds (`berth_inroot`): the upper directory is walked with
+/// `O_NOFOLLOW` opens from its own fd, and each lower layer is looked up with `RESOLVE_IN_ROOT`
+/// on an fd of that layer, so a symlink a running container swaps into its upper directory is
+/// reported as a symlink and never read through onto the host.
 pub fn changes(upper: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>> {
+    let upper_fd = rustix::fs::open(
+        upper,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| EngineError::io(upper, e.into()))?;
+    let lowers: Vec<Root> = lowers.iter().filter_map(|l| Root::open(l).ok()).collect();
     let mut found: BTreeMap<String, ChangeKind> = BTreeMap::new();
-    walk(upper, "", lowers, &mut found)?;
-    Ok(found
-        .into_iter()
-        .map(|(path, kind)| Change { path, kind })
-        .collect())
-}
-
-fn walk(
-    upper: &Path,
-    rel: &str,
-    lowers: &[PathBuf],
-    found: &mut BTreeMap<String, ChangeKind>,
-) -> Result<()> {
-    let dir = upper.join(rel.trim_start_matches('/'));
-    let entries = std::fs::read_dir(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| EngineError::io(&dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = format!("{rel}/{name}");
-        let full = entry.path();
-        let meta = std::fs::symlink_metadata(&full).map_err(|e| EngineError::io(&full, e))?;
-        let lower = lower_metadata(lowers, &path);
-        let kind = if is_whiteout(&meta) {
+    let mut visit = |item: Item<'_>| -> std::io::Result<bool> {
+        let path = format!("/{}", String::from_utf8_lossy(item.rel));
+        let rel = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        let is_dir = matches!(item.node, Node::Dir(_));
+        let lower = lower_stat(&lowers, &path);
+        let kind = if is_whiteout(item.stat) {
             Some(ChangeKind::Deleted)
-        } else if meta.is_dir() && is_opaque(&full) {
-            // Everything the lower layers had below it is gone; what the upper has is new.
-            for hidden in lower_children(lowers, &path) {
-                if std::fs::symlink_metadata(full.join(&hidden)).is_err() {
-                    found.insert(format!("{path}/{hidden}"), ChangeKind::Deleted);
+        } else if let (Node::Dir(fd), true) = (&item.node, is_dir) {
+            if is_opaque(fd.as_fd()) {
+                // Everything the lower layers had below it is gone; what the upper has is new.
+                for hidden in lower_children(&lowers, &path) {
+                    let gone =
+                        rustix::fs::statat(fd.as_fd(), hidden.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                            .is_err();
+                    if gone {
+                        found.insert(format!("{path}/{hidden}"), ChangeKind::Deleted);
+                    }
+                }
+                Some(match lower {
+                    Some(_) => ChangeKind::Modified,
+                    None => ChangeKind::Added,
+                })
+            } else {
+                match &lower {
+                    None => Some(ChangeKind::Added),
+                    Some(l) if is_directory(l) && same_dir(item.stat, l) => None,
+                    Some(_) => Some(ChangeKind::Modified),
                 }
             }
-            Some(match lower {
-                Some(_) => ChangeKind::Modified,
-                None => ChangeKind::Added,
-            })
         } else {
-            match &lower {
+            match lower {
                 None => Some(ChangeKind::Added),
-                Some(l) if meta.is_dir() && l.is_dir() && same_dir(&meta, l) => None,
                 Some(_) => Some(ChangeKind::Modified),
             }
         };
@@ -110,46 +118,58 @@ fn walk(
             if kind != ChangeKind::Modified && !rel.is_empty() {
                 found.entry(rel.to_string()).or_insert(ChangeKind::Modified);
             }
-            found.insert(path.clone(), kind);
+            found.insert(path, kind);
         }
-        if meta.is_dir() {
-            walk(upper, &path, lowers, found)?;
-        }
-    }
-    Ok(())
+        Ok(true)
+    };
+    berth_inroot::walk::walk_children(upper_fd.as_fd(), b"", &mut visit)
+        .map_err(|e| EngineError::io(upper, e))?;
+    Ok(found
+        .into_iter()
+        .map(|(path, kind)| Change { path, kind })
+        .collect())
 }
 
-fn same_dir(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    a.mode() == b.mode()
-        && a.size() == b.size()
-        && a.mtime() == b.mtime()
-        && a.mtime_nsec() == b.mtime_nsec()
+fn is_directory(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::Directory
 }
 
-fn is_whiteout(meta: &std::fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
+fn same_dir(a: &Stat, b: &Stat) -> bool {
+    a.st_mode == b.st_mode
+        && a.st_size == b.st_size
+        && a.st_mtime == b.st_mtime
+        && a.st_mtime_nsec == b.st_mtime_nsec
 }
 
-fn is_opaque(path: &Path) -> bool {
+fn is_whiteout(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+}
+
+fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     let mut buf = [0u8; 4];
     matches!(
-        rustix::fs::lgetxattr(path, "trusted.overlay.opaque", &mut buf),
+        rustix::fs::fgetxattr(dir, "trusted.overlay.opaque", &mut buf),
         Ok(1) if buf[0] == b'y'
     )
 }
 
+/// Whether the directory `rel` of a lower layer is opaque (resolved inside that layer).
+fn lower_dir_opaque(layer: &Root, rel: &Path) -> bool {
+    layer.open_dir(rel).is_ok_and(|fd| is_opaque(fd.as_fd()))
+}
+
 /// The entry at `rel` in the union of the lower layers (topmost first), honouring their own
 /// whiteouts and opaque directories.
-fn lower_metadata(lowers: &[PathBuf], rel: &str) -> Option<std::fs::Metadata> {
-    let rel = rel.trim_start_matches('/');
+fn lower_stat(lowers: &[Root], rel: &str) -> Option<Stat> {
+    let rel = Path::new(rel.trim_start_matches('/'));
     for layer in lowers {
-        if let Ok(meta) = std::fs::symlink_metadata(layer.join(rel)) {
-            return (!is_whiteout(&meta)).then_some(meta);
+        if let Ok(st) = layer.lstat(rel) {
+            return (!is_whiteout(&st)).then_some(st);
         }
         // An opaque ancestor in this layer hides the layers below.
-        let mut ancestor = Path::new(rel).parent();
+        let mut ancestor = rel.parent();
         while let Some(a) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
-            if is_opaque(&layer.join(a)) {
+            if lower_dir_opaque(layer, a) {
                 return None;
             }
             ancestor = a.parent();
@@ -159,25 +179,33 @@ fn lower_metadata(lowers: &[PathBuf], rel: &str) -> Option<std::fs::Metadata> {
 }
 
 /// Names of the entries the lower layers' union has in directory `rel`.
-fn lower_children(lowers: &[PathBuf], rel: &str) -> Vec<String> {
+fn lower_children(lowers: &[Root], rel: &str) -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
-    let trimmed = rel.trim_start_matches('/');
+    let trimmed = Path::new(rel.trim_start_matches('/'));
     for layer in lowers {
-        if let Ok(entries) = std::fs::read_dir(layer.join(trimmed)) {
-            for e in entries.flatten() {
-                names.insert(e.file_name().to_string_lossy().into_owned());
+        let Ok(fd) = layer.open_dir(trimmed) else {
+            continue;
+        };
+        let Ok(mut dir) = rustix::fs::Dir::read_from(&fd) else {
+            continue;
+        };
+        while let Some(Ok(e)) = dir.read() {
+            let n = e.file_name().to_string_lossy();
+            if n != "." && n != ".." {
+                names.insert(n.into_owned());
             }
         }
     }
     names
         .into_iter()
-        .filter(|n| lower_metadata(lowers, &format!("{rel}/{n}")).is_some())
+        .filter(|n| lower_stat(lowers, &format!("{rel}/{n}")).is_some())
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn whiteout(path: &Path) -> bool {
         nix::sys::stat::mknod(
@@ -251,5 +279,28 @@ mod tests {
             want.insert(7, "D /var/lib/app/a");
         }
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn lower_layer_symlinks_are_resolved_inside_the_layer_not_on_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("f"), "host").unwrap();
+        let lower = dir.path().join("lower");
+        let upper = dir.path().join("upper");
+        std::fs::create_dir_all(&lower).unwrap();
+        // The image has /x -> <host dir> (absolute): inside the layer that names nothing.
+        std::os::unix::fs::symlink(&host, lower.join("x")).unwrap();
+        std::fs::create_dir_all(upper.join("x")).unwrap();
+        std::fs::write(upper.join("x/f"), "mine").unwrap();
+        // And a symlink in the upper dir itself is a change, never a way in.
+        std::os::unix::fs::symlink(&host, upper.join("y")).unwrap();
+        let got: Vec<String> = changes(&upper, &[lower])
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {}", c.kind.letter(), c.path))
+            .collect();
+        assert_eq!(got, vec!["C /x", "A /x/f", "A /y"]);
     }
 }

@@ -53,7 +53,10 @@ fn since(text: &str) -> String {
 pub fn status_text(record: &ContainerRecord) -> String {
     match record.status() {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&record.state.started_at)),
+        Status::Running => match &record.state.health {
+            Some(h) => format!("Up {} ({})", since(&record.state.started_at), h.ps_text()),
+            None => format!("Up {}", since(&record.state.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", since(&record.state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -181,12 +184,7 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> Value {
     if let Some(obj) = host_json.as_object_mut() {
         obj.insert("NetworkMode".into(), json!(network_mode));
     }
-    json!({
-        "Id": record.id,
-        "Created": record.created,
-        "Path": record.path,
-        "Args": record.args,
-        "State": {
+    let mut state = json!({
             "Status": status.as_str(),
             "Running": running,
             "Paused": status == Status::Paused,
@@ -198,7 +196,16 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> Value {
             "Error": record.state.error,
             "StartedAt": time_or_zero(&record.state.started_at),
             "FinishedAt": time_or_zero(&record.state.finished_at),
-        },
+    });
+    if let Some(health) = &record.state.health {
+        state["Health"] = json!(health);
+    }
+    json!({
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": record.args,
+        "State": state,
         "Image": record.image,
         "ResolvConfPath": record.resolv_conf_path,
         "HostnamePath": record.hostname_path,

@@ -64,6 +64,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod fsops;
+pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
 pub mod inspect;

@@ -26,6 +26,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Docker's `Health`: present once a container with a health check has started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// Where the container's overlay layer lives (from the image store).

@@ -141,19 +141,24 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
 }
 
 /// Resolves `spec` against `<rootfs>/etc/passwd` and `/etc/group` (missing files read as empty).
+/// Both are read through an fd of the root with `RESOLVE_IN_ROOT`, so an image whose
+/// `/etc/passwd` is a symlink (`-> /etc/shadow`, `../../..`) reads its own files, never the host's.
 pub fn resolve_in_rootfs(spec: &str, rootfs: &Path) -> Result<ResolvedUser> {
+    let root = berth_inroot::Root::open(rootfs).map_err(|e| EngineError::io(rootfs, e))?;
+    let read = |path: &str| -> String {
+        root.read(Path::new(path))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
     if spec.is_empty() || spec == "0" || spec == "root" {
         // The common case costs no file reads beyond passwd for HOME.
-        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
-        let mut user = resolve("", &passwd, "")?;
+        let mut user = resolve("", &read("/etc/passwd"), "")?;
         if user.home.is_none() {
             user.home = Some("/root".into());
         }
         return Ok(user);
     }
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
-    let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
-    resolve(spec, &passwd, &group)
+    resolve(spec, &read("/etc/passwd"), &read("/etc/group"))
 }
 
 #[cfg(test)]
@@ -195,5 +200,37 @@ mod tests {
         }
         let u = resolve("2147483647:2147483647", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (2147483647, 2147483647));
+    }
+
+    #[test]
+    fn passwd_is_read_inside_the_root_even_through_an_escaping_symlink() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(
+            host.path().join("passwd"),
+            "hostonly:x:4242:4242::/h:/bin/sh\n",
+        )
+        .unwrap();
+        let rootfs = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(rootfs.path().join("etc")).unwrap();
+        // An absolute link to a host file, and a relative one climbing out of the root.
+        std::os::unix::fs::symlink(host.path().join("passwd"), rootfs.path().join("etc/passwd"))
+            .unwrap();
+        let e = resolve_in_rootfs("hostonly", rootfs.path()).unwrap_err();
+        assert!(e.to_string().contains("no matching entries"), "{e}");
+        std::fs::remove_file(rootfs.path().join("etc/passwd")).unwrap();
+        let climb = format!(
+            "../../../../../../..{}",
+            host.path().join("passwd").display()
+        );
+        std::os::unix::fs::symlink(climb, rootfs.path().join("etc/passwd")).unwrap();
+        assert!(resolve_in_rootfs("hostonly", rootfs.path()).is_err());
+        // The image's own file, reached through a link inside the root, is used.
+        std::fs::write(rootfs.path().join("etc/real"), PASSWD).unwrap();
+        std::fs::remove_file(rootfs.path().join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc/real", rootfs.path().join("etc/passwd")).unwrap();
+        assert_eq!(
+            resolve_in_rootfs("tester", rootfs.path()).unwrap().uid,
+            1000
+        );
     }
 }

@@ -36,11 +36,18 @@ fn main() -> anyhow::Result<()> {
     let ran_before_start = marker.exists();
     let start_error = rt.start(id).err().map(|e| e.to_string());
     let exit_status = if pid > 0 {
-        berth_runtime::sys::wait_child(pid).ok()
+        // Bounded: an init that never ends fails this run instead of hanging it.
+        berth_runtime::sys::wait_child_timeout(pid, Duration::from_secs(30))
+            .ok()
+            .flatten()
     } else {
         None
     };
     let ran = marker.exists();
+    if exit_status.is_none() {
+        let _ = rt.kill(id, libc::SIGKILL, true);
+        let _ = berth_runtime::sys::wait_child_timeout(pid, Duration::from_secs(30));
+    }
     let _ = rt.delete(id, true);
     let ok = pid > 0
         && status_after_create == "created"

@@ -7,6 +7,7 @@
 use berth_runtime::{CreateOptions, Runtime};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::Duration;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -31,7 +32,17 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
         let waited = if state.pid > 0 {
-            berth_runtime::sys::wait_child(state.pid).map_err(|e| e.to_string())
+            // Bounded: an init that never ends fails this run instead of hanging it.
+            match berth_runtime::sys::wait_child_timeout(state.pid, Duration::from_secs(30)) {
+                Ok(Some(code)) => Ok(code),
+                Ok(None) => {
+                    let _ = rt.kill(&id, libc::SIGKILL, true);
+                    let _ =
+                        berth_runtime::sys::wait_child_timeout(state.pid, Duration::from_secs(30));
+                    Err("still running after 30s".to_owned())
+                }
+                Err(e) => Err(e.to_string()),
+            }
         } else {
             Err("no pid".to_owned())
         };

@@ -167,6 +167,62 @@ pub fn wait_child(pid: i32) -> io::Result<i32> {
     }
 }
 
+/// Waits up to `timeout` for a child to exit and reaps it: `Some(status)` (code, or
+/// 128+signal) when it exited, `None` when it was still running at the deadline (it is then
+/// left unreaped, for the caller to kill and reap).
+pub fn wait_child_timeout(pid: i32, timeout: Duration) -> io::Result<Option<i32>> {
+    let fd = pidfd_open(pid)?;
+    if !wait_pidfd(&fd, Some(timeout))? {
+        return Ok(None);
+    }
+    wait_child(pid).map(Some)
+}
+
+/// Reads `source` (a pipe or socket whose writer this process does not control) until `done`
+/// holds for what was read so far or the writer closes it, failing with `TimedOut` when
+/// `timeout` passes first. Returns everything read.
+pub fn read_until(
+    source: &impl AsFd,
+    timeout: Duration,
+    mut done: impl FnMut(&[u8]) -> bool,
+) -> io::Result<Vec<u8>> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&text) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no end of output after {timeout:?}; read so far: {:?}",
+                    String::from_utf8_lossy(&text)
+                ),
+            ));
+        }
+        let mut fds = [rustix::event::PollFd::new(
+            source,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match rustix::io::read(source, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(text)
+}
+
 /// Duplicates `fd` onto `target` (clearing close-on-exec on the result).
 pub fn dup_onto(fd: i32, target: i32) -> io::Result<()> {
     if fd == target {

@@ -18,15 +18,18 @@ fn library_create_exec_delete_with_stdio() {
         return;
     }
     let w = World::new();
-    let b = sh_bundle("echo from-init; trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    // The ready line comes after the trap: PID 1 ignores a SIGTERM it has no handler for.
+    let b = sh_bundle("trap 'exit 0' TERM; echo from-init; while :; do sleep 0.05; done");
     let id = unique_id("lib");
     let _g = w.guard(&id);
-    let o = std::process::Command::new(&example)
-        .arg(w.root())
-        .arg(b.path())
-        .arg(&id)
-        .output()
-        .unwrap();
+    let o = output_within(
+        std::process::Command::new(&example)
+            .arg(w.root())
+            .arg(b.path())
+            .arg(&id)
+            .stdin(std::process::Stdio::null()),
+        COMMAND_DEADLINE,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["init_output"], "from-init\n");
@@ -81,20 +84,25 @@ fn concurrent_library_create_then_start_waits_for_start() {
             mounts[last]["source"] = serde_json::json!(dir);
             b.write_config().unwrap();
             let id = unique_id("lib-cs");
-            let child = std::process::Command::new(&example)
-                .arg(w.root())
-                .arg(b.path())
-                .arg(&id)
-                .arg(dir.join("ran"))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            children.push((w.guard(&id), child));
+            let guard = w.guard(&id);
+            let child = Running::spawn(
+                std::process::Command::new(&example)
+                    .arg(w.root())
+                    .arg(b.path())
+                    .arg(&id)
+                    .arg(dir.join("ran"))
+                    .stdin(std::process::Stdio::null()),
+            );
+            children.push((guard, child));
         }
         for (guard, child) in children {
-            let o = child.wait_with_output().unwrap();
+            let o = match child.finish(COMMAND_DEADLINE) {
+                Ok(o) => o,
+                Err(hung) => {
+                    failures.push(format!("{}: {hung}", guard.id));
+                    continue;
+                }
+            };
             if !o.status.success() {
                 failures.push(format!(
                     "{}: {} {}",
@@ -118,14 +126,15 @@ fn library_create_and_start_returns_the_init_pid_of_a_fast_process() {
     let w = World::new();
     let b = berth_testkit::Bundle::new(&["true"]).unwrap();
     let prefix = unique_id("lib-true");
-    let o = std::process::Command::new(&example)
-        .arg(w.root())
-        .arg(b.path())
-        .arg(&prefix)
-        .arg("50")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let o = output_within(
+        std::process::Command::new(&example)
+            .arg(w.root())
+            .arg(b.path())
+            .arg(&prefix)
+            .arg("50")
+            .stdin(std::process::Stdio::null()),
+        COMMAND_DEADLINE,
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),

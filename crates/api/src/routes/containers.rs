@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::attach;
 use berth_engine::logs::LogOptions;
+use berth_engine::options::NetworkingOptions;
 use berth_engine::{ContainerRecord, HostConfig, RunOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -158,6 +159,21 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
         None => HostConfig::default(),
     };
+    // `Binds` (the CLI's `-v SRC:DST`) and `Config.Volumes` (`-v DST`, anonymous) become
+    // mounts as `berth run -v` makes them; `HostConfig.Mounts` (`--mount`) come after them.
+    let mut mounts = Vec::new();
+    for bind in &host.binds {
+        mounts.push(berth_engine::options::parse_volume(bind)?);
+    }
+    if let Some(anonymous) = body.get("Volumes").and_then(Value::as_object) {
+        for target in anonymous.keys() {
+            if !mounts.iter().any(|m| m.target == *target) {
+                mounts.push(berth_engine::options::parse_volume(target)?);
+            }
+        }
+    }
+    mounts.append(&mut host.mounts);
+    host.mounts = mounts;
     // Docker's clients say "default" for the engine's default network.
     if host.network_mode == "default" {
         host.network_mode.clear();
@@ -175,6 +191,7 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
         })
         .unwrap_or_default();
     let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let networking = networking_options(&body, &mut host);
     Ok(RunOptions {
         name: name.filter(|n| !n.is_empty()),
         image,
@@ -189,9 +206,55 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
         interactive: flag("OpenStdin"),
         stop_signal: text("StopSignal"),
         stop_timeout: body.get("StopTimeout").and_then(Value::as_i64),
+        healthcheck: match body.get("Healthcheck") {
+            Some(h) => Some(
+                serde_json::from_value(h.clone())
+                    .map_err(|e| ApiError::bad_request(format!("invalid Healthcheck: {e}")))?,
+            ),
+            None => None,
+        },
         host,
+        networking,
         ..Default::default()
     })
+}
+
+/// Docker's `NetworkingConfig.EndpointsConfig`: the entry of `NetworkMode`'s network gives
+/// its aliases, address and MAC; the other entries are further networks. Without a
+/// `NetworkMode` the first entry becomes it (as the CLI's `--network` does).
+fn networking_options(body: &Value, host: &mut HostConfig) -> NetworkingOptions {
+    let mut out = NetworkingOptions::default();
+    let Some(endpoints) = body
+        .get("NetworkingConfig")
+        .and_then(|n| n.get("EndpointsConfig"))
+        .and_then(Value::as_object)
+    else {
+        return out;
+    };
+    if host.network_mode.is_empty() {
+        if let Some(first) = endpoints.keys().next() {
+            host.network_mode = first.clone();
+        }
+    }
+    for (name, endpoint) in endpoints {
+        if *name != host.network_mode {
+            out.extra_networks.push(name.clone());
+            continue;
+        }
+        out.aliases = string_list(endpoint.get("Aliases")).unwrap_or_default();
+        out.ip = endpoint
+            .get("IPAMConfig")
+            .and_then(|c| c.get("IPv4Address"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        out.mac_address = endpoint
+            .get("MacAddress")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+    }
+    out
 }
 
 pub async fn create(

@@ -50,19 +50,7 @@ impl World {
     /// Runs the binary. Commands that leave a container behind (`create`, `run -d`) hand their
     /// stdio to it, so stdout/stderr go through files rather than pipes that would stay open.
     pub fn out(&self, args: &[&str]) -> Output {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (o, e) = (dir.path().join("out"), dir.path().join("err"));
-        let status = self
-            .cmd(args)
-            .stdout(std::fs::File::create(&o).unwrap())
-            .stderr(std::fs::File::create(&e).unwrap())
-            .status()
-            .expect("running berth-runtime");
-        Output {
-            status,
-            stdout: std::fs::read(&o).unwrap_or_default(),
-            stderr: std::fs::read(&e).unwrap_or_default(),
-        }
+        output_within(&mut self.cmd(args), COMMAND_DEADLINE)
     }
 
     /// Runs and asserts success; returns stdout.
@@ -129,12 +117,217 @@ pub struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = Command::new(bin())
+        // Bounded, and never a panic (this may run while a failed test unwinds).
+        let Ok(mut child) = Command::new(bin())
             .arg("--root")
             .arg(&self.root)
             .args(["delete", "-f", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
+            .spawn()
+        else {
+            return;
+        };
+        if !exited_within(&child, COMMAND_DEADLINE) {
+            eprintln!("note: delete -f {} did not finish; killed it", self.id);
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+}
+
+/// How long one command a test runs may take before the test fails: far above any healthy
+/// run, so only a hang reaches it.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Whether `child` exits within `timeout` (it is not reaped).
+pub fn exited_within(child: &std::process::Child, timeout: Duration) -> bool {
+    match berth_runtime::sys::pidfd_open(child.id() as i32) {
+        Ok(fd) => berth_runtime::sys::wait_pidfd(&fd, Some(timeout)).unwrap_or(false),
+        Err(_) => true, // already gone
+    }
+}
+
+/// Runs `cmd` to its end, failing the test (after killing it) when it takes longer than
+/// `timeout`. Its stdout and stderr go through files, not pipes: a container it leaves behind
+/// inherits them and would keep a pipe open forever.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
+    Running::spawn(cmd)
+        .finish(timeout)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `output()` with a deadline, for any command a test runs (berth-runtime, runc, unshare…).
+pub trait BoundedOutput {
+    /// Like `Command::output` (stdin is /dev/null), but the test fails, after killing the
+    /// command, when it runs past COMMAND_DEADLINE.
+    fn bounded_output(&mut self) -> Output;
+}
+
+impl BoundedOutput for Command {
+    fn bounded_output(&mut self) -> Output {
+        output_within(self.stdin(Stdio::null()), COMMAND_DEADLINE)
+    }
+}
+
+/// Waits for a child the test spawned with its own stdio (a pty, say); after `timeout` kills
+/// it and fails the test naming `what`.
+pub fn wait_within(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    if !exited_within(child, timeout) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not finish within {timeout:?} (killed it)");
+    }
+    child.wait().expect("reaping a child")
+}
+
+/// Accepts one connection within `timeout`, failing the test naming `what` otherwise (a
+/// runtime that failed before connecting must not leave the test waiting forever). The stream
+/// gets the same read timeout.
+pub fn accept_within(
+    listener: &std::os::unix::net::UnixListener,
+    timeout: Duration,
+    what: &str,
+) -> std::os::unix::net::UnixStream {
+    let mut fds = [rustix::event::PollFd::new(
+        listener,
+        rustix::event::PollFlags::IN,
+    )];
+    let ts = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    let ready = loop {
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other.expect("poll"),
+        }
+    };
+    assert!(ready > 0, "no connection for {what} within {timeout:?}");
+    let (stream, _) = listener.accept().expect("accept");
+    stream
+        .set_read_timeout(Some(timeout))
+        .expect("read timeout");
+    stream
+}
+
+/// Everything a container writes to its terminal (`master`) until the slave side closes
+/// (EOF or EIO), failing the test when that takes longer than `timeout`. `\r` removed.
+pub fn read_tty_until_closed(master: &impl rustix::fd::AsFd, timeout: Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "terminal still open after {timeout:?}; read so far: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        let mut fds = [rustix::event::PollFd::new(
+            master,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => panic!("poll: {e}"),
+        }
+        match rustix::io::read(master, &mut buf) {
+            Ok(0) | Err(rustix::io::Errno::IO) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+/// A command started with its stdout and stderr in files (see `output_within`).
+pub struct Running {
+    child: std::process::Child,
+    what: String,
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Running {
+    pub fn spawn(cmd: &mut Command) -> Running {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+        let child = cmd
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        Running {
+            child,
+            what: format!("{cmd:?}"),
+            _dir: dir,
+            out,
+            err,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// What the command has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.out).unwrap_or_default()).into_owned()
+    }
+
+    /// Polls until the command's stdout has a line equal to `line`; fails the test (killing
+    /// the command) when that takes longer than `timeout`.
+    pub fn wait_for_line(&mut self, line: &str, timeout: Duration) {
+        let seen =
+            berth_testkit::wait_until(timeout, || self.stdout_so_far().lines().any(|l| l == line));
+        if !seen {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "{} never printed {line:?} within {timeout:?}; stdout: {}; stderr: {}",
+                self.what,
+                self.stdout_so_far(),
+                String::from_utf8_lossy(&std::fs::read(&self.err).unwrap_or_default())
+            );
+        }
+    }
+
+    /// Waits for the end within `timeout`; on timeout kills the command and returns an error
+    /// that says what hung and what it had printed.
+    pub fn finish(mut self, timeout: Duration) -> Result<Output, String> {
+        let finished = exited_within(&self.child, timeout);
+        if !finished {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("reaping a child");
+        let output = Output {
+            status,
+            stdout: std::fs::read(&self.out).unwrap_or_default(),
+            stderr: std::fs::read(&self.err).unwrap_or_default(),
+        };
+        if finished {
+            Ok(output)
+        } else {
+            Err(format!(
+                "{} did not finish within {timeout:?} (killed it)\nstdout: {}\nstderr: {}",
+                self.what,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
     }
 }
 
