@@ -161,6 +161,50 @@ fn events_since_until_filters_and_a_live_stream() {
     assert!(seen.starts_with("live"), "{seen}");
 }
 
+#[test]
+fn update_and_diff() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&["run", "-d", "--name", "upd", "bb", "sleep", "60"]);
+    s.docker_ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--restart",
+        "on-failure:2",
+        "upd",
+    ]);
+    let host = s.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "upd",
+    ]);
+    assert_eq!(host.trim(), "67108864 on-failure 2");
+    // Docker's refusals come back as the daemon's words.
+    let out = s.docker_out(&["update", "--memory", "1k", "upd"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Minimum memory limit"),
+        "{out:?}"
+    );
+    let out = s.docker_out(&["update", "--memory", "64m", "nosuch"]);
+    assert!(!out.status.success());
+
+    assert_eq!(s.docker_ok(&["diff", "upd"]).trim(), "");
+    s.docker_ok(&["exec", "upd", "sh", "-c", "mkdir /made && echo x > /made/f"]);
+    let diff = s.docker_ok(&["diff", "upd"]);
+    let lines: Vec<&str> = diff.lines().collect();
+    assert!(lines.contains(&"A /made"), "{diff}");
+    assert!(lines.contains(&"A /made/f"), "{diff}");
+}
+
 /// Runs `body` on a thread inside a new network namespace with `lo` up (it plays the host:
 /// the service and everything it starts inherit it, so no bridge or rule touches the machine).
 fn in_throwaway_host(body: impl FnOnce() + Send + 'static) {

@@ -47,6 +47,12 @@ pub fn login(session: &Session, domain: &str, creds: Credentials) -> Result<Stri
     Ok(key)
 }
 
+/// Checks `creds` against `domain` without keeping them (the Engine API's `/auth`: the client
+/// stores what it was told works).
+pub fn check(session: &Session, domain: &str, creds: Credentials) -> Result<()> {
+    verify(&session.client_with(domain, creds)?)
+}
+
 fn verify(client: &RegistryClient) -> Result<()> {
     let url = client.url("/v2/");
     // An empty scope: the token server checks the password and grants nothing in particular.

@@ -13,6 +13,7 @@ pub mod events;
 pub mod exec;
 pub mod images;
 pub mod networks;
+pub mod registry;
 pub mod stats;
 pub mod system;
 pub mod volumes;
@@ -94,6 +95,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/create", post(images::create))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(registry::search))
+        .route("/auth", post(registry::auth))
         .route(
             "/images/{*name}",
             get(images::by_name_get)
@@ -116,6 +119,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}", delete(containers::remove))
         .route(
             "/containers/{id}/archive",

@@ -109,9 +109,8 @@ pub async fn auth(body: Bytes) -> ApiResult<Json<Value>> {
     let creds = config
         .credentials()
         .ok_or_else(|| ApiError::bad_request("auth: a username or identity token is required"))?;
-    let domain = login::server_domain(
-        Some(config.serveraddress.as_str()).filter(|s| !s.is_empty()),
-    );
+    let domain =
+        login::server_domain(Some(config.serveraddress.as_str()).filter(|s| !s.is_empty()));
     blocking(move || {
         let session = Session::from_environment()?;
         login::check(&session, &domain, creds)?;
@@ -190,6 +189,7 @@ impl PushProgress for PushLines<'_> {
             PushEvent::Uploading => "Pushing".to_string(),
             PushEvent::Progress(_) => return,
             PushEvent::Pushed => "Pushed".to_string(),
+            PushEvent::SkippedForeign => "Skipped foreign layer".to_string(),
         };
         if let Ok(mut w) = self.out.lock() {
             let _ = w.json_line(&json!({"status": status, "progressDetail": {}, "id": id}));
