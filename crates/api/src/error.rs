@@ -67,7 +67,10 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidFlag { .. }
             | EngineError::InvalidName(_)
             | EngineError::AmbiguousContainer(_)
-            | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
+            | EngineError::Template { .. }
+            | EngineError::InvalidOption { .. } => StatusCode::BAD_REQUEST,
+            // Docker answers 501 for a log driver that cannot be read.
+            EngineError::LogsNotReadable { .. } => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &err {
