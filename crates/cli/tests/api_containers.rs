@@ -225,7 +225,7 @@ fn exec_with_and_without_a_tty() {
     s.import_busybox("bb");
     s.docker_ok(&["run", "-d", "--name", "host", "bb", "sleep", "60"]);
     let out = s.docker_out(&["exec", "host", "sh", "-c", "echo out; echo err >&2; exit 5"]);
-    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     // stdin through -i.

@@ -1,10 +1,11 @@
 //! One registry's HTTP API (Distribution spec v2) over `ureq` with rustls: endpoint discovery
 //! (HTTPS, plain HTTP only where [`Settings::allows_plain_http`] says so), authentication (Basic,
-//! or Bearer tokens per scope fetched from the challenge's realm), retries with back-off for
+//! or Bearer tokens per scope fetched from the challenge's realm: a GET with Basic credentials,
+//! or Docker's OAuth2 POST `grant_type=refresh_token` with an identity token), retries with back-off for
 //! transient failures (connection errors, 429, 5xx; `Retry-After` honoured), and errors that name
 //! the registry and repository. Blocking I/O: callers run concurrent transfers on scoped threads,
 //! so a process that later forks a container is single-threaded again once they return.
-use crate::auth::{parse_challenges, repository_scope, Challenge, TokenResponse};
+use crate::auth::{parse_challenges, repository_scope, Challenge, TokenResponse, CLIENT_ID};
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
 use crate::settings::{api_host, Settings};
@@ -48,6 +49,10 @@ pub struct RegistryClient {
     credentials: Option<Credentials>,
     mode: Mutex<AuthMode>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Ask the token server for a refresh token too (`login`, as Docker's `offline_token`).
+    offline_access: bool,
+    /// The refresh token the token server sent last, if any.
+    refresh_token: Mutex<Option<String>>,
 }
 
 /// A registry's error answer, as the Distribution spec words it.
@@ -172,9 +177,22 @@ impl RegistryClient {
             credentials,
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: Mutex::new(HashMap::new()),
+            offline_access: false,
+            refresh_token: Mutex::new(None),
         };
         client.ping()?;
         Ok(client)
+    }
+
+    /// Asks token servers for a refresh token as well (`offline_token=true`), as `login` does.
+    pub fn with_offline_access(mut self) -> RegistryClient {
+        self.offline_access = true;
+        self
+    }
+
+    /// The refresh token a token server granted (see [`RegistryClient::with_offline_access`]).
+    pub fn refresh_token(&self) -> Option<String> {
+        self.refresh_token.lock().ok().and_then(|t| t.clone())
     }
 
     /// The registry name (`docker.io`, `localhost:5000`).
@@ -273,31 +291,57 @@ impl RegistryClient {
     }
 
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
-        let mut req = self.agent.get(realm);
-        if let Some(s) = service {
-            req = req.query("service", s);
-        }
-        for one in scope.split(' ').filter(|s| !s.is_empty()) {
-            req = req.query("scope", one);
-        }
-        if let Some(c) = &self.credentials {
-            if !c.identity_token {
-                req = req.query("account", &c.username);
+        let resp = match &self.credentials {
+            // An identity token is an OAuth2 refresh token: Docker trades it with a POST.
+            Some(c) if c.identity_token => {
+                let mut form: Vec<(&str, &str)> = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", c.secret.as_str()),
+                    ("client_id", CLIENT_ID),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s));
+                }
+                if !scope.is_empty() {
+                    form.push(("scope", scope));
+                }
+                if self.offline_access {
+                    form.push(("access_type", "offline"));
+                }
+                self.agent.post(realm).send_form(form)
             }
-        }
-        if let Some(h) = self.basic_header() {
-            req = req.header("Authorization", h);
-        }
-        let mut resp = req.call().map_err(|e| RegistryError::Connect {
+            _ => {
+                let mut req = self.agent.get(realm);
+                if let Some(s) = service {
+                    req = req.query("service", s);
+                }
+                for one in scope.split(' ').filter(|s| !s.is_empty()) {
+                    req = req.query("scope", one);
+                }
+                if let Some(c) = &self.credentials {
+                    req = req.query("account", &c.username);
+                }
+                if self.offline_access {
+                    req = req
+                        .query("offline_token", "true")
+                        .query("client_id", CLIENT_ID);
+                }
+                if let Some(h) = self.basic_header() {
+                    req = req.header("Authorization", h);
+                }
+                req.call()
+            }
+        };
+        let mut resp = resp.map_err(|e| RegistryError::Connect {
             registry: self.domain.clone(),
             reason: format!("token server {realm}: {e}"),
         })?;
         let status = resp.status().as_u16();
-        if status == 401 || status == 403 {
+        if status == 400 || status == 401 || status == 403 {
             let f = failure_of(&mut resp);
             return Err(RegistryError::Unauthorized {
                 registry: self.domain.clone(),
-                message: if f.message.is_empty() {
+                message: if f.message.is_empty() || status == 400 {
                     "incorrect username or password".into()
                 } else {
                     f.message
@@ -322,6 +366,11 @@ impl RegistryClient {
                 registry: self.domain.clone(),
                 reason: format!("token server {realm}: {e}"),
             })?;
+        if !body.refresh_token.is_empty() {
+            if let Ok(mut t) = self.refresh_token.lock() {
+                *t = Some(body.refresh_token.clone());
+            }
+        }
         body.bearer()
             .map(str::to_string)
             .ok_or_else(|| RegistryError::Connect {

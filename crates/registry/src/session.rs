@@ -50,6 +50,20 @@ impl Session {
         Ok(client)
     }
 
+    /// Makes later requests to `domain` use `creds` instead of what `config.json` keeps (a
+    /// client that sent its own credentials, as Engine API clients do with `X-Registry-Auth`).
+    pub fn use_credentials(&self, domain: &str, creds: Credentials) -> Result<()> {
+        let client = Arc::new(RegistryClient::connect(
+            domain,
+            &self.settings,
+            Some(creds),
+        )?);
+        if let Ok(mut m) = self.clients.lock() {
+            m.insert(domain.to_string(), client);
+        }
+        Ok(())
+    }
+
     /// A fresh connection to `domain` with the given credentials (for `login`).
     pub fn client_with(&self, domain: &str, creds: Credentials) -> Result<RegistryClient> {
         RegistryClient::connect(domain, &self.settings, Some(creds))

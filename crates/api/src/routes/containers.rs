@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::attach;
 use berth_engine::logs::LogOptions;
+use berth_engine::options::NetworkingOptions;
 use berth_engine::{ContainerRecord, HostConfig, RunOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -158,6 +159,21 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
         None => HostConfig::default(),
     };
+    // `Binds` (the CLI's `-v SRC:DST`) and `Config.Volumes` (`-v DST`, anonymous) become
+    // mounts as `berth run -v` makes them; `HostConfig.Mounts` (`--mount`) come after them.
+    let mut mounts = Vec::new();
+    for bind in &host.binds {
+        mounts.push(berth_engine::options::parse_volume(bind)?);
+    }
+    if let Some(anonymous) = body.get("Volumes").and_then(Value::as_object) {
+        for target in anonymous.keys() {
+            if !mounts.iter().any(|m| m.target == *target) {
+                mounts.push(berth_engine::options::parse_volume(target)?);
+            }
+        }
+    }
+    mounts.append(&mut host.mounts);
+    host.mounts = mounts;
     // Docker's clients say "default" for the engine's default network.
     if host.network_mode == "default" {
         host.network_mode.clear();
@@ -175,6 +191,7 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
         })
         .unwrap_or_default();
     let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let networking = networking_options(&body, &mut host);
     Ok(RunOptions {
         name: name.filter(|n| !n.is_empty()),
         image,
@@ -197,8 +214,47 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
             None => None,
         },
         host,
+        networking,
         ..Default::default()
     })
+}
+
+/// Docker's `NetworkingConfig.EndpointsConfig`: the entry of `NetworkMode`'s network gives
+/// its aliases, address and MAC; the other entries are further networks. Without a
+/// `NetworkMode` the first entry becomes it (as the CLI's `--network` does).
+fn networking_options(body: &Value, host: &mut HostConfig) -> NetworkingOptions {
+    let mut out = NetworkingOptions::default();
+    let Some(endpoints) = body
+        .get("NetworkingConfig")
+        .and_then(|n| n.get("EndpointsConfig"))
+        .and_then(Value::as_object)
+    else {
+        return out;
+    };
+    if host.network_mode.is_empty() {
+        if let Some(first) = endpoints.keys().next() {
+            host.network_mode = first.clone();
+        }
+    }
+    for (name, endpoint) in endpoints {
+        if *name != host.network_mode {
+            out.extra_networks.push(name.clone());
+            continue;
+        }
+        out.aliases = string_list(endpoint.get("Aliases")).unwrap_or_default();
+        out.ip = endpoint
+            .get("IPAMConfig")
+            .and_then(|c| c.get("IPv4Address"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        out.mac_address = endpoint
+            .get("MacAddress")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+    }
+    out
 }
 
 pub async fn create(
@@ -909,4 +965,83 @@ pub async fn attach(
         .header(header::CONTENT_TYPE, kind)
         .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `POST /containers/{id}/update`: Docker's `UpdateConfig` (resources and restart policy).
+/// Docker's CLI sends every field, zero meaning "leave as is", so zeros and empty strings are
+/// not requests.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let req = update_request(&body)?;
+    blocking(move || {
+        let record = state.engine.lookup(&id)?;
+        if !req.is_empty() {
+            berth_engine::update::update(&state.engine, &record.id, &req)?;
+        }
+        Ok(Json(json!({"Warnings": []})))
+    })
+    .await
+}
+
+fn update_request(body: &Value) -> ApiResult<berth_engine::update::UpdateRequest> {
+    let int = |k: &str| body.get(k).and_then(Value::as_i64).filter(|v| *v != 0);
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let restart_policy = match body.get("RestartPolicy").filter(|p| !p.is_null()) {
+        Some(p) => {
+            let policy: berth_engine::options::RestartPolicy = serde_json::from_value(p.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid RestartPolicy: {e}")))?;
+            (!policy.name.is_empty()).then_some(policy)
+        }
+        None => None,
+    };
+    let blkio_weight = match int("BlkioWeight") {
+        Some(w) => Some(
+            u16::try_from(w)
+                .map_err(|_| ApiError::bad_request(format!("invalid BlkioWeight {w}")))?,
+        ),
+        None => None,
+    };
+    Ok(berth_engine::update::UpdateRequest {
+        memory: int("Memory"),
+        memory_swap: int("MemorySwap"),
+        memory_reservation: int("MemoryReservation"),
+        nano_cpus: int("NanoCpus"),
+        cpu_shares: int("CpuShares"),
+        cpu_quota: int("CpuQuota"),
+        cpu_period: int("CpuPeriod"),
+        cpuset_cpus: text("CpusetCpus"),
+        cpuset_mems: text("CpusetMems"),
+        // A pointer in Docker's types: present (even 0 or -1) means asked.
+        pids_limit: body.get("PidsLimit").and_then(Value::as_i64),
+        blkio_weight,
+        restart_policy,
+    })
+}
+
+/// `GET /containers/{id}/changes`: Docker's `[{"Path", "Kind"}]` (null when nothing changed).
+pub async fn changes(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let record = state.engine.lookup(&id)?;
+        let changes = berth_engine::diff::container_changes(&record)?;
+        if changes.is_empty() {
+            return Ok(Json(Value::Null));
+        }
+        Ok(Json(Value::Array(
+            changes.iter().map(|c| c.to_json()).collect(),
+        )))
+    })
+    .await
 }

@@ -140,6 +140,7 @@ pub async fn by_name_get(
 
 pub async fn by_name_post(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     Path(rest): Path<String>,
     Query(q): Params,
 ) -> ApiResult<Response> {
@@ -161,11 +162,8 @@ pub async fn by_name_post(
         })
         .await;
     }
-    if rest.ends_with("/push") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "push is not available through this Berth service yet",
-        ));
+    if let Some(name) = rest.strip_suffix("/push") {
+        return super::registry::push(state, headers, name.to_string(), &q).await;
     }
     Err(ApiError::not_found(format!(
         "page not found: /images/{rest}"
@@ -363,6 +361,7 @@ impl berth_registry::PullProgress for PullLines<'_> {
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(_version): Extension<ApiVersion>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
     req: Request,
 ) -> ApiResult<Response> {
@@ -415,7 +414,8 @@ pub async fn create(
         let store = state.images()?;
         let body = blocking_body(move |mut w| {
             let result = (|| {
-                let session = berth_registry::Session::from_environment()?;
+                let domain = berth_image::Reference::parse(&reference)?.domain;
+                let session = super::registry::session_for(&headers, &domain)?;
                 let options = berth_registry::PullOptions {
                     platform,
                     all_tags: false,

@@ -213,11 +213,24 @@ pub async fn df(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
             .map(|i| super::images::summary_json(i, -1))
             .collect();
         let containers = super::containers::summaries(&state, true)?;
+        let store = berth_engine::volumes::Volumes::new(&state.root);
+        let volumes: Vec<Value> = store
+            .list()
+            .iter()
+            .map(|v| {
+                let mut doc = v.inspect();
+                doc["UsageData"] = json!({
+                    "Size": store.size(v),
+                    "RefCount": store.users(&v.name).len(),
+                });
+                doc
+            })
+            .collect();
         Ok(Json(json!({
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         })))
     })
