@@ -70,9 +70,10 @@ impl From<EngineError> for ApiError {
             | EngineError::UpdateRefused { .. } => StatusCode::CONFLICT,
             EngineError::InvalidFlag { .. }
             | EngineError::InvalidName(_)
+            | EngineError::InvalidFilter(_)
+            | EngineError::FilterSyntax(_)
             | EngineError::AmbiguousContainer(_)
             | EngineError::InvalidVolume { .. }
-            | EngineError::InvalidFilter(_)
             | EngineError::InvalidOption { .. }
             | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
             EngineError::Network(net) => return net_status(net, err.to_string()),
@@ -119,6 +120,7 @@ impl From<ImageError> for ApiError {
             ImageError::Conflict(_) => StatusCode::CONFLICT,
             ImageError::InvalidReference { .. }
             | ImageError::AmbiguousId { .. }
+            | ImageError::InvalidFilter(_)
             | ImageError::BadArchive(_)
             | ImageError::BadTar { .. }
             | ImageError::UnsafeEntry { .. }

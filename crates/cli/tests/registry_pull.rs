@@ -632,3 +632,88 @@ fn a_pull_killed_mid_blob_continues_from_the_partial_blob() {
     assert_eq!(gets[n - 2], (206, blob_size - kept), "{gets:?}");
     assert_eq!(gets[n - 1], (200, blob_size), "{gets:?}");
 }
+
+#[test]
+fn a_mirror_that_lacks_the_image_or_is_down_falls_back_to_docker_hub() {
+    let Some(hub) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let Some(mirror) = berth_testkit::registry::Registry::start().expect("mirror registry") else {
+        return;
+    };
+    let (src, id) = busybox_root(&hub, "bb:1");
+    // Docker Hub here is the rig's registry; the mirror is empty.
+    let on_hub = format!("{}/library/hubonly:1", hub.host());
+    ok(hub.berth(src.path()).args(["tag", "bb:1", &on_hub]));
+    ok(hub.berth(src.path()).args(["push", &on_hub]));
+    let daemon_json = |mirror: &str| {
+        std::fs::write(
+            hub.config_dir().join("daemon.json"),
+            format!(r#"{{"registry-mirrors": ["http://{mirror}"]}}"#),
+        )
+        .expect("daemon.json");
+    };
+    let berth = |root: &std::path::Path| {
+        let mut c = hub.berth(root);
+        c.env(
+            "BERTH_DOCKER_HUB_ENDPOINT",
+            format!("http://{}", hub.host()),
+        );
+        c
+    };
+    let manifest_gets = |log: &str, status: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("\"GET /v2/library/hubonly/manifests/1 ")
+                    && l.contains(&format!("HTTP/1.1\" {status} "))
+            })
+            .count()
+    };
+
+    // The mirror answers 404 for the manifest: Hub serves it.
+    daemon_json(&mirror.host());
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    let out = ok(berth(dst.path()).args(["pull", "hubonly:1"]));
+    assert_eq!(
+        out.matches("Pulling from library/hubonly").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with("docker.io/library/hubonly:1"),
+        "{out}"
+    );
+    assert_eq!(id_of(&hub, dst.path(), "hubonly:1"), id);
+    assert_eq!(manifest_gets(&mirror.log(), "404"), 1, "{}", mirror.log());
+    assert_eq!(manifest_gets(&hub.registry.log(), "200"), 1);
+
+    // The mirror is down (nothing listens on its port): Hub serves it.
+    let closed = berth_testkit::registry::free_port().expect("port");
+    daemon_json(&format!("127.0.0.1:{closed}"));
+    let dst = TempRoot::new("berth-reg-dst-").expect("root");
+    ok(berth(dst.path()).args(["pull", "hubonly:1"]));
+    assert_eq!(id_of(&hub, dst.path(), "hubonly:1"), id);
+    assert_eq!(manifest_gets(&hub.registry.log(), "200"), 2);
+
+    // A tag neither has: the error is Hub's.
+    daemon_json(&mirror.host());
+    let missing = fails(berth(dst.path()).args(["pull", "hubonly:nope"]));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("hubonly:nope") && err.contains("not found"),
+        "{err}"
+    );
+
+    // Pushes go to Hub itself, never to a mirror.
+    ok(berth(src.path()).args(["tag", "bb:1", "pushed:1"]));
+    ok(berth(src.path()).args(["push", "pushed:1"]));
+    assert!(hub
+        .registry
+        .log()
+        .contains("\"PUT /v2/library/pushed/manifests/1 "));
+    assert!(!mirror.log().contains("/v2/library/pushed/"));
+}
+
+fn id_of(rig: &Rig, root: &std::path::Path, image: &str) -> String {
+    inspect_field(rig, root, image, "{{.Id}}")
+}

@@ -8,7 +8,7 @@
 use crate::auth::{parse_challenges, repository_scope, Challenge, TokenResponse, CLIENT_ID};
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
-use crate::settings::{api_host, Settings};
+use crate::settings::Settings;
 use base64::Engine;
 use std::collections::HashMap;
 use std::io::Read;
@@ -108,29 +108,15 @@ pub fn system_roots(settings: &Settings, host: &str) -> Result<RootCerts> {
 }
 
 impl RegistryClient {
-    /// Contacts the registry `domain` (trying its mirrors first for Docker Hub), working out the
-    /// scheme and the authentication it asks for.
+    /// Contacts the registry `domain` itself (never a mirror: pushes, logins and searches go to
+    /// the registry), working out the scheme and the authentication it asks for.
     pub fn connect(
         domain: &str,
         settings: &Settings,
         credentials: Option<Credentials>,
     ) -> Result<RegistryClient> {
         let mut last_err = None;
-        for mirror in settings.mirrors_for(domain) {
-            match Self::connect_url(domain, &mirror, settings, credentials.clone()) {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    tracing::debug!("mirror {mirror} unusable: {e}");
-                    last_err = Some(e);
-                }
-            }
-        }
-        let host = api_host(domain);
-        let mut bases = vec![format!("https://{host}")];
-        if settings.allows_plain_http(host) {
-            bases.push(format!("http://{host}"));
-        }
-        for base in bases {
+        for base in settings.official_endpoints(domain) {
             match Self::connect_url(domain, &base, settings, credentials.clone()) {
                 Ok(c) => return Ok(c),
                 Err(e) => {
@@ -143,6 +129,17 @@ impl RegistryClient {
             registry: domain.to_string(),
             reason: "no endpoint".into(),
         }))
+    }
+
+    /// Contacts `domain`'s registry at the endpoint `base` (`https://mirror.example`), as a
+    /// pull from a mirror does.
+    pub fn connect_endpoint(
+        domain: &str,
+        base: &str,
+        settings: &Settings,
+        credentials: Option<Credentials>,
+    ) -> Result<RegistryClient> {
+        Self::connect_url(domain, base, settings, credentials)
     }
 
     fn connect_url(

@@ -9,10 +9,11 @@ use crate::blob::{fetch_small, BlobReader};
 use crate::client::{header, RegistryClient, RequestBody};
 use crate::error::{RegistryError, Result};
 use crate::manifest::{self, Descriptor, ImageManifest, Manifest, Platform, ACCEPT_MANIFESTS};
-use crate::session::Session;
+use crate::session::{Endpoint, Session};
 use berth_image::distribution::KeptLayer;
 use berth_image::{ImageConfig, Reference, StagedLayer, Store};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use ureq::http::Method;
 
@@ -97,9 +98,13 @@ pub fn pull(
         progress.status("Using default tag: latest");
         r.tag = Some("latest".into());
     }
-    let client = session.client(&r.domain, false)?;
+    let endpoints = session.pull_endpoints(&r.domain);
+    let progress = &OnceStatus {
+        inner: progress,
+        shown: Mutex::new(HashSet::new()),
+    };
     let targets: Vec<Reference> = if options.all_tags {
-        list_tags(&client, &r)?
+        from_endpoints(session, &r.domain, &endpoints, |c| list_tags(c, &r))?
             .into_iter()
             .map(|t| Reference {
                 tag: Some(t),
@@ -107,13 +112,76 @@ pub fn pull(
             })
             .collect()
     } else {
-        vec![r]
+        vec![r.clone()]
     };
     let mut out = Vec::new();
     for t in targets {
-        out.push(pull_one(store, &client, &t, options, progress)?);
+        out.push(from_endpoints(session, &r.domain, &endpoints, |c| {
+            pull_one(store, c, &t, options, progress)
+        })?);
     }
     Ok(out)
+}
+
+/// Runs `work` against each endpoint in turn (Docker Hub's mirrors, then Hub) until one serves
+/// it: as Docker does, a mirror that is down, lacks the image or fails in any way on the
+/// registry's side sends the pull to the next endpoint; local failures do not.
+fn from_endpoints<T>(
+    session: &Session,
+    domain: &str,
+    endpoints: &[Endpoint],
+    mut work: impl FnMut(&RegistryClient) -> Result<T>,
+) -> Result<T> {
+    let mut last_err = None;
+    for (n, endpoint) in endpoints.iter().enumerate() {
+        let last = n + 1 == endpoints.len();
+        match session.client_for(domain, endpoint).and_then(|c| work(&c)) {
+            Ok(v) => return Ok(v),
+            Err(e) if !last && registry_side(&e) => {
+                tracing::info!("{endpoint}: {e}; attempting next endpoint");
+                last_err = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| RegistryError::Invalid(format!("no endpoint for {domain}"))))
+}
+
+/// True for failures of the registry (or the way to it) that another endpoint may not share.
+fn registry_side(e: &RegistryError) -> bool {
+    !matches!(
+        e,
+        RegistryError::Image(_)
+            | RegistryError::Io { .. }
+            | RegistryError::BadConfig { .. }
+            | RegistryError::NoPlatform { .. }
+            | RegistryError::BadPlatform { .. }
+            | RegistryError::CredentialHelper { .. }
+            | RegistryError::Invalid(_)
+    )
+}
+
+/// Passes a pull's messages on, each status line once: a pull that falls back from a mirror to
+/// the next endpoint does not announce itself twice.
+struct OnceStatus<'a> {
+    inner: &'a dyn PullProgress,
+    shown: Mutex<HashSet<String>>,
+}
+
+impl PullProgress for OnceStatus<'_> {
+    fn status(&self, line: &str) {
+        let new = self
+            .shown
+            .lock()
+            .map(|mut s| s.insert(line.to_string()))
+            .unwrap_or(true);
+        if new {
+            self.inner.status(line);
+        }
+    }
+    fn layer(&self, short_id: &str, event: LayerEvent) {
+        self.inner.layer(short_id, event);
+    }
 }
 
 /// Tags of a repository (`GET /v2/<name>/tags/list`), following `Link` pagination.

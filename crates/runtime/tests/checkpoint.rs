@@ -235,6 +235,39 @@ fn failing_criu_is_reported_and_the_container_keeps_running() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("criu restore failed"), "{err}");
     nothing_left(&w, &id2);
+
+    // runc, with the same criu, fails the same way and keeps its container running too.
+    if berth_testkit::have("runc") {
+        let root = tempfile::tempdir().unwrap();
+        let rid = unique_id("runc-cpt");
+        let runc = |args: &[&str]| {
+            std::process::Command::new("runc")
+                .arg("--root")
+                .arg(root.path())
+                .args(args)
+                .bounded_output()
+        };
+        let o = runc(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &rid]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let runc_images = tempfile::tempdir().unwrap();
+        let o = runc(&[
+            "checkpoint",
+            "--image-path",
+            runc_images.path().to_str().unwrap(),
+            &rid,
+        ]);
+        let state = runc(&["state", &rid]);
+        let _ = runc(&["delete", "-f", &rid]);
+        assert!(
+            !o.status.success(),
+            "runc checkpoint worked where criu check fails"
+        );
+        assert!(
+            String::from_utf8_lossy(&state.stdout).contains("\"running\""),
+            "{}",
+            String::from_utf8_lossy(&state.stdout)
+        );
+    }
 }
 
 #[test]

@@ -875,4 +875,50 @@ fn seccomp_notify_for_exec_sends_its_own_listener() {
     assert_eq!(json["state"]["pid"], init_pid);
     assert_eq!(json["state"]["status"], "running");
     assert!(!b.rootfs().join("tmp/exec-notified").exists());
+
+    // runc (1.1+) hands an exec'd process's listener to the agent the same way.
+    if berth_testkit::have("runc") {
+        let root = tempfile::tempdir().unwrap();
+        let rid = unique_id("runc-notify-exec");
+        let runc = |args: &[&str]| {
+            Command::new("runc")
+                .arg("--root")
+                .arg(root.path())
+                .args(args)
+                .bounded_output()
+        };
+        let agent = seccomp_agent(sock_for_runc(&w));
+        let b = bundle("sleep 1000", |s| {
+            s["root"]["readonly"] = false.into();
+            s["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "listenerPath": sock_for_runc(&w),
+                "listenerMetadata": "exec-metadata",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+        let o = runc(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &rid]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        agent.join().unwrap();
+        let agent = seccomp_agent(sock_for_runc(&w));
+        let o = runc(&[
+            "exec",
+            &rid,
+            "sh",
+            "-c",
+            "mkdir /tmp/exec-notified 2>/dev/null && echo made || echo refused",
+        ]);
+        let joined = agent.join();
+        let _ = runc(&["delete", "-f", &rid]);
+        let (json, kind) = joined.unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "refused\n");
+        assert!(kind.contains("seccomp"), "runc: {kind}");
+        assert_eq!(json["metadata"], "exec-metadata");
+        assert_eq!(json["fds"], json!(["seccompFd"]));
+    }
+}
+
+fn sock_for_runc(w: &World) -> std::path::PathBuf {
+    w.root().join("agent-runc.sock")
 }

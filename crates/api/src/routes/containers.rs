@@ -14,7 +14,7 @@ use axum::Json;
 use berth_engine::attach;
 use berth_engine::logs::LogOptions;
 use berth_engine::options::NetworkingOptions;
-use berth_engine::{ContainerRecord, HostConfig, RunOptions};
+use berth_engine::{ContainerRecord, Filter, HostConfig, ListOptions, PsRow, RunOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,71 +22,65 @@ use tokio::sync::watch;
 
 type Params = Query<HashMap<String, String>>;
 
-fn created_unix(record: &ContainerRecord) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&record.created)
-        .map(|t| t.timestamp())
-        .unwrap_or(0)
-}
-
-/// One `GET /containers/json` entry (Docker's `ContainerSummary`).
-pub fn summary_json(state: &AppState, record: &ContainerRecord) -> Value {
-    let host = state
-        .engine
-        .store
-        .load_host_config(&record.id)
-        .unwrap_or_default();
-    let network_mode = if host.network_mode.is_empty() {
-        "none".to_string()
-    } else {
-        host.network_mode.clone()
-    };
-    let command = {
-        let mut c = record.path.clone();
-        for a in &record.args {
-            c.push(' ');
-            c.push_str(a);
-        }
-        c
-    };
-    let mounts: Vec<Value> = record
-        .mount_points
-        .values()
+/// One `GET /containers/json` entry (Docker's `ContainerSummary`) from the engine's typed row.
+pub fn summary_json(row: &PsRow) -> Value {
+    let mounts: Vec<Value> = row
+        .mounts
+        .iter()
         .map(|m| {
             json!({"Type": m.r#type, "Name": m.name, "Source": m.source, "Destination": m.destination, "Driver": if m.r#type == "volume" { "local" } else { "" }, "Mode": "", "RW": m.rw, "Propagation": ""})
         })
         .collect();
-    json!({
-        "Id": record.id,
-        "Names": [format!("/{}", record.short_name())],
-        "Image": record.config.image,
-        "ImageID": record.image,
-        "Command": command,
-        "Created": created_unix(record),
-        "Ports": [],
-        "Labels": record.config.labels,
-        "State": record.status().as_str(),
-        "Status": berth_engine::inspect::status_text(record),
-        "HostConfig": {"NetworkMode": network_mode},
-        "NetworkSettings": {"Networks": {}},
+    let ports: Vec<Value> = row
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.protocol.as_str(),
+            })
+        })
+        .collect();
+    let networks: serde_json::Map<String, Value> = row
+        .networks
+        .iter()
+        .map(|n| (n.clone(), json!({})))
+        .collect();
+    let mut summary = json!({
+        "Id": row.id,
+        "Names": [format!("/{}", row.name)],
+        "Image": row.image,
+        "ImageID": row.image_id,
+        "Command": row.command,
+        "Created": row.created_unix(),
+        "Ports": ports,
+        "Labels": row.labels,
+        "State": row.state.as_str(),
+        "Status": row.status,
+        "HostConfig": {"NetworkMode": row.network_mode},
+        "NetworkSettings": {"Networks": networks},
         "Mounts": mounts,
-    })
+    });
+    if let Some(size) = row.size {
+        summary["SizeRw"] = json!(size.rw);
+        summary["SizeRootFs"] = json!(size.root_fs);
+    }
+    summary
 }
 
-/// Every container's summary, newest first (running only unless `all`).
-pub fn summaries(state: &AppState, all: bool) -> ApiResult<Vec<Value>> {
-    let store = &state.engine.store;
-    let mut records: Vec<ContainerRecord> = store
-        .list_ids()
-        .iter()
-        .filter_map(|id| store.load(id).ok())
-        .filter(|r| all || r.is_running())
-        .collect();
-    records.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok(records.iter().map(|r| summary_json(state, r)).collect())
+/// The containers `opts` selects, as Docker's summaries. Unreadable records are logged (the
+/// API's list has no place for them) and left out.
+pub fn summaries(state: &AppState, opts: &ListOptions) -> ApiResult<Vec<Value>> {
+    let listing = state.engine.list(opts)?;
+    for u in &listing.unreadable {
+        tracing::warn!("{u}");
+    }
+    Ok(listing.rows.iter().map(summary_json).collect())
 }
 
 pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
-    let all = query_bool(q.get("all"));
     let limit: Option<usize> = match q.get("limit").filter(|l| !l.is_empty()) {
         Some(l) => match l.parse::<i64>() {
             Ok(n) if n > 0 => Some(n as usize),
@@ -95,14 +89,13 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiRe
         },
         None => None,
     };
-    blocking(move || {
-        let mut out = summaries(&state, all || limit.is_some())?;
-        if let Some(n) = limit {
-            out.truncate(n);
-        }
-        Ok(Json(Value::Array(out)))
-    })
-    .await
+    let opts = ListOptions {
+        all: query_bool(q.get("all")),
+        limit,
+        size: query_bool(q.get("size")),
+        filter: Filter::from_map(super::parse_filters(q.get("filters"))?)?,
+    };
+    blocking(move || Ok(Json(Value::Array(summaries(&state, &opts)?)))).await
 }
 
 /// Removes `null` members (Docker clients send `"Binds": null` and the like) so the engine's
@@ -738,24 +731,20 @@ pub async fn resize(
     .await
 }
 
-pub async fn prune(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
+    let filters: Vec<(String, String)> = super::parse_filters(q.get("filters"))?
+        .into_iter()
+        .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+        .collect();
     blocking(move || {
-        let store = &state.engine.store;
-        let mut deleted = Vec::new();
-        for id in store.list_ids() {
-            let Ok(record) = store.load(&id) else {
-                continue;
-            };
-            if record.is_running() || record.status() == berth_engine::Status::Restarting {
-                continue;
-            }
-            if state.engine.remove(&id, false, false).is_ok() {
-                deleted.push(id);
-            }
+        let pruned = berth_engine::housekeeping::prune_containers(&state.engine, &filters)?;
+        for u in &pruned.unreadable {
+            tracing::warn!("{u}");
         }
+        let deleted = pruned.deleted;
         Ok(Json(json!({
             "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
-            "SpaceReclaimed": 0,
+            "SpaceReclaimed": pruned.reclaimed_bytes,
         })))
     })
     .await

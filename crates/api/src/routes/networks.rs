@@ -75,7 +75,7 @@ fn passes(doc: &Value, filters: &BTreeMap<String, Vec<String>>) -> ApiResult<boo
                     .unwrap_or_default();
                 wanted
                     .iter()
-                    .all(|w| berth_engine::volumes::label_matches(Some(&labels), w))
+                    .all(|w| berth_image::filter::label_matches(&labels, w))
             }
             "dangling" => {
                 let unused = doc

@@ -48,6 +48,8 @@ impl Rig {
             .arg(root)
             .env("BERTH_CONFIG_DIR", self.config.path())
             .env("DOCKER_CONFIG", self.config.path().join("docker"))
+            // Network safety: Docker Hub names never leave loopback (port 9: nothing listens).
+            .env("BERTH_DOCKER_HUB_ENDPOINT", "http://127.0.0.1:9")
             .stdin(Stdio::null());
         c
     }
