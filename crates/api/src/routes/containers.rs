@@ -792,6 +792,15 @@ impl std::io::Write for StreamFramer {
     }
 }
 
+/// Whether a follower must keep reading: the container runs, or its init has just exited
+/// and its monitor (the log's writer) has not yet drained the pipes and recorded the exit.
+/// The record reads "exited" as soon as the init is gone, which is before its last output is
+/// in the log.
+fn still_logging(record: &ContainerRecord) -> bool {
+    record.is_running()
+        || (record.state.running && berth_engine::procinfo::alive(record.berth_monitor_pid))
+}
+
 /// A container's logged output so far, framed for an attach client (stdcopy unless a TTY),
 /// only the streams it asked for.
 fn past_output(state: &AppState, record: &ContainerRecord, wants: hijack::Wants) -> Vec<u8> {
@@ -900,7 +909,7 @@ pub async fn logs(
                 .engine
                 .store
                 .load(&id)
-                .map(|r| r.is_running())
+                .map(|r| still_logging(&r))
                 .unwrap_or(false)
         });
     });
