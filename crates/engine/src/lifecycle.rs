@@ -111,6 +111,7 @@ impl Engine {
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
         crate::run_checks::run_options(opts)?;
+        let log_settings = crate::logs::LogSettings::of(&opts.host.log_config)?;
         check_modes(&opts.host)?;
         let security = crate::security_opts::parse(&opts.host.security_opt)?;
         crate::network::check_mode(
@@ -300,10 +301,14 @@ impl Engine {
             },
             os: "linux".into(),
             mount_points,
-            log_path: dir
-                .join(format!("{id}-json.log"))
-                .to_string_lossy()
-                .into_owned(),
+            // Docker names a log file only for the json-file driver.
+            log_path: if log_settings.keeps_logs {
+                dir.join(format!("{id}-json.log"))
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                String::new()
+            },
             hostname_path: dir.join("hostname").to_string_lossy().into_owned(),
             hosts_path: dir.join("hosts").to_string_lossy().into_owned(),
             resolv_conf_path: dir.join("resolv.conf").to_string_lossy().into_owned(),

@@ -204,8 +204,13 @@ impl Monitor {
             listener
                 .set_nonblocking(true)
                 .map_err(|e| EngineError::io(&sock, e))?;
-            let log_path = dir.join(format!("{id}-json.log"));
-            let log = LogWriter::open(&log_path)?;
+            let settings = crate::logs::LogSettings::of(&host.log_config)?;
+            let log = if settings.keeps_logs {
+                let log_path = crate::logs::json_log_path(&ctx.store, id);
+                Some(LogWriter::open_rotating(&log_path, settings.rotation)?)
+            } else {
+                None
+            };
             let signals = crate::sys::signalfd_for(&[
                 libc::SIGCHLD,
                 libc::SIGTERM,
@@ -250,7 +255,6 @@ impl Monitor {
                 wants,
             });
         }
-        let log = Some(log);
         Ok(Monitor {
             ctx,
             id: id.to_string(),

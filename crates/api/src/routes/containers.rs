@@ -882,11 +882,22 @@ pub async fn logs(
         blocking(move || Ok(state.engine.lookup(&id)?)).await?
     };
     let tty = record.config.tty;
-    let path = state
-        .engine
-        .store
-        .container_dir(&record.id)
-        .join(format!("{}-json.log", record.id));
+    let readable = berth_engine::logs::LogSettings::of(
+        &state
+            .engine
+            .store
+            .load_host_config(&record.id)
+            .unwrap_or_default()
+            .log_config,
+    )
+    .is_ok_and(|s| s.keeps_logs);
+    if !readable {
+        return Err(berth_engine::EngineError::LogsNotReadable {
+            id: record.id.clone(),
+        }
+        .into());
+    }
+    let path = berth_engine::logs::json_log_path(&state.engine.store, &record.id);
     let busy = state.activity.enter();
     let body = blocking_body(move |w| {
         let _busy = busy;
