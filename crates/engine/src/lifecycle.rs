@@ -390,6 +390,50 @@ impl Engine {
         crate::client::session(stream, opts)
     }
 
+    /// Starts a container and writes its stdout and stderr, interleaved as they come, to
+    /// `out` (a build step's output inside a server's stream, where this process's own stdio
+    /// is nobody's terminal); returns the exit code. No stdin, no signals proxied.
+    pub fn start_collecting(&self, id: &str, out: &mut dyn std::io::Write) -> Result<i32> {
+        crate::network::ensure_ready(&self.root, id)?;
+        let (ours, theirs) = crate::sys::socketpair()?;
+        let mut stream = UnixStream::from(ours);
+        let wants = crate::attach::WANT_STDOUT | crate::attach::WANT_STDERR;
+        crate::attach::write_frame(&mut stream, crate::attach::HELLO, &[wants])
+            .map_err(|e| EngineError::os("attach", e))?;
+        crate::monitor::spawn(self, id, Some(theirs), None)?;
+        loop {
+            let frame =
+                crate::attach::read_frame(&mut stream).map_err(|e| EngineError::os("attach", e))?;
+            match frame {
+                Some((crate::attach::STDOUT | crate::attach::STDERR, payload)) => {
+                    // A reader that left must not stop the container's run: keep draining.
+                    let _ = out.write_all(&payload);
+                    let _ = out.flush();
+                }
+                Some((crate::attach::EXIT, payload)) => {
+                    return Ok(crate::attach::payload_i32(&payload))
+                }
+                Some((crate::attach::ERROR, payload)) => {
+                    return Err(EngineError::Command {
+                        message: String::from_utf8_lossy(payload.get(4..).unwrap_or_default())
+                            .into_owned(),
+                        exit_code: crate::attach::payload_i32(&payload),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    return Err(EngineError::os(
+                        "attach",
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the container's monitor went away",
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
     /// Starts a container whose first attach client is `client` (a server's session, which
     /// already sent its greeting): output, STARTED, EXIT and ERROR frames arrive on it. Returns
     /// once the monitor is on its way; the monitor reads the greeting before it starts.
