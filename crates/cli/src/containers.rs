@@ -179,6 +179,12 @@ pub struct CreateFlags {
     /// Override the key sequence for detaching a container.
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
+    /// Logging driver for the container (json-file, none).
+    #[arg(long = "log-driver")]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=…, max-file=…, compress=…).
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
     /// Command to run to check health.
     #[arg(long = "health-cmd")]
     health_cmd: Option<String>,
@@ -268,6 +274,19 @@ impl CreateFlags {
                 value: self.restart.clone(),
                 reason: "conflicting options: --restart and --rm".into(),
             });
+        }
+        if let Some(driver) = &self.log_driver {
+            host.log_config.r#type = driver.clone();
+        }
+        for opt in &self.log_opt {
+            let (k, v) = opt
+                .split_once('=')
+                .ok_or_else(|| EngineError::InvalidFlag {
+                    flag: "--log-opt".into(),
+                    value: opt.clone(),
+                    reason: "expected key=value".into(),
+                })?;
+            host.log_config.config.insert(k.to_string(), v.to_string());
         }
         if let Some(m) = &self.memory {
             host.memory = options::parse_bytes(m)?;
@@ -680,14 +699,17 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                     .map(|r| r.is_running() || r.status() == berth_engine::Status::Restarting)
                     .unwrap_or(false)
             };
-            berth_engine::logs::print_logs(
-                Path::new(&record.log_path),
+            match berth_engine::logs::print_container_logs(
+                &engine.store,
+                &record,
                 &opts,
                 &mut out,
                 &mut err,
                 still_running,
-            )?;
-            Ok(0)
+            ) {
+                Ok(()) => Ok(0),
+                Err(e) => Ok(fail(e)),
+            }
         }
         ContainerCommand::Stop { time, containers } => {
             Ok(each(&engine, &containers, |e, id| e.stop(id, time)))

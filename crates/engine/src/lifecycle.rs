@@ -113,6 +113,7 @@ impl Engine {
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
         crate::run_checks::run_options(opts)?;
+        let log_settings = crate::logs::LogSettings::of(&opts.host.log_config)?;
         check_modes(&opts.host)?;
         let security = crate::security_opts::parse(&opts.host.security_opt)?;
         crate::network::check_mode(
@@ -302,10 +303,14 @@ impl Engine {
             },
             os: "linux".into(),
             mount_points,
-            log_path: dir
-                .join(format!("{id}-json.log"))
-                .to_string_lossy()
-                .into_owned(),
+            // Docker names a log file only for the json-file driver.
+            log_path: if log_settings.keeps_logs {
+                dir.join(format!("{id}-json.log"))
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                String::new()
+            },
             hostname_path: dir.join("hostname").to_string_lossy().into_owned(),
             hosts_path: dir.join("hosts").to_string_lossy().into_owned(),
             resolv_conf_path: dir.join("resolv.conf").to_string_lossy().into_owned(),
@@ -385,6 +390,50 @@ impl Engine {
         crate::client::send_greeting(&mut stream, opts)?;
         crate::monitor::spawn(self, id, Some(theirs), None)?;
         crate::client::session(stream, opts)
+    }
+
+    /// Starts a container and writes its stdout and stderr, interleaved as they come, to
+    /// `out` (a build step's output inside a server's stream, where this process's own stdio
+    /// is nobody's terminal); returns the exit code. No stdin, no signals proxied.
+    pub fn start_collecting(&self, id: &str, out: &mut dyn std::io::Write) -> Result<i32> {
+        crate::network::ensure_ready(&self.root, id)?;
+        let (ours, theirs) = crate::sys::socketpair()?;
+        let mut stream = UnixStream::from(ours);
+        let wants = crate::attach::WANT_STDOUT | crate::attach::WANT_STDERR;
+        crate::attach::write_frame(&mut stream, crate::attach::HELLO, &[wants])
+            .map_err(|e| EngineError::os("attach", e))?;
+        crate::monitor::spawn(self, id, Some(theirs), None)?;
+        loop {
+            let frame =
+                crate::attach::read_frame(&mut stream).map_err(|e| EngineError::os("attach", e))?;
+            match frame {
+                Some((crate::attach::STDOUT | crate::attach::STDERR, payload)) => {
+                    // A reader that left must not stop the container's run: keep draining.
+                    let _ = out.write_all(&payload);
+                    let _ = out.flush();
+                }
+                Some((crate::attach::EXIT, payload)) => {
+                    return Ok(crate::attach::payload_i32(&payload))
+                }
+                Some((crate::attach::ERROR, payload)) => {
+                    return Err(EngineError::Command {
+                        message: String::from_utf8_lossy(payload.get(4..).unwrap_or_default())
+                            .into_owned(),
+                        exit_code: crate::attach::payload_i32(&payload),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    return Err(EngineError::os(
+                        "attach",
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the container's monitor went away",
+                        ),
+                    ))
+                }
+            }
+        }
     }
 
     /// Starts a container whose first attach client is `client` (a server's session, which

@@ -205,8 +205,13 @@ impl Monitor {
             listener
                 .set_nonblocking(true)
                 .map_err(|e| EngineError::io(&sock, e))?;
-            let log_path = dir.join(format!("{id}-json.log"));
-            let log = LogWriter::open(&log_path)?;
+            let settings = crate::logs::LogSettings::of(&host.log_config)?;
+            let log = if settings.keeps_logs {
+                let log_path = crate::logs::json_log_path(&ctx.store, id);
+                Some(LogWriter::open_rotating(&log_path, settings.rotation)?)
+            } else {
+                None
+            };
             let signals = crate::sys::signalfd_for(&[
                 libc::SIGCHLD,
                 libc::SIGTERM,
@@ -251,7 +256,6 @@ impl Monitor {
                 wants,
             });
         }
-        let log = Some(log);
         Ok(Monitor {
             ctx,
             id: id.to_string(),
@@ -992,6 +996,19 @@ mod tests {
             rootfs,
             engine,
             fake,
+        }
+    }
+
+    impl Drop for Fixture {
+        /// The containers are never removed, but their pinned network namespaces must not
+        /// outlive the test's root.
+        fn drop(&mut self) {
+            let root = self.engine.root().to_path_buf();
+            if let Ok(dir) = std::fs::read_dir(root.join("containers")) {
+                for entry in dir.flatten() {
+                    let _ = crate::network::release(&root, &entry.file_name().to_string_lossy());
+                }
+            }
         }
     }
 
