@@ -1179,57 +1179,33 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
-    match flags.format.as_deref() {
-        Some("json") | Some("{{json .}}") => {
-            for row in &rows {
-                writeln!(out, "{row}")?;
-            }
-        }
-        Some(t) if !t.starts_with("table") => {
-            for row in &rows {
-                writeln!(out, "{}", berth_engine::template::render(t, row)?)?;
-            }
-        }
-        other => {
-            let mut tw = tabwriter::TabWriter::new(Vec::new())
-                .minwidth(10)
-                .padding(3);
-            match other.and_then(|t| t.strip_prefix("table")).map(str::trim) {
-                Some(t) if !t.is_empty() => {
-                    let header = t
-                        .replace("\\t", "\t")
-                        .replace("{{.", "")
-                        .replace("}}", "")
-                        .to_uppercase()
-                        .replace("ID", "CONTAINER ID");
-                    writeln!(tw, "{}", header.replace("\\t", "\t"))?;
-                    for row in &rows {
-                        writeln!(tw, "{}", berth_engine::template::render(t, row)?)?;
-                    }
-                }
-                _ => {
-                    let size_header = if flags.size { "\tSIZE" } else { "" };
-                    writeln!(
-                        tw,
-                        "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES{size_header}"
-                    )?;
-                    for c in &columns {
-                        let size = if flags.size {
-                            format!("\t{}", c.size)
-                        } else {
-                            String::new()
-                        };
-                        writeln!(
-                            tw,
-                            "{}\t{}\t{}\t{}\t{}\t{}\t{}{size}",
-                            c.id, c.image, c.command, c.running_for, c.status, c.ports, c.names
-                        )?;
-                    }
-                }
-            }
-            tw.flush()?;
-            out.write_all(&tw.into_inner()?)?;
-        }
+    const PS_COLUMNS: &[(&str, &str)] = &[
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+        ("SIZE", "Size"),
+    ];
+    let shown = if flags.size {
+        PS_COLUMNS
+    } else {
+        &PS_COLUMNS[..PS_COLUMNS.len() - 1]
+    };
+    let table = crate::render::Table {
+        columns: shown,
+        headers: &[
+            ("CreatedAt", "CREATED AT"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("State", "STATE"),
+            ("Size", "SIZE"),
+        ],
+    };
+    if let Err(e) = crate::render::print_rows(&mut out, &rows, flags.format.as_deref(), &table) {
+        eprintln!("{e}");
+        return Ok(1);
     }
     Ok(0)
 }
@@ -1249,19 +1225,7 @@ pub fn inspect(root: &Path, format: Option<&str>, containers: &[String]) -> anyh
             }
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    // A closed pipe (`| head`) is not an error worth a panic.
-    match format {
-        Some(t) => {
-            for d in &docs {
-                let _ = writeln!(out, "{}", berth_engine::template::render(t, d)?);
-            }
-        }
-        None => {
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&docs)?);
-        }
-    }
+    crate::render::print_inspect(&docs, format)?;
     Ok(code)
 }
 
@@ -1353,41 +1317,24 @@ fn stats(
             }
         }
     }
-    let rows: Vec<berth_engine::stats::StatsRow> =
-        records.iter().map(berth_engine::stats::stats_row).collect();
-    match format {
-        Some("json") => {
-            for r in &rows {
-                println!("{}", serde_json::to_string(r)?);
-            }
-        }
-        Some(t) => {
-            for r in &rows {
-                println!(
-                    "{}",
-                    berth_engine::template::render(t, &serde_json::to_value(r)?)?
-                );
-            }
-        }
-        None => {
-            let mut tw = tabwriter::TabWriter::new(Vec::new())
-                .minwidth(10)
-                .padding(3);
-            writeln!(
-                tw,
-                "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"
-            )?;
-            for r in &rows {
-                writeln!(
-                    tw,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    r.id, r.name, r.cpu_perc, r.mem_usage, r.mem_perc, r.net_io, r.block_io, r.pids
-                )?;
-            }
-            tw.flush()?;
-            std::io::stdout().write_all(&tw.into_inner()?)?;
-        }
-    }
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| serde_json::to_value(berth_engine::stats::stats_row(r)))
+        .collect::<Result<_, _>>()?;
+    let table = crate::render::Table {
+        columns: &[
+            ("CONTAINER ID", "ID"),
+            ("NAME", "Name"),
+            ("CPU %", "CPUPerc"),
+            ("MEM USAGE / LIMIT", "MemUsage"),
+            ("MEM %", "MemPerc"),
+            ("NET I/O", "NetIO"),
+            ("BLOCK I/O", "BlockIO"),
+            ("PIDS", "PIDs"),
+        ],
+        headers: &[("Container", "CONTAINER")],
+    };
+    crate::render::print_rows(&mut std::io::stdout().lock(), &rows, format, &table)?;
     Ok(0)
 }
 

@@ -274,17 +274,20 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
         })
         .collect();
     let mut out = std::io::stdout().lock();
-    crate::volumes::print_rows(
+    crate::render::print_rows(
         &mut out,
         &json_rows,
         format,
-        &[
-            ("TYPE", "Type"),
-            ("TOTAL", "TotalCount"),
-            ("ACTIVE", "Active"),
-            ("SIZE", "Size"),
-            ("RECLAIMABLE", "Reclaimable"),
-        ],
+        &crate::render::Table {
+            columns: &[
+                ("TYPE", "Type"),
+                ("TOTAL", "TotalCount"),
+                ("ACTIVE", "Active"),
+                ("SIZE", "Size"),
+                ("RECLAIMABLE", "Reclaimable"),
+            ],
+            headers: &[],
+        },
     )?;
     if verbose {
         use std::io::Write;
@@ -298,15 +301,18 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
             };
             rows.push(serde_json::json!({"Name": v.name, "Links": links.to_string(), "Size": human_size(vols.size(&v))}));
         }
-        crate::volumes::print_rows(
+        crate::render::print_rows(
             &mut out,
             &rows,
             None,
-            &[
-                ("VOLUME NAME", "Name"),
-                ("LINKS", "Links"),
-                ("SIZE", "Size"),
-            ],
+            &crate::render::Table {
+                columns: &[
+                    ("VOLUME NAME", "Name"),
+                    ("LINKS", "Links"),
+                    ("SIZE", "Size"),
+                ],
+                headers: &[],
+            },
         )?;
     }
     Ok(0)

@@ -245,13 +245,6 @@ fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-fn table() -> tabwriter::TabWriter<std::io::Stdout> {
-    // Docker: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0), i.e. width = max(cell+3, 10).
-    tabwriter::TabWriter::new(std::io::stdout())
-        .minwidth(7)
-        .padding(3)
-}
-
 /// One row of `images`, with Docker's `--format` field names.
 struct ImageRow {
     repository: String,
@@ -264,19 +257,6 @@ struct ImageRow {
 }
 
 impl ImageRow {
-    fn field(&self, name: &str) -> Option<String> {
-        Some(match name {
-            "Repository" => self.repository.clone(),
-            "Tag" => self.tag.clone(),
-            "Digest" => self.digest.clone(),
-            "ID" => self.id.clone(),
-            "CreatedSince" => self.created_since.clone(),
-            "CreatedAt" => self.created_at.clone(),
-            "Size" | "VirtualSize" => self.size.clone(),
-            "SharedSize" | "UniqueSize" | "Containers" => "N/A".into(),
-            _ => return None,
-        })
-    }
     fn json(&self) -> Value {
         serde_json::json!({
             "Containers": "N/A",
@@ -292,38 +272,6 @@ impl ImageRow {
             "VirtualSize": self.size,
         })
     }
-}
-
-/// Renders a Go-style template over named fields: `{{.Field}}`, `{{json .}}`, `\t`, `\n`.
-fn render_template(
-    tmpl: &str,
-    field: &dyn Fn(&str) -> Option<String>,
-    whole: &dyn Fn() -> String,
-) -> String {
-    let mut out = String::new();
-    let mut rest = tmpl;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find("}}") else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let expr = rest[start + 2..start + end].trim();
-        if expr == "json ." {
-            out.push_str(&whole());
-        } else if let Some(path) = expr.strip_prefix("json ") {
-            out.push_str(
-                &serde_json::to_string(&field(path.trim().trim_start_matches('.')))
-                    .unwrap_or_default(),
-            );
-        } else if let Some(name) = expr.strip_prefix('.') {
-            out.push_str(&field(name).unwrap_or_default());
-        }
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    out.replace("\\t", "\t").replace("\\n", "\n")
 }
 
 fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
@@ -388,147 +336,44 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    match a.format.as_deref() {
-        Some("json") | Some("{{json .}}") => {
-            for r in &rows {
-                writeln!(out, "{}", r.json())?;
-            }
-        }
-        Some(t) if !t.starts_with("table") => {
-            for r in &rows {
-                let line = render_template(t, &|f| r.field(f), &|| r.json().to_string());
-                writeln!(out, "{line}")?;
-            }
-        }
-        other => {
-            drop(out);
-            let mut tw = table();
-            let custom = other
-                .and_then(|t| t.strip_prefix("table"))
-                .map(str::trim)
-                .filter(|t| !t.is_empty());
-            if let Some(t) = custom {
-                let header = render_template(t, &|f| Some(header_name(f)), &String::new);
-                writeln!(tw, "{header}")?;
-                for r in &rows {
-                    writeln!(
-                        tw,
-                        "{}",
-                        render_template(t, &|f| r.field(f), &|| r.json().to_string())
-                    )?;
-                }
-            } else {
-                if a.digests {
-                    writeln!(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")?;
-                } else {
-                    writeln!(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")?;
-                }
-                for r in &rows {
-                    if a.digests {
-                        writeln!(
-                            tw,
-                            "{}\t{}\t{}\t{}\t{}\t{}",
-                            r.repository, r.tag, r.digest, r.id, r.created_since, r.size
-                        )?;
-                    } else {
-                        writeln!(
-                            tw,
-                            "{}\t{}\t{}\t{}\t{}",
-                            r.repository, r.tag, r.id, r.created_since, r.size
-                        )?;
-                    }
-                }
-            }
-            tw.flush()?;
-        }
-    }
+    let json_rows: Vec<Value> = rows.iter().map(ImageRow::json).collect();
+    let columns: &[(&str, &str)] = if a.digests {
+        &[
+            ("REPOSITORY", "Repository"),
+            ("TAG", "Tag"),
+            ("DIGEST", "Digest"),
+            ("IMAGE ID", "ID"),
+            ("CREATED", "CreatedSince"),
+            ("SIZE", "Size"),
+        ]
+    } else {
+        &[
+            ("REPOSITORY", "Repository"),
+            ("TAG", "Tag"),
+            ("IMAGE ID", "ID"),
+            ("CREATED", "CreatedSince"),
+            ("SIZE", "Size"),
+        ]
+    };
+    let table = crate::render::Table {
+        columns,
+        headers: IMAGE_HEADERS,
+    };
+    crate::render::print_rows(&mut out, &json_rows, a.format.as_deref(), &table)?;
     Ok(0)
 }
 
-fn header_name(field: &str) -> String {
-    match field {
-        "ID" => "IMAGE ID".into(),
-        "CreatedSince" => "CREATED".into(),
-        "CreatedAt" => "CREATED AT".into(),
-        "CreatedBy" => "CREATED BY".into(),
-        other => other.to_ascii_uppercase(),
-    }
-}
-
-/// Formats a JSON value the way Go's text/template prints it.
-fn go_value(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_value).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => format!(
-            "map[{}]",
-            m.iter()
-                .map(|(k, v)| format!("{k}:{}", go_value(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.')
-        .filter(|p| !p.is_empty())
-        .try_fold(v, |cur, key| cur.get(key))
-}
-
-/// `--format` for inspect: `{{.A.B}}`, `{{json .A}}`, `{{json .}}`.
-pub fn render_inspect(tmpl: &str, doc: &Value) -> String {
-    let field = |p: &str| lookup(doc, p).map(go_value);
-    let mut out = String::new();
-    let mut rest = tmpl;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find("}}") else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let expr = rest[start + 2..start + end].trim();
-        if let Some(path) = expr.strip_prefix("json ") {
-            let p = path.trim().trim_start_matches('.');
-            let v = if p.is_empty() {
-                Some(doc)
-            } else {
-                lookup(doc, p)
-            };
-            out.push_str(&v.map(|v| v.to_string()).unwrap_or_else(|| "null".into()));
-        } else if let Some(name) = expr.strip_prefix('.') {
-            out.push_str(&field(name).unwrap_or_else(|| "<no value>".into()));
-        }
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    out.replace("\\t", "\t").replace("\\n", "\n")
-}
-
-/// Prints documents as Docker does: a 4-space-indented JSON array (fields in the order the
-/// documents serialise them), or one template line each.
-pub fn print_inspect<T: serde::Serialize>(docs: &[T], format: Option<&str>) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Some(t) => {
-            for d in docs {
-                writeln!(out, "{}", render_inspect(t, &serde_json::to_value(d)?))?;
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&docs, &mut ser)?;
-            out.write_all(&buf)?;
-            writeln!(out)?;
-        }
-    }
-    Ok(())
-}
+/// Docker's headers for image fields a `table` template may name.
+const IMAGE_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Digest", "DIGEST"),
+    ("VirtualSize", "SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+];
 
 /// `inspect` for images; `image_only` picks Docker's "No such image" over "No such object".
 pub fn inspect_images(
@@ -558,7 +403,7 @@ pub fn inspect_images(
         }
     }
     if !(docs.is_empty() && format.is_some()) {
-        print_inspect(&docs, format)?;
+        crate::render::print_inspect(&docs, format)?;
     }
     for e in errors {
         eprintln!("{e}");
@@ -664,40 +509,24 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
         };
         (id, created, by, size, r.comment.clone())
     };
-    if let Some(t) = a.format.as_deref().filter(|t| !t.starts_with("table")) {
-        for r in &rows {
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
             let (id, created, by, size, comment) = fields(r);
-            let f = |name: &str| -> Option<String> {
-                Some(match name {
-                    "ID" => id.clone(),
-                    "CreatedSince" | "CreatedAt" => created.clone(),
-                    "CreatedBy" => by.clone(),
-                    "Size" => size.clone(),
-                    "Comment" => comment.clone(),
-                    _ => return None,
-                })
-            };
-            let whole = || {
-                serde_json::json!({"Comment": comment, "CreatedAt": created, "CreatedBy": by, "CreatedSince": created, "ID": id, "Size": size})
-                    .to_string()
-            };
-            let line = if t == "json" {
-                whole()
-            } else {
-                render_template(t, &f, &whole)
-            };
-            writeln!(out, "{line}")?;
-        }
-        return Ok(0);
-    }
-    drop(out);
-    let mut tw = table();
-    writeln!(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")?;
-    for r in &rows {
-        let (id, created, by, size, comment) = fields(r);
-        writeln!(tw, "{id}\t{created}\t{by}\t{size}\t{comment}")?;
-    }
-    tw.flush()?;
+            serde_json::json!({"Comment": comment, "CreatedAt": created, "CreatedBy": by, "CreatedSince": created, "ID": id, "Size": size})
+        })
+        .collect();
+    let table = crate::render::Table {
+        columns: &[
+            ("IMAGE", "ID"),
+            ("CREATED", "CreatedSince"),
+            ("CREATED BY", "CreatedBy"),
+            ("SIZE", "Size"),
+            ("COMMENT", "Comment"),
+        ],
+        headers: &[("CreatedAt", "CREATED AT")],
+    };
+    crate::render::print_rows(&mut out, &json_rows, a.format.as_deref(), &table)?;
     Ok(0)
 }
 

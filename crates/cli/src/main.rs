@@ -10,6 +10,7 @@ mod daily;
 mod images;
 mod network;
 mod registry;
+mod render;
 mod system;
 mod volumes;
 

@@ -198,16 +198,9 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     }
                 }
             }
-            match format {
-                Some(t) => {
-                    for v in &out {
-                        match berth_engine::template::render(&t, v) {
-                            Ok(text) => println!("{text}"),
-                            Err(e) => return Ok(daemon_error(e)),
-                        }
-                    }
-                }
-                None => println!("{}", serde_json::to_string_pretty(&out)?),
+            if let Err(e) = crate::render::print_inspect(&out, format.as_deref()) {
+                eprintln!("Error response from daemon: {e}");
+                return Ok(1);
             }
             Ok(code)
         }

@@ -140,11 +140,14 @@ pub fn run(root: &Path, command: VolumeCommand) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             let rows: Vec<serde_json::Value> = list.iter().map(|v| v.ls_row()).collect();
-            print_rows(
+            crate::render::print_rows(
                 &mut out,
                 &rows,
                 a.format.as_deref(),
-                &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
+                &crate::render::Table {
+                    columns: &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
+                    headers: &[],
+                },
             )?;
             Ok(0)
         }
@@ -157,16 +160,7 @@ pub fn run(root: &Path, command: VolumeCommand) -> anyhow::Result<i32> {
                     Err(e) => code = fail(e),
                 }
             }
-            let mut out = std::io::stdout().lock();
-            match format.as_deref() {
-                Some("json") => writeln!(out, "{}", serde_json::to_string(&docs)?)?,
-                Some(t) => {
-                    for d in &docs {
-                        writeln!(out, "{}", berth_engine::template::render(t, d)?)?;
-                    }
-                }
-                None => writeln!(out, "{}", serde_json::to_string_pretty(&docs)?)?,
-            }
+            crate::render::print_inspect(&docs, format.as_deref())?;
             Ok(code)
         }
         VolumeVerb::Rm { force, volumes } => {
@@ -215,66 +209,4 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
-/// Renders list rows: Docker's default table with `columns` (header, field), `json` (one object
-/// a line), `table TEMPLATE` (a header from the field names) or a bare Go template.
-pub fn print_rows(
-    out: &mut dyn Write,
-    rows: &[serde_json::Value],
-    format: Option<&str>,
-    columns: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    match format.map(str::trim) {
-        Some("json") | Some("{{json .}}") => {
-            for row in rows {
-                writeln!(out, "{row}")?;
-            }
-        }
-        Some(t) if !t.starts_with("table") => {
-            for row in rows {
-                writeln!(out, "{}", berth_engine::template::render(t, row)?)?;
-            }
-        }
-        other => {
-            // Go's tabwriter counts the padding in its minimum width (10); this one does not.
-            let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
-            let custom = other
-                .and_then(|t| t.strip_prefix("table"))
-                .map(str::trim)
-                .filter(|t| !t.is_empty());
-            match custom {
-                Some(t) => {
-                    // Docker's header: each field's column name, upper-cased.
-                    let mut header = t.replace("\\t", "\t");
-                    for (name, field) in columns {
-                        header = header.replace(&format!("{{{{.{field}}}}}"), name);
-                    }
-                    let header = header.replace("{{.", "").replace("}}", "").to_uppercase();
-                    writeln!(tw, "{header}")?;
-                    for row in rows {
-                        writeln!(tw, "{}", berth_engine::template::render(t, row)?)?;
-                    }
-                }
-                None => {
-                    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
-                    writeln!(tw, "{}", header.join("\t"))?;
-                    for row in rows {
-                        let cells: Vec<String> = columns
-                            .iter()
-                            .map(|(_, f)| match &row[*f] {
-                                serde_json::Value::String(s) => s.clone(),
-                                serde_json::Value::Null => String::new(),
-                                v => v.to_string(),
-                            })
-                            .collect();
-                        writeln!(tw, "{}", cells.join("\t"))?;
-                    }
-                }
-            }
-            tw.flush()?;
-            out.write_all(&tw.into_inner()?)?;
-        }
-    }
-    Ok(())
 }

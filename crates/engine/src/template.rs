@@ -2,6 +2,10 @@
 //! `{{.A | json}}`, `{{upper .A}}`, `{{lower .A}}`, `{{index .A "key"}}`, `{{range .A}}…{{end}}`
 //! (over arrays and maps, with `.` the element) and literal text with `\t` `\n` escapes. Enough
 //! for the formats scripts use (`{{.State.Pid}}`, `{{json .Mounts}}`, `{{.ID}}\t{{.Names}}`).
+//!
+//! Go's rules for absent values: a `null` prints `<nil>`; a missing key prints `<no value>`
+//! in a document ([`render`], as Docker's inspect falls back to a map), and is an error in a
+//! listing row ([`render_row`], Docker's rows are structs with fixed fields).
 use crate::error::{EngineError, Result};
 use serde_json::Value;
 
@@ -79,10 +83,15 @@ fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Go's default rendering of a value (`None`: a missing key).
+fn plain_opt(value: Option<&Value>) -> String {
+    value.map(plain).unwrap_or_else(|| "<no value>".into())
+}
+
 /// Go's default rendering of a value.
 pub fn plain(value: &Value) -> String {
     match value {
-        Value::Null => "<no value>".into(),
+        Value::Null => "<nil>".into(),
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
@@ -97,68 +106,86 @@ pub fn plain(value: &Value) -> String {
     }
 }
 
-fn eval(expr: &str, data: &Value, template: &str) -> Result<Value> {
+/// How a missing key is treated: `<no value>` (documents) or an error (listing rows).
+#[derive(Clone, Copy, PartialEq)]
+enum Missing {
+    NoValue,
+    Error,
+}
+
+fn eval(expr: &str, data: &Value, template: &str, missing: Missing) -> Result<Option<Value>> {
     let err = |reason: &str| EngineError::Template {
         template: template.into(),
         reason: reason.into(),
+    };
+    let get = |path: &str| -> Result<Option<Value>> {
+        match lookup(data, path) {
+            Some(v) => Ok(Some(v.clone())),
+            None if missing == Missing::Error => Err(err(&format!(
+                "can't evaluate field {}",
+                path.trim_start_matches('.')
+            ))),
+            None => Ok(None),
+        }
     };
     let (expr, piped) = match expr.split_once('|') {
         Some((a, b)) => (a.trim(), Some(b.trim())),
         None => (expr, None),
     };
     let words: Vec<&str> = expr.split_whitespace().collect();
+    let json = |v: &Option<Value>| {
+        Value::String(serde_json::to_string(v.as_ref().unwrap_or(&Value::Null)).unwrap_or_default())
+    };
     let value = match words.as_slice() {
-        [path] if path.starts_with('.') => lookup(data, path).cloned().unwrap_or(Value::Null),
-        ["json", path] => Value::String(
-            serde_json::to_string(&lookup(data, path).cloned().unwrap_or(Value::Null))
-                .unwrap_or_default(),
-        ),
-        ["upper", path] => {
-            Value::String(plain(&lookup(data, path).cloned().unwrap_or(Value::Null)).to_uppercase())
-        }
-        ["lower", path] => {
-            Value::String(plain(&lookup(data, path).cloned().unwrap_or(Value::Null)).to_lowercase())
-        }
+        [path] if path.starts_with('.') => get(path)?,
+        ["json", path] => Some(json(&get(path)?)),
+        ["upper", path] => Some(Value::String(plain_opt(get(path)?.as_ref()).to_uppercase())),
+        ["lower", path] => Some(Value::String(plain_opt(get(path)?.as_ref()).to_lowercase())),
         ["index", path, key] => {
-            let base = lookup(data, path).cloned().unwrap_or(Value::Null);
             let key = key.trim_matches('"');
-            match base {
-                Value::Object(m) => m.get(key).cloned().unwrap_or(Value::Null),
-                Value::Array(a) => key
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| a.get(i).cloned())
-                    .unwrap_or(Value::Null),
-                _ => Value::Null,
+            match get(path)? {
+                Some(Value::Object(m)) => m.get(key).cloned(),
+                Some(Value::Array(a)) => key.parse::<usize>().ok().and_then(|i| a.get(i).cloned()),
+                _ => None,
             }
         }
         _ => return Err(err(&format!("unsupported action {{{{{expr}}}}}"))),
     };
     match piped {
-        Some("json") => Ok(Value::String(
-            serde_json::to_string(&value).unwrap_or_default(),
-        )),
-        Some("upper") => Ok(Value::String(plain(&value).to_uppercase())),
-        Some("lower") => Ok(Value::String(plain(&value).to_lowercase())),
+        Some("json") => Ok(Some(json(&value))),
+        Some("upper") => Ok(Some(Value::String(
+            plain_opt(value.as_ref()).to_uppercase(),
+        ))),
+        Some("lower") => Ok(Some(Value::String(
+            plain_opt(value.as_ref()).to_lowercase(),
+        ))),
         Some(other) => Err(err(&format!("unsupported function {other}"))),
         None => Ok(value),
     }
 }
 
-fn render_nodes(nodes: &[Node], data: &Value, template: &str, out: &mut String) -> Result<()> {
+fn render_nodes(
+    nodes: &[Node],
+    data: &Value,
+    template: &str,
+    missing: Missing,
+    out: &mut String,
+) -> Result<()> {
     for node in nodes {
         match node {
             Node::Text(t) => out.push_str(t),
-            Node::Action(expr) => out.push_str(&plain(&eval(expr, data, template)?)),
-            Node::Range(expr, body) => match eval(expr, data, template)? {
-                Value::Array(items) => {
+            Node::Action(expr) => {
+                out.push_str(&plain_opt(eval(expr, data, template, missing)?.as_ref()))
+            }
+            Node::Range(expr, body) => match eval(expr, data, template, missing)? {
+                Some(Value::Array(items)) => {
                     for item in &items {
-                        render_nodes(body, item, template, out)?;
+                        render_nodes(body, item, template, missing, out)?;
                     }
                 }
-                Value::Object(map) => {
+                Some(Value::Object(map)) => {
                     for item in map.values() {
-                        render_nodes(body, item, template, out)?;
+                        render_nodes(body, item, template, missing, out)?;
                     }
                 }
                 _ => {}
@@ -168,12 +195,23 @@ fn render_nodes(nodes: &[Node], data: &Value, template: &str, out: &mut String) 
     Ok(())
 }
 
-/// Renders `template` against `data`.
-pub fn render(template: &str, data: &Value) -> Result<String> {
+fn render_with(template: &str, data: &Value, missing: Missing) -> Result<String> {
     let nodes = parse(template)?;
     let mut out = String::new();
-    render_nodes(&nodes, data, template, &mut out)?;
+    render_nodes(&nodes, data, template, missing, &mut out)?;
     Ok(out)
+}
+
+/// Renders `template` against a document (`inspect`, `info`, `version`): a missing key
+/// prints `<no value>`.
+pub fn render(template: &str, data: &Value) -> Result<String> {
+    render_with(template, data, Missing::NoValue)
+}
+
+/// Renders `template` against one listing row (`ps`, `images`, `stats`, …): naming a field
+/// the row does not have is an error, as with Docker's typed rows.
+pub fn render_row(template: &str, row: &Value) -> Result<String> {
+    render_with(template, row, Missing::Error)
 }
 
 #[cfg(test)]
@@ -203,6 +241,11 @@ mod tests {
         );
         assert_eq!(render("{{index .Labels \"k\"}}", &v).unwrap(), "v");
         assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
+        assert!(render_row("{{.Missing}}", &v).is_err());
+        assert_eq!(render_row("{{.Name}}", &v).unwrap(), "/web");
+        let n = json!({"Health": null});
+        assert_eq!(render("{{.Health}}", &n).unwrap(), "<nil>");
+        assert_eq!(render("{{json .Health}}", &n).unwrap(), "null");
         assert_eq!(render("a\\tb", &v).unwrap(), "a\tb");
         assert!(render("{{.State", &v).is_err());
     }
