@@ -70,12 +70,15 @@ impl From<EngineError> for ApiError {
             | EngineError::UpdateRefused { .. } => StatusCode::CONFLICT,
             EngineError::InvalidFlag { .. }
             | EngineError::InvalidName(_)
+            | EngineError::InvalidFilter(_)
+            | EngineError::FilterSyntax(_)
             | EngineError::AmbiguousContainer(_)
             | EngineError::InvalidVolume { .. }
-            | EngineError::InvalidFilter(_)
             | EngineError::InvalidOption { .. }
             | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
             EngineError::Network(net) => return net_status(net, err.to_string()),
+            // Docker answers 501 for a log driver that cannot be read.
+            EngineError::LogsNotReadable { .. } => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &err {
@@ -119,6 +122,7 @@ impl From<ImageError> for ApiError {
             ImageError::Conflict(_) => StatusCode::CONFLICT,
             ImageError::InvalidReference { .. }
             | ImageError::AmbiguousId { .. }
+            | ImageError::InvalidFilter(_)
             | ImageError::BadArchive(_)
             | ImageError::BadTar { .. }
             | ImageError::UnsafeEntry { .. }

@@ -159,13 +159,24 @@ impl ContainerRecord {
     }
 }
 
-/// Current time in Docker's RFC 3339 nanosecond form.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// The empty time Docker shows for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A container record that exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("container {id}: unreadable record: {error}")]
+pub struct UnreadableRecord {
+    pub id: String,
+    #[source]
+    pub error: EngineError,
+}
+
+/// The records of a root: the readable ones, newest first, and the unreadable ones.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub records: Vec<ContainerRecord>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
 
 /// Exclusive lock on the root's metadata, released on drop.
 pub struct MetadataLock {
@@ -304,6 +315,24 @@ impl Store {
         serde_json::from_slice(&bytes).map_err(|source| EngineError::Json { path, source })
     }
 
+    /// Every record, newest first, and every record that could not be read (with the cause).
+    /// A directory whose `config.v2.json` is missing is a container being created or removed
+    /// right now and is skipped; any other failure (unreadable file, corrupt JSON) is reported,
+    /// never dropped: a listing that hides a container hides a problem.
+    pub fn load_all(&self) -> Records {
+        let mut out = Records::default();
+        for id in self.list_ids() {
+            match self.load(&id) {
+                Ok(r) => out.records.push(r),
+                Err(EngineError::NoSuchContainer(_)) => {}
+                Err(error) => out.unreadable.push(UnreadableRecord { id, error }),
+            }
+        }
+        out.records.sort_by(|a, b| b.created.cmp(&a.created));
+        out.unreadable.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     pub fn load_host_config(&self, id: &str) -> Result<HostConfig> {
         let path = self.container_dir(id).join("hostconfig.json");
         let bytes = fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
@@ -357,12 +386,9 @@ impl Store {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary name + rename; no fsync: a container record
-/// is cheap to lose, and the start path must not pay for durability).
+/// Replaces `path` with `bytes` atomically and durably (`berth_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+    berth_common::fs::write_atomic(path, bytes).map_err(|e| EngineError::io(path, e))
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub fn summary_json(i: &ImageSummary, containers: i64) -> Value {
         "Size": i.size,
         "SharedSize": -1,
         "VirtualSize": i.size,
-        "Labels": {},
+        "Labels": i.labels,
         "Containers": containers,
     })
 }
@@ -37,60 +37,16 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiRe
     let all = query_bool(q.get("all"));
     let filters = super::parse_filters(q.get("filters"))?;
     blocking(move || {
-        let images = state.images()?.list_images(all)?;
-        let dangling = filters.get("dangling").and_then(|v| v.first()).cloned();
-        let references = filters.get("reference").cloned().unwrap_or_default();
-        let out: Vec<Value> = images
-            .into_iter()
-            .filter(|i| match dangling.as_deref() {
-                Some("true") | Some("1") => i.repo_tags.is_empty(),
-                Some("false") | Some("0") => !i.repo_tags.is_empty(),
-                _ => true,
-            })
-            .filter_map(|mut i| {
-                // As Docker's daemon does, only the matching tags stay in RepoTags.
-                if !references.is_empty() {
-                    i.repo_tags
-                        .retain(|t| references.iter().any(|r| reference_matches(r, t)));
-                    if i.repo_tags.is_empty() {
-                        return None;
-                    }
-                }
-                Some(summary_json(&i, -1))
-            })
+        let filter = berth_image::filter::ImageFilter::from_map(filters)?;
+        let out: Vec<Value> = state
+            .images()?
+            .list_filtered(all, &filter)?
+            .iter()
+            .map(|i| summary_json(i, -1))
             .collect();
         Ok(Json(Value::Array(out)))
     })
     .await
-}
-
-/// Docker's `reference` filter: a glob on `name[:tag]`; a pattern without a tag matches any tag.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let (name, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
-    glob(pattern, tag) || (!pattern.contains(':') && glob(pattern, name))
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Iterative wildcard match: linear in practice, no recursion on hostile patterns.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// `/images/{name…}/json|history|tag|get|push` and `DELETE /images/{name…}`: image names carry
@@ -448,18 +404,4 @@ pub async fn create(
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_filter_globs() {
-        assert!(reference_matches("busybox", "busybox:latest"));
-        assert!(reference_matches("busy*", "busybox:1.36"));
-        assert!(reference_matches("busybox:1.*", "busybox:1.36"));
-        assert!(!reference_matches("busybox:2", "busybox:1.36"));
-        assert!(!reference_matches("alpine", "busybox:latest"));
-    }
 }
