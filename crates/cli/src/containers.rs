@@ -1371,12 +1371,20 @@ fn stats(
             }
         }
     }
-    let rows: Vec<serde_json::Value> = records.iter().map(berth_engine::stats::stats_row).collect();
+    let rows: Vec<berth_engine::stats::StatsRow> =
+        records.iter().map(berth_engine::stats::stats_row).collect();
     match format {
-        Some("json") => rows.iter().for_each(|r| println!("{r}")),
+        Some("json") => {
+            for r in &rows {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        }
         Some(t) => {
             for r in &rows {
-                println!("{}", berth_engine::template::render(t, r)?);
+                println!(
+                    "{}",
+                    berth_engine::template::render(t, &serde_json::to_value(r)?)?
+                );
             }
         }
         None => {
@@ -1388,18 +1396,10 @@ fn stats(
                 "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"
             )?;
             for r in &rows {
-                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
                 writeln!(
                     tw,
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    s("ID"),
-                    s("Name"),
-                    s("CPUPerc"),
-                    s("MemUsage"),
-                    s("MemPerc"),
-                    s("NetIO"),
-                    s("BlockIO"),
-                    s("PIDs")
+                    r.id, r.name, r.cpu_perc, r.mem_usage, r.mem_perc, r.net_io, r.block_io, r.pids
                 )?;
             }
             tw.flush()?;

@@ -11,6 +11,23 @@ use crate::store::Store;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// Where a staged layer's tar-split document is written, beside its `diff/`, until the
+/// commit moves it into the layerdb entry.
+pub(crate) const TAR_SPLIT_STAGED: &str = "tar-split.json.gz";
+
+/// Renames `from` to `to`, copying when they are on different filesystems.
+pub(crate) fn move_file(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            std::fs::copy(from, to).map_err(ImageError::io("copying", from))?;
+            let _ = std::fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) => Err(ImageError::io("moving", from)(e)),
+    }
+}
+
 /// A committed layer's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
@@ -92,7 +109,7 @@ impl Store {
         let dir = self.layout.layer_dir(&cache_id);
         let diff = dir.join("diff");
         std::fs::create_dir_all(&diff).map_err(ImageError::io("creating", &diff))?;
-        match apply_tar(tar, &diff, label) {
+        match apply_tar(tar, &diff, label, &dir.join(TAR_SPLIT_STAGED)) {
             Ok(applied) => Ok(StagedLayer { cache_id, applied }),
             Err(e) => {
                 let _ = remove_tree(&dir);
@@ -210,7 +227,7 @@ impl Store {
                 if let Some(p) = &parent_info {
                     write_plain(&entry.join("parent"), with_algo(&p.chain_id).as_bytes())?;
                 }
-                write_plain(&entry.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+                move_file(&staged.applied.tar_split, &entry.join("tar-split.json.gz"))?;
                 parent_info = Some(LayerInfo {
                     chain_id: with_algo(&chain),
                     diff_id: staged.applied.diff_id.clone(),
