@@ -6,9 +6,11 @@ use crate::error::{EngineError, Result};
 use crate::layer::{self, Layers};
 use crate::names;
 use crate::options::RunOptions;
-use crate::record::{now_rfc3339, ContainerRecord, LayerPaths, MountPoint, Status, Store};
+use crate::record::{ContainerRecord, LayerPaths, MountPoint, Status, Store};
 use crate::runtime_door::{self, OciRuntime};
 use crate::spec::{self, SpecContext};
+use berth_common::poll::{self, Backoff};
+use berth_common::time::now_rfc3339;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -574,10 +576,9 @@ impl Engine {
                 // Monitor gone: signal directly and clean the runtime state ourselves.
                 // SAFETY: PID verified alive with its start time by is_running().
                 unsafe { libc::kill(record.state.pid, signal) };
-                let deadline = Instant::now() + timeout;
-                while record.init_alive() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                poll::until(timeout, Backoff::fixed(Duration::from_millis(20)), || {
+                    !record.init_alive()
+                });
                 let _ = self.runtime.kill(id, libc::SIGKILL, true);
                 let _ = self.runtime.delete(id, true);
                 let _ = self.store.update(id, |r| {
@@ -613,10 +614,11 @@ impl Engine {
                 // SAFETY: PID verified alive with its start time.
                 unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
                 let _ = self.runtime.kill(id, libc::SIGKILL, true);
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while record.init_alive() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                poll::until(
+                    Duration::from_secs(10),
+                    Backoff::fixed(Duration::from_millis(10)),
+                    || !record.init_alive(),
+                );
             }
         }
         let record = match self.store.load(id) {
@@ -658,20 +660,28 @@ impl Engine {
         self.store.update(id, |r| r.state.paused = false)
     }
 
+    /// Waits (up to 10 s) until container `id` is stopped and its monitor has finished its
+    /// cleanup (it does so just after reporting the exit), then clears the manual-stop mark so
+    /// the next start applies the restart policy again: the middle of `restart`.
+    pub fn settle_for_restart(&self, id: &str) -> Result<()> {
+        poll::try_until(
+            Duration::from_secs(10),
+            Backoff::fixed(Duration::from_millis(10)),
+            || {
+                let r = self.store.load(id)?;
+                Ok::<_, EngineError>(
+                    !r.is_running() && !crate::procinfo::alive(r.berth_monitor_pid),
+                )
+            },
+        )?;
+        self.store
+            .update(id, |r| r.has_been_manually_stopped = false)
+    }
+
     /// `berth restart`: stop (if running), then start detached.
     pub fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
         self.stop(id, timeout)?;
-        // The monitor finishes its cleanup just after it reports the exit.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let r = self.store.load(id)?;
-            if !r.is_running() && !crate::procinfo::alive(r.berth_monitor_pid) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.store
-            .update(id, |r| r.has_been_manually_stopped = false)?;
+        self.settle_for_restart(id)?;
         self.start_detached(id)?;
         if let Ok(record) = self.store.load(id) {
             crate::events::container(&self.root, &record, "restart", &[]);

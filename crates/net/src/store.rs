@@ -84,15 +84,7 @@ fn random_ula() -> Ipv6Net {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| NetError::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("record"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| NetError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| NetError::io(path, e))
+    berth_common::fs::write_atomic(path, bytes).map_err(|e| NetError::io(path, e))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -416,7 +408,7 @@ impl NetStore {
         Ok(NetworkRecord {
             id,
             name: req.name.clone(),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            created: berth_common::time::now_rfc3339(),
             subnet,
             gateway,
             ip_range,

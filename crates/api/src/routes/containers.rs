@@ -600,22 +600,7 @@ pub async fn restart(
     {
         let state = state.clone();
         let id = id.clone();
-        blocking(move || {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                let r = state.engine.store.load(&id)?;
-                if !r.is_running() && !berth_engine::procinfo::alive(r.berth_monitor_pid) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            state
-                .engine
-                .store
-                .update(&id, |r| r.has_been_manually_stopped = false)?;
-            Ok(())
-        })
-        .await?;
+        blocking(move || Ok(state.engine.settle_for_restart(&id)?)).await?;
     }
     start(State(state), Path(id)).await?;
     Ok(StatusCode::NO_CONTENT)
