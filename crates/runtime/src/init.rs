@@ -245,6 +245,9 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         if let Some(stdio) = ctx.stdio {
             sys::install_stdio(stdio).map_err(|e| format!("setting up stdio: {e}"))?;
         }
+        if in_mount_ns {
+            sys::reopen_dev_null().map_err(|e| format!("reopening /dev/null: {e}"))?;
+        }
     }
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !ns.has_new(libc::CLONE_NEWUTS) && !ns.joins_kind(libc::CLONE_NEWUTS) {
