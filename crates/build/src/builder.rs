@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Docker's default `PATH` for Linux images.
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use berth_common::process::DEFAULT_PATH;
 
 /// What to build and how.
 #[derive(Debug, Clone, Default)]
@@ -365,7 +365,7 @@ impl Builder<'_> {
         config.image = None;
         let env = config.env.get_or_insert_with(Vec::new);
         if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(DEFAULT_PATH.to_string());
+            env.push(format!("PATH={DEFAULT_PATH}"));
         }
         let triggers = config.on_build.take().unwrap_or_default();
         self.stages.push(Stage {
@@ -641,7 +641,7 @@ impl Builder<'_> {
         container: Option<&str>,
     ) -> ImageConfig {
         let stage = self.stage();
-        let now = berth_image::config::now_rfc3339();
+        let now = berth_common::time::now_rfc3339();
         let mut config = stage.config.clone();
         config.image = Some(stage.image_id.clone().unwrap_or_default());
         let mut history = base.history.clone();

@@ -294,7 +294,7 @@ fn encode(out: &mut Vec<u8>, line: &[u8], slot: usize) {
     let entry = LogEntry {
         log: String::from_utf8_lossy(line).into_owned(),
         stream: if slot == 1 { "stderr" } else { "stdout" }.to_string(),
-        time: crate::record::now_rfc3339(),
+        time: berth_common::time::now_rfc3339(),
     };
     if serde_json::to_writer(&mut *out, &entry).is_ok() {
         out.push(b'\n');
@@ -326,9 +326,7 @@ pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
 }
 
 fn entry_time(entry: &LogEntry) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(&entry.time)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
+    berth_common::time::parse_rfc3339(&entry.time)
 }
 
 fn keep(entry: &LogEntry, opts: &LogOptions) -> bool {
@@ -597,6 +595,14 @@ pub fn print_logs(
             // Rotated: what we hold is now `.1` (or older) and complete. Read the files
             // rotated after it, then go on with the new live file.
             Ok(meta) if meta.ino() != inode => {
+                // The writer may have added lines to our file between our read and its
+                // rename; it never writes to it after, so this read finishes it.
+                reader
+                    .seek(SeekFrom::Start(offset))
+                    .map_err(|e| EngineError::io(path, e))?;
+                read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+                    emit(&entry, opts, stdout, stderr)
+                })?;
                 let newer = old_files(path);
                 let ours = newer.iter().position(|f| {
                     !f.gz && std::fs::metadata(&f.path).is_ok_and(|m| m.ino() == inode)

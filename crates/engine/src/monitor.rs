@@ -20,8 +20,9 @@ use crate::layer::Layers;
 use crate::lifecycle::Engine;
 use crate::logs::LogWriter;
 use crate::options::HostConfig;
-use crate::record::{now_rfc3339, ContainerRecord, Store};
+use crate::record::{ContainerRecord, Store};
 use crate::runtime_door::OciRuntime;
+use berth_common::time::now_rfc3339;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -995,6 +996,19 @@ mod tests {
             rootfs,
             engine,
             fake,
+        }
+    }
+
+    impl Drop for Fixture {
+        /// The containers are never removed, but their pinned network namespaces must not
+        /// outlive the test's root.
+        fn drop(&mut self) {
+            let root = self.engine.root().to_path_buf();
+            if let Ok(dir) = std::fs::read_dir(root.join("containers")) {
+                for entry in dir.flatten() {
+                    let _ = crate::network::release(&root, &entry.file_name().to_string_lossy());
+                }
+            }
         }
     }
 

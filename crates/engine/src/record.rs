@@ -159,11 +159,6 @@ impl ContainerRecord {
     }
 }
 
-/// Current time in Docker's RFC 3339 nanosecond form.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// The empty time Docker shows for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -391,12 +386,9 @@ impl Store {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary name + rename; no fsync: a container record
-/// is cheap to lose, and the start path must not pay for durability).
+/// Replaces `path` with `bytes` atomically and durably (`berth_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+    berth_common::fs::write_atomic(path, bytes).map_err(|e| EngineError::io(path, e))
 }
 
 #[cfg(test)]
