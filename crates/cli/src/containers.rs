@@ -406,6 +406,9 @@ pub struct ExecFlags {
     /// Give extended privileges to the command.
     #[arg(long)]
     privileged: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     command: Vec<String>,
@@ -1088,13 +1091,21 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
     }
 }
 
-/// `--detach-keys` or Docker's default.
+/// `--detach-keys`, else the `detachKeys` of the client's `config.json` (as Docker's CLI
+/// reads it), else Docker's default.
 fn parse_detach_keys(
     text: Option<&str>,
 ) -> Result<berth_engine::detach_keys::DetachKeys, EngineError> {
-    text.map(berth_engine::detach_keys::DetachKeys::parse)
-        .transpose()
-        .map(Option::unwrap_or_default)
+    let configured = || {
+        let path = berth_registry::credentials::default_config_path();
+        let text = std::fs::read_to_string(path).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json.get("detachKeys")?.as_str().map(str::to_string)
+    };
+    match text.map(str::to_string).or_else(configured) {
+        Some(keys) => berth_engine::detach_keys::DetachKeys::parse(&keys),
+        None => Ok(Default::default()),
+    }
 }
 
 fn start(
@@ -1297,6 +1308,13 @@ fn exec(engine: &Engine, flags: &ExecFlags) -> i32 {
         interactive: flags.interactive,
         detach: flags.detach,
         privileged: flags.privileged,
+        detach_keys: match parse_detach_keys(flags.detach_keys.as_deref()) {
+            Ok(keys) => keys,
+            Err(e) => {
+                eprintln!("berth: {e}");
+                return 125;
+            }
+        },
     };
     match berth_engine::exec::exec(engine, &record, &req) {
         Ok(code) => code,

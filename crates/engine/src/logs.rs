@@ -595,6 +595,14 @@ pub fn print_logs(
             // Rotated: what we hold is now `.1` (or older) and complete. Read the files
             // rotated after it, then go on with the new live file.
             Ok(meta) if meta.ino() != inode => {
+                // The writer may have added lines to our file between our read and its
+                // rename; it never writes to it after, so this read finishes it.
+                reader
+                    .seek(SeekFrom::Start(offset))
+                    .map_err(|e| EngineError::io(path, e))?;
+                read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+                    emit(&entry, opts, stdout, stderr)
+                })?;
                 let newer = old_files(path);
                 let ours = newer.iter().position(|f| {
                     !f.gz && std::fs::metadata(&f.path).is_ok_and(|m| m.ino() == inode)

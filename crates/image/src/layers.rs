@@ -118,6 +118,13 @@ impl Store {
         }
     }
 
+    /// Writes staged layers' files to disk ahead of their commit (one `syncfs`), so the flush of
+    /// [`Store::commit_staged_chain`] finds little left: a puller calls it from a thread of its
+    /// own while other layers still download. Harmless at any time.
+    pub fn flush_staged(&self) -> Result<()> {
+        crate::layout::sync_filesystems(&[&self.layout.overlay])
+    }
+
     /// Throws a staged layer away.
     pub fn discard_staged(&self, staged: StagedLayer) {
         let _ = remove_tree(&self.layout.layer_dir(&staged.cache_id));
