@@ -6,6 +6,7 @@
 use crate::apply::{apply_tar, remove_tree, AppliedLayer};
 use crate::digest::{chain_id, hex_part, random_hex_id, random_link_id, with_algo};
 use crate::error::{ImageError, Result};
+use crate::intent::Intent;
 use crate::layout::{read_text, read_text_opt, write_plain};
 use crate::store::Store;
 use std::io::Read;
@@ -21,12 +22,25 @@ pub struct LayerInfo {
     pub parent: Option<String>,
 }
 
-/// A layer extracted but not yet committed (its directory is garbage until committed).
+/// A layer extracted but not yet committed (its directory is garbage until committed). While
+/// its stager lives, an intent (`stage-<cache-id>`) keeps the recovery sweep off it.
 #[derive(Debug)]
 pub struct StagedLayer {
     pub cache_id: String,
     pub applied: AppliedLayer,
+    pub(crate) intent: Option<Intent>,
 }
+
+impl StagedLayer {
+    fn finished(mut self) {
+        if let Some(i) = self.intent.take() {
+            i.done();
+        }
+    }
+}
+
+/// Intent kind of a layer being extracted (object: its cache id).
+pub const STAGE_KIND: &str = "stage";
 
 impl Store {
     /// Metadata of the committed layer `chain_id`.
@@ -78,13 +92,23 @@ impl Store {
     /// Extracts an uncompressed tar stream into a fresh, not yet visible layer directory.
     pub fn stage_layer(&self, tar: impl Read, label: &str) -> Result<StagedLayer> {
         let cache_id = random_hex_id();
+        // The intent first: a directory that exists always has its intent visible.
+        let intent = Intent::begin(&self.layout.root, STAGE_KIND, &cache_id)?;
         let dir = self.layout.layer_dir(&cache_id);
         let diff = dir.join("diff");
-        std::fs::create_dir_all(&diff).map_err(ImageError::io("creating", &diff))?;
+        if let Err(e) = std::fs::create_dir_all(&diff) {
+            intent.done();
+            return Err(ImageError::io("creating", &diff)(e));
+        }
         match apply_tar(tar, &diff, label) {
-            Ok(applied) => Ok(StagedLayer { cache_id, applied }),
+            Ok(applied) => Ok(StagedLayer {
+                cache_id,
+                applied,
+                intent: Some(intent),
+            }),
             Err(e) => {
                 let _ = remove_tree(&dir);
+                intent.done();
                 Err(e)
             }
         }
@@ -93,6 +117,7 @@ impl Store {
     /// Throws a staged layer away.
     pub fn discard_staged(&self, staged: StagedLayer) {
         let _ = remove_tree(&self.layout.layer_dir(&staged.cache_id));
+        staged.finished();
     }
 
     /// The `lower` file content a child of `parent` gets: `l/<parent link>` then the parent's lowers.
@@ -138,42 +163,58 @@ impl Store {
             self.discard_staged(staged);
             return Ok(chain);
         }
+        let result = self.commit_staged_locked(&staged, &chain, parent);
+        if result.is_err() {
+            self.remove_layer_dir(&staged.cache_id);
+        }
+        // Committed (referenced by layerdb) or removed: either way nothing is left to protect.
+        staged.finished();
+        result.map(|()| chain)
+    }
+
+    fn commit_staged_locked(
+        &self,
+        staged: &StagedLayer,
+        chain: &str,
+        parent: Option<&str>,
+    ) -> Result<()> {
         let parent_info = match parent {
             Some(p) => Some(self.layer(p)?),
             None => None,
         };
-        let result = (|| -> Result<()> {
-            self.finish_layer_dir(&staged.cache_id, parent_info.as_ref())?;
-            let dir = self.layout.layer_dir(&staged.cache_id);
-            write_plain(&dir.join("committed"), b"")?;
-            let tmp = self
-                .layout
-                .layerdb_tmp()
-                .join(format!("write-{}", &random_hex_id()[..16]));
-            std::fs::create_dir_all(&tmp).map_err(ImageError::io("creating", &tmp))?;
-            write_plain(&tmp.join("diff"), staged.applied.diff_id.as_bytes())?;
-            write_plain(&tmp.join("cache-id"), staged.cache_id.as_bytes())?;
-            write_plain(
-                &tmp.join("size"),
-                staged.applied.size.to_string().as_bytes(),
-            )?;
-            if let Some(p) = parent {
-                write_plain(&tmp.join("parent"), with_algo(p).as_bytes())?;
-            }
-            write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
-            let dest = self.layout.layer_meta(&chain);
-            std::fs::rename(&tmp, &dest).map_err(ImageError::io("committing layer", &dest))
-        })();
-        if let Err(e) = result {
-            self.remove_layer_dir(&staged.cache_id);
-            return Err(e);
+        self.finish_layer_dir(&staged.cache_id, parent_info.as_ref())?;
+        let dir = self.layout.layer_dir(&staged.cache_id);
+        write_plain(&dir.join("committed"), b"")?;
+        let tmp = self
+            .layout
+            .layerdb_tmp()
+            .join(format!("write-{}", &random_hex_id()[..16]));
+        std::fs::create_dir_all(&tmp).map_err(ImageError::io("creating", &tmp))?;
+        write_plain(&tmp.join("diff"), staged.applied.diff_id.as_bytes())?;
+        write_plain(&tmp.join("cache-id"), staged.cache_id.as_bytes())?;
+        write_plain(
+            &tmp.join("size"),
+            staged.applied.size.to_string().as_bytes(),
+        )?;
+        if let Some(p) = parent {
+            write_plain(&tmp.join("parent"), with_algo(p).as_bytes())?;
         }
-        Ok(chain)
+        write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+        let dest = self.layout.layer_meta(chain);
+        std::fs::rename(&tmp, &dest).map_err(ImageError::io("committing layer", &dest))
     }
 
-    /// Removes `overlay2/<cache-id>` and its short link.
+    /// Removes `overlay2/<cache-id>` and its short link. A `merged` directory still mounted (a
+    /// container layer whose remover was killed) is detached first, so the removal never walks
+    /// into the overlay and through it into the layers below.
     pub(crate) fn remove_layer_dir(&self, cache_id: &str) {
         let dir = self.layout.layer_dir(cache_id);
+        let merged = dir.join("merged");
+        if crate::mounts::is_mountpoint(&merged)
+            && rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH).is_err()
+        {
+            return;
+        }
         if let Ok(Some(link)) = read_text_opt(&dir.join("link")) {
             if !link.is_empty() && !link.contains('/') {
                 let _ = std::fs::remove_file(self.layout.links().join(link));
@@ -288,69 +329,5 @@ impl Store {
             &by_diff.join(hex_part(diff_id)),
             meta.to_string().as_bytes(),
         )
-    }
-
-    /// Removes layer directories and staging leftovers that no layer or container references
-    /// and that are older than `min_age` (younger ones may belong to an extraction in progress).
-    pub fn remove_orphans(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
-        let _lock = self.lock()?;
-        let mut wanted = std::collections::HashSet::new();
-        wanted.insert("l".to_string());
-        if let Ok(rd) = std::fs::read_dir(self.layout.layerdb()) {
-            for e in rd.flatten() {
-                if let Ok(Some(c)) = read_text_opt(&e.path().join("cache-id")) {
-                    wanted.insert(c);
-                }
-            }
-        }
-        if let Ok(rd) = std::fs::read_dir(self.layout.mounts()) {
-            for e in rd.flatten() {
-                if let Ok(Some(m)) = read_text_opt(&e.path().join("mount-id")) {
-                    wanted.insert(format!("{m}-init"));
-                    wanted.insert(m);
-                }
-                if let Ok(Some(i)) = read_text_opt(&e.path().join("init-id")) {
-                    wanted.insert(i);
-                }
-            }
-        }
-        let old_enough = |p: &std::path::Path| {
-            std::fs::symlink_metadata(p)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age >= min_age)
-        };
-        let mut removed = Vec::new();
-        let dirs = [self.layout.overlay.clone(), self.layout.layerdb_tmp()];
-        for (i, dir) in dirs.iter().enumerate() {
-            let Ok(rd) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let p = e.path();
-                if (i == 0 && wanted.contains(&name)) || !old_enough(&p) {
-                    continue;
-                }
-                if i == 0 {
-                    self.remove_layer_dir(&name);
-                } else {
-                    let _ = remove_tree(&p);
-                }
-                removed.push(p);
-            }
-        }
-        // Short links whose layer is gone.
-        if let Ok(rd) = std::fs::read_dir(self.layout.links()) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if std::fs::metadata(&p).is_err() && old_enough(&p) {
-                    let _ = std::fs::remove_file(&p);
-                    removed.push(p);
-                }
-            }
-        }
-        Ok(removed)
     }
 }
