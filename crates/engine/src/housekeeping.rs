@@ -44,7 +44,13 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
             _ => return Err(EngineError::InvalidFilter(format!("{k}={v}"))),
         }
     }
-    let mut pruned = Pruned::default();
+    // Leftovers of killed commands first: half-made containers are never listed, so only the
+    // sweep can find them.
+    let swept = crate::recovery::sweep(engine)?;
+    let mut pruned = Pruned {
+        deleted: swept.removed,
+        reclaimed_bytes: swept.reclaimed_bytes,
+    };
     for record in all_records(engine) {
         if !matches!(
             record.status(),

@@ -78,6 +78,7 @@ pub mod options;
 pub mod procinfo;
 pub mod pull;
 pub mod record;
+pub mod recovery;
 pub mod run_checks;
 pub mod runtime_door;
 pub mod security_opts;

@@ -213,6 +213,28 @@ impl Store {
         Ok(MetadataLock { _file: file })
     }
 
+    /// Takes container `id`'s own lock (blocking), held by whoever brings it up (its monitor,
+    /// from loading the record until the record says running) and by `rm` while it takes the
+    /// container apart: a start and a removal never interleave. Fails with "No such container"
+    /// when the container's directory is gone (removed while we waited).
+    pub fn lock_container(&self, id: &str) -> Result<MetadataLock> {
+        let path = self.container_dir(id).join(".op-lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    EngineError::NoSuchContainer(id.to_string())
+                } else {
+                    EngineError::io(&path, e)
+                }
+            })?;
+        file.lock().map_err(|e| EngineError::io(&path, e))?;
+        Ok(MetadataLock { _file: file })
+    }
+
     /// Claims `name` for `id`; fails with Docker's conflict message when taken.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         if !crate::names::valid_name(name) {
@@ -249,6 +271,20 @@ impl Store {
         {
             let _ = fs::remove_file(path);
         }
+    }
+
+    /// Every reserved name and the ID it names (including names of half-made containers).
+    pub fn names(&self) -> Vec<(String, String)> {
+        let Ok(rd) = fs::read_dir(self.names_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = fs::read_to_string(e.path()).ok()?;
+                Some((name, id.trim().to_string()))
+            })
+            .collect()
     }
 
     /// All container IDs (directory names), unsorted.
