@@ -6,6 +6,7 @@
 //! `target/release/berth`. Usage: `api_service [ROUNDS] [CONTAINERS]` (defaults 20 and 200).
 //! Run as root.
 use anyhow::Context;
+use berth_bench::{berth_binary, output, require_built};
 use berth_testkit::dockerd::Dockerd;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,14 +15,6 @@ use std::time::{Duration, Instant};
 
 const IMAGE: &str = "bench-busybox:latest";
 
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
-
 /// The docker CLI pointed at `socket`, with a private config directory.
 fn docker(socket: &Path, config: &Path) -> Command {
     let mut c = Command::new("docker");
@@ -29,16 +22,6 @@ fn docker(socket: &Path, config: &Path) -> Command {
         .env("DOCKER_CONFIG", config)
         .stdin(Stdio::null());
     c
-}
-
-fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// One `GET path` over the Unix socket (HTTP/1.0, read to the end); returns the wall time.
@@ -66,11 +49,7 @@ fn main() -> anyhow::Result<()> {
     let mut argv = std::env::args().skip(1);
     let rounds: usize = argv.next().map(|a| a.parse()).transpose()?.unwrap_or(20);
     let containers: usize = argv.next().map(|a| a.parse()).transpose()?.unwrap_or(200);
-    anyhow::ensure!(
-        berth_binary().exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth_binary().display()
-    );
+    require_built(&berth_binary(), "berth-cli")?;
     let work = tempfile::Builder::new()
         .prefix("berth-bench-api-")
         .tempdir()?;

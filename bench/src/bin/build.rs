@@ -7,17 +7,10 @@
 //! root. Cargo reserves the bin name `build`, so this one is `build_bench`:
 //! `cargo run --release -p berth-bench --bin build_bench`.
 use anyhow::Context;
+use berth_bench::{berth_binary, median, require_built};
 use berth_testkit::dockerd::Dockerd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
 
 const DOCKERFILE: &str = r#"FROM bb
 ARG VERSION=1
@@ -41,11 +34,7 @@ fn main() -> anyhow::Result<()> {
     let cached_rounds: usize = argv.next().map(|a| a.parse()).transpose()?.unwrap_or(15);
     let full_rounds: usize = argv.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let berth = berth_binary();
-    anyhow::ensure!(
-        berth.exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth.display()
-    );
+    require_built(&berth, "berth-cli")?;
 
     let work = tempfile::Builder::new()
         .prefix("berth-bench-build-")
@@ -85,7 +74,7 @@ fn main() -> anyhow::Result<()> {
         }
         println!(
             "cached rebuild: berth median {:.2} ms",
-            berth_bench::median(&mut samples).as_secs_f64() * 1e3
+            median(&mut samples).as_secs_f64() * 1e3
         );
         return Ok(());
     };

@@ -4,17 +4,9 @@
 //! time of the deep build, (T300 - T10) / 290, is no more than T10 / 10.
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
 //! `target/release/berth`. Usage: `build_deep [ROUNDS]` (default 9). Run as root.
-use anyhow::Context;
+use berth_bench::{berth_binary, numeric_arg, require_built, run_ok};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
 
 fn context(dir: &Path, steps: usize) -> anyhow::Result<PathBuf> {
     let ctx = dir.join(format!("ctx{steps}"));
@@ -28,18 +20,9 @@ fn context(dir: &Path, steps: usize) -> anyhow::Result<PathBuf> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()
-        .context("ROUNDS must be a number")?
-        .unwrap_or(9);
+    let rounds: usize = numeric_arg(1, "ROUNDS", 9)?;
     let berth = berth_binary();
-    anyhow::ensure!(
-        berth.exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth.display()
-    );
+    require_built(&berth, "berth-cli")?;
     let root = berth_testkit::TempRoot::new("bench-build-deep-")?;
     let work = tempfile::tempdir()?;
     let tar = work.path().join("bb.tar");
@@ -75,11 +58,5 @@ fn main() -> anyhow::Result<()> {
         marginal_deep * 1e3,
         marginal_deep / per_step_shallow
     );
-    Ok(())
-}
-
-fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(status.success(), "{cmd:?} failed: {status}");
     Ok(())
 }

@@ -4,37 +4,12 @@
 //! cost of a detached container's keeper: the VmRSS of berth's monitor vs containerd-shim's.
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
 //! `target/release/berth`. Usage: `engine_run [ROUNDS]` (default 30). Run as root.
-use anyhow::Context;
+use berth_bench::{berth, berth_binary, median, numeric_arg, output, require_built};
 use berth_testkit::dockerd::Dockerd;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const IMAGE: &str = "bench-busybox:latest";
-
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
-
-fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn berth(root: &Path) -> Command {
-    let mut cmd = Command::new(berth_binary());
-    cmd.arg("--root").arg(root).stdin(Stdio::null());
-    cmd
-}
 
 fn rss_kib(pid: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -61,16 +36,8 @@ fn comm(pid: &str) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(30);
-    anyhow::ensure!(
-        berth_binary().exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth_binary().display()
-    );
+    let rounds: usize = numeric_arg(1, "ROUNDS", 30)?;
+    require_built(&berth_binary(), "berth-cli")?;
     let root = tempfile::Builder::new()
         .prefix("berth-bench-engine-")
         .tempdir()?;
@@ -116,7 +83,7 @@ fn main() -> anyhow::Result<()> {
             let mut samples: Vec<Duration> = (0..rounds)
                 .map(|_| berth_run())
                 .collect::<anyhow::Result<_>>()?;
-            let m = berth_bench::median(&mut samples);
+            let m = median(&mut samples);
             println!(
                 "run --rm IMG true: berth median {:.2} ms (docker not installed: no ratio)",
                 m.as_secs_f64() * 1e3

@@ -6,52 +6,12 @@
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
 //! `target/release/berth`. Usage: `image_load [ROUNDS] [MB]` (defaults 5 and 300). Run as root.
 use anyhow::Context;
+use berth_bench::{berth_binary, drop_tree, output, require_built, sha256_of, write_payload};
 use berth_testkit::dockerd::Dockerd;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
-
-/// xorshift64*: fast incompressible bytes without a dependency.
-struct Noise(u64);
-impl Noise {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    let out = run(Command::new("sha256sum").arg(path))?;
-    Ok(out
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string())
-}
 
 /// Writes one layer's files into `dir` and tars them (sorted, numeric owners) to `tar`.
 fn make_layer(
@@ -62,29 +22,17 @@ fn make_layer(
     random: bool,
     seed: u64,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut noise = Noise(seed | 1);
-    let mut buf = vec![0u8; size];
-    for i in 0..files {
-        let sub = dir.join(format!("d{:03}", i / 100));
-        std::fs::create_dir_all(&sub)?;
-        if random {
-            noise.fill(&mut buf);
-        } else {
-            for (j, b) in buf.iter_mut().enumerate() {
-                *b = b"berth layer benchmark text "[(i + j) % 27];
-            }
-        }
-        std::fs::write(sub.join(format!("f{i:05}")), &buf)?;
-    }
-    run(Command::new("tar")
-        .arg("--sort=name")
-        .arg("--numeric-owner")
-        .arg("-C")
-        .arg(dir)
-        .arg("-cf")
-        .arg(tar)
-        .arg("."))?;
+    write_payload(dir, files, size, random, seed)?;
+    output(
+        Command::new("tar")
+            .arg("--sort=name")
+            .arg("--numeric-owner")
+            .arg("-C")
+            .arg(dir)
+            .arg("-cf")
+            .arg(tar)
+            .arg("."),
+    )?;
     Ok(())
 }
 
@@ -126,18 +74,15 @@ fn make_archive(work: &Path, layers: &[PathBuf], out: &Path) -> anyhow::Result<S
     let mut names: Vec<String> = layer_paths.clone();
     names.push(format!("{id}.json"));
     names.push("manifest.json".into());
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&stage)
-        .arg("-cf")
-        .arg(out)
-        .args(&names))?;
+    output(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&stage)
+            .arg("-cf")
+            .arg(out)
+            .args(&names),
+    )?;
     Ok(format!("sha256:{id}"))
-}
-
-fn drop_tree(p: &Path) {
-    berth_testkit::unmount_below(p);
-    let _ = std::fs::remove_dir_all(p);
 }
 
 fn sync() {
@@ -201,11 +146,7 @@ fn main() -> anyhow::Result<()> {
         .context("MB must be a number")?
         .unwrap_or(300);
     let berth = berth_binary();
-    anyhow::ensure!(
-        berth.exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth.display()
-    );
+    require_built(&berth, "berth-cli")?;
 
     // Where to write: a private tmpfs by default (measures our work, not the disk; ext4 also
     // slows inode allocation for minutes after mass deletion, which skews alternating runs), or
@@ -259,13 +200,15 @@ fn main() -> anyhow::Result<()> {
         let root = w.join(format!("berth-root-{n}"));
         sync();
         let start = Instant::now();
-        run(Command::new(&berth)
-            .arg("--root")
-            .arg(&root)
-            .args(["load", "-q", "-i"])
-            .arg(&archive))?;
+        output(
+            Command::new(&berth)
+                .arg("--root")
+                .arg(&root)
+                .args(["load", "-q", "-i"])
+                .arg(&archive),
+        )?;
         let took = start.elapsed();
-        let id = run(Command::new(&berth).arg("--root").arg(&root).args([
+        let id = output(Command::new(&berth).arg("--root").arg(&root).args([
             "image",
             "inspect",
             "-f",
@@ -294,7 +237,7 @@ fn main() -> anyhow::Result<()> {
         for (i, l) in layers.iter().enumerate() {
             let d = dest.join(i.to_string());
             std::fs::create_dir_all(&d)?;
-            run(Command::new("tar").arg("-xf").arg(l).arg("-C").arg(&d))?;
+            output(Command::new("tar").arg("-xf").arg(l).arg("-C").arg(&d))?;
         }
         let took = start.elapsed();
         if on_tmpfs {
@@ -321,20 +264,25 @@ fn main() -> anyhow::Result<()> {
             let mut docker_load = || -> anyhow::Result<Duration> {
                 sync();
                 let start = Instant::now();
-                run(docker.docker().args(["load", "-q", "-i"]).arg(&archive))?;
+                output(docker.docker().args(["load", "-q", "-i"]).arg(&archive))?;
                 let took = start.elapsed();
-                let id =
-                    run(docker
-                        .docker()
-                        .args(["image", "inspect", "-f", "{{.Id}}", "bench:big"]))?;
+                let id = output(docker.docker().args([
+                    "image",
+                    "inspect",
+                    "-f",
+                    "{{.Id}}",
+                    "bench:big",
+                ]))?;
                 anyhow::ensure!(
                     id.trim() == image_id,
                     "docker loaded {id} instead of {image_id}"
                 );
-                run(docker
-                    .docker()
-                    .args(["rmi", "bench:big"])
-                    .stdout(Stdio::null()))?;
+                output(
+                    docker
+                        .docker()
+                        .args(["rmi", "bench:big"])
+                        .stdout(Stdio::null()),
+                )?;
                 Ok(took)
             };
             let (ours, theirs) = berth_bench::compare(
@@ -358,13 +306,15 @@ fn main() -> anyhow::Result<()> {
         let mut podman_load = || -> anyhow::Result<Duration> {
             sync();
             let start = Instant::now();
-            run(Command::new("podman")
-                .arg("--root")
-                .arg(&storage)
-                .args(["load", "-q", "-i"])
-                .arg(&archive))?;
+            output(
+                Command::new("podman")
+                    .arg("--root")
+                    .arg(&storage)
+                    .args(["load", "-q", "-i"])
+                    .arg(&archive),
+            )?;
             let took = start.elapsed();
-            run(Command::new("podman").arg("--root").arg(&storage).args([
+            output(Command::new("podman").arg("--root").arg(&storage).args([
                 "rmi",
                 "-f",
                 "bench:big",

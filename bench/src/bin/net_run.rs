@@ -11,47 +11,14 @@
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
 //! `target/release/berth`. Usage: `net_run [ROUNDS]` (default 30). Run as root.
 use anyhow::Context;
+use berth_bench::{berth, berth_binary, median, median_of, numeric_arg, output, require_built};
 use berth_testkit::dockerd::Dockerd;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "bench-busybox:latest";
-
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
-
-fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn berth(root: &Path) -> Command {
-    let mut cmd = Command::new(berth_binary());
-    cmd.arg("--root").arg(root).stdin(Stdio::null());
-    cmd
-}
-
-fn median_of(
-    rounds: usize,
-    mut f: impl FnMut() -> anyhow::Result<Duration>,
-) -> anyhow::Result<Duration> {
-    f()?;
-    let mut samples: Vec<Duration> = (0..rounds).map(|_| f()).collect::<anyhow::Result<_>>()?;
-    Ok(berth_bench::median(&mut samples))
-}
 
 /// Sends `bytes` to `addr` (retrying the connect while the sink restarts); MB/s.
 fn push(addr: SocketAddr, bytes: usize) -> anyhow::Result<f64> {
@@ -81,16 +48,8 @@ fn push(addr: SocketAddr, bytes: usize) -> anyhow::Result<f64> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(30);
-    anyhow::ensure!(
-        berth_binary().exists(),
-        "{} missing: cargo build --release -p berth-cli",
-        berth_binary().display()
-    );
+    let rounds: usize = numeric_arg(1, "ROUNDS", 30)?;
+    require_built(&berth_binary(), "berth-cli")?;
     // Single-threaded here: the whole process (and all it spawns) moves to a private namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare -n")?;
     output(Command::new("ip").args(["link", "set", "lo", "up"]))?;
@@ -120,9 +79,9 @@ fn main() -> anyhow::Result<()> {
         bridge.push(run(&["--network", "bridge"])?);
         port.push(run(&["--network", "bridge", "-p", "18080:80"])?);
     }
-    let none = berth_bench::median(&mut none);
-    let bridge = berth_bench::median(&mut bridge);
-    let port = berth_bench::median(&mut port);
+    let none = median(&mut none);
+    let bridge = median(&mut bridge);
+    let port = median(&mut port);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "berth run --rm IMG true: none {:.2} ms, bridge {:.2} ms, bridge -p {:.2} ms",

@@ -9,56 +9,12 @@
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
 //! `target/release/berth`. Usage: `registry_pull [ROUNDS] [MB]` (defaults 3 and 300). Run as root.
 use anyhow::Context;
+use berth_bench::{berth_binary, drop_tree, median, ms, output, sha256_of, timed, write_payload};
 use berth_testkit::dockerd::Dockerd;
 use berth_testkit::registry::Registry;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn berth_binary() -> PathBuf {
-    std::env::var_os("BERTH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth")
-        })
-}
-
-/// xorshift64*: fast incompressible bytes without a dependency.
-struct Noise(u64);
-impl Noise {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    let took = start.elapsed();
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(took)
-}
+use std::process::Command;
+use std::time::Instant;
 
 /// One layer directory of `files` files of `size` bytes, random or text.
 fn make_layer(
@@ -68,31 +24,8 @@ fn make_layer(
     random: bool,
     seed: u64,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut noise = Noise(seed | 1);
-    let mut buf = vec![0u8; size];
-    for i in 0..files {
-        let sub = dir.join(format!("d{:03}", i / 100));
-        std::fs::create_dir_all(&sub)?;
-        if random {
-            noise.fill(&mut buf);
-        } else {
-            for (j, b) in buf.iter_mut().enumerate() {
-                *b = b"berth registry benchmark text "[(i + j) % 30];
-            }
-        }
-        std::fs::write(sub.join(format!("f{i:05}")), &buf)?;
-    }
+    write_payload(dir, files, size, random, seed)?;
     Ok(())
-}
-
-fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    let out = run(Command::new("sha256sum").arg(path))?;
-    Ok(out
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string())
 }
 
 /// A `docker save` archive of the five layer directories; returns its path.
@@ -103,12 +36,14 @@ fn make_archive(w: &Path, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
     let mut paths = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
         let tar = w.join(format!("layer{i}.tar"));
-        run(Command::new("tar")
-            .args(["--sort=name", "--numeric-owner", "-C"])
-            .arg(d)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."))?;
+        output(
+            Command::new("tar")
+                .args(["--sort=name", "--numeric-owner", "-C"])
+                .arg(d)
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+        )?;
         let hex = sha256_of(&tar)?;
         std::fs::create_dir_all(stage.join(&hex))?;
         std::fs::rename(&tar, stage.join(&hex).join("layer.tar"))?;
@@ -128,29 +63,17 @@ fn make_archive(w: &Path, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
         serde_json::json!([{"Config": "config.json", "RepoTags": ["bench:1"], "Layers": paths}]);
     std::fs::write(stage.join("manifest.json"), serde_json::to_vec(&manifest)?)?;
     let archive = w.join("image.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&stage)
-        .arg("-cf")
-        .arg(&archive)
-        .args(&paths)
-        .args(["config.json", "manifest.json"]))?;
+    output(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&stage)
+            .arg("-cf")
+            .arg(&archive)
+            .args(&paths)
+            .args(["config.json", "manifest.json"]),
+    )?;
     std::fs::remove_dir_all(&stage)?;
     Ok(archive)
-}
-
-fn drop_tree(p: &Path) {
-    berth_testkit::unmount_below(p);
-    let _ = std::fs::remove_dir_all(p);
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() -> anyhow::Result<()> {
@@ -197,13 +120,15 @@ fn main() -> anyhow::Result<()> {
         c
     };
     let seed_root = w.join("seed-root");
-    run(berth_cmd(&seed_root).arg("load").arg("-i").arg(&archive))?;
+    output(berth_cmd(&seed_root).arg("load").arg("-i").arg(&archive))?;
     let remote = format!("{host}/bench:1");
-    run(berth_cmd(&seed_root).args(["tag", "bench:1", &remote]))?;
-    run(berth_cmd(&seed_root).args(["push", &remote]))?;
-    let manifest: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{remote}")))?)?;
+    output(berth_cmd(&seed_root).args(["tag", "bench:1", &remote]))?;
+    output(berth_cmd(&seed_root).args(["push", &remote]))?;
+    let manifest: serde_json::Value = serde_json::from_str(&output(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{remote}")),
+    )?)?;
     let blobs: Vec<String> = manifest["layers"]
         .as_array()
         .map(|a| {
@@ -238,7 +163,7 @@ fn main() -> anyhow::Result<()> {
         drop_tree(&root);
         if let Some(d) = &dockerd {
             let t = timed(d.docker().args(["pull", "-q", &remote]))?;
-            let _ = run(d.docker().args(["rmi", "-f", &remote]));
+            let _ = output(d.docker().args(["rmi", "-f", &remote]));
             if round > 0 {
                 d_pull.push(t);
             }
@@ -282,7 +207,7 @@ fn main() -> anyhow::Result<()> {
         // Push: a new repository each round, nothing known about the blobs.
         let _ = std::fs::remove_dir_all(seed_root.join("image/overlay2/distribution"));
         let target = format!("{host}/berth-push-{round}:1");
-        run(berth_cmd(&seed_root).args(["tag", "bench:1", &target]))?;
+        output(berth_cmd(&seed_root).args(["tag", "bench:1", &target]))?;
         let tb = timed(berth_cmd(&seed_root).args(["push", &target]))?;
         let ts = if have_skopeo {
             Some(timed(
@@ -303,10 +228,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let bp = median(b_pull);
+    let bp = median(&mut b_pull);
     println!("pull: berth {:.0} ms", ms(bp));
     if !d_pull.is_empty() {
-        let dp = median(d_pull);
+        let dp = median(&mut d_pull);
         println!(
             "pull: docker {:.0} ms, ratio berth/docker {:.3} (goal <= 0.5)",
             ms(dp),
@@ -314,23 +239,23 @@ fn main() -> anyhow::Result<()> {
         );
     }
     if !s_pull.is_empty() {
-        let sp = median(s_pull);
+        let sp = median(&mut s_pull);
         println!(
             "pull: skopeo copy to oci dir {:.0} ms, ratio berth/skopeo {:.3}",
             ms(sp),
             ms(bp) / ms(sp)
         );
     }
-    let fl = median(floor);
+    let fl = median(&mut floor);
     println!(
         "pull: curl | gzip -d | tar -x floor {:.0} ms, ratio berth/floor {:.3} (goal <= 1.5)",
         ms(fl),
         ms(bp) / ms(fl)
     );
-    let bpu = median(b_push);
+    let bpu = median(&mut b_push);
     println!("push: berth {:.0} ms", ms(bpu));
     if !s_push.is_empty() {
-        let spu = median(s_push);
+        let spu = median(&mut s_push);
         println!(
             "push: skopeo copy from docker-archive {:.0} ms, ratio berth/skopeo {:.3}",
             ms(spu),

@@ -3,32 +3,15 @@
 //! The binary is taken from `$BERTH_RUNTIME` or `target/release/berth-runtime`.
 //! Usage: `runtime_run [ROUNDS]` (default 50). Run as root.
 
-use anyhow::Context;
+use berth_bench::{numeric_arg, require_built, runtime_binary};
 use berth_testkit::Bundle;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn runtime_binary() -> PathBuf {
-    std::env::var_os("BERTH_RUNTIME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/berth-runtime")
-        })
-}
-
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()
-        .context("ROUNDS must be a number")?
-        .unwrap_or(50);
+    let rounds: usize = numeric_arg(1, "ROUNDS", 50)?;
     let ours = runtime_binary();
-    anyhow::ensure!(
-        ours.exists(),
-        "{} missing: cargo build --release -p berth-runtime",
-        ours.display()
-    );
+    require_built(&ours, "berth-runtime")?;
     if !berth_testkit::have("runc") {
         println!("runc not installed: skipping the comparison");
         return Ok(());

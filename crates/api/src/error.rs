@@ -3,6 +3,7 @@
 //! missing object, 409 for a conflict, 400 for bad input, 500 otherwise) and nowhere else.
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_engine::net::NetError;
 use berth_engine::EngineError;
 use berth_image::ImageError;
 
@@ -60,14 +61,22 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> ApiError {
         let status = match &err {
-            EngineError::NoSuchContainer(_) | EngineError::ImageNotFound { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            EngineError::NameInUse { .. } | EngineError::State { .. } => StatusCode::CONFLICT,
+            EngineError::NoSuchContainer(_)
+            | EngineError::ImageNotFound { .. }
+            | EngineError::NoSuchVolume(_) => StatusCode::NOT_FOUND,
+            EngineError::NameInUse { .. }
+            | EngineError::State { .. }
+            | EngineError::VolumeInUse { .. }
+            | EngineError::UpdateRefused { .. } => StatusCode::CONFLICT,
             EngineError::InvalidFlag { .. }
             | EngineError::InvalidName(_)
+            | EngineError::InvalidFilter(_)
+            | EngineError::FilterSyntax(_)
             | EngineError::AmbiguousContainer(_)
+            | EngineError::InvalidVolume { .. }
+            | EngineError::InvalidOption { .. }
             | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
+            EngineError::Network(net) => return net_status(net, err.to_string()),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &err {
@@ -81,6 +90,29 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Docker's daemon answers these network errors so (403 for what its network controller
+/// forbids: predefined networks, networks with endpoints, double connects).
+fn net_status(err: &NetError, message: String) -> ApiError {
+    let status = match err {
+        NetError::NetworkNotFound(_) => StatusCode::NOT_FOUND,
+        NetError::NetworkExists(_) | NetError::AddressInUse { .. } => StatusCode::CONFLICT,
+        NetError::Predefined { .. }
+        | NetError::InUse { .. }
+        | NetError::AlreadyConnected { .. }
+        | NetError::NotConnected { .. } => StatusCode::FORBIDDEN,
+        NetError::Invalid { .. } | NetError::Port { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, message)
+}
+
+impl From<NetError> for ApiError {
+    fn from(err: NetError) -> ApiError {
+        let message = err.to_string();
+        net_status(&err, message)
+    }
+}
+
 impl From<ImageError> for ApiError {
     fn from(err: ImageError) -> ApiError {
         let status = match &err {
@@ -88,6 +120,7 @@ impl From<ImageError> for ApiError {
             ImageError::Conflict(_) => StatusCode::CONFLICT,
             ImageError::InvalidReference { .. }
             | ImageError::AmbiguousId { .. }
+            | ImageError::InvalidFilter(_)
             | ImageError::BadArchive(_)
             | ImageError::BadTar { .. }
             | ImageError::UnsafeEntry { .. }

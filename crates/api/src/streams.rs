@@ -42,6 +42,13 @@ impl ChannelWriter {
             .blocking_send(Err(io::Error::other(err.to_string())));
     }
 
+    /// A check that stays true while the client still reads (for loops that wait between
+    /// writes and must notice a client that left).
+    pub fn client_alive(&self) -> impl Fn() -> bool + Send + 'static {
+        let tx = self.tx.clone();
+        move || !tx.is_closed()
+    }
+
     /// Writes one JSON message line.
     pub fn json_line(&mut self, value: &serde_json::Value) -> io::Result<()> {
         let mut line = value.to_string();

@@ -27,6 +27,23 @@ impl Drop for Guard {
     }
 }
 
+/// Reaps `child` within 30 s, failing the test (after killing it) otherwise: a wait on a
+/// process the test does not fully control is always bounded.
+fn wait_bounded(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within 30 s (killed it)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn usable_host() -> Option<Hierarchy> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -161,7 +178,7 @@ fn lifecycle_on_the_real_hierarchy() {
     if let Some(mut c) = guard.child.take() {
         // SAFETY: kill(2) on our own unreaped child.
         unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
-        c.wait().unwrap();
+        wait_bounded(&mut c, "the killed child");
     }
     cg.destroy().unwrap();
     assert!(!cg.exists());
@@ -269,7 +286,7 @@ fn kill_all_reaches_forked_descendants() {
     }
     cg.kill_all(libc::SIGKILL).unwrap();
     if let Some(mut c) = guard.child.take() {
-        let status = c.wait().unwrap();
+        let status = wait_bounded(&mut c, "the shell after kill_all");
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(9)

@@ -6,7 +6,8 @@
 use berth_cgroups::{Cgroup, Hierarchy};
 use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, LinuxResourcesBuilder};
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn devices(allow_all: bool) -> LinuxResources {
     LinuxResourcesBuilder::default()
@@ -17,6 +18,23 @@ fn devices(allow_all: bool) -> LinuxResources {
             .unwrap()])
         .build()
         .unwrap()
+}
+
+/// Reaps `child` within 30 s, failing the test (after killing it) otherwise: a wait on a
+/// process the test does not fully control is always bounded.
+fn wait_bounded(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within 30 s (killed it)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Run the probe script inside the cgroup; returns its exit code (0: zero ok and kmsg denied,
@@ -32,7 +50,7 @@ fn probe(cg: &Cgroup) -> i32 {
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(b"go\n");
     }
-    let status = child.wait().unwrap();
+    let status = wait_bounded(&mut child, "the device probe");
     joined.unwrap();
     status.code().unwrap_or(-1)
 }

@@ -179,6 +179,28 @@ pub struct CreateFlags {
     /// Override the key sequence for detaching a container.
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
+    /// Command to run to check health.
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s).
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s).
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    /// (ms|s|m|h) (default 0s).
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s).
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
@@ -283,6 +305,16 @@ impl CreateFlags {
         }
         host.port_bindings = berth_engine::network::publish_to_port_bindings(&self.publish)?;
         let labels = self.label.iter().map(|l| options::parse_label(l)).collect();
+        let healthcheck = berth_engine::health::HealthFlags {
+            cmd: self.health_cmd.clone(),
+            interval: self.health_interval.clone(),
+            timeout: self.health_timeout.clone(),
+            start_period: self.health_start_period.clone(),
+            start_interval: self.health_start_interval.clone(),
+            retries: self.health_retries,
+            no_healthcheck: self.no_healthcheck,
+        }
+        .to_config()?;
         let (image, rootfs) = if self.rootfs {
             (self.image.clone(), Some(PathBuf::from(&self.image)))
         } else {
@@ -310,6 +342,7 @@ impl CreateFlags {
                 ip: self.ip.clone(),
                 mac_address: self.mac_address.clone(),
             },
+            healthcheck,
         })
     }
 
@@ -1102,111 +1135,47 @@ fn start(
     code
 }
 
+/// Prints a warning for each container record that exists but could not be read, so a
+/// listing never hides a broken container silently.
+pub(crate) fn warn_unreadable(unreadable: &[berth_engine::UnreadableRecord]) {
+    for u in unreadable {
+        eprintln!("WARNING: {u}");
+    }
+}
+
 fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
-    let mut records: Vec<_> = engine
-        .store
-        .list_ids()
-        .iter()
-        .filter_map(|id| engine.store.load(id).ok())
-        .collect();
-    records.sort_by(|a, b| b.created.cmp(&a.created));
-    let all = flags.all || flags.last.is_some() || flags.latest;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for f in &flags.filter {
-        let (k, v) = f
-            .split_once('=')
-            .with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
-        filters.push((k.to_string(), v.to_string()));
-    }
-    let has_status_filter = filters.iter().any(|(k, _)| k == "status" || k == "exited");
-    // before/since name another container: compare creation times.
-    let created_of = |reference: &str| engine.lookup(reference).map(|r| r.created);
-    let mut bounds = Vec::new();
-    for (k, v) in &filters {
-        if k == "before" || k == "since" {
-            match created_of(v) {
-                Ok(t) => bounds.push((k.clone(), t)),
-                Err(e) => return Ok(fail(e)),
-            }
-        }
-    }
-    records.retain(|r| {
-        let status = r.status();
-        if !all
-            && !has_status_filter
-            && !matches!(
-                status,
-                berth_engine::Status::Running
-                    | berth_engine::Status::Paused
-                    | berth_engine::Status::Restarting
-            )
-        {
-            return false;
-        }
-        filters.iter().all(|(k, v)| match k.as_str() {
-            "status" => status.as_str() == v,
-            "name" => r.short_name().contains(v.as_str()),
-            "id" => r.id.starts_with(v.as_str()),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => r.config.labels.get(lk).map(|x| x == lv).unwrap_or(false),
-                None => r.config.labels.contains_key(v.as_str()),
-            },
-            "exited" => {
-                status == berth_engine::Status::Exited && r.state.exit_code.to_string() == *v
-            }
-            "ancestor" => r.config.image == *v || r.image.contains(v.as_str()),
-            "volume" => r
-                .mount_points
-                .values()
-                .any(|m| m.name == *v || m.destination == *v || m.source == *v),
-            // No health checks run yet: every container is "none".
-            "health" => v == "none",
-            _ => true,
-        }) && bounds.iter().all(|(k, t)| {
-            if k == "before" {
-                r.created < *t
-            } else {
-                r.created > *t
-            }
-        })
-    });
-    if flags.latest {
-        records.truncate(1);
-    } else if let Some(n) = flags.last {
-        records.truncate(n);
-    }
-    let image_sizes: std::collections::BTreeMap<String, u64> = if flags.size {
-        berth_image::Store::open(engine.root())
-            .and_then(|s| s.list_images(true))
-            .map(|l| l.into_iter().map(|i| (i.id, i.size)).collect())
-            .unwrap_or_default()
-    } else {
-        Default::default()
+    let filter = match berth_engine::Filter::from_flags(&flags.filter) {
+        Ok(f) => f,
+        Err(e) => return Ok(fail(e)),
     };
-    let rows: Vec<serde_json::Value> = records
+    let opts = berth_engine::ListOptions {
+        all: flags.all,
+        limit: if flags.latest { Some(1) } else { flags.last },
+        size: flags.size,
+        filter,
+    };
+    let listing = match engine.list(&opts) {
+        Ok(l) => l,
+        Err(e) => return Ok(fail(e)),
+    };
+    warn_unreadable(&listing.unreadable);
+    let columns: Vec<berth_engine::listing::PsColumns> = listing
+        .rows
         .iter()
-        .map(|r| {
-            let mut row = berth_engine::inspect::ps_row(r, flags.no_trunc);
-            if flags.size {
-                let rw = berth_engine::housekeeping::container_size(r);
-                let virt = rw + image_sizes.get(&r.image).copied().unwrap_or(0);
-                row["Size"] = serde_json::json!(format!(
-                    "{} (virtual {})",
-                    berth_image::humanize::human_size(rw),
-                    berth_image::humanize::human_size(virt)
-                ));
-            }
-            row
-        })
+        .map(|r| r.columns(flags.no_trunc))
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if flags.quiet {
-        for row in &rows {
-            writeln!(out, "{}", row["ID"].as_str().unwrap_or_default())?;
+        for c in &columns {
+            writeln!(out, "{}", c.id)?;
         }
         return Ok(0);
     }
+    let rows: Vec<serde_json::Value> = columns
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
     match flags.format.as_deref() {
         Some("json") | Some("{{json .}}") => {
             for row in &rows {
@@ -1241,23 +1210,16 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
                         tw,
                         "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES{size_header}"
                     )?;
-                    for row in &rows {
-                        let s = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+                    for c in &columns {
                         let size = if flags.size {
-                            format!("\t{}", s("Size"))
+                            format!("\t{}", c.size)
                         } else {
                             String::new()
                         };
                         writeln!(
                             tw,
                             "{}\t{}\t{}\t{}\t{}\t{}\t{}{size}",
-                            s("ID"),
-                            s("Image"),
-                            s("Command"),
-                            s("RunningFor"),
-                            s("Status"),
-                            s("Ports"),
-                            s("Names")
+                            c.id, c.image, c.command, c.running_for, c.status, c.ports, c.names
                         )?;
                     }
                 }
@@ -1377,13 +1339,9 @@ fn stats(
 ) -> anyhow::Result<i32> {
     let mut records = Vec::new();
     if containers.is_empty() {
-        for id in engine.store.list_ids() {
-            if let Ok(r) = engine.store.load(&id) {
-                if all || r.is_running() {
-                    records.push(r);
-                }
-            }
-        }
+        let listed = engine.store.load_all();
+        warn_unreadable(&listed.unreadable);
+        records.extend(listed.records.into_iter().filter(|r| all || r.is_running()));
     } else {
         for c in containers {
             match engine.lookup(c) {
@@ -1433,13 +1391,9 @@ fn stats(
 fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
     let mut records = Vec::new();
     if containers.is_empty() {
-        for id in engine.store.list_ids() {
-            if let Ok(r) = engine.store.load(&id) {
-                if r.is_running() {
-                    records.push(r);
-                }
-            }
-        }
+        let listed = engine.store.load_all();
+        warn_unreadable(&listed.unreadable);
+        records.extend(listed.records.into_iter().filter(|r| r.is_running()));
     } else {
         for c in containers {
             match engine.lookup(c) {

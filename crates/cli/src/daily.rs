@@ -231,6 +231,7 @@ pub fn container_prune(root: &Path, filters: &[String], force: bool) -> anyhow::
         Ok(p) => p,
         Err(e) => return Ok(fail(e)),
     };
+    crate::containers::warn_unreadable(&pruned.unreadable);
     if !pruned.deleted.is_empty() {
         println!("Deleted Containers:");
         for id in &pruned.deleted {
@@ -240,17 +241,20 @@ pub fn container_prune(root: &Path, filters: &[String], force: bool) -> anyhow::
     }
     println!(
         "Total reclaimed space: {}",
-        berth_image::humanize::human_size(pruned.reclaimed_bytes)
+        berth_common::units::human_size(pruned.reclaimed_bytes)
     );
     Ok(0)
 }
 
 /// `berth system df [-v] [--format]`.
 pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Result<i32> {
-    use berth_image::humanize::human_size;
+    use berth_common::units::human_size;
     let engine = Engine::open(root);
     let rows = match berth_engine::housekeeping::disk_usage(&engine) {
-        Ok(r) => r,
+        Ok(usage) => {
+            crate::containers::warn_unreadable(&usage.unreadable);
+            usage.rows
+        }
         Err(e) => return Ok(fail(e)),
     };
     let json_rows: Vec<serde_json::Value> = rows
@@ -286,14 +290,14 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
         use std::io::Write;
         let vols = berth_engine::volumes::Volumes::new(root);
         writeln!(out, "\nLocal Volumes space usage:\n")?;
-        let rows: Vec<serde_json::Value> = vols
-            .list()
-            .iter()
-            .map(|v| {
-                let links = vols.users(&v.name).len();
-                serde_json::json!({"Name": v.name, "Links": links.to_string(), "Size": human_size(vols.size(v))})
-            })
-            .collect();
+        let mut rows: Vec<serde_json::Value> = Vec::new();
+        for v in vols.list() {
+            let links = match vols.users(&v.name) {
+                Ok(users) => users.len(),
+                Err(e) => return Ok(fail(e)),
+            };
+            rows.push(serde_json::json!({"Name": v.name, "Links": links.to_string(), "Size": human_size(vols.size(&v))}));
+        }
         crate::volumes::print_rows(
             &mut out,
             &rows,
@@ -330,6 +334,7 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
         Ok(p) => p,
         Err(e) => return Ok(fail(e)),
     };
+    crate::containers::warn_unreadable(&containers.unreadable);
     reclaimed += containers.reclaimed_bytes;
     if !containers.deleted.is_empty() {
         println!("Deleted Containers:");
@@ -372,7 +377,7 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
     }
     println!(
         "Total reclaimed space: {}",
-        berth_image::humanize::human_size(reclaimed)
+        berth_common::units::human_size(reclaimed)
     );
     Ok(0)
 }
@@ -396,7 +401,11 @@ fn backing_filesystem(root: &Path) -> &'static str {
 /// `berth info`.
 fn info(root: &Path, format: Option<&str>) -> anyhow::Result<i32> {
     let engine = Engine::open(root);
-    let c = berth_engine::housekeeping::counts(&engine);
+    let c = match berth_engine::housekeeping::counts(&engine) {
+        Ok(c) => c,
+        Err(e) => return Ok(fail(e)),
+    };
+    crate::containers::warn_unreadable(&c.unreadable);
     let uts = rustix::system::uname();
     let kernel = uts.release().to_string_lossy().into_owned();
     let arch = uts.machine().to_string_lossy().into_owned();

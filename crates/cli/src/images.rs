@@ -2,7 +2,8 @@
 //! Output follows Docker: tables through a tabwriter laid out like Docker's, humanized sizes and
 //! ages, `inspect` as a 4-space-indented JSON array, errors as `Error: …` with exit status 1.
 use anyhow::Context;
-use berth_image::humanize::{ellipsis, human_size, time_ago};
+use berth_common::time::time_ago;
+use berth_common::units::{ellipsis, human_size};
 use berth_image::{ImageError, ImportOptions, Progress, RemoveEvent, Store};
 use clap::{ArgAction, Args, Subcommand};
 use serde_json::Value;
@@ -326,64 +327,14 @@ fn render_template(
 }
 
 fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
-    let mut dangling: Option<bool> = None;
-    let mut reference: Option<String> = a.repository.clone();
-    // before/since another image, until a time, label=k[=v] (Docker's image filters).
-    let created_of = |reference: &str| -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
-        let image = store
-            .resolve(reference)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(store
-            .list_images(true)?
-            .into_iter()
-            .find(|s| s.id == image.id)
-            .and_then(|s| s.created))
-    };
-    let mut before = None;
-    let mut since = None;
-    let mut until = None;
-    let mut labels = Vec::new();
-    for f in &a.filter {
-        match f.split_once('=') {
-            Some(("dangling", v)) => dangling = Some(v == "true" || v == "1"),
-            Some(("reference", v)) => reference = Some(v.to_string()),
-            Some(("before", v)) => before = created_of(v)?,
-            Some(("since", v)) => since = created_of(v)?,
-            Some(("until", v)) => until = Some(berth_engine::logs::parse_since(v)?),
-            Some(("label", v)) => labels.push(v.to_string()),
-            _ => anyhow::bail!("invalid filter '{f}'"),
-        }
+    let mut filter = berth_image::filter::ImageFilter::from_flags(&a.filter)?;
+    if let Some(r) = &a.repository {
+        filter = filter.with_reference(r);
     }
-    let summaries = store.list_images(a.all)?;
+    let summaries = store.list_filtered(a.all, &filter)?;
     let mut rows = Vec::new();
     let mut ids_seen = Vec::new();
     for s in &summaries {
-        let is_dangling = s.repo_tags.is_empty() && s.repo_digests.is_empty();
-        if let Some(d) = dangling {
-            if d != is_dangling {
-                continue;
-            }
-        }
-        let older_than = |t: chrono::DateTime<chrono::Utc>| s.created.is_some_and(|c| c < t);
-        let newer_than = |t: chrono::DateTime<chrono::Utc>| s.created.is_some_and(|c| c > t);
-        if before.is_some_and(|t| !older_than(t))
-            || since.is_some_and(|t| !newer_than(t))
-            || until.is_some_and(newer_than)
-        {
-            continue;
-        }
-        if !labels.is_empty() {
-            let image_labels = store
-                .image(&s.id)
-                .ok()
-                .and_then(|i| i.config.config.and_then(|c| c.labels));
-            if !labels
-                .iter()
-                .all(|l| berth_engine::volumes::label_matches(image_labels.as_ref(), l))
-            {
-                continue;
-            }
-        }
         let id = if a.no_trunc {
             s.id.clone()
         } else {
@@ -416,17 +367,6 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
             pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
         }
         for (repo, tag, digest) in pairs {
-            if let Some(r) = &reference {
-                let (want_repo, want_tag) = match r.rsplit_once(':') {
-                    Some((rr, t)) if !t.contains('/') => (rr.to_string(), Some(t.to_string())),
-                    _ => (r.clone(), None),
-                };
-                if !glob_match(&want_repo, &repo)
-                    || want_tag.as_deref().is_some_and(|t| !glob_match(t, &tag))
-                {
-                    continue;
-                }
-            }
             rows.push(ImageRow {
                 repository: repo,
                 tag,
@@ -513,21 +453,6 @@ fn header_name(field: &str) -> String {
         "CreatedBy" => "CREATED BY".into(),
         other => other.to_ascii_uppercase(),
     }
-}
-
-/// Shell-style `*` and `?` matching, as Docker's reference filter.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    fn rec(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('*', rest)) => (0..=t.len()).any(|i| rec(rest, &t[i..])),
-            Some(('?', rest)) => !t.is_empty() && rec(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && rec(rest, &t[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    rec(&p, &t)
 }
 
 /// Formats a JSON value the way Go's text/template prints it.
@@ -864,7 +789,7 @@ impl Progress for PlainLines {
         eprintln!(
             "Loading layer {} ({})",
             short_id(name.trim_start_matches("blobs/sha256/")),
-            berth_image::humanize::human_size(total)
+            human_size(total)
         );
     }
     fn finish(&self, name: &str) {

@@ -235,6 +235,7 @@ impl PushProgress for Bars {
             PushEvent::Uploading => bar.set_message("Pushing"),
             PushEvent::Progress(n) => bar.inc(n),
             PushEvent::Pushed => bar.finish_with_message("Pushed"),
+            PushEvent::SkippedForeign => bar.finish_with_message("Skipped foreign layer"),
         }
     }
 }
@@ -248,6 +249,7 @@ impl PushProgress for Lines {
             PushEvent::AlreadyExists => println!("{id}: Layer already exists"),
             PushEvent::Mounted(from) => println!("{id}: Mounted from {from}"),
             PushEvent::Pushed => println!("{id}: Pushed"),
+            PushEvent::SkippedForeign => println!("{id}: Skipped foreign layer"),
             _ => {}
         }
     }

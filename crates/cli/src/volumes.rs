@@ -202,7 +202,7 @@ pub fn run(root: &Path, command: VolumeCommand) -> anyhow::Result<i32> {
             }
             println!(
                 "Total reclaimed space: {}",
-                berth_image::humanize::human_size(report.reclaimed_bytes)
+                berth_common::units::human_size(report.reclaimed_bytes)
             );
             Ok(0)
         }

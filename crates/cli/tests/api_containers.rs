@@ -225,7 +225,7 @@ fn exec_with_and_without_a_tty() {
     s.import_busybox("bb");
     s.docker_ok(&["run", "-d", "--name", "host", "bb", "sleep", "60"]);
     let out = s.docker_out(&["exec", "host", "sh", "-c", "echo out; echo err >&2; exit 5"]);
-    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     // stdin through -i.
@@ -273,4 +273,65 @@ fn exec_with_and_without_a_tty() {
     s.docker_ok(&["stop", "-t", "0", "host"]);
     let out = s.docker_out(&["exec", "host", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
+}
+
+/// `docker ps` filters and `docker images` filters go through the engine's and the image
+/// store's one implementation, so the service and `berth ps`/`berth images` agree.
+#[test]
+fn list_filters_match_the_berth_cli() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&["tag", "bb", "other/app:1.2"]);
+    s.docker_ok(&[
+        "create",
+        "--name",
+        "web-1",
+        "--label",
+        "tier=front",
+        "bb",
+        "true",
+    ]);
+    s.docker_ok(&[
+        "create",
+        "--name",
+        "db-1",
+        "--label",
+        "tier=back",
+        "bb",
+        "true",
+    ]);
+    let names = |args: &[&str]| {
+        let mut out: Vec<String> = s.docker_ok(args).lines().map(str::to_string).collect();
+        out.sort();
+        out
+    };
+    let ps = |filter: &str| names(&["ps", "-a", "--format", "{{.Names}}", "--filter", filter]);
+    assert_eq!(ps("name=^web"), ["web-1"]);
+    assert_eq!(ps("label=tier=back"), ["db-1"]);
+    assert_eq!(ps("status=created"), ["db-1", "web-1"]);
+    assert_eq!(ps("since=web-1"), ["db-1"]);
+    assert!(ps("status=running").is_empty());
+    let out = s.docker_out(&["ps", "--filter", "colour=red"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid filter 'colour'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let images = |filter: &str| {
+        names(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            filter,
+        ])
+    };
+    assert_eq!(images("reference=*/*"), ["other/app:1.2"]);
+    assert_eq!(images("reference=bb"), ["bb:latest"]);
+    assert!(images("dangling=true").is_empty());
 }

@@ -84,3 +84,54 @@ fn prune_df_info_and_management_forms() {
     }
     assert_eq!(env.berth(&["completion", "tcsh"]).status.code(), Some(125));
 }
+
+/// A container record that cannot be read is named on stderr by every listing verb, the rest
+/// still list, and nothing that depends on knowing every container (prune) deletes around it.
+#[test]
+fn unreadable_records_are_reported_not_dropped() {
+    let env = Env::new("unreadable");
+    env.ok(&["create", "--name", "fine", "busybox", "true"]);
+    env.ok(&[
+        "create", "--name", "broken", "-v", "/anon", "busybox", "true",
+    ]);
+    let broken = env.ok(&["inspect", "-f", "{{.Id}}", "broken"]);
+    let fine = env.ok(&["inspect", "-f", "{{.Id}}", "fine"]);
+    std::fs::write(
+        env.path()
+            .join("containers")
+            .join(&broken)
+            .join("config.v2.json"),
+        b"{half a record",
+    )
+    .unwrap();
+    let warned = |args: &[&str]| {
+        let out = env.berth(args);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("WARNING: container {broken}: unreadable record"))
+                && err.contains("config.v2.json"),
+            "{args:?}: {err}"
+        );
+        (out.status.code(), stdout(&out))
+    };
+    let (code, ps) = warned(&["ps", "-aq", "--no-trunc"]);
+    assert_eq!((code, ps.trim()), (Some(0), fine.as_str()));
+    let (code, _) = warned(&["stats", "--no-stream", "-a"]);
+    assert_eq!(code, Some(0));
+    warned(&["ns"]);
+    let (_, info) = warned(&["info"]);
+    assert!(info.contains(" Containers: 2"), "{info}");
+    warned(&["system", "df"]);
+    let (code, pruned) = warned(&["container", "prune", "-f"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        pruned.contains(&fine) && !pruned.contains(&broken),
+        "{pruned}"
+    );
+    assert!(env.path().join("containers").join(&broken).exists());
+    // Whether the anonymous volume is in use cannot be known: prune refuses, naming the record.
+    let out = env.berth(&["volume", "prune", "-f"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains(&broken), "{}", stderr(&out));
+    assert_eq!(env.ok(&["volume", "ls", "-q"]).lines().count(), 1);
+}

@@ -1,6 +1,7 @@
 //! `berth push` against Debian's `docker-registry`: what Berth pushes, skopeo and Docker pull
 //! with the same manifest digest and image ID; layers already there are skipped, layers in
-//! another repository are cross-mounted, large layers go up in chunks; `-a` pushes every tag.
+//! another repository are cross-mounted, large layers go up in chunks; `-a` pushes every tag;
+//! foreign layers are pulled from their URLs and never pushed.
 mod registry_common;
 use berth_testkit::registry::RegistryOptions;
 use berth_testkit::TempRoot;
@@ -145,4 +146,117 @@ fn push_uploads_in_chunks_mounts_across_repositories_and_pushes_all_tags() {
             .args(["push", &format!("{}/nope:1", rig.host())]),
     );
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
+}
+
+#[test]
+fn foreign_layers_come_from_their_urls_and_are_not_pushed() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let host = rig.host();
+    let (base_gz, base_diff) = gzip_layer(&[("base", b"in the registry")]);
+    let (foreign_gz, foreign_diff) = gzip_layer(&[("foreign", b"from elsewhere")]);
+    let foreign = sha256(&foreign_gz);
+    let (addr, served) = serve_file(foreign_gz.clone());
+    let url = format!(
+        "http://{addr}/layers/{}",
+        foreign.trim_start_matches("sha256:")
+    );
+    let base = upload_blob(&host, "mixed", &base_gz);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [base_diff, foreign_diff]}
+    }))
+    .expect("config");
+    let config_digest = upload_blob(&host, "mixed", &config);
+    let manifest = |manifest_type: &str, config_type: &str, base_type: &str, foreign_type: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
+            "layers": [
+                {"mediaType": base_type, "digest": base, "size": base_gz.len()},
+                {"mediaType": foreign_type, "digest": foreign, "size": foreign_gz.len(),
+                 "urls": [url]}
+            ]
+        }))
+        .expect("manifest")
+    };
+    let docker = manifest(
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.container.image.v1+json",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    );
+    put_manifest(
+        &host,
+        "mixed",
+        "docker",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        &docker,
+    );
+    let oci = manifest(
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    );
+    put_manifest(
+        &host,
+        "mixed",
+        "oci",
+        "application/vnd.oci.image.manifest.v1+json",
+        &oci,
+    );
+    let id_of = |root: &std::path::Path, image: &str| {
+        ok(rig
+            .berth(root)
+            .args(["image", "inspect", "--format", "{{.Id}}", image]))
+        .trim()
+        .to_string()
+    };
+
+    // Pulled from its URL, never asked of the registry (which does not have it).
+    for (tag, n) in [("docker", 1), ("oci", 2)] {
+        let dst = TempRoot::new("berth-reg-dst-").expect("root");
+        let remote = format!("{host}/mixed:{tag}");
+        ok(rig.berth(dst.path()).args(["pull", &remote]));
+        assert_eq!(id_of(dst.path(), &remote), config_digest);
+        assert_eq!(served.lock().expect("log").len(), n);
+    }
+    assert!(blob_gets(&rig.registry.log(), &foreign).is_empty());
+
+    // Pushed elsewhere: the manifest names it with its URL, the blob is not uploaded.
+    let src = TempRoot::new("berth-reg-src-").expect("root");
+    let remote = format!("{host}/mixed:docker");
+    ok(rig.berth(src.path()).args(["pull", &remote]));
+    let descriptors = std::fs::read_dir(src.path().join("image/overlay2/layerdb/sha256"))
+        .expect("layerdb")
+        .flatten()
+        .filter(|e| e.path().join("descriptor.json").is_file())
+        .count();
+    assert_eq!(
+        descriptors, 1,
+        "Docker's descriptor.json for the foreign layer"
+    );
+    let copy = format!("{host}/copy:1");
+    ok(rig.berth(src.path()).args(["tag", &remote, &copy]));
+    let out = ok(rig.berth(src.path()).args(["push", &copy]));
+    assert!(out.contains("Skipped foreign layer"), "{out}");
+    assert!(
+        !rig.registry.blob_path(&foreign).exists(),
+        "foreign blob uploaded"
+    );
+    let pushed: serde_json::Value =
+        serde_json::from_slice(&get_manifest(&host, "copy", "1")).expect("manifest json");
+    let layer = &pushed["layers"][1];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    );
+    assert_eq!(layer["digest"], foreign.as_str());
+    assert_eq!(layer["urls"][0], url.as_str());
+    let fresh = TempRoot::new("berth-reg-dst-").expect("root");
+    ok(rig.berth(fresh.path()).args(["pull", &copy]));
+    assert_eq!(id_of(fresh.path(), &copy), config_digest);
+    assert_eq!(served.lock().expect("log").len(), 4);
 }

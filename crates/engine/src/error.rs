@@ -26,6 +26,10 @@ pub enum EngineError {
     },
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// A container record exists but cannot be read (a listing reports these beside its rows;
+    /// an operation that must know every container, like a volume's users, fails with it).
+    #[error(transparent)]
+    UnreadableRecord(Box<crate::record::UnreadableRecord>),
     #[error("multiple containers match the prefix {0}: use more characters")]
     AmbiguousContainer(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
@@ -41,6 +45,9 @@ pub enum EngineError {
     InvalidVolume { name: String, reason: String },
     #[error("invalid filter '{0}'")]
     InvalidFilter(String),
+    /// A `--filter` word without `=`.
+    #[error("bad format of filter (expected name=value): {0}")]
+    FilterSyntax(String),
     #[error("Cannot update container {id}: {reason}")]
     UpdateRefused { id: String, reason: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]

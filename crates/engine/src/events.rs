@@ -283,6 +283,19 @@ pub fn follow(
     since: Option<i64>,
     until: Option<i64>,
     filter: &EventFilter,
+    emit: impl FnMut(&Event) -> bool,
+) -> Result<()> {
+    follow_while(root, since, until, filter, || true, emit)
+}
+
+/// [`follow`] for a reader that can leave between events (an API client's connection): `alive`
+/// is asked at least once a second while the log is quiet, and the follow ends when it says no.
+pub fn follow_while(
+    root: &Path,
+    since: Option<i64>,
+    until: Option<i64>,
+    filter: &EventFilter,
+    alive: impl Fn() -> bool,
     mut emit: impl FnMut(&Event) -> bool,
 ) -> Result<()> {
     let dir = log_dir(root);
@@ -350,6 +363,9 @@ pub fn follow(
             }
         }
         if until.is_some_and(|u| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) > u) {
+            return Ok(());
+        }
+        if !alive() {
             return Ok(());
         }
         wait_for_change(&inotify, until);

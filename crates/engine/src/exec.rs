@@ -52,6 +52,7 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
     let io = crate::runtime_door::ExecIo {
         detach: req.detach,
         stdin: req.interactive || req.tty,
+        output: None,
     };
     let started = engine.runtime.exec(&record.id, &process, io)?;
     if let Some(code) = started.finished {
@@ -75,6 +76,15 @@ pub fn exec_process(
     record: &ContainerRecord,
     req: &ExecRequest,
 ) -> Result<Process> {
+    process_for(&engine.store, record, req)
+}
+
+/// [`exec_process`] on the record store alone (for the monitor's health probes).
+pub(crate) fn process_for(
+    store: &crate::record::Store,
+    record: &ContainerRecord,
+    req: &ExecRequest,
+) -> Result<Process> {
     if !record.is_running() {
         return Err(EngineError::state(
             &record.id,
@@ -90,7 +100,7 @@ pub fn exec_process(
             ),
         ));
     }
-    let spec_path = engine.store.container_dir(&record.id).join("config.json");
+    let spec_path = store.container_dir(&record.id).join("config.json");
     let spec = Spec::load(&spec_path).map_err(|e| match e {
         oci_spec::OciSpecError::Io(source) => EngineError::io(&spec_path, source),
         other => EngineError::Spec(other),

@@ -4,14 +4,15 @@
 //! it composes the container store, the image store and the volume store.
 use crate::error::{EngineError, Result};
 use crate::lifecycle::Engine;
-use crate::record::{ContainerRecord, Status};
+use crate::record::{ContainerRecord, Status, UnreadableRecord};
 use crate::volumes::{dir_size, Volumes};
 
-/// What a prune removed.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What a prune removed, and the records it could not read (and so left alone).
+#[derive(Debug, Default)]
 pub struct Pruned {
     pub deleted: Vec<String>,
     pub reclaimed_bytes: u64,
+    pub unreadable: Vec<UnreadableRecord>,
 }
 
 /// Bytes a container wrote to its own layer.
@@ -21,17 +22,6 @@ pub fn container_size(record: &ContainerRecord) -> u64 {
     } else {
         dir_size(std::path::Path::new(&record.berth_layer.upper_dir))
     }
-}
-
-fn all_records(engine: &Engine) -> Vec<ContainerRecord> {
-    let mut out: Vec<ContainerRecord> = engine
-        .store
-        .list_ids()
-        .iter()
-        .filter_map(|id| engine.store.load(id).ok())
-        .collect();
-    out.sort_by(|a, b| b.created.cmp(&a.created));
-    out
 }
 
 /// `container prune [--filter until=…|label=…]`: removes every stopped container.
@@ -47,11 +37,13 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
     // Leftovers of killed commands first: half-made containers are never listed, so only the
     // sweep can find them.
     let swept = crate::recovery::sweep(engine)?;
+    let all = engine.store.load_all();
     let mut pruned = Pruned {
         deleted: swept.removed,
         reclaimed_bytes: swept.reclaimed_bytes,
+        unreadable: all.unreadable,
     };
-    for record in all_records(engine) {
+    for record in all.records {
         if !matches!(
             record.status(),
             Status::Exited | Status::Created | Status::Dead
@@ -59,8 +51,8 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
             continue;
         }
         if let Some(u) = until {
-            let created = chrono::DateTime::parse_from_rfc3339(&record.created)
-                .map(|t| t.timestamp_nanos_opt().unwrap_or(0))
+            let created = berth_common::time::parse_rfc3339(&record.created)
+                .and_then(|t| t.timestamp_nanos_opt())
                 .unwrap_or(0);
             if created > u {
                 continue;
@@ -95,12 +87,20 @@ pub struct DiskUsageRow {
     pub reclaimable: u64,
 }
 
+/// The numbers `system df` prints, and the container records that could not be counted.
+#[derive(Debug, Default)]
+pub struct DiskUsage {
+    pub rows: Vec<DiskUsageRow>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
 /// The numbers `system df` prints.
-pub fn disk_usage(engine: &Engine) -> Result<Vec<DiskUsageRow>> {
-    let records = all_records(engine);
-    let images = berth_image::Store::open(engine.root())
-        .and_then(|s| s.list_images(true))
-        .unwrap_or_default();
+pub fn disk_usage(engine: &Engine) -> Result<DiskUsage> {
+    let crate::record::Records {
+        records,
+        unreadable,
+    } = engine.store.load_all();
+    let images = engine.layers.store()?.list_images(true)?;
     let used_images: std::collections::BTreeSet<&str> =
         records.iter().map(|r| r.image.as_str()).collect();
     let image_size: u64 = images.iter().map(|i| i.size).sum();
@@ -117,10 +117,15 @@ pub fn disk_usage(engine: &Engine) -> Result<Vec<DiskUsageRow>> {
     let container_idle: u64 = sizes.iter().filter(|(r, _)| !r).map(|(_, s)| s).sum();
     let volumes = Volumes::new(engine.root());
     let all_volumes = volumes.list();
-    let used = volumes.list_filtered(&[("dangling".into(), "false".into())])?;
+    let used: std::collections::BTreeSet<&str> = records
+        .iter()
+        .flat_map(|r| r.mount_points.values())
+        .filter(|m| m.r#type == "volume")
+        .map(|m| m.name.as_str())
+        .collect();
     let volume_sizes: Vec<(bool, u64)> = all_volumes
         .iter()
-        .map(|v| (used.iter().any(|u| u.name == v.name), volumes.size(v)))
+        .map(|v| (used.contains(v.name.as_str()), volumes.size(v)))
         .collect();
     let volume_total: u64 = volume_sizes.iter().map(|(_, s)| s).sum();
     let volume_idle: u64 = volume_sizes
@@ -128,7 +133,8 @@ pub fn disk_usage(engine: &Engine) -> Result<Vec<DiskUsageRow>> {
         .filter(|(u, _)| !u)
         .map(|(_, s)| s)
         .sum();
-    Ok(vec![
+    let active_volumes = volume_sizes.iter().filter(|(u, _)| *u).count();
+    let rows = vec![
         DiskUsageRow {
             kind: "Images",
             total: images.len(),
@@ -146,7 +152,7 @@ pub fn disk_usage(engine: &Engine) -> Result<Vec<DiskUsageRow>> {
         DiskUsageRow {
             kind: "Local Volumes",
             total: all_volumes.len(),
-            active: used.len(),
+            active: active_volumes,
             size: volume_total,
             reclaimable: volume_idle,
         },
@@ -154,37 +160,38 @@ pub fn disk_usage(engine: &Engine) -> Result<Vec<DiskUsageRow>> {
             kind: "Build Cache",
             ..Default::default()
         },
-    ])
+    ];
+    Ok(DiskUsage { rows, unreadable })
 }
 
-/// Counts for `info`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Counts for `info`; an unreadable record counts as a container (stopped) and is listed.
+#[derive(Debug, Default)]
 pub struct Counts {
     pub containers: usize,
     pub running: usize,
     pub paused: usize,
     pub stopped: usize,
     pub images: usize,
+    pub unreadable: Vec<UnreadableRecord>,
 }
 
-pub fn counts(engine: &Engine) -> Counts {
-    let records = all_records(engine);
+pub fn counts(engine: &Engine) -> Result<Counts> {
+    let all = engine.store.load_all();
     let mut c = Counts {
-        containers: records.len(),
-        images: berth_image::Store::open(engine.root())
-            .and_then(|s| s.list_images(false))
-            .map(|l| l.len())
-            .unwrap_or(0),
+        containers: all.records.len() + all.unreadable.len(),
+        stopped: all.unreadable.len(),
+        images: engine.layers.store()?.list_images(false)?.len(),
         ..Default::default()
     };
-    for r in &records {
+    for r in &all.records {
         match r.status() {
             Status::Running | Status::Restarting => c.running += 1,
             Status::Paused => c.paused += 1,
             _ => c.stopped += 1,
         }
     }
-    c
+    c.unreadable = all.unreadable;
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -195,11 +202,40 @@ mod tests {
     fn an_empty_root_has_nothing_to_prune_or_count() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path());
-        assert_eq!(prune_containers(&engine, &[]).unwrap(), Pruned::default());
+        let pruned = prune_containers(&engine, &[]).unwrap();
+        assert!(pruned.deleted.is_empty() && pruned.unreadable.is_empty());
         assert!(prune_containers(&engine, &[("colour".into(), "red".into())]).is_err());
         let df = disk_usage(&engine).unwrap();
-        assert_eq!(df.len(), 4);
-        assert_eq!(df[0].kind, "Images");
-        assert_eq!(counts(&engine), Counts::default());
+        assert_eq!(df.rows.len(), 4);
+        assert_eq!(df.rows[0].kind, "Images");
+        let c = counts(&engine).unwrap();
+        assert_eq!((c.containers, c.running, c.images), (0, 0, 0));
+    }
+
+    #[test]
+    fn unreadable_records_are_reported_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path());
+        let id = crate::names::new_id();
+        let record_dir = engine.store.container_dir(&id);
+        std::fs::create_dir_all(&record_dir).unwrap();
+        std::fs::write(record_dir.join("config.v2.json"), b"{broken").unwrap();
+        let pruned = prune_containers(&engine, &[]).unwrap();
+        assert!(pruned.deleted.is_empty());
+        assert_eq!(pruned.unreadable.len(), 1);
+        assert_eq!(pruned.unreadable[0].id, id);
+        assert!(
+            record_dir.exists(),
+            "a record that cannot be read is never pruned"
+        );
+        let df = disk_usage(&engine).unwrap();
+        assert_eq!(df.unreadable.len(), 1);
+        let c = counts(&engine).unwrap();
+        assert_eq!((c.containers, c.stopped, c.unreadable.len()), (1, 1, 1));
+        let text = c.unreadable[0].to_string();
+        assert!(
+            text.contains(&id) && text.contains("config.v2.json"),
+            "{text}"
+        );
     }
 }

@@ -1,50 +1,16 @@
 //! `berth inspect` and `berth ps` views of containers: Docker's inspect JSON (Id, State, Config,
 //! HostConfig, GraphDriver, Mounts, …) plus Berth's `Namespaces` (kind → `pid:[inode]`) and
 //! `Cgroups` (controller → path) read live from /proc, and the `ps` row with Docker's column
-//! texts ("Up 3 seconds", "Exited (0) 2 seconds ago"). Read-only.
+//! texts ("Up 3 seconds", "Exited (0) 2 seconds ago"). Read-only. Listing and filtering is
+//! `listing`.
 use crate::lifecycle::Engine;
 use crate::record::{ContainerRecord, Status, ZERO_TIME};
 use serde_json::{json, Value};
 
-/// Docker's `units.HumanDuration`.
-pub fn human_duration(d: chrono::Duration) -> String {
-    let secs = d.num_seconds();
-    let mins = d.num_minutes();
-    let hours = d.num_hours();
-    if secs < 1 {
-        "Less than a second".into()
-    } else if secs == 1 {
-        "1 second".into()
-    } else if secs < 60 {
-        format!("{secs} seconds")
-    } else if mins == 1 {
-        "About a minute".into()
-    } else if mins < 60 {
-        format!("{mins} minutes")
-    } else if (hours as f64) < 1.5 && hours <= 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
-
-fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-fn since(text: &str) -> String {
-    match parse_time(text) {
-        Some(t) => human_duration(chrono::Utc::now() - t),
+/// How long ago the RFC 3339 time `text` was, as Docker says it ("3 seconds").
+pub(crate) fn since(text: &str) -> String {
+    match berth_common::time::parse_rfc3339(text) {
+        Some(t) => berth_common::time::human_duration((chrono::Utc::now() - t).num_seconds()),
         None => "Less than a second".into(),
     }
 }
@@ -53,7 +19,10 @@ fn since(text: &str) -> String {
 pub fn status_text(record: &ContainerRecord) -> String {
     match record.status() {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&record.state.started_at)),
+        Status::Running => match &record.state.health {
+            Some(h) => format!("Up {} ({})", since(&record.state.started_at), h.ps_text()),
+            None => format!("Up {}", since(&record.state.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", since(&record.state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -77,57 +46,13 @@ pub fn status_text(record: &ContainerRecord) -> String {
 }
 
 /// Docker's COMMAND column: the quoted command line, cut to 20 characters unless `no_trunc`.
-pub fn command_text(record: &ContainerRecord, no_trunc: bool) -> String {
-    let mut cmd = record.path.clone();
-    for a in &record.args {
-        cmd.push(' ');
-        cmd.push_str(a);
-    }
-    if !no_trunc && cmd.chars().count() > 20 {
-        cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
-    }
-    format!("\"{cmd}\"")
-}
-
-/// One `ps` row, with Docker's `--format` field names.
-pub fn ps_row(record: &ContainerRecord, no_trunc: bool) -> Value {
-    let id = if no_trunc {
-        record.id.clone()
+pub fn quoted_command(command: &str, no_trunc: bool) -> String {
+    let cmd = if no_trunc {
+        command.to_string()
     } else {
-        record.id.chars().take(12).collect()
+        berth_common::units::ellipsis(command, 20)
     };
-    let status = record.status();
-    json!({
-        "ID": id,
-        "Image": record.config.image,
-        "Command": command_text(record, no_trunc),
-        "CreatedAt": record.created,
-        "RunningFor": format!("{} ago", since(&record.created)),
-        "Status": status_text(record),
-        "State": status.as_str(),
-        "Ports": crate::network::record_root(record)
-            .map(|root| berth_net::ports::ports_column(&crate::network::published(&root, &record.id)))
-            .unwrap_or_default(),
-        "Names": record.short_name(),
-        "Labels": record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        "Mounts": record.mount_points.values().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
-        "Networks": record_network(record),
-        "LocalVolumes": record.mount_points.values().filter(|m| m.r#type == "volume").count().to_string(),
-        "Size": "0B",
-    })
-}
-
-fn record_network(record: &ContainerRecord) -> String {
-    let eps = crate::network::record_root(record)
-        .map(|root| crate::network::endpoints(&root, &record.id))
-        .unwrap_or_default();
-    if eps.is_empty() {
-        return "none".into();
-    }
-    eps.iter()
-        .map(|e| e.network_name.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    format!("\"{cmd}\"")
 }
 
 /// The full inspect document for one container.
@@ -181,12 +106,7 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> Value {
     if let Some(obj) = host_json.as_object_mut() {
         obj.insert("NetworkMode".into(), json!(network_mode));
     }
-    json!({
-        "Id": record.id,
-        "Created": record.created,
-        "Path": record.path,
-        "Args": record.args,
-        "State": {
+    let mut state = json!({
             "Status": status.as_str(),
             "Running": running,
             "Paused": status == Status::Paused,
@@ -198,7 +118,16 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> Value {
             "Error": record.state.error,
             "StartedAt": time_or_zero(&record.state.started_at),
             "FinishedAt": time_or_zero(&record.state.finished_at),
-        },
+    });
+    if let Some(health) = &record.state.health {
+        state["Health"] = json!(health);
+    }
+    json!({
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": record.args,
+        "State": state,
         "Image": record.image,
         "ResolvConfPath": record.resolv_conf_path,
         "HostnamePath": record.hostname_path,
@@ -240,20 +169,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_durations_and_commands() {
-        assert_eq!(human_duration(chrono::Duration::seconds(3)), "3 seconds");
+    fn docker_commands_and_status() {
         assert_eq!(
-            human_duration(chrono::Duration::seconds(70)),
-            "About a minute"
+            quoted_command("sh -c sleep 1000000000000", false),
+            "\"sh -c sleep 1000000…\""
         );
-        assert_eq!(human_duration(chrono::Duration::minutes(5)), "5 minutes");
-        assert_eq!(human_duration(chrono::Duration::hours(3)), "3 hours");
+        assert_eq!(quoted_command("sh -c sleep 1", true), "\"sh -c sleep 1\"");
         let r = ContainerRecord {
             path: "sh".into(),
-            args: vec!["-c".into(), "sleep 1000000000000".into()],
             ..Default::default()
         };
-        assert_eq!(command_text(&r, false), "\"sh -c sleep 1000000…\"");
         assert_eq!(status_text(&r), "Created");
     }
 }

@@ -52,7 +52,7 @@ impl Layers {
         &self.layout
     }
 
-    fn store(&self) -> Result<berth_image::Store> {
+    pub(crate) fn store(&self) -> Result<berth_image::Store> {
         Ok(berth_image::Store::open(&self.layout.root)?)
     }
 

@@ -35,7 +35,8 @@
 //! (the per-container keeper, on a narrow `MonitorContext`: store, runtime, layers),
 //! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
 //! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file), `exec`,
-//! `inspect` (inspect/ps views), `template` (`--format`), `stats`, `namespaces` (`berth ns`),
+//! `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
+//! filters and typed `PsRow`s, unreadable records reported), `template` (`--format`), `stats`, `namespaces` (`berth ns`),
 //! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
 //! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
 //! move of a container's init), `deferred_free` (block freeing after the client is answered),
@@ -64,11 +65,13 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod fsops;
+pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
 pub mod inspect;
 pub mod layer;
 pub mod lifecycle;
+pub mod listing;
 pub mod logs;
 pub mod monitor;
 pub mod names;
@@ -93,5 +96,6 @@ pub mod volumes;
 pub use berth_net as net;
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachOptions, Engine};
+pub use listing::{Filter, ListOptions, Listing, PsRow};
 pub use options::{ContainerConfig, HostConfig, RunOptions};
-pub use record::{ContainerRecord, Status, Store};
+pub use record::{ContainerRecord, Records, Status, Store, UnreadableRecord};

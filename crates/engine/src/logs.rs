@@ -96,33 +96,16 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
-/// Parses `--since`: RFC 3339, a Unix timestamp, or a relative duration like `10m`, `2h`, `30s`.
+/// Parses `--since`/`--until`: RFC 3339, a Unix timestamp, or a relative duration like `10m`,
+/// `2h`, `30s` (Docker's `GetTimestamp`).
 pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
-    let bad = || EngineError::InvalidFlag {
-        flag: "--since".into(),
-        value: text.into(),
-        reason: "expected a timestamp or a duration like 10m".into(),
-    };
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        let nanos = (secs * 1e9) as i64;
-        return Ok(chrono::DateTime::from_timestamp_nanos(nanos));
-    }
-    let (num, unit) = text.split_at(
-        text.find(|c: char| c.is_ascii_alphabetic())
-            .ok_or_else(bad)?,
-    );
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "ms" => n / 1000.0,
-        _ => return Err(bad()),
-    };
-    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+    berth_common::time::parse_timestamp(text, chrono::Utc::now()).ok_or_else(|| {
+        EngineError::InvalidFlag {
+            flag: "--since".into(),
+            value: text.into(),
+            reason: "expected a timestamp or a duration like 10m".into(),
+        }
+    })
 }
 
 fn entry_time(entry: &LogEntry) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -185,6 +185,8 @@ struct Monitor {
     window: Option<(u16, u16)>,
     /// Files of a removed `--rm` container, freed when the monitor exits (see deferred_free).
     held: crate::deferred_free::Held,
+    /// The health checker of the current run, when the container has a health check.
+    health: Option<crate::health::Checker>,
 }
 
 /// A failed setup, with the channels to report it on.
@@ -270,6 +272,7 @@ impl Monitor {
             manually_stopped: false,
             window,
             held: Default::default(),
+            health: None,
         })
     }
 
@@ -303,6 +306,9 @@ impl Monitor {
                 }
                 Err(e) => (e.command_failure_code(), Some(e.to_string())),
             };
+            if let Some(mut checker) = self.health.take() {
+                checker.stop();
+            }
             // `--rm`: the container goes before anyone hears how it ended, so a foreground
             // `run --rm` returns only once its record, name, mount, layer and cgroup are gone
             // (Docker's CLI waits for the "removed" condition). Recording the exit first would
@@ -470,7 +476,19 @@ impl Monitor {
             return Err(e);
         }
         let me = std::process::id() as i32;
+        let schedule = crate::health::Schedule::of(&record.config);
+        let has_health = schedule.is_some();
+        self.health = schedule.map(crate::health::Checker::new);
         self.ctx.store.update(&self.id, |r| {
+            if has_health {
+                // Docker keeps the log of earlier runs and starts over otherwise.
+                let health = r
+                    .state
+                    .health
+                    .get_or_insert_with(crate::health::Health::starting);
+                health.status = crate::health::STARTING.into();
+                health.failing_streak = 0;
+            }
             r.state.running = true;
             r.state.dead = false;
             r.state.paused = false;
@@ -534,14 +552,31 @@ impl Monitor {
             if let Some(fd) = io.pty.as_ref().filter(|_| !io.pty_hangup) {
                 push(fd.as_raw_fd(), b'T');
             }
+            if let Some(checker) = &self.health {
+                for fd in checker.fds() {
+                    push(fd, b'H');
+                }
+            }
             for c in &self.clients {
                 push(c.stream.as_raw_fd(), b'C');
             }
             let client_base = fds.len() - self.clients.len();
+            let timeout = match &self.health {
+                // Rounded up, so a due probe never spins the loop.
+                Some(checker) => checker
+                    .wait()
+                    .as_millis()
+                    .saturating_add(1)
+                    .min(i32::MAX as u128) as i32,
+                None => -1,
+            };
             // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {
                 continue;
+            }
+            if let Some(checker) = &mut self.health {
+                checker.tick(&self.ctx.store, self.ctx.runtime.as_ref(), &self.id);
             }
             let mut dead_clients = Vec::new();
             for (i, pfd) in fds.iter().enumerate() {
@@ -552,14 +587,17 @@ impl Monitor {
                     b'S' => {
                         for sig in crate::sys::read_signals(&self.signals) {
                             if sig == libc::SIGCHLD {
-                                if let Some(code) = reap(pid) {
+                                if let Some(code) = self.reap(pid) {
                                     exit_code = Some(code);
                                 }
                             }
                         }
                     }
-                    b'P' => {
-                        if let Some(code) = reap(pid) {
+                    b'P' | b'H' => {
+                        if let Some(checker) = &mut self.health {
+                            checker.read_output();
+                        }
+                        if let Some(code) = self.reap(pid) {
                             exit_code = Some(code);
                         }
                     }
@@ -603,6 +641,23 @@ impl Monitor {
                 self.clients.remove(ci);
             }
         }
+    }
+
+    /// Reaps every exited child; returns the init's exit code when it was among them. A health
+    /// probe's end is handed to the checker.
+    fn reap(&mut self, init: i32) -> Option<i32> {
+        let probe = self.health.as_ref().and_then(|c| c.probe_pid());
+        let mut result = None;
+        for (pid, code) in reap_children() {
+            if pid == init {
+                result = Some(code);
+            } else if Some(pid) == probe {
+                if let Some(checker) = &mut self.health {
+                    checker.probe_exited(&self.ctx.store, &self.id, code);
+                }
+            }
+        }
+        result
     }
 
     /// Reads what is left in the output pipes after the init exited.
@@ -783,6 +838,10 @@ impl Monitor {
                     now_rfc3339()
                 };
                 r.state.error = error.unwrap_or("").to_string();
+                // Docker: a stopped container is not healthy (no event for it).
+                if let Some(health) = &mut r.state.health {
+                    health.status = crate::health::UNHEALTHY.into();
+                }
                 r.berth_monitor_pid = 0;
                 r.berth_pid_start_time = 0;
                 r.restart_count
@@ -929,19 +988,17 @@ fn read_available(fd: RawFd) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reaps every exited child; returns the init's exit code when it was among them.
-fn reap(init: i32) -> Option<i32> {
-    let mut result = None;
+/// Reaps every exited child: (PID, Docker's exit code) of each.
+fn reap_children() -> Vec<(i32, i32)> {
+    let mut reaped = Vec::new();
     loop {
         let mut status = 0;
         // SAFETY: waitpid with WNOHANG on our own children.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid <= 0 {
-            return result;
+            return reaped;
         }
-        if pid == init {
-            result = crate::sys::decode_wait_status(status).or(Some(255));
-        }
+        reaped.push((pid, crate::sys::decode_wait_status(status).unwrap_or(255)));
     }
 }
 

@@ -22,6 +22,9 @@ pub struct ContainerConfig {
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    /// The health check (image `HEALTHCHECK` merged with `--health-*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<berth_image::HealthConfig>,
     pub image: String,
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub working_dir: String,
@@ -31,6 +34,9 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// The image's `SHELL` (health checks in shell form run through it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 /// Docker's `RestartPolicy`.
@@ -160,6 +166,8 @@ pub struct RunOptions {
     /// `--rootfs DIR` (Podman's flag): run on this directory instead of an image layer.
     pub rootfs: Option<std::path::PathBuf>,
     pub networking: NetworkingOptions,
+    /// `--health-*` / `--no-healthcheck` (merged with the image's `HEALTHCHECK`).
+    pub healthcheck: Option<berth_image::HealthConfig>,
 }
 
 /// Docker's `RAMInBytes`: `32m`, `1g`, `512k`, `100` (bytes), `64mb`; binary units.

@@ -26,6 +26,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Docker's `Health`: present once a container with a health check has started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// Where the container's overlay layer lives (from the image store).
@@ -163,6 +166,22 @@ pub fn now_rfc3339() -> String {
 
 /// The empty time Docker shows for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A container record that exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("container {id}: unreadable record: {error}")]
+pub struct UnreadableRecord {
+    pub id: String,
+    #[source]
+    pub error: EngineError,
+}
+
+/// The records of a root: the readable ones, newest first, and the unreadable ones.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub records: Vec<ContainerRecord>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
 
 /// Exclusive lock on the root's metadata, released on drop.
 pub struct MetadataLock {
@@ -335,6 +354,24 @@ impl Store {
             }
         })?;
         serde_json::from_slice(&bytes).map_err(|source| EngineError::Json { path, source })
+    }
+
+    /// Every record, newest first, and every record that could not be read (with the cause).
+    /// A directory whose `config.v2.json` is missing is a container being created or removed
+    /// right now and is skipped; any other failure (unreadable file, corrupt JSON) is reported,
+    /// never dropped: a listing that hides a container hides a problem.
+    pub fn load_all(&self) -> Records {
+        let mut out = Records::default();
+        for id in self.list_ids() {
+            match self.load(&id) {
+                Ok(r) => out.records.push(r),
+                Err(EngineError::NoSuchContainer(_)) => {}
+                Err(error) => out.unreadable.push(UnreadableRecord { id, error }),
+            }
+        }
+        out.records.sort_by(|a, b| b.created.cmp(&a.created));
+        out.unreadable.sort_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     pub fn load_host_config(&self, id: &str) -> Result<HostConfig> {

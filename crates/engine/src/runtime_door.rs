@@ -23,6 +23,9 @@ pub struct ExecIo {
     pub detach: bool,
     /// Give the process this process's stdin (else /dev/null).
     pub stdin: bool,
+    /// Send the process's stdout and stderr to this descriptor (stdin /dev/null) and return
+    /// at once with its PID, a child of the caller to reap (a health probe).
+    pub output: Option<RawFd>,
 }
 
 /// What `exec` started.
@@ -167,6 +170,8 @@ impl OciRuntime for LibraryRuntime {
             );
             opts.console_socket = Some(path);
             sock_dir = Some(dir);
+        } else if let Some(out) = io.output {
+            opts.stdio = Some([null.as_raw_fd(), out, out]);
         } else if !io.stdin {
             opts.stdio = Some([null.as_raw_fd(), 1, 2]);
         }
@@ -364,6 +369,23 @@ impl OciRuntime for BinaryRuntime {
             cmd.arg("--detach");
         }
         cmd.arg(id);
+        if let Some(out) = io.output {
+            // The binary waits for the process: it is the probe's stand-in, our child.
+            let child = cmd
+                .stdin(Stdio::null())
+                .stdout(stdio_from(out)?)
+                .stderr(stdio_from(out)?)
+                .spawn()
+                .map_err(|e| self.spawn_err("exec", id, e));
+            // The process file is read by the time the binary forks the process; a stale
+            // directory in the temporary dir is all a slow start could leave.
+            let child = child?;
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(ExecStarted {
+                pid: Some(child.id() as i32),
+                ..Default::default()
+            });
+        }
         if !io.stdin {
             cmd.stdin(Stdio::null());
         }

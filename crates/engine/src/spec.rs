@@ -217,6 +217,8 @@ pub fn merge_config(image: &ContainerConfig, opts: &RunOptions, id: &str) -> Con
             .clone()
             .or_else(|| image.stop_signal.clone()),
         stop_timeout: opts.stop_timeout,
+        healthcheck: crate::health::merge(image.healthcheck.as_ref(), opts.healthcheck.as_ref()),
+        shell: image.shell.clone(),
     }
 }
 

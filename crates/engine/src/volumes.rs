@@ -276,30 +276,38 @@ impl Volumes {
         out
     }
 
+    /// Every container record, failing on the first one that cannot be read: whether a volume
+    /// is in use cannot be answered while a record is unreadable.
+    fn all_records(&self) -> Result<Vec<ContainerRecord>> {
+        let mut all = self.containers.load_all();
+        match all.unreadable.pop() {
+            Some(bad) => Err(EngineError::UnreadableRecord(Box::new(bad))),
+            None => Ok(all.records),
+        }
+    }
+
     /// The IDs of the containers whose mounts use volume `name`.
-    pub fn users(&self, name: &str) -> Vec<String> {
-        self.containers
-            .list_ids()
+    pub fn users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .all_records()?
             .into_iter()
-            .filter_map(|id| self.containers.load(&id).ok())
             .filter(|r| uses_volume(r, name))
             .map(|r| r.id)
-            .collect()
+            .collect())
     }
 
     /// Names of the volumes some container uses.
-    fn used_names(&self) -> std::collections::BTreeSet<String> {
-        self.containers
-            .list_ids()
+    fn used_names(&self) -> Result<std::collections::BTreeSet<String>> {
+        Ok(self
+            .all_records()?
             .into_iter()
-            .filter_map(|id| self.containers.load(&id).ok())
             .flat_map(|r| {
                 r.mount_points
                     .into_values()
                     .filter(|m| m.r#type == "volume")
                     .map(|m| m.name)
             })
-            .collect()
+            .collect())
     }
 
     /// `volume ls -f`: `dangling=true|false`, `label=k[=v]`, `name=sub`, `driver=local`.
@@ -313,7 +321,7 @@ impl Volumes {
             }
         }
         let used = if filters.iter().any(|(k, _)| k == "dangling") {
-            self.used_names()
+            self.used_names()?
         } else {
             Default::default()
         };
@@ -344,7 +352,7 @@ impl Volumes {
             Err(EngineError::NoSuchVolume(_)) if force => return Ok(()),
             Err(e) => return Err(e),
         };
-        let users = self.users(&volume.name);
+        let users = self.users(&volume.name)?;
         if !users.is_empty() {
             return Err(EngineError::VolumeInUse {
                 name: volume.name,
@@ -395,7 +403,7 @@ impl Volumes {
                 .iter()
                 .any(|(k, v)| k == "all" && (v == "true" || v == "1"));
         let _lock = self.containers.lock()?;
-        let used = self.used_names();
+        let used = self.used_names()?;
         let mut report = PruneReport::default();
         for volume in self.list() {
             if used.contains(&volume.name) || (!all && !volume.is_anonymous()) {
@@ -482,7 +490,11 @@ impl Volumes {
             let Ok(_lock) = self.containers.lock() else {
                 return;
             };
-            if self.users(&volume.name).iter().all(|id| *id == record.id) {
+            // A volume some unreadable record may use is kept.
+            if self
+                .users(&volume.name)
+                .is_ok_and(|users| users.iter().all(|id| *id == record.id))
+            {
                 let _ = self.destroy(&volume);
             }
         }
@@ -607,15 +619,9 @@ fn uses_volume(record: &ContainerRecord, name: &str) -> bool {
         .any(|m| m.r#type == "volume" && m.name == name)
 }
 
-/// `label=k` or `label=k=v` against a label map.
-pub fn label_matches(labels: Option<&BTreeMap<String, String>>, want: &str) -> bool {
-    let Some(labels) = labels else {
-        return false;
-    };
-    match want.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(want),
-    }
+/// `label=k` or `label=k=v` against an optional label map (none matches nothing).
+pub(crate) fn label_matches(labels: Option<&BTreeMap<String, String>>, want: &str) -> bool {
+    labels.is_some_and(|l| berth_image::filter::label_matches(l, want))
 }
 
 /// The local driver's options, checked as Docker checks them.

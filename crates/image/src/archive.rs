@@ -344,8 +344,9 @@ impl Store {
     /// The outer archive is read once, in order, by this thread; each layer member is handed,
     /// in chunks through a bounded queue, to a worker thread of its own that decompresses,
     /// hashes, records tar-split and writes its files. Several layers are extracted at once
-    /// (up to one per core), so a slow layer does not hold up the next one's reading. Once every
-    /// layer is extracted, one `syncfs` makes their files durable before any is committed.
+    /// (up to one per core), so a slow layer does not hold up the next one's reading. No file is
+    /// fsynced on its own: committing the first layer flushes every extracted file with one
+    /// `syncfs` before that layer is registered (see [`Store::commit_staged`]).
     pub fn load(&self, input: impl Read, progress: &dyn Progress) -> Result<Vec<LoadedImage>> {
         let outer = decompress(input)?;
         let mut tar = TarReader::new(std::io::BufReader::with_capacity(1 << 20, outer), false);
@@ -367,15 +368,6 @@ impl Store {
                 read.and(failed.map_or(Ok(()), Err))
             });
             extracted?;
-            if !staged.is_empty() {
-                // One flush for every layer's files (not one fsync per file) before any layer
-                // becomes visible.
-                let overlay = &self.layout.overlay;
-                let dir =
-                    std::fs::File::open(overlay).map_err(ImageError::io("opening", overlay))?;
-                rustix::fs::syncfs(&dir)
-                    .map_err(|e| ImageError::io("syncing", overlay)(e.into()))?;
-            }
             let plans = self.plan_images(&files)?;
             let mut loaded = Vec::new();
             for plan in plans {
@@ -602,75 +594,105 @@ impl Store {
                 diff_ids.len()
             )));
         }
-        let mut parent: Option<String> = None;
-        for (path, diff_id) in plan.layer_paths.iter().zip(diff_ids) {
-            let chain = chain_id(parent.as_deref(), diff_id);
-            let mut path = path.clone();
-            for _ in 0..8 {
-                match links.get(&path) {
-                    Some(t) => path = t.clone(),
-                    None => break,
+        // Layers to commit go into one batch (one flush for all of them, see
+        // `commit_staged_chain`), committed before a layer has to be re-extracted from an
+        // earlier one and at the end.
+        let mut batch: Vec<StagedLayer> = Vec::new();
+        let mut batch_base: Option<String> = None;
+        let mut blobs: Vec<(String, String)> = Vec::new();
+        let result = (|| -> Result<()> {
+            let mut parent: Option<String> = None;
+            for (path, diff_id) in plan.layer_paths.iter().zip(diff_ids) {
+                let chain = chain_id(parent.as_deref(), diff_id);
+                let mut path = path.clone();
+                for _ in 0..8 {
+                    match links.get(&path) {
+                        Some(t) => path = t.clone(),
+                        None => break,
+                    }
                 }
-            }
-            if self.has_layer(&chain) {
-                parent = Some(chain);
-                continue;
-            }
-            if !staged.contains_key(&path) {
-                // Tiny layers (under one tar block, e.g. a gzip'd empty layer) were kept in memory.
-                if let Some(bytes) = files.get(&path) {
-                    let layer = self.stage_layer(decompress(&bytes[..])?, &path)?;
-                    let raw_digest = sha256_digest(bytes);
-                    staged.insert(
-                        path.clone(),
-                        Staged {
-                            layer: Some(layer),
-                            raw_digest,
-                            committed_as: None,
-                        },
-                    );
+                if batch.is_empty() && self.has_layer(&chain) {
+                    parent = Some(chain);
+                    continue;
                 }
-            }
-            let st = staged.get_mut(&path).ok_or_else(|| {
-                ImageError::BadArchive(format!("layer {path} missing from archive"))
-            })?;
-            if let Some(expected) = path.strip_prefix("blobs/sha256/") {
-                if with_algo(expected) != st.raw_digest {
+                if !staged.contains_key(&path) {
+                    // Tiny layers (under one tar block, e.g. a gzip'd empty layer) were kept in
+                    // memory.
+                    if let Some(bytes) = files.get(&path) {
+                        let layer = self.stage_layer(decompress(&bytes[..])?, &path)?;
+                        let raw_digest = sha256_digest(bytes);
+                        staged.insert(
+                            path.clone(),
+                            Staged {
+                                layer: Some(layer),
+                                raw_digest,
+                                committed_as: None,
+                            },
+                        );
+                    }
+                }
+                let st = staged.get_mut(&path).ok_or_else(|| {
+                    ImageError::BadArchive(format!("layer {path} missing from archive"))
+                })?;
+                if let Some(expected) = path.strip_prefix("blobs/sha256/") {
+                    if with_algo(expected) != st.raw_digest {
+                        return Err(ImageError::DigestMismatch {
+                            what: format!("blob {path}"),
+                            expected: with_algo(expected),
+                            actual: st.raw_digest.clone(),
+                        });
+                    }
+                }
+                let layer = match (st.layer.take(), &st.committed_as) {
+                    (Some(l), _) => l,
+                    (None, Some(prev)) => {
+                        let prev = prev.clone();
+                        self.commit_staged_chain(
+                            std::mem::take(&mut batch),
+                            batch_base.as_deref(),
+                        )?;
+                        self.restage_layer(&prev)?
+                    }
+                    (None, None) => {
+                        return Err(ImageError::BadArchive(format!("layer {path} unusable")))
+                    }
+                };
+                if layer.applied.diff_id != *diff_id {
+                    let actual = layer.applied.diff_id.clone();
+                    self.discard_staged(layer);
                     return Err(ImageError::DigestMismatch {
-                        what: format!("blob {path}"),
-                        expected: with_algo(expected),
-                        actual: st.raw_digest.clone(),
+                        what: format!("layer {path}"),
+                        expected: diff_id.clone(),
+                        actual,
                     });
                 }
-            }
-            let layer = match (st.layer.take(), &st.committed_as) {
-                (Some(l), _) => l,
-                (None, Some(prev)) => self.restage_layer(prev)?,
-                (None, None) => {
-                    return Err(ImageError::BadArchive(format!("layer {path} unusable")))
+                if let Some(blob) = path
+                    .strip_prefix("blobs/sha256/")
+                    .map(with_algo)
+                    .filter(|d| d != diff_id)
+                {
+                    blobs.push((blob, diff_id.clone()));
                 }
-            };
-            if layer.applied.diff_id != *diff_id {
-                let actual = layer.applied.diff_id.clone();
+                if batch.is_empty() {
+                    batch_base = parent.clone();
+                }
+                batch.push(layer);
+                st.committed_as = Some(chain.clone());
+                parent = Some(chain);
+            }
+            self.commit_staged_chain(std::mem::take(&mut batch), batch_base.as_deref())?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for layer in batch {
                 self.discard_staged(layer);
-                return Err(ImageError::DigestMismatch {
-                    what: format!("layer {path}"),
-                    expected: diff_id.clone(),
-                    actual,
-                });
             }
-            let blob_digest = path
-                .strip_prefix("blobs/sha256/")
-                .map(with_algo)
-                .filter(|d| d != diff_id);
-            let committed = self.commit_staged(layer, parent.as_deref())?;
-            if let Some(blob) = blob_digest {
-                // Remember which compressed blob gave this DiffID, as Docker's distribution
-                // metadata does (a later push or pull can skip the work).
-                self.record_blob_digest(&blob, diff_id, plan.tags.first().map(String::as_str))?;
-            }
-            st.committed_as = Some(committed.clone());
-            parent = Some(committed);
+            return Err(e);
+        }
+        for (blob, diff_id) in &blobs {
+            // Remember which compressed blob gave this DiffID, as Docker's distribution
+            // metadata does (a later push or pull can skip the work).
+            self.record_blob_digest(blob, diff_id, plan.tags.first().map(String::as_str))?;
         }
         let id = self.add_image_raw(raw, None)?;
         let mut tags = Vec::new();

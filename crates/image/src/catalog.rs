@@ -22,6 +22,8 @@ pub struct ImageSummary {
     pub parent: Option<String>,
     /// Untagged with children: hidden unless `-a`.
     pub intermediate: bool,
+    /// The image config's `Labels`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One `history` row, newest first.
@@ -196,6 +198,7 @@ impl Store {
                 repo_tags: img.repo_tags,
                 repo_digests: img.repo_digests,
                 intermediate,
+                labels: img.config.config.and_then(|c| c.labels).unwrap_or_default(),
             });
         }
         out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));

@@ -118,6 +118,30 @@ impl Store {
         self.tag(image_id, digest_reference).map(|_| ())
     }
 
+    /// Records the descriptor of the blob committed layer `chain_id` came from, as Docker's
+    /// `layerdb/sha256/<chain>/descriptor.json`: kept for foreign (non-distributable) layers,
+    /// whose manifest entry (media type, `urls`) a push must repeat instead of uploading them.
+    pub fn set_layer_descriptor(&self, chain_id: &str, descriptor: &[u8]) -> Result<()> {
+        let dir = self.layout.layer_meta(chain_id);
+        if !dir.is_dir() {
+            return Err(ImageError::BadMetadata {
+                path: dir,
+                reason: "no such layer".into(),
+            });
+        }
+        write_atomic(&dir.join("descriptor.json"), descriptor)
+    }
+
+    /// The descriptor recorded with [`Store::set_layer_descriptor`], if any.
+    pub fn layer_descriptor(&self, chain_id: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.layout.layer_meta(chain_id).join("descriptor.json");
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ImageError::io("reading", &path)(e)),
+        }
+    }
+
     /// Keeps a verified, staged layer of blob `blob` for a later pull to commit, should this
     /// one die before committing it. Hold the returned guard until the layer is committed.
     pub fn keep_staged(&self, blob: &str, staged: &StagedLayer) -> Result<KeptLayer> {

@@ -12,6 +12,9 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    /// An `images` filter key or value Docker does not accept (`key` or `key=value`).
+    #[error("invalid filter '{0}'")]
+    InvalidFilter(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
     #[error("invalid reference format: {reference}: {reason}")]

@@ -94,7 +94,7 @@ fn ensure_dir(diff: &Path, rel: &Path) -> io::Result<()> {
             Ok(m) if m.is_dir() => continue,
             Ok(_) => {
                 std::fs::remove_file(&path)?;
-                std::fs::create_dir(&path)?;
+                create_init_dir(&path)?;
                 rustix::fs::lsetxattr(
                     &path,
                     crate::apply::OPAQUE_XATTR,
@@ -102,11 +102,18 @@ fn ensure_dir(diff: &Path, rel: &Path) -> io::Result<()> {
                     rustix::fs::XattrFlags::empty(),
                 )?;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir(&path)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create_init_dir(&path)?,
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// A directory the init layer adds: root's, 0755 whatever the umask (as Docker's init layer).
+pub fn create_init_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
 }
 
 /// Clears `diff/<rel>` (any type, a directory with its contents) after making its parent a

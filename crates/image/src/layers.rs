@@ -91,7 +91,18 @@ impl Store {
 
     /// Extracts an uncompressed tar stream into a fresh, not yet visible layer directory.
     pub fn stage_layer(&self, tar: impl Read, label: &str) -> Result<StagedLayer> {
-        let cache_id = random_hex_id();
+        self.stage_layer_as(random_hex_id(), tar, label)
+    }
+
+    /// Like [`Store::stage_layer`] into the directory `cache_id` the caller chose (from
+    /// [`random_hex_id`](crate::digest::random_hex_id)), so it can record where an extraction
+    /// happens before it starts (see [`crate::partial`]).
+    pub fn stage_layer_as(
+        &self,
+        cache_id: String,
+        tar: impl Read,
+        label: &str,
+    ) -> Result<StagedLayer> {
         // The intent first: a directory that exists always has its intent visible.
         let intent = Intent::begin(&self.layout.root, STAGE_KIND, &cache_id)?;
         let dir = self.layout.layer_dir(&cache_id);
@@ -155,53 +166,119 @@ impl Store {
     }
 
     /// Commits a staged layer on top of `parent` (a ChainID, None for a bottom layer) and returns
-    /// its ChainID. When that ChainID already exists the staged copy is discarded.
+    /// its ChainID. When that ChainID already exists the staged copy is discarded. See
+    /// [`Store::commit_staged_chain`] for the order of the writes.
     pub fn commit_staged(&self, staged: StagedLayer, parent: Option<&str>) -> Result<String> {
-        let chain = chain_id(parent, &staged.applied.diff_id);
-        let _lock = self.lock()?;
-        if self.has_layer(&chain) {
-            self.discard_staged(staged);
-            return Ok(chain);
-        }
-        let result = self.commit_staged_locked(&staged, &chain, parent);
-        if result.is_err() {
-            self.remove_layer_dir(&staged.cache_id);
-        }
-        // Committed (referenced by layerdb) or removed: either way nothing is left to protect.
-        staged.finished();
-        result.map(|()| chain)
+        let mut chains = self.commit_staged_chain(vec![staged], parent)?;
+        chains.pop().ok_or_else(|| ImageError::BadMetadata {
+            path: self.layout.layerdb(),
+            reason: "a committed layer has no ChainID".into(),
+        })
     }
 
-    fn commit_staged_locked(
+    /// Commits staged layers that form a chain (bottom first) on top of `parent`; returns their
+    /// ChainIDs in the same order. Layers whose ChainID already exists are discarded.
+    ///
+    /// The order makes a crash at any instant harmless (each step is a [`crate::fault`] point):
+    /// 1. every layer directory gets its short link, `link`, `lower`, `work` and `committed`,
+    ///    and every layerdb entry is written in full under `layerdb/tmp/`
+    ///    (`layer-commit:written`);
+    /// 2. one `syncfs` makes all of it durable — the extracted files, whose writes were never
+    ///    fsynced one by one, and the metadata (`layer-commit:synced`);
+    /// 3. the entries are renamed to `layerdb/sha256/<chain-id>`, parents first — the only step
+    ///    that makes a layer exist — and that directory is fsynced (`layer-commit:registered`).
+    ///
+    /// Interrupted before 3, the store holds unregistered cache directories and staging
+    /// entries, which `remove_orphans` (image prune) deletes; during or after 3, complete layers.
+    pub fn commit_staged_chain(
         &self,
-        staged: &StagedLayer,
-        chain: &str,
+        layers: Vec<StagedLayer>,
         parent: Option<&str>,
-    ) -> Result<()> {
-        let parent_info = match parent {
+    ) -> Result<Vec<String>> {
+        let _lock = self.lock()?;
+        let mut parent_info = match parent {
             Some(p) => Some(self.layer(p)?),
             None => None,
         };
-        self.finish_layer_dir(&staged.cache_id, parent_info.as_ref())?;
-        let dir = self.layout.layer_dir(&staged.cache_id);
-        write_plain(&dir.join("committed"), b"")?;
-        let tmp = self
-            .layout
-            .layerdb_tmp()
-            .join(format!("write-{}", &random_hex_id()[..16]));
-        std::fs::create_dir_all(&tmp).map_err(ImageError::io("creating", &tmp))?;
-        write_plain(&tmp.join("diff"), staged.applied.diff_id.as_bytes())?;
-        write_plain(&tmp.join("cache-id"), staged.cache_id.as_bytes())?;
-        write_plain(
-            &tmp.join("size"),
-            staged.applied.size.to_string().as_bytes(),
-        )?;
-        if let Some(p) = parent {
-            write_plain(&tmp.join("parent"), with_algo(p).as_bytes())?;
+        // (chain id, staging entry, cache id) of each layer to register, bottom first.
+        let mut prepared: Vec<(String, PathBuf, String)> = Vec::new();
+        let mut registered = 0;
+        let mut chains = Vec::new();
+        let mut layers = layers.into_iter();
+        // Dropped once each layer is registered or removed (see `finished`).
+        let mut intents: Vec<Intent> = Vec::new();
+        let result = (|| -> Result<()> {
+            for mut staged in layers.by_ref() {
+                if let Some(i) = staged.intent.take() {
+                    intents.push(i);
+                }
+                let chain = chain_id(
+                    parent_info.as_ref().map(|p| p.chain_id.as_str()),
+                    &staged.applied.diff_id,
+                );
+                chains.push(chain.clone());
+                if self.has_layer(&chain) {
+                    self.discard_staged(staged);
+                    parent_info = Some(self.layer(&chain)?);
+                    continue;
+                }
+                let entry = self
+                    .layout
+                    .layerdb_tmp()
+                    .join(format!("write-{}", &random_hex_id()[..16]));
+                prepared.push((chain.clone(), entry.clone(), staged.cache_id.clone()));
+                self.finish_layer_dir(&staged.cache_id, parent_info.as_ref())?;
+                let dir = self.layout.layer_dir(&staged.cache_id);
+                write_plain(&dir.join("committed"), b"")?;
+                std::fs::create_dir_all(&entry).map_err(ImageError::io("creating", &entry))?;
+                write_plain(&entry.join("diff"), staged.applied.diff_id.as_bytes())?;
+                write_plain(&entry.join("cache-id"), staged.cache_id.as_bytes())?;
+                write_plain(
+                    &entry.join("size"),
+                    staged.applied.size.to_string().as_bytes(),
+                )?;
+                if let Some(p) = &parent_info {
+                    write_plain(&entry.join("parent"), with_algo(&p.chain_id).as_bytes())?;
+                }
+                write_plain(&entry.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+                parent_info = Some(LayerInfo {
+                    chain_id: with_algo(&chain),
+                    diff_id: staged.applied.diff_id.clone(),
+                    cache_id: staged.cache_id.clone(),
+                    size: staged.applied.size,
+                    parent: parent_info.as_ref().map(|p| with_algo(&p.chain_id)),
+                });
+            }
+            if prepared.is_empty() {
+                return Ok(());
+            }
+            crate::fault::point("layer-commit:written");
+            crate::layout::sync_filesystems(&[&self.layout.overlay, &self.layout.layerdb_tmp()])?;
+            crate::fault::point("layer-commit:synced");
+            for (chain, entry, _) in &prepared {
+                let dest = self.layout.layer_meta(chain);
+                std::fs::rename(entry, &dest).map_err(ImageError::io("committing layer", &dest))?;
+                registered += 1;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // Layers already renamed into place are complete; the rest go.
+            for (_, entry, cache_id) in prepared.into_iter().skip(registered) {
+                let _ = remove_tree(&entry);
+                self.remove_layer_dir(&cache_id);
+            }
+            for staged in layers {
+                self.discard_staged(staged);
+            }
+            intents.into_iter().for_each(Intent::done);
+            return Err(e);
         }
-        write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
-        let dest = self.layout.layer_meta(chain);
-        std::fs::rename(&tmp, &dest).map_err(ImageError::io("committing layer", &dest))
+        intents.into_iter().for_each(Intent::done);
+        // The layers exist from here on; an error now leaves them complete (and unreferenced).
+        crate::layout::sync_dir(&self.layout.layerdb())?;
+        crate::fault::point("layer-commit:registered");
+        Ok(chains)
     }
 
     /// Removes `overlay2/<cache-id>` and its short link. A `merged` directory still mounted (a
@@ -329,5 +406,69 @@ impl Store {
             &by_diff.join(hex_part(diff_id)),
             meta.to_string().as_bytes(),
         )
+    }
+
+    /// Removes layer directories and staging leftovers that no layer or container references
+    /// and that are older than `min_age` (younger ones may belong to an extraction in progress).
+    pub fn remove_orphans(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        let mut wanted = std::collections::HashSet::new();
+        wanted.insert("l".to_string());
+        if let Ok(rd) = std::fs::read_dir(self.layout.layerdb()) {
+            for e in rd.flatten() {
+                if let Ok(Some(c)) = read_text_opt(&e.path().join("cache-id")) {
+                    wanted.insert(c);
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.layout.mounts()) {
+            for e in rd.flatten() {
+                if let Ok(Some(m)) = read_text_opt(&e.path().join("mount-id")) {
+                    wanted.insert(format!("{m}-init"));
+                    wanted.insert(m);
+                }
+                if let Ok(Some(i)) = read_text_opt(&e.path().join("init-id")) {
+                    wanted.insert(i);
+                }
+            }
+        }
+        let old_enough = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age)
+        };
+        let mut removed = Vec::new();
+        let dirs = [self.layout.overlay.clone(), self.layout.layerdb_tmp()];
+        for (i, dir) in dirs.iter().enumerate() {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let p = e.path();
+                if (i == 0 && wanted.contains(&name)) || !old_enough(&p) {
+                    continue;
+                }
+                if i == 0 {
+                    self.remove_layer_dir(&name);
+                } else {
+                    let _ = remove_tree(&p);
+                }
+                removed.push(p);
+            }
+        }
+        // Short links whose layer is gone.
+        if let Ok(rd) = std::fs::read_dir(self.layout.links()) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if std::fs::metadata(&p).is_err() && old_enough(&p) {
+                    let _ = std::fs::remove_file(&p);
+                    removed.push(p);
+                }
+            }
+        }
+        Ok(removed)
     }
 }

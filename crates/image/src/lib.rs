@@ -5,7 +5,8 @@
 //!   and rebuilt byte for byte for export (`export`, `tarsplit`).
 //! - Container layers are in `mounts`, mounted by `overlay` (the one overlayfs mount path:
 //!   new mount API with `lowerdir+`, never a `chdir`); archives (`docker save`, OCI) in
-//!   `archive`; `docker import` in `import`; listing, history, inspect and removal in `catalog`.
+//!   `archive`; `docker import` in `import`; listing, history, inspect and removal in `catalog`;
+//!   Docker's `images` filters in `filter`.
 //!
 //! This crate knows nothing of containers beyond their layers.
 pub mod apply;
@@ -17,8 +18,9 @@ pub mod digest;
 pub mod distribution;
 pub mod error;
 pub mod export;
+pub mod fault;
+pub mod filter;
 pub(crate) mod fold;
-pub mod humanize;
 pub mod imagedb;
 pub mod import;
 pub mod intent;
@@ -26,6 +28,7 @@ pub mod layers;
 pub mod layout;
 pub mod mounts;
 pub mod overlay;
+pub mod partial;
 pub mod recovery;
 pub mod reference;
 pub mod repositories;

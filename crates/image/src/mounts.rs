@@ -140,7 +140,9 @@ impl Store {
             for (rel, is_dir) in INIT_ENTRIES {
                 let p = place(rel, *is_dir)?;
                 if *is_dir {
-                    mkdir(&p)?;
+                    if !p.is_dir() {
+                        crate::fold::create_init_dir(&p).map_err(ImageError::io("creating", &p))?;
+                    }
                 } else {
                     write_plain(&p, b"")?;
                     use std::os::unix::fs::PermissionsExt;

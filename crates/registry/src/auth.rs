@@ -97,13 +97,19 @@ pub fn repository_scope(repository: &str, push: bool) -> String {
     }
 }
 
-/// The token server's answer (`token`, or OAuth's `access_token`).
+/// The `client_id` Docker sends to token servers.
+pub const CLIENT_ID: &str = "docker";
+
+/// The token server's answer (`token`, or OAuth's `access_token`; `refresh_token` when offline
+/// access was asked for: Docker keeps it as the registry's identity token).
 #[derive(Debug, serde::Deserialize)]
 pub struct TokenResponse {
     #[serde(default)]
     pub token: String,
     #[serde(default)]
     pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: String,
 }
 
 impl TokenResponse {

@@ -1,9 +1,12 @@
 //! Reading a blob: a `Read` over `GET /v2/<name>/blobs/<digest>` that hashes what passes, and
 //! when the connection drops mid-blob asks for the rest with an HTTP `Range` request instead of
-//! starting over. [`BlobReader::finish`] checks length and digest; nothing read from a blob may be
-//! trusted before that.
+//! starting over. With a [`PartialBlob`] it first reads back what an earlier, killed pull kept
+//! of the blob, asks the registry only for the rest, and appends what arrives to it, so a pull
+//! killed now can continue too. [`BlobReader::finish`] checks length and digest; nothing read
+//! from a blob may be trusted before that.
 use crate::client::{RegistryClient, RequestBody};
 use crate::error::{RegistryError, Result};
+use berth_image::partial::PartialBlob;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use ureq::http::Method;
@@ -24,6 +27,12 @@ pub struct BlobReader<'a> {
     /// A registry error met while (re)opening the stream, kept to report it precisely.
     failure: Option<RegistryError>,
     progress: &'a (dyn Fn(u64) + Sync),
+    /// Where received bytes are kept (and, at first, read back from).
+    partial: Option<&'a PartialBlob>,
+    /// Kept bytes still to read back before the network is asked.
+    prefix: Option<Box<dyn Read + 'a>>,
+    /// Where a foreign layer lives outside the registry, tried in order before it.
+    urls: Vec<String>,
 }
 
 impl<'a> BlobReader<'a> {
@@ -46,7 +55,31 @@ impl<'a> BlobReader<'a> {
             resumes: 0,
             failure: None,
             progress,
+            partial: None,
+            prefix: None,
+            urls: Vec::new(),
         }
+    }
+
+    /// Fetches the blob from `urls` (a foreign layer's), in order, and from the registry only
+    /// when none of them serves it, as Docker does. Only `http`/`https` URLs are used.
+    pub fn with_urls(mut self, urls: &[String]) -> BlobReader<'a> {
+        self.urls = urls
+            .iter()
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .cloned()
+            .collect();
+        self
+    }
+
+    /// Continues from (and keeps appending to) `partial`: its bytes are read back first and the
+    /// registry is asked for the rest with a `Range` request.
+    pub fn with_partial(mut self, partial: &'a PartialBlob) -> Result<BlobReader<'a>> {
+        if !partial.is_empty() {
+            self.prefix = Some(Box::new(partial.prefix()?));
+        }
+        self.partial = Some(partial);
+        Ok(self)
     }
 
     /// Bytes received so far.
@@ -62,14 +95,24 @@ impl<'a> BlobReader<'a> {
         if self.offset > 0 {
             headers.push(("Range", format!("bytes={}-", self.offset)));
         }
-        let mut resp = self.client.send(
-            Method::GET,
-            &url,
-            &self.repository,
-            false,
-            &headers,
-            RequestBody::Empty,
-        )?;
+        let mut resp = loop {
+            let Some(external) = self.urls.first() else {
+                break self.client.send(
+                    Method::GET,
+                    &url,
+                    &self.repository,
+                    false,
+                    &headers,
+                    RequestBody::Empty,
+                )?;
+            };
+            match self.client.get_external(external, &headers) {
+                Ok(r) if r.status().as_u16() == 200 || r.status().as_u16() == 206 => break r,
+                Ok(r) => tracing::debug!("blob {}: {external}: HTTP {}", self.digest, r.status()),
+                Err(e) => tracing::debug!("blob {}: {e}", self.digest),
+            }
+            self.urls.remove(0);
+        };
         let status = resp.status().as_u16();
         let what = format!("blob {}", self.digest);
         match status {
@@ -154,8 +197,23 @@ impl Read for BlobReader<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
+        if let Some(prefix) = self.prefix.as_mut() {
+            match prefix.read(buf)? {
+                0 => self.prefix = None,
+                n => {
+                    self.hasher.update(&buf[..n]);
+                    self.offset += n as u64;
+                    (self.progress)(n as u64);
+                    return Ok(n);
+                }
+            }
+        }
         loop {
             if self.body.is_none() {
+                if self.expected > 0 && self.offset >= self.expected {
+                    // All of it was kept: nothing to ask the registry for.
+                    return Ok(0);
+                }
                 if let Err(e) = self.open() {
                     let msg = e.to_string();
                     self.failure = Some(e);
@@ -174,6 +232,13 @@ impl Read for BlobReader<'_> {
                 Ok(n) => {
                     self.hasher.update(&buf[..n]);
                     self.offset += n as u64;
+                    if let Some(p) = self.partial {
+                        if let Err(e) = p.append(&buf[..n]) {
+                            // Keeping is a convenience: the download goes on without it.
+                            tracing::debug!("blob {}: not kept: {e}", self.digest);
+                            self.partial = None;
+                        }
+                    }
                     (self.progress)(n as u64);
                     return Ok(n);
                 }

@@ -1,13 +1,14 @@
 //! One registry's HTTP API (Distribution spec v2) over `ureq` with rustls: endpoint discovery
 //! (HTTPS, plain HTTP only where [`Settings::allows_plain_http`] says so), authentication (Basic,
-//! or Bearer tokens per scope fetched from the challenge's realm), retries with back-off for
+//! or Bearer tokens per scope fetched from the challenge's realm: a GET with Basic credentials,
+//! or Docker's OAuth2 POST `grant_type=refresh_token` with an identity token), retries with back-off for
 //! transient failures (connection errors, 429, 5xx; `Retry-After` honoured), and errors that name
 //! the registry and repository. Blocking I/O: callers run concurrent transfers on scoped threads,
 //! so a process that later forks a container is single-threaded again once they return.
-use crate::auth::{parse_challenges, repository_scope, Challenge, TokenResponse};
+use crate::auth::{parse_challenges, repository_scope, Challenge, TokenResponse, CLIENT_ID};
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
-use crate::settings::{api_host, Settings};
+use crate::settings::Settings;
 use base64::Engine;
 use std::collections::HashMap;
 use std::io::Read;
@@ -48,6 +49,10 @@ pub struct RegistryClient {
     credentials: Option<Credentials>,
     mode: Mutex<AuthMode>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Ask the token server for a refresh token too (`login`, as Docker's `offline_token`).
+    offline_access: bool,
+    /// The refresh token the token server sent last, if any.
+    refresh_token: Mutex<Option<String>>,
 }
 
 /// A registry's error answer, as the Distribution spec words it.
@@ -103,29 +108,15 @@ pub fn system_roots(settings: &Settings, host: &str) -> Result<RootCerts> {
 }
 
 impl RegistryClient {
-    /// Contacts the registry `domain` (trying its mirrors first for Docker Hub), working out the
-    /// scheme and the authentication it asks for.
+    /// Contacts the registry `domain` itself (never a mirror: pushes, logins and searches go to
+    /// the registry), working out the scheme and the authentication it asks for.
     pub fn connect(
         domain: &str,
         settings: &Settings,
         credentials: Option<Credentials>,
     ) -> Result<RegistryClient> {
         let mut last_err = None;
-        for mirror in settings.mirrors_for(domain) {
-            match Self::connect_url(domain, &mirror, settings, credentials.clone()) {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    tracing::debug!("mirror {mirror} unusable: {e}");
-                    last_err = Some(e);
-                }
-            }
-        }
-        let host = api_host(domain);
-        let mut bases = vec![format!("https://{host}")];
-        if settings.allows_plain_http(host) {
-            bases.push(format!("http://{host}"));
-        }
-        for base in bases {
+        for base in settings.official_endpoints(domain) {
             match Self::connect_url(domain, &base, settings, credentials.clone()) {
                 Ok(c) => return Ok(c),
                 Err(e) => {
@@ -138,6 +129,17 @@ impl RegistryClient {
             registry: domain.to_string(),
             reason: "no endpoint".into(),
         }))
+    }
+
+    /// Contacts `domain`'s registry at the endpoint `base` (`https://mirror.example`), as a
+    /// pull from a mirror does.
+    pub fn connect_endpoint(
+        domain: &str,
+        base: &str,
+        settings: &Settings,
+        credentials: Option<Credentials>,
+    ) -> Result<RegistryClient> {
+        Self::connect_url(domain, base, settings, credentials)
     }
 
     fn connect_url(
@@ -172,9 +174,22 @@ impl RegistryClient {
             credentials,
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: Mutex::new(HashMap::new()),
+            offline_access: false,
+            refresh_token: Mutex::new(None),
         };
         client.ping()?;
         Ok(client)
+    }
+
+    /// Asks token servers for a refresh token as well (`offline_token=true`), as `login` does.
+    pub fn with_offline_access(mut self) -> RegistryClient {
+        self.offline_access = true;
+        self
+    }
+
+    /// The refresh token a token server granted (see [`RegistryClient::with_offline_access`]).
+    pub fn refresh_token(&self) -> Option<String> {
+        self.refresh_token.lock().ok().and_then(|t| t.clone())
     }
 
     /// The registry name (`docker.io`, `localhost:5000`).
@@ -273,31 +288,57 @@ impl RegistryClient {
     }
 
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
-        let mut req = self.agent.get(realm);
-        if let Some(s) = service {
-            req = req.query("service", s);
-        }
-        for one in scope.split(' ').filter(|s| !s.is_empty()) {
-            req = req.query("scope", one);
-        }
-        if let Some(c) = &self.credentials {
-            if !c.identity_token {
-                req = req.query("account", &c.username);
+        let resp = match &self.credentials {
+            // An identity token is an OAuth2 refresh token: Docker trades it with a POST.
+            Some(c) if c.identity_token => {
+                let mut form: Vec<(&str, &str)> = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", c.secret.as_str()),
+                    ("client_id", CLIENT_ID),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s));
+                }
+                if !scope.is_empty() {
+                    form.push(("scope", scope));
+                }
+                if self.offline_access {
+                    form.push(("access_type", "offline"));
+                }
+                self.agent.post(realm).send_form(form)
             }
-        }
-        if let Some(h) = self.basic_header() {
-            req = req.header("Authorization", h);
-        }
-        let mut resp = req.call().map_err(|e| RegistryError::Connect {
+            _ => {
+                let mut req = self.agent.get(realm);
+                if let Some(s) = service {
+                    req = req.query("service", s);
+                }
+                for one in scope.split(' ').filter(|s| !s.is_empty()) {
+                    req = req.query("scope", one);
+                }
+                if let Some(c) = &self.credentials {
+                    req = req.query("account", &c.username);
+                }
+                if self.offline_access {
+                    req = req
+                        .query("offline_token", "true")
+                        .query("client_id", CLIENT_ID);
+                }
+                if let Some(h) = self.basic_header() {
+                    req = req.header("Authorization", h);
+                }
+                req.call()
+            }
+        };
+        let mut resp = resp.map_err(|e| RegistryError::Connect {
             registry: self.domain.clone(),
             reason: format!("token server {realm}: {e}"),
         })?;
         let status = resp.status().as_u16();
-        if status == 401 || status == 403 {
+        if status == 400 || status == 401 || status == 403 {
             let f = failure_of(&mut resp);
             return Err(RegistryError::Unauthorized {
                 registry: self.domain.clone(),
-                message: if f.message.is_empty() {
+                message: if f.message.is_empty() || status == 400 {
                     "incorrect username or password".into()
                 } else {
                     f.message
@@ -322,6 +363,11 @@ impl RegistryClient {
                 registry: self.domain.clone(),
                 reason: format!("token server {realm}: {e}"),
             })?;
+        if !body.refresh_token.is_empty() {
+            if let Ok(mut t) = self.refresh_token.lock() {
+                *t = Some(body.refresh_token.clone());
+            }
+        }
         body.bearer()
             .map(str::to_string)
             .ok_or_else(|| RegistryError::Connect {
@@ -432,6 +478,19 @@ impl RegistryClient {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// `GET url` on another server (a foreign layer's `urls`): the same TLS roots and
+    /// timeouts, never the registry's credentials. Not retried: the caller has other sources.
+    pub fn get_external(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>> {
+        let mut req = self.agent.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        req.call().map_err(|e| RegistryError::Connect {
+            registry: self.domain.clone(),
+            reason: format!("{url}: {e}"),
+        })
     }
 
     /// Turns a failed response into the error Docker would print for it.

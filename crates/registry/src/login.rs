@@ -1,5 +1,6 @@
 //! `login`, `logout` and `search`. Login proves the credentials against the registry (a token
-//! from its realm, or `GET /v2/` with Basic auth) before keeping them in `config.json`; search
+//! from its realm, or `GET /v2/` with Basic auth) before keeping them in `config.json` (the
+//! token server's refresh token in place of the password when it grants one); search
 //! asks Docker Hub's search API, and other registries their `_catalog` where they offer it.
 use crate::client::{RegistryClient, RequestBody};
 use crate::credentials::Credentials;
@@ -25,12 +26,31 @@ pub fn server_domain(server: Option<&str>) -> String {
 }
 
 /// Checks `creds` against `domain` and keeps them; returns the `config.json` key used.
+/// When the registry's token server grants a refresh token, that identity token is kept instead
+/// of the password (`auths.<server>.identitytoken`, as Docker does), and later requests trade it
+/// for access tokens with OAuth2's `grant_type=refresh_token`.
 pub fn login(session: &Session, domain: &str, creds: Credentials) -> Result<String> {
-    let client = session.client_with(domain, creds.clone())?;
+    let client = session
+        .client_with(domain, creds.clone())?
+        .with_offline_access();
     verify(&client)?;
     let key = auth_key(domain);
-    session.credentials.store(&key, &creds)?;
+    let kept = match client.refresh_token() {
+        Some(token) => Credentials {
+            username: creds.username,
+            secret: token,
+            identity_token: true,
+        },
+        None => creds,
+    };
+    session.credentials.store(&key, &kept)?;
     Ok(key)
+}
+
+/// Checks `creds` against `domain` without keeping them (the Engine API's `/auth`: the client
+/// stores what it was told works).
+pub fn check(session: &Session, domain: &str, creds: Credentials) -> Result<()> {
+    verify(&session.client_with(domain, creds)?)
 }
 
 fn verify(client: &RegistryClient) -> Result<()> {

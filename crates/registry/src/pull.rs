@@ -9,10 +9,11 @@ use crate::blob::{fetch_small, BlobReader};
 use crate::client::{header, RegistryClient, RequestBody};
 use crate::error::{RegistryError, Result};
 use crate::manifest::{self, Descriptor, ImageManifest, Manifest, Platform, ACCEPT_MANIFESTS};
-use crate::session::Session;
+use crate::session::{Endpoint, Session};
 use berth_image::distribution::KeptLayer;
 use berth_image::{ImageConfig, Reference, StagedLayer, Store};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use ureq::http::Method;
 
@@ -97,9 +98,13 @@ pub fn pull(
         progress.status("Using default tag: latest");
         r.tag = Some("latest".into());
     }
-    let client = session.client(&r.domain, false)?;
+    let endpoints = session.pull_endpoints(&r.domain);
+    let progress = &OnceStatus {
+        inner: progress,
+        shown: Mutex::new(HashSet::new()),
+    };
     let targets: Vec<Reference> = if options.all_tags {
-        list_tags(&client, &r)?
+        from_endpoints(session, &r.domain, &endpoints, |c| list_tags(c, &r))?
             .into_iter()
             .map(|t| Reference {
                 tag: Some(t),
@@ -107,13 +112,76 @@ pub fn pull(
             })
             .collect()
     } else {
-        vec![r]
+        vec![r.clone()]
     };
     let mut out = Vec::new();
     for t in targets {
-        out.push(pull_one(store, &client, &t, options, progress)?);
+        out.push(from_endpoints(session, &r.domain, &endpoints, |c| {
+            pull_one(store, c, &t, options, progress)
+        })?);
     }
     Ok(out)
+}
+
+/// Runs `work` against each endpoint in turn (Docker Hub's mirrors, then Hub) until one serves
+/// it: as Docker does, a mirror that is down, lacks the image or fails in any way on the
+/// registry's side sends the pull to the next endpoint; local failures do not.
+fn from_endpoints<T>(
+    session: &Session,
+    domain: &str,
+    endpoints: &[Endpoint],
+    mut work: impl FnMut(&RegistryClient) -> Result<T>,
+) -> Result<T> {
+    let mut last_err = None;
+    for (n, endpoint) in endpoints.iter().enumerate() {
+        let last = n + 1 == endpoints.len();
+        match session.client_for(domain, endpoint).and_then(|c| work(&c)) {
+            Ok(v) => return Ok(v),
+            Err(e) if !last && registry_side(&e) => {
+                tracing::info!("{endpoint}: {e}; attempting next endpoint");
+                last_err = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| RegistryError::Invalid(format!("no endpoint for {domain}"))))
+}
+
+/// True for failures of the registry (or the way to it) that another endpoint may not share.
+fn registry_side(e: &RegistryError) -> bool {
+    !matches!(
+        e,
+        RegistryError::Image(_)
+            | RegistryError::Io { .. }
+            | RegistryError::BadConfig { .. }
+            | RegistryError::NoPlatform { .. }
+            | RegistryError::BadPlatform { .. }
+            | RegistryError::CredentialHelper { .. }
+            | RegistryError::Invalid(_)
+    )
+}
+
+/// Passes a pull's messages on, each status line once: a pull that falls back from a mirror to
+/// the next endpoint does not announce itself twice.
+struct OnceStatus<'a> {
+    inner: &'a dyn PullProgress,
+    shown: Mutex<HashSet<String>>,
+}
+
+impl PullProgress for OnceStatus<'_> {
+    fn status(&self, line: &str) {
+        let new = self
+            .shown
+            .lock()
+            .map(|mut s| s.insert(line.to_string()))
+            .unwrap_or(true);
+        if new {
+            self.inner.status(line);
+        }
+    }
+    fn layer(&self, short_id: &str, event: LayerEvent) {
+        self.inner.layer(short_id, event);
+    }
 }
 
 /// Tags of a repository (`GET /v2/<name>/tags/list`), following `Link` pagination.
@@ -344,6 +412,13 @@ fn pull_one(
         match store.commit_staged(s, parent.as_deref()) {
             Ok(chain) => {
                 store.forget_kept_staged(&blob);
+                if layers[i].is_foreign() {
+                    // A push repeats this entry rather than uploading the layer.
+                    let d = serde_json::to_vec(layers[i]).map_err(|e| {
+                        RegistryError::Invalid(format!("serialising a descriptor: {e}"))
+                    })?;
+                    store.set_layer_descriptor(&chain, &d)?;
+                }
                 progress.layer(&short(&blob), LayerEvent::Complete);
                 parent = Some(chain);
             }
@@ -456,8 +531,10 @@ fn download_layers(
     Ok(staged.into_iter().map(|(_, s)| s).collect())
 }
 
-/// One layer: reuse a kept one, else stream blob → hash → decompress → extract, then verify the
-/// blob digest and the DiffID before keeping it for commit.
+/// One layer: reuse a kept one, else stream blob → hash → decompress → extract (continuing a
+/// partial download a killed pull left), then verify the blob digest and the DiffID before
+/// keeping it for commit. A continued download that fails verification is retried once from
+/// the blob's start: the kept prefix, not the registry, may be what is wrong.
 fn fetch_layer(
     store: &Store,
     client: &RegistryClient,
@@ -476,15 +553,91 @@ fn fetch_layer(
         }
         store.discard_staged(kept);
     }
+    // Another pull downloading the same blob holds its partial download: go without one.
+    let mut partial = store.partial_blob(&layer.digest).unwrap_or_else(|e| {
+        tracing::debug!("blob {}: no partial download: {e}", layer.digest);
+        None
+    });
+    if let Some(p) = partial.as_mut() {
+        if layer.size > 0 && p.len() > layer.size {
+            p.restart()?;
+        }
+    }
     progress.layer(&id, LayerEvent::Downloading { total: layer.size });
+    let mut result = stream_layer(store, client, r, layer, diff_id, partial.as_ref(), progress);
+    if let (Err(e), Some(p)) = (&result, partial.as_mut()) {
+        if !p.is_empty() && !is_transfer_failure(e) {
+            tracing::debug!(
+                "blob {}: continuing {} kept bytes failed ({e}); downloading it whole",
+                layer.digest,
+                p.len()
+            );
+            p.restart()?;
+            result = stream_layer(store, client, r, layer, diff_id, Some(&*p), progress);
+        }
+    }
+    match result {
+        Ok(staged) => {
+            // Verified: the layer is kept (or committed) from here on, the bytes are not needed.
+            if let Some(p) = partial {
+                p.remove();
+            }
+            progress.layer(&id, LayerEvent::Extracted);
+            Ok(staged)
+        }
+        Err(e) => {
+            // Bytes cut short by the network are worth keeping for the next pull; bytes that
+            // failed verification are not.
+            if let Some(p) = partial {
+                if !is_transfer_failure(&e) {
+                    p.remove();
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// An error of the transfer itself (the registry unreachable, busy, or the stream cut short),
+/// after which the bytes received so far are still good.
+fn is_transfer_failure(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Connect { .. } | RegistryError::Truncated { .. } => true,
+        RegistryError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+        _ => false,
+    }
+}
+
+/// Streams one blob (after what `partial` kept of it) into a new staged layer and verifies it.
+fn stream_layer(
+    store: &Store,
+    client: &RegistryClient,
+    r: &Reference,
+    layer: &Descriptor,
+    diff_id: &str,
+    partial: Option<&berth_image::partial::PartialBlob>,
+    progress: &dyn PullProgress,
+) -> Result<Fetched> {
+    let id = short(&layer.digest);
     let tick = |n: u64| progress.layer(&id, LayerEvent::Progress { bytes: n });
     let mut blob = BlobReader::new(client, &r.path, &layer.digest, layer.size, &tick);
+    if layer.is_foreign() {
+        blob = blob.with_urls(&layer.urls);
+    }
+    let cache_id = berth_image::digest::random_hex_id();
+    if let Some(p) = partial {
+        blob = blob.with_partial(p)?;
+        p.record_staging(&cache_id)?;
+    }
     let label = format!("{}/{} layer {}", client.domain(), r.path, layer.digest);
     let staged = berth_image::compression::decompress(&mut blob)
-        .and_then(|tar| store.stage_layer(tar, &label));
+        .and_then(|tar| store.stage_layer_as(cache_id, tar, &label));
     let staged = match staged {
         Ok(s) => s,
         Err(e) => {
+            if let Some(p) = partial {
+                p.clear_staging();
+            }
             // A registry failure (or a corrupted blob) explains a broken stream best.
             if let Some(f) = blob.take_failure() {
                 return Err(f);
@@ -500,28 +653,35 @@ fn fetch_layer(
             });
         }
     };
-    if let Err(e) = blob.finish() {
+    let verified = blob.finish().and_then(|_| {
+        if staged.applied.diff_id != diff_id {
+            return Err(RegistryError::DigestMismatch {
+                registry: client.domain().to_string(),
+                repository: r.path.clone(),
+                what: "layer DiffID of blob",
+                digest: layer.digest.clone(),
+                actual: format!("{}, config says {diff_id}", staged.applied.diff_id),
+            });
+        }
+        Ok(())
+    });
+    if let Err(e) = verified {
         store.discard_staged(staged);
+        if let Some(p) = partial {
+            p.clear_staging();
+        }
         return Err(e);
     }
-    if staged.applied.diff_id != diff_id {
-        let actual = staged.applied.diff_id.clone();
-        store.discard_staged(staged);
-        return Err(RegistryError::DigestMismatch {
-            registry: client.domain().to_string(),
-            repository: r.path.clone(),
-            what: "layer DiffID of blob",
-            digest: layer.digest.clone(),
-            actual: format!("{actual}, config says {diff_id}"),
-        });
+    // From here the directory is the kept layer's (or garbage only `prune` collects, should
+    // this process die in between): never the next pull's to remove.
+    if let Some(p) = partial {
+        p.clear_staging();
     }
-    let guard = match store.keep_staged(&layer.digest, &staged) {
-        Ok(g) => g,
+    match store.keep_staged(&layer.digest, &staged) {
+        Ok(g) => Ok((staged, g)),
         Err(e) => {
             store.discard_staged(staged);
-            return Err(e.into());
+            Err(e.into())
         }
-    };
-    progress.layer(&id, LayerEvent::Extracted);
-    Ok((staged, guard))
+    }
 }

@@ -37,6 +37,8 @@ pub enum PushEvent {
     Progress(u64),
     /// Uploaded.
     Pushed,
+    /// A foreign (non-distributable) layer: named in the manifest with its `urls`, not uploaded.
+    SkippedForeign,
 }
 
 /// Receives a push's messages.
@@ -262,6 +264,14 @@ fn push_layer(
     progress: &dyn PushProgress,
 ) -> Result<Descriptor> {
     let id = short(diff_id);
+    if let Some(bytes) = store.layer_descriptor(chain_id)? {
+        if let Ok(d) = serde_json::from_slice::<Descriptor>(&bytes) {
+            if d.is_foreign() {
+                progress.layer(&id, PushEvent::SkippedForeign);
+                return Ok(d);
+            }
+        }
+    }
     let full_name = r.full_name();
     let known = store.blobs_for_diff_id(diff_id)?;
     // Same repository first, then other repositories of this registry (mount candidates).

@@ -3,7 +3,8 @@
 //!   (extra CAs) under Berth's configuration directory: `$BERTH_CONFIG_DIR`, else `/etc/berth`
 //!   (with `/etc/docker/certs.d` also consulted, so a host set up for Docker works as is);
 //! - the API endpoint of a registry name (`docker.io` is served by `registry-1.docker.io`);
-//! - whether plain HTTP may be used: only for insecure registries and loopback, as Docker does.
+//! - whether plain HTTP may be used: only for insecure registries and loopback, as Docker does;
+//! - `$BERTH_DOCKER_HUB_ENDPOINT`: Docker Hub's API somewhere else (air-gapped hosts, tests).
 use crate::error::{RegistryError, Result};
 use serde::Deserialize;
 use std::net::{IpAddr, ToSocketAddrs};
@@ -31,6 +32,10 @@ pub struct Settings {
     pub daemon: DaemonConfig,
     /// `certs.d` directories searched in order.
     pub certs_dirs: Vec<PathBuf>,
+    /// Where Docker Hub's registry API is reached instead of `https://registry-1.docker.io`
+    /// (`$BERTH_DOCKER_HUB_ENDPOINT`, e.g. `http://127.0.0.1:5000`): for air-gapped hosts with
+    /// their own copy of Hub, and for tests of the mirror fallback.
+    pub hub_endpoint: Option<String>,
 }
 
 /// Berth's configuration directory.
@@ -60,6 +65,10 @@ impl Settings {
         Ok(Settings {
             daemon,
             certs_dirs: vec![dir.join("certs.d"), PathBuf::from("/etc/docker/certs.d")],
+            hub_endpoint: std::env::var("BERTH_DOCKER_HUB_ENDPOINT")
+                .ok()
+                .map(|e| e.trim_end_matches('/').to_string())
+                .filter(|e| !e.is_empty()),
         })
     }
 
@@ -76,6 +85,23 @@ impl Settings {
             return true;
         }
         is_loopback(name)
+    }
+
+    /// The endpoints of `domain`'s registry API, in the order a client tries them:
+    /// `https://host`, then `http://host` where plain HTTP is allowed (Docker Hub: its API host,
+    /// or [`Settings::hub_endpoint`]). Mirrors are not among them: see [`Settings::mirrors_for`].
+    pub fn official_endpoints(&self, domain: &str) -> Vec<String> {
+        if domain == DOCKER_HUB {
+            if let Some(e) = &self.hub_endpoint {
+                return vec![e.clone()];
+            }
+        }
+        let host = api_host(domain);
+        let mut bases = vec![format!("https://{host}")];
+        if self.allows_plain_http(host) {
+            bases.push(format!("http://{host}"));
+        }
+        bases
     }
 
     /// Mirrors to try before `domain` (Docker uses mirrors for Docker Hub only).

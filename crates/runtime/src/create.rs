@@ -360,7 +360,7 @@ fn create_in(
                 let fd = fd.ok_or_else(|| {
                     RuntimeError::ContainerInit("seccomp listener message without an fd".into())
                 })?;
-                send_to_seccomp_agent(spec, &view, fd)?;
+                send_to_seccomp_agent(spec, &view, view.pid, fd)?;
             }
             tag::HOOKS => {
                 let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -384,6 +384,9 @@ fn create_in(
                 )))
             }
         }
+    }
+    if wait_for_start {
+        test_hook_kill_init_after_ready(pid);
     }
     if wait_for_start && sys::child_exited(pid) {
         // The init reported ready and then died (killed, OOM) before `start`: a created
@@ -422,11 +425,30 @@ fn create_in(
     Ok(Created { state })
 }
 
-/// Hands the seccomp listener to the agent at `linux.seccomp.listenerPath`, with the container
-/// process state the runtime-spec defines (`ociVersion`, `fds`, `pid`, `metadata`, `state`).
-fn send_to_seccomp_agent(
+/// Test-only: with `BERTH_RUNTIME_TEST_HOOK=kill-init-after-ready` in the environment, the init
+/// is killed (and seen dead) right after it reported ready, so a test can check
+/// deterministically that `create` then fails and leaves nothing behind. Has no effect
+/// otherwise.
+fn test_hook_kill_init_after_ready(pid: i32) {
+    if std::env::var_os("BERTH_RUNTIME_TEST_HOOK").as_deref()
+        != Some(std::ffi::OsStr::new("kill-init-after-ready"))
+    {
+        return;
+    }
+    // SAFETY: killing the init we cloned and have not reaped.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    if let Ok(fd) = sys::pidfd_open(pid) {
+        let _ = sys::wait_pidfd(&fd, Some(std::time::Duration::from_secs(10)));
+    }
+}
+
+/// Hands the seccomp listener of process `pid` (the init, or a process started by `exec`) to
+/// the agent at `linux.seccomp.listenerPath`, with the container process state the
+/// runtime-spec defines (`ociVersion`, `fds`, `pid`, `metadata`, `state`).
+pub(crate) fn send_to_seccomp_agent(
     spec: &oci_spec::runtime::Spec,
     view: &ContainerState,
+    pid: i32,
     fd: OwnedFd,
 ) -> Result<()> {
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -441,7 +463,7 @@ fn send_to_seccomp_agent(
     let message = serde_json::json!({
         "ociVersion": view.oci_version,
         "fds": ["seccompFd"],
-        "pid": view.pid,
+        "pid": pid,
         "metadata": metadata,
         "state": view,
     });

@@ -44,6 +44,9 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// CRIU is missing, refused the job, or failed (the reason carries its log's last errors).
+    #[error("{action}: {reason}")]
+    Criu { action: String, reason: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("state file {path}: {source}")]

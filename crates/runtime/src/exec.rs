@@ -120,9 +120,10 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
             reason: "cannot exec in a stopped container".into(),
         });
     }
-    let seccomp = match crate::spec::load_bundle(&st.bundle)
-        .ok()
-        .and_then(|b| b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()))
+    let bundle_spec = crate::spec::load_bundle(&st.bundle).ok().map(|b| b.spec);
+    let seccomp = match bundle_spec
+        .as_ref()
+        .and_then(|s| s.linux().as_ref().and_then(|l| l.seccomp().clone()))
     {
         Some(profile) => Some(
             crate::seccomp::compile_cached(&profile, &crate::create::seccomp_cache_dir(&dir))
@@ -195,20 +196,34 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
         }
         return Ok(child);
     }
-    match runtime_end.recv() {
-        Ok(None) => {}
-        Ok(Some((tag::ERROR, msg))) => {
-            return Err(fail(RuntimeError::ContainerInit(
-                String::from_utf8_lossy(&msg).into_owned(),
-            )))
+    // Until EOF (the exec succeeded): errors, and the seccomp notify listener for the agent.
+    loop {
+        match runtime_end.recv_with_fd() {
+            Ok(None) => break,
+            Ok(Some((tag::SECCOMP_FD, _, Some(fd)))) => {
+                let Some(spec) = &bundle_spec else {
+                    return Err(fail(RuntimeError::Seccomp(
+                        "notify listener without a readable bundle".into(),
+                    )));
+                };
+                crate::create::send_to_seccomp_agent(spec, &st.view(&dir), child, fd)
+                    .map_err(fail)?;
+            }
+            Ok(Some((tag::ERROR, msg, _))) => {
+                return Err(fail(RuntimeError::ContainerInit(
+                    String::from_utf8_lossy(&msg).into_owned(),
+                )))
+            }
+            Ok(Some((tag::EXEC_FAILED, msg, _))) => {
+                return Err(fail(crate::sync::exec_failed(&msg)))
+            }
+            Ok(Some((t, _, _))) => {
+                return Err(fail(RuntimeError::ContainerInit(format!(
+                    "unexpected sync message {t}"
+                ))))
+            }
+            Err(e) => return Err(fail(RuntimeError::sys("sync with exec process", e))),
         }
-        Ok(Some((tag::EXEC_FAILED, msg))) => return Err(fail(crate::sync::exec_failed(&msg))),
-        Ok(Some((t, _))) => {
-            return Err(fail(RuntimeError::ContainerInit(format!(
-                "unexpected sync message {t}"
-            ))))
-        }
-        Err(e) => return Err(fail(RuntimeError::sys("sync with exec process", e))),
     }
     if let Some(pid_file) = &opts.pid_file {
         crate::create::write_pid_file(pid_file, child)?;
@@ -279,6 +294,22 @@ fn run_child(ctx: ExecContext<'_>) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Loads the container's seccomp filter; a notify listener goes to the runtime, which hands it
+/// to the agent at listenerPath as it does for the init. When the runtime is gone (exec
+/// --ignore-paused returns before the process sets itself up) the listener closes and
+/// notified syscalls fail with ENOSYS.
+fn load_seccomp(ctx: &ExecContext<'_>) -> std::result::Result<(), String> {
+    let Some(program) = ctx.seccomp else {
+        return Ok(());
+    };
+    if let Some(listener) = program.load_with_listener().map_err(|e| e.to_string())? {
+        // SAFETY: the kernel just returned this fd to us; we own it.
+        let listener = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(listener) };
+        let _ = ctx.sync.send_fd(tag::SECCOMP_FD, &listener);
+    }
+    Ok(())
+}
+
 enum Never {}
 
 /// A child's failure: message, exit code, and the errno when the command cannot be executed.
@@ -310,8 +341,8 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, ChildFailure
     let nnp = p.no_new_privileges().unwrap_or(false);
     if nnp {
         process::set_no_new_privs().map_err(e1)?;
-    } else if let Some(program) = ctx.seccomp {
-        program.load().map_err(|e| e1(e.to_string()))?;
+    } else {
+        load_seccomp(ctx).map_err(e1)?;
     }
     let cwd_done = process::enter_cwd(p.cwd()).is_ok();
     let sets = capabilities::from_spec(p.capabilities().as_ref());
@@ -330,9 +361,7 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, ChildFailure
     sys::cloexec_from(3 + ctx.preserve_fds)
         .map_err(|e| e1(format!("marking fds close-on-exec: {e}")))?;
     if nnp {
-        if let Some(program) = ctx.seccomp {
-            program.load().map_err(|e| e1(e.to_string()))?;
-        }
+        load_seccomp(ctx).map_err(e1)?;
     }
     // SAFETY: default dispositions and an empty mask for the exec'd program.
     unsafe {

@@ -6,7 +6,8 @@
 //! making a container) and `init` (the container init, its child side), `namespaces`, `rootfs`,
 //! `mount_options`, `secure_join`, `process`, `capabilities`, `console`, `hooks`, `exec`,
 //! `lifecycle` (start/kill/delete/pause/…), `cgroup` (glue to berth-cgroups), `seccomp`, `sys`
-//! (raw syscalls), `validate` (spec checks before anything is made), `defaults` (`spec`/`features` output).
+//! (raw syscalls), `validate` (spec checks before anything is made), `defaults` (`spec`/`features` output),
+//! `checkpoint` (checkpoint/restore through CRIU's command line).
 //!
 //! Security notes (see `init` and `exec` module docs): the init and exec'd processes are
 //! non-dumpable until execve and the runtime never re-executes itself inside a container
@@ -20,6 +21,7 @@
 
 pub mod capabilities;
 pub mod cgroup;
+pub mod checkpoint;
 pub mod console;
 pub mod create;
 pub mod defaults;
@@ -42,6 +44,7 @@ pub mod sync;
 pub mod sys;
 pub mod validate;
 
+pub use checkpoint::{CheckpointOptions, RestoreOptions};
 pub use error::{Result, RuntimeError};
 pub use state::{ContainerState, Status};
 
@@ -183,5 +186,22 @@ impl Runtime {
     pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
         create::validate_id(id)?;
         lifecycle::stats(self, id)
+    }
+
+    /// Dumps the container with CRIU (see [`checkpoint::checkpoint`]).
+    pub fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()> {
+        create::validate_id(id)?;
+        checkpoint::checkpoint(self, id, opts)
+    }
+
+    /// Restores a container from a CRIU image (see [`checkpoint::restore`]). The restored init
+    /// is a child of the caller, which must be single-threaded as for `create`.
+    pub fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &RestoreOptions,
+    ) -> Result<ContainerState> {
+        checkpoint::restore(self, id, bundle, opts)
     }
 }

@@ -77,6 +77,7 @@ impl SyncSocket {
         use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage};
         let mut buf = vec![0u8; 65536];
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut reset_seen = false;
         loop {
             let mut control = RecvAncillaryBuffer::new(&mut space);
             let msg = match rustix::net::recvmsg(
@@ -87,6 +88,10 @@ impl SyncSocket {
             ) {
                 Ok(m) => m,
                 Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::CONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             let mut fd = None;
@@ -103,8 +108,13 @@ impl SyncSocket {
         }
     }
 
+    /// A peer that exits with messages of ours unread leaves ECONNRESET pending on this end,
+    /// and the kernel reports that pending error before the messages the peer sent first (its
+    /// ERROR, say). Reading the error clears it: the retry then returns the queued messages,
+    /// then EOF. (This lost the init's own error message under load.)
     fn recv_with(&self, flags: RecvFlags) -> io::Result<Option<(u8, Vec<u8>)>> {
         let mut buf = vec![0u8; 65536];
+        let mut reset_seen = false;
         loop {
             match rustix::net::recv(self.0.as_fd(), &mut buf, flags) {
                 Ok((0, _)) => return Ok(None),
@@ -114,6 +124,10 @@ impl SyncSocket {
                     return Ok(Some((buf[0], payload)));
                 }
                 Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::CONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -129,5 +143,32 @@ pub fn exec_failed(payload: &[u8]) -> crate::RuntimeError {
     crate::RuntimeError::Exec {
         message: String::from_utf8_lossy(message).into_owned(),
         source: std::io::Error::from_raw_os_error(errno),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The init fails (sends ERROR) and exits without reading what the runtime sent: the
+    /// runtime still reads the ERROR, then EOF, not ECONNRESET.
+    #[test]
+    fn message_of_a_peer_that_exited_with_unread_input_is_not_lost() {
+        for use_fd_variant in [false, true] {
+            let (runtime, init) = pair().unwrap();
+            runtime.send(tag::CGROUP_JOINED, b"").unwrap();
+            init.send(tag::ERROR, b"proc must be mounted on ordinary directory")
+                .unwrap();
+            drop(init);
+            let (t, payload) = if use_fd_variant {
+                let (t, p, _) = runtime.recv_with_fd().unwrap().unwrap();
+                (t, p)
+            } else {
+                runtime.recv().unwrap().unwrap()
+            };
+            assert_eq!(t, tag::ERROR);
+            assert_eq!(payload, b"proc must be mounted on ordinary directory");
+            assert!(runtime.recv().unwrap().is_none(), "then EOF");
+        }
     }
 }

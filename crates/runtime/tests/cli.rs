@@ -134,8 +134,7 @@ fn matches_runc_on_the_same_bundle() {
         .arg(runc_root.path())
         .args(["run", "--bundle", b.path().to_str().unwrap(), &runc_id])
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+        .bounded_output();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(ours, String::from_utf8_lossy(&o.stdout));
 }

@@ -5,11 +5,10 @@ mod common;
 
 use common::*;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-use std::io::Read;
 use std::os::unix::net::UnixListener;
 
 fn receive_master(listener: &UnixListener) -> (std::fs::File, String) {
-    let (stream, _) = listener.accept().unwrap();
+    let stream = accept_within(listener, COMMAND_DEADLINE, "the console socket");
     let mut name = [0u8; 128];
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -48,19 +47,10 @@ fn console_socket_receives_pty_master() {
         b.path().to_str().unwrap(),
         &id,
     ]);
-    let (mut master, name) = receive_master(&listener);
+    let (master, name) = receive_master(&listener);
     assert!(name.starts_with("/dev/pts/"), "{name}");
     w.ok(&["start", &id]);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    // Reads end with EIO once the slave side closes.
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&out);
+    let text = read_tty_until_closed(&master, COMMAND_DEADLINE);
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("hello-tty"), "{text}");
 }
@@ -105,7 +95,7 @@ fn foreground_run_with_terminal_proxies_stdio() {
         .unwrap();
     assert!(w.wait_status(&id, "running"));
     rustix::io::write(&master, b"hello\n").unwrap();
-    let status = child.wait().unwrap();
+    let status = wait_within(&mut child, COMMAND_DEADLINE, "run with a terminal");
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
     loop {
@@ -137,15 +127,7 @@ fn foreground_run_with_terminal_proxies_stdio() {
 
 /// Reads everything the container writes to its terminal until the slave closes.
 fn read_all(master: &mut std::fs::File) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).replace('\r', "")
+    read_tty_until_closed(master, COMMAND_DEADLINE)
 }
 
 /// The pty belongs to the process's uid/gid (as under runc), for the init and for exec.

@@ -169,13 +169,14 @@ fn exec_tty_without_console_socket_proxies() {
         .write(true)
         .open(name.to_str().unwrap())
         .unwrap();
-    let status = w
+    let mut child = w
         .cmd(&["exec", "-t", &g.id, "sh", "-c", "tty; exit 6"])
         .stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave)
-        .status()
+        .spawn()
         .unwrap();
+    let status = wait_within(&mut child, COMMAND_DEADLINE, "exec -t");
     assert_eq!(status.code(), Some(6));
     let mut buf = [0u8; 4096];
     let n = rustix::io::read(&master, &mut buf).unwrap_or(0);

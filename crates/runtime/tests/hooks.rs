@@ -156,8 +156,7 @@ fn start_container_hooks_run_under_seccomp_with_no_new_privileges() {
                 &unique_id("r"),
             ])
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+            .bounded_output();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let res = std::fs::read_to_string(b.rootfs().join("tmp/hookres")).unwrap();
         assert_eq!(res, "blocked\n", "runc");

@@ -138,26 +138,32 @@ fn run_passes_exit_status_and_signals() {
     let b = Bundle::new(&["sleep", "1000"]).unwrap();
     let id = unique_id("exsig");
     let _g = w.guard(&id);
-    let mut child = w
-        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(&mut w.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]));
     assert!(w.wait_status(&id, "running"));
     w.ok(&["kill", &id, "KILL"]);
-    assert_eq!(child.wait().unwrap().code(), Some(137));
-    // SIGTERM sent to `run` is forwarded; sh as PID 1 with a trap exits 0.
-    let b = sh_bundle("trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    let o = child
+        .finish(COMMAND_DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(137));
+    // SIGTERM sent to `run` is forwarded; sh as PID 1 with a trap exits 0. The ready line
+    // comes after the trap (PID 1 ignores a SIGTERM it has no handler for).
+    let b = sh_bundle("trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done");
     let id = unique_id("fwd");
     let _g = w.guard(&id);
-    let mut child = w
-        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
-        .spawn()
-        .unwrap();
-    assert!(w.wait_status(&id, "running"));
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    // SAFETY: signalling the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let mut child =
+        Running::spawn(&mut w.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]));
+    child.wait_for_line("ready", COMMAND_DEADLINE);
+    // SAFETY: signalling the child we spawned (not yet reaped: its pid is still ours).
+    unsafe { libc::kill(child.pid(), libc::SIGTERM) };
+    let o = child
+        .finish(COMMAND_DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -238,4 +244,42 @@ fn start_releases_only_on_start() {
         std::time::Duration::from_secs(5),
         || b.rootfs().join("tmp/started").exists()
     ));
+}
+
+/// The init dies between reporting ready and `create` returning (a test hook kills it there):
+/// create fails with a clear message and leaves no state dir, cgroup or mount; the id is free.
+#[test]
+fn init_dying_after_ready_fails_create_cleanly() {
+    let w = World::new();
+    let b = Bundle::new(&["sleep", "1000"]).unwrap();
+    let id = unique_id("diesready");
+    let _g = w.guard(&id);
+    let mounts_of_bundle = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(b.path().to_str().unwrap()))
+            .count()
+    };
+    let mounts_before = mounts_of_bundle();
+    let o = w
+        .cmd(&["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .env("BERTH_RUNTIME_TEST_HOOK", "kill-init-after-ready")
+        .bounded_output();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("container init exited after reporting ready"),
+        "{err}"
+    );
+    assert!(!w.root().join(&id).exists(), "state dir left behind");
+    for controller in ["memory", "pids", "cpu", "freezer", "unified"] {
+        let dir = cgroup_dir(controller, &id);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert_eq!(mounts_of_bundle(), mounts_before, "mounts left behind");
+    assert!(w.state(&id).is_none());
+    // The id can be used again at once.
+    w.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(w.status(&id), "created");
 }

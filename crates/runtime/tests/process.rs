@@ -175,7 +175,7 @@ fn only_preserved_fds_reach_the_container() {
             Ok(())
         });
     }
-    let o = cmd.output().unwrap();
+    let o = cmd.bounded_output();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("keep-marker"), "{out}");

@@ -251,8 +251,7 @@ fn net_devices_are_moved_and_renamed() {
     );
     let o = std::process::Command::new("unshare")
         .args(["-n", "sh", "-c", &script])
-        .output()
-        .unwrap();
+        .bounded_output();
     if o.status.code() == Some(77) {
         eprintln!("note: veth unsupported, skipping");
         return;

@@ -19,8 +19,7 @@ fn runc(args: &[&str]) -> Option<std::process::Output> {
         Command::new("runc")
             .args(args)
             .stdin(Stdio::null())
-            .output()
-            .unwrap(),
+            .bounded_output(),
     )
 }
 
@@ -273,8 +272,7 @@ fn events_report_oom() {
     let out = w
         .cmd(&["events", "--interval", "100ms", &id])
         .stderr(Stdio::null())
-        .output()
-        .unwrap();
+        .bounded_output();
     let out = text(&out.stdout);
     let want = format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}");
     assert!(out.lines().any(|l| l == want), "{out}");

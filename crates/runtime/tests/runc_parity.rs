@@ -26,14 +26,12 @@ fn runc_run(b: &Bundle) -> Option<Outcome> {
         .arg(root.path())
         .args(["run", "--bundle", b.path().to_str().unwrap(), &id])
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .bounded_output();
     let _ = Command::new("runc")
         .arg("--root")
         .arg(root.path())
         .args(["delete", "-f", &id])
-        .stderr(Stdio::null())
-        .status();
+        .bounded_output();
     Some((
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -235,8 +233,7 @@ fn run_in_shared_host(w: &World, b: &Bundle) -> (String, String, Vec<String>) {
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "shared", "sh", "-c", &script])
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .bounded_output();
     let after = std::fs::read_to_string(w.root().join("after")).unwrap_or_default();
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -389,8 +386,7 @@ fn no_pivot_leaves_no_full_proc_to_mount_from() {
                 &unique_id("r"),
             ])
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .bounded_output();
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "refused");
     }
 }
@@ -449,8 +445,7 @@ fn no_mount_namespace_and_no_proc() {
                 &unique_id("r"),
             ])
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .bounded_output();
         assert!(!o.status.success(), "runc 1.1.5 needs /proc");
     }
     // The same through create + start (the exec fifo).
@@ -710,7 +705,7 @@ fn seccomp_agent(path: std::path::PathBuf) -> std::thread::JoinHandle<(serde_jso
     let _ = std::fs::remove_file(&path);
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
+        let stream = accept_within(&listener, COMMAND_DEADLINE, "the seccomp agent");
         let mut buf = vec![0u8; 65536];
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -826,4 +821,104 @@ fn user_namespace_bind_source_opened_by_the_runtime() {
     if let Some(runc) = runc_run(&b) {
         assert_eq!(runc, ours);
     }
+}
+
+/// SCMP_ACT_NOTIFY for a process started by `exec`: it gets a listener of its own, which reaches
+/// the agent at listenerPath with the exec'd process's pid and the container's state; with the
+/// agent gone its notified syscall fails (ENOSYS), as for the init.
+#[test]
+fn seccomp_notify_for_exec_sends_its_own_listener() {
+    let w = World::new();
+    let sock = w.root().join("agent-exec.sock");
+    let b = bundle("sleep 1000", |s| {
+        s["root"]["readonly"] = false.into();
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "listenerPath": sock,
+            "listenerMetadata": "exec-metadata",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let id = unique_id("notify-exec");
+    let _g = w.guard(&id);
+    let agent = seccomp_agent(sock.clone());
+    w.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let (init_json, _) = agent.join().unwrap();
+    let init_pid = w.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert_eq!(init_json["pid"], init_pid);
+
+    let agent = seccomp_agent(sock);
+    let pid_file = w.root().join("exec.pid");
+    let out = w.ok(&[
+        "exec",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "mkdir /tmp/exec-notified 2>/dev/null && echo made || echo refused",
+    ]);
+    let (json, kind) = agent.join().unwrap();
+    assert_eq!(out, "refused\n");
+    assert!(kind.contains("seccomp"), "not a seccomp notify fd: {kind}");
+    assert_eq!(json["fds"], json!(["seccompFd"]));
+    assert_eq!(json["metadata"], "exec-metadata");
+    let exec_pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(json["pid"], exec_pid, "{json}");
+    assert_ne!(exec_pid, init_pid);
+    assert_eq!(json["state"]["id"], id.as_str());
+    assert_eq!(json["state"]["pid"], init_pid);
+    assert_eq!(json["state"]["status"], "running");
+    assert!(!b.rootfs().join("tmp/exec-notified").exists());
+
+    // runc (1.1+) hands an exec'd process's listener to the agent the same way.
+    if berth_testkit::have("runc") {
+        let root = tempfile::tempdir().unwrap();
+        let rid = unique_id("runc-notify-exec");
+        let runc = |args: &[&str]| {
+            Command::new("runc")
+                .arg("--root")
+                .arg(root.path())
+                .args(args)
+                .bounded_output()
+        };
+        let agent = seccomp_agent(sock_for_runc(&w));
+        let b = bundle("sleep 1000", |s| {
+            s["root"]["readonly"] = false.into();
+            s["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "listenerPath": sock_for_runc(&w),
+                "listenerMetadata": "exec-metadata",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+        let o = runc(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &rid]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        agent.join().unwrap();
+        let agent = seccomp_agent(sock_for_runc(&w));
+        let o = runc(&[
+            "exec",
+            &rid,
+            "sh",
+            "-c",
+            "mkdir /tmp/exec-notified 2>/dev/null && echo made || echo refused",
+        ]);
+        let joined = agent.join();
+        let _ = runc(&["delete", "-f", &rid]);
+        let (json, kind) = joined.unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "refused\n");
+        assert!(kind.contains("seccomp"), "runc: {kind}");
+        assert_eq!(json["metadata"], "exec-metadata");
+        assert_eq!(json["fds"], json!(["seccompFd"]));
+    }
+}
+
+fn sock_for_runc(w: &World) -> std::path::PathBuf {
+    w.root().join("agent-runc.sock")
 }

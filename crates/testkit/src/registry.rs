@@ -1,7 +1,8 @@
 //! A private `docker-registry` (Debian's build of the reference Distribution server) for registry
 //! tests: 127.0.0.1 on a free port, its own storage directory, optionally TLS (a fresh CA made
 //! with `openssl`), htpasswd basic auth (`htpasswd -B`) or token auth against a realm the test
-//! serves. Ready when the port accepts connections; dropping it kills the server by PID.
+//! serves; manifests may name foreign layers on loopback URLs. Ready when the port accepts
+//! connections; dropping it kills the server by PID.
 use anyhow::{bail, Context, Result};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -168,6 +169,10 @@ impl Registry {
                 ));
             }
         }
+        // Foreign layers may name URLs on loopback (the registry refuses any URL by default).
+        config.push_str(
+            "validation:\n  manifests:\n    urls:\n      allow:\n        - '^https?://127\\.0\\.0\\.1(:[0-9]+)?/'\n",
+        );
         std::fs::write(d.join("config.yml"), config)?;
         let log = std::fs::File::create(d.join("registry.log"))?;
         let child = Command::new("docker-registry")

@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::attach;
 use berth_engine::logs::LogOptions;
-use berth_engine::{ContainerRecord, HostConfig, RunOptions};
+use berth_engine::options::NetworkingOptions;
+use berth_engine::{Filter, HostConfig, ListOptions, PsRow, RunOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,71 +22,65 @@ use tokio::sync::watch;
 
 type Params = Query<HashMap<String, String>>;
 
-fn created_unix(record: &ContainerRecord) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&record.created)
-        .map(|t| t.timestamp())
-        .unwrap_or(0)
-}
-
-/// One `GET /containers/json` entry (Docker's `ContainerSummary`).
-pub fn summary_json(state: &AppState, record: &ContainerRecord) -> Value {
-    let host = state
-        .engine
-        .store
-        .load_host_config(&record.id)
-        .unwrap_or_default();
-    let network_mode = if host.network_mode.is_empty() {
-        "none".to_string()
-    } else {
-        host.network_mode.clone()
-    };
-    let command = {
-        let mut c = record.path.clone();
-        for a in &record.args {
-            c.push(' ');
-            c.push_str(a);
-        }
-        c
-    };
-    let mounts: Vec<Value> = record
-        .mount_points
-        .values()
+/// One `GET /containers/json` entry (Docker's `ContainerSummary`) from the engine's typed row.
+pub fn summary_json(row: &PsRow) -> Value {
+    let mounts: Vec<Value> = row
+        .mounts
+        .iter()
         .map(|m| {
             json!({"Type": m.r#type, "Name": m.name, "Source": m.source, "Destination": m.destination, "Driver": if m.r#type == "volume" { "local" } else { "" }, "Mode": "", "RW": m.rw, "Propagation": ""})
         })
         .collect();
-    json!({
-        "Id": record.id,
-        "Names": [format!("/{}", record.short_name())],
-        "Image": record.config.image,
-        "ImageID": record.image,
-        "Command": command,
-        "Created": created_unix(record),
-        "Ports": [],
-        "Labels": record.config.labels,
-        "State": record.status().as_str(),
-        "Status": berth_engine::inspect::status_text(record),
-        "HostConfig": {"NetworkMode": network_mode},
-        "NetworkSettings": {"Networks": {}},
+    let ports: Vec<Value> = row
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.protocol.as_str(),
+            })
+        })
+        .collect();
+    let networks: serde_json::Map<String, Value> = row
+        .networks
+        .iter()
+        .map(|n| (n.clone(), json!({})))
+        .collect();
+    let mut summary = json!({
+        "Id": row.id,
+        "Names": [format!("/{}", row.name)],
+        "Image": row.image,
+        "ImageID": row.image_id,
+        "Command": row.command,
+        "Created": row.created_unix(),
+        "Ports": ports,
+        "Labels": row.labels,
+        "State": row.state.as_str(),
+        "Status": row.status,
+        "HostConfig": {"NetworkMode": row.network_mode},
+        "NetworkSettings": {"Networks": networks},
         "Mounts": mounts,
-    })
+    });
+    if let Some(size) = row.size {
+        summary["SizeRw"] = json!(size.rw);
+        summary["SizeRootFs"] = json!(size.root_fs);
+    }
+    summary
 }
 
-/// Every container's summary, newest first (running only unless `all`).
-pub fn summaries(state: &AppState, all: bool) -> ApiResult<Vec<Value>> {
-    let store = &state.engine.store;
-    let mut records: Vec<ContainerRecord> = store
-        .list_ids()
-        .iter()
-        .filter_map(|id| store.load(id).ok())
-        .filter(|r| all || r.is_running())
-        .collect();
-    records.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok(records.iter().map(|r| summary_json(state, r)).collect())
+/// The containers `opts` selects, as Docker's summaries. Unreadable records are logged (the
+/// API's list has no place for them) and left out.
+pub fn summaries(state: &AppState, opts: &ListOptions) -> ApiResult<Vec<Value>> {
+    let listing = state.engine.list(opts)?;
+    for u in &listing.unreadable {
+        tracing::warn!("{u}");
+    }
+    Ok(listing.rows.iter().map(summary_json).collect())
 }
 
 pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
-    let all = query_bool(q.get("all"));
     let limit: Option<usize> = match q.get("limit").filter(|l| !l.is_empty()) {
         Some(l) => match l.parse::<i64>() {
             Ok(n) if n > 0 => Some(n as usize),
@@ -94,14 +89,13 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiRe
         },
         None => None,
     };
-    blocking(move || {
-        let mut out = summaries(&state, all || limit.is_some())?;
-        if let Some(n) = limit {
-            out.truncate(n);
-        }
-        Ok(Json(Value::Array(out)))
-    })
-    .await
+    let opts = ListOptions {
+        all: query_bool(q.get("all")),
+        limit,
+        size: query_bool(q.get("size")),
+        filter: Filter::from_map(super::parse_filters(q.get("filters"))?)?,
+    };
+    blocking(move || Ok(Json(Value::Array(summaries(&state, &opts)?)))).await
 }
 
 /// Removes `null` members (Docker clients send `"Binds": null` and the like) so the engine's
@@ -158,6 +152,21 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
         None => HostConfig::default(),
     };
+    // `Binds` (the CLI's `-v SRC:DST`) and `Config.Volumes` (`-v DST`, anonymous) become
+    // mounts as `berth run -v` makes them; `HostConfig.Mounts` (`--mount`) come after them.
+    let mut mounts = Vec::new();
+    for bind in &host.binds {
+        mounts.push(berth_engine::options::parse_volume(bind)?);
+    }
+    if let Some(anonymous) = body.get("Volumes").and_then(Value::as_object) {
+        for target in anonymous.keys() {
+            if !mounts.iter().any(|m| m.target == *target) {
+                mounts.push(berth_engine::options::parse_volume(target)?);
+            }
+        }
+    }
+    mounts.append(&mut host.mounts);
+    host.mounts = mounts;
     // Docker's clients say "default" for the engine's default network.
     if host.network_mode == "default" {
         host.network_mode.clear();
@@ -175,6 +184,7 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
         })
         .unwrap_or_default();
     let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let networking = networking_options(&body, &mut host);
     Ok(RunOptions {
         name: name.filter(|n| !n.is_empty()),
         image,
@@ -189,9 +199,55 @@ pub fn run_options(name: Option<String>, mut body: Value) -> ApiResult<RunOption
         interactive: flag("OpenStdin"),
         stop_signal: text("StopSignal"),
         stop_timeout: body.get("StopTimeout").and_then(Value::as_i64),
+        healthcheck: match body.get("Healthcheck") {
+            Some(h) => Some(
+                serde_json::from_value(h.clone())
+                    .map_err(|e| ApiError::bad_request(format!("invalid Healthcheck: {e}")))?,
+            ),
+            None => None,
+        },
         host,
+        networking,
         ..Default::default()
     })
+}
+
+/// Docker's `NetworkingConfig.EndpointsConfig`: the entry of `NetworkMode`'s network gives
+/// its aliases, address and MAC; the other entries are further networks. Without a
+/// `NetworkMode` the first entry becomes it (as the CLI's `--network` does).
+fn networking_options(body: &Value, host: &mut HostConfig) -> NetworkingOptions {
+    let mut out = NetworkingOptions::default();
+    let Some(endpoints) = body
+        .get("NetworkingConfig")
+        .and_then(|n| n.get("EndpointsConfig"))
+        .and_then(Value::as_object)
+    else {
+        return out;
+    };
+    if host.network_mode.is_empty() {
+        if let Some(first) = endpoints.keys().next() {
+            host.network_mode = first.clone();
+        }
+    }
+    for (name, endpoint) in endpoints {
+        if *name != host.network_mode {
+            out.extra_networks.push(name.clone());
+            continue;
+        }
+        out.aliases = string_list(endpoint.get("Aliases")).unwrap_or_default();
+        out.ip = endpoint
+            .get("IPAMConfig")
+            .and_then(|c| c.get("IPv4Address"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        out.mac_address = endpoint
+            .get("MacAddress")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+    }
+    out
 }
 
 pub async fn create(
@@ -673,24 +729,20 @@ pub async fn resize(
     .await
 }
 
-pub async fn prune(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiResult<Json<Value>> {
+    let filters: Vec<(String, String)> = super::parse_filters(q.get("filters"))?
+        .into_iter()
+        .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+        .collect();
     blocking(move || {
-        let store = &state.engine.store;
-        let mut deleted = Vec::new();
-        for id in store.list_ids() {
-            let Ok(record) = store.load(&id) else {
-                continue;
-            };
-            if record.is_running() || record.status() == berth_engine::Status::Restarting {
-                continue;
-            }
-            if state.engine.remove(&id, false, false).is_ok() {
-                deleted.push(id);
-            }
+        let pruned = berth_engine::housekeeping::prune_containers(&state.engine, &filters)?;
+        for u in &pruned.unreadable {
+            tracing::warn!("{u}");
         }
+        let deleted = pruned.deleted;
         Ok(Json(json!({
             "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
-            "SpaceReclaimed": 0,
+            "SpaceReclaimed": pruned.reclaimed_bytes,
         })))
     })
     .await
@@ -891,4 +943,83 @@ pub async fn attach(
         .header(header::CONTENT_TYPE, kind)
         .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `POST /containers/{id}/update`: Docker's `UpdateConfig` (resources and restart policy).
+/// Docker's CLI sends every field, zero meaning "leave as is", so zeros and empty strings are
+/// not requests.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let req = update_request(&body)?;
+    blocking(move || {
+        let record = state.engine.lookup(&id)?;
+        if !req.is_empty() {
+            berth_engine::update::update(&state.engine, &record.id, &req)?;
+        }
+        Ok(Json(json!({"Warnings": []})))
+    })
+    .await
+}
+
+fn update_request(body: &Value) -> ApiResult<berth_engine::update::UpdateRequest> {
+    let int = |k: &str| body.get(k).and_then(Value::as_i64).filter(|v| *v != 0);
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let restart_policy = match body.get("RestartPolicy").filter(|p| !p.is_null()) {
+        Some(p) => {
+            let policy: berth_engine::options::RestartPolicy = serde_json::from_value(p.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid RestartPolicy: {e}")))?;
+            (!policy.name.is_empty()).then_some(policy)
+        }
+        None => None,
+    };
+    let blkio_weight = match int("BlkioWeight") {
+        Some(w) => Some(
+            u16::try_from(w)
+                .map_err(|_| ApiError::bad_request(format!("invalid BlkioWeight {w}")))?,
+        ),
+        None => None,
+    };
+    Ok(berth_engine::update::UpdateRequest {
+        memory: int("Memory"),
+        memory_swap: int("MemorySwap"),
+        memory_reservation: int("MemoryReservation"),
+        nano_cpus: int("NanoCpus"),
+        cpu_shares: int("CpuShares"),
+        cpu_quota: int("CpuQuota"),
+        cpu_period: int("CpuPeriod"),
+        cpuset_cpus: text("CpusetCpus"),
+        cpuset_mems: text("CpusetMems"),
+        // A pointer in Docker's types: present (even 0 or -1) means asked.
+        pids_limit: body.get("PidsLimit").and_then(Value::as_i64),
+        blkio_weight,
+        restart_policy,
+    })
+}
+
+/// `GET /containers/{id}/changes`: Docker's `[{"Path", "Kind"}]` (null when nothing changed).
+pub async fn changes(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let record = state.engine.lookup(&id)?;
+        let changes = berth_engine::diff::container_changes(&record)?;
+        if changes.is_empty() {
+            return Ok(Json(Value::Null));
+        }
+        Ok(Json(Value::Array(
+            changes.iter().map(|c| c.to_json()).collect(),
+        )))
+    })
+    .await
 }

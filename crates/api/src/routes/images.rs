@@ -28,7 +28,7 @@ pub fn summary_json(i: &ImageSummary, containers: i64) -> Value {
         "Size": i.size,
         "SharedSize": -1,
         "VirtualSize": i.size,
-        "Labels": {},
+        "Labels": i.labels,
         "Containers": containers,
     })
 }
@@ -37,60 +37,16 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiRe
     let all = query_bool(q.get("all"));
     let filters = super::parse_filters(q.get("filters"))?;
     blocking(move || {
-        let images = state.images()?.list_images(all)?;
-        let dangling = filters.get("dangling").and_then(|v| v.first()).cloned();
-        let references = filters.get("reference").cloned().unwrap_or_default();
-        let out: Vec<Value> = images
-            .into_iter()
-            .filter(|i| match dangling.as_deref() {
-                Some("true") | Some("1") => i.repo_tags.is_empty(),
-                Some("false") | Some("0") => !i.repo_tags.is_empty(),
-                _ => true,
-            })
-            .filter_map(|mut i| {
-                // As Docker's daemon does, only the matching tags stay in RepoTags.
-                if !references.is_empty() {
-                    i.repo_tags
-                        .retain(|t| references.iter().any(|r| reference_matches(r, t)));
-                    if i.repo_tags.is_empty() {
-                        return None;
-                    }
-                }
-                Some(summary_json(&i, -1))
-            })
+        let filter = berth_image::filter::ImageFilter::from_map(filters)?;
+        let out: Vec<Value> = state
+            .images()?
+            .list_filtered(all, &filter)?
+            .iter()
+            .map(|i| summary_json(i, -1))
             .collect();
         Ok(Json(Value::Array(out)))
     })
     .await
-}
-
-/// Docker's `reference` filter: a glob on `name[:tag]`; a pattern without a tag matches any tag.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let (name, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
-    glob(pattern, tag) || (!pattern.contains(':') && glob(pattern, name))
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Iterative wildcard match: linear in practice, no recursion on hostile patterns.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// `/images/{name…}/json|history|tag|get|push` and `DELETE /images/{name…}`: image names carry
@@ -140,6 +96,7 @@ pub async fn by_name_get(
 
 pub async fn by_name_post(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     Path(rest): Path<String>,
     Query(q): Params,
 ) -> ApiResult<Response> {
@@ -161,11 +118,8 @@ pub async fn by_name_post(
         })
         .await;
     }
-    if rest.ends_with("/push") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "push is not available through this Berth service yet",
-        ));
+    if let Some(name) = rest.strip_suffix("/push") {
+        return super::registry::push(state, headers, name.to_string(), &q).await;
     }
     Err(ApiError::not_found(format!(
         "page not found: /images/{rest}"
@@ -363,6 +317,7 @@ impl berth_registry::PullProgress for PullLines<'_> {
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(_version): Extension<ApiVersion>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
     req: Request,
 ) -> ApiResult<Response> {
@@ -415,7 +370,8 @@ pub async fn create(
         let store = state.images()?;
         let body = blocking_body(move |mut w| {
             let result = (|| {
-                let session = berth_registry::Session::from_environment()?;
+                let domain = berth_image::Reference::parse(&reference)?.domain;
+                let session = super::registry::session_for(&headers, &domain)?;
                 let options = berth_registry::PullOptions {
                     platform,
                     all_tags: false,
@@ -448,18 +404,4 @@ pub async fn create(
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_filter_globs() {
-        assert!(reference_matches("busybox", "busybox:latest"));
-        assert!(reference_matches("busy*", "busybox:1.36"));
-        assert!(reference_matches("busybox:1.*", "busybox:1.36"));
-        assert!(!reference_matches("busybox:2", "busybox:1.36"));
-        assert!(!reference_matches("alpine", "busybox:latest"));
-    }
 }

@@ -9,10 +9,14 @@ use std::sync::Arc;
 pub mod archive;
 pub mod build;
 pub mod containers;
+pub mod events;
 pub mod exec;
 pub mod images;
+pub mod networks;
+pub mod registry;
 pub mod stats;
 pub mod system;
+pub mod volumes;
 
 /// Runs blocking library work (engine and image store calls) off the async workers.
 pub async fn blocking<T, F>(f: F) -> ApiResult<T>
@@ -69,11 +73,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
+        .route("/events", get(events::events))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/get", get(images::get_many))
         .route("/images/load", post(images::load))
         .route("/images/create", post(images::create))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(registry::search))
+        .route("/auth", post(registry::auth))
         .route(
             "/images/{*name}",
             get(images::by_name_get)
@@ -96,6 +119,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}", delete(containers::remove))
         .route(
             "/containers/{id}/archive",

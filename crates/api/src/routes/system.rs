@@ -83,25 +83,6 @@ pub async fn version() -> Json<Value> {
     }))
 }
 
-/// Counts of containers by state: (all, running, paused, stopped).
-fn container_counts(state: &AppState) -> (usize, usize, usize, usize) {
-    use berth_engine::Status;
-    let store = &state.engine.store;
-    let (mut all, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
-    for id in store.list_ids() {
-        let Ok(record) = store.load(&id) else {
-            continue;
-        };
-        all += 1;
-        match record.status() {
-            Status::Running | Status::Restarting => running += 1,
-            Status::Paused => paused += 1,
-            _ => stopped += 1,
-        }
-    }
-    (all, running, paused, stopped)
-}
-
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
@@ -135,7 +116,16 @@ fn cgroup_version() -> &'static str {
 
 pub async fn info(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let (all, running, paused, stopped) = container_counts(&state);
+        let counts = berth_engine::housekeeping::counts(&state.engine)?;
+        for u in &counts.unreadable {
+            tracing::warn!("{u}");
+        }
+        let (all, running, paused, stopped) = (
+            counts.containers,
+            counts.running,
+            counts.paused,
+            counts.stopped,
+        );
         let images = state.images()?.list_images(true)?.len();
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -212,12 +202,27 @@ pub async fn df(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
             .iter()
             .map(|i| super::images::summary_json(i, -1))
             .collect();
-        let containers = super::containers::summaries(&state, true)?;
+        let all = berth_engine::ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        };
+        let containers = super::containers::summaries(&state, &all)?;
+        let store = berth_engine::volumes::Volumes::new(&state.root);
+        let mut volumes: Vec<Value> = Vec::new();
+        for v in store.list() {
+            let mut doc = v.inspect();
+            doc["UsageData"] = json!({
+                "Size": store.size(&v),
+                "RefCount": store.users(&v.name)?.len(),
+            });
+            volumes.push(doc);
+        }
         Ok(Json(json!({
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         })))
     })

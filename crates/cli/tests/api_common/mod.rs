@@ -111,12 +111,11 @@ impl Service {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `docker ARGS` with no stdin, failing the test if it runs longer than a minute.
     pub fn docker_out(&self, args: &[&str]) -> Output {
-        self.docker()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running docker")
+        let mut cmd = self.docker();
+        cmd.args(args);
+        output_within(cmd, Duration::from_secs(60))
     }
 
     /// The built `berth` on the service's root.
@@ -162,6 +161,43 @@ impl Drop for Service {
             .output();
         self.kill();
         berth_testkit::unmount_below(self.dir.path());
+    }
+}
+
+/// Runs `cmd` (stdin closed) to its end, or kills it (by PID) and fails the test once
+/// `limit` has passed: no test waits forever on a client the service fails to answer.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning a client");
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out_reader = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err_reader = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a client") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
     }
 }
 

@@ -48,6 +48,8 @@ impl Rig {
             .arg(root)
             .env("BERTH_CONFIG_DIR", self.config.path())
             .env("DOCKER_CONFIG", self.config.path().join("docker"))
+            // Network safety: Docker Hub names never leave loopback (port 9: nothing listens).
+            .env("BERTH_DOCKER_HUB_ENDPOINT", "http://127.0.0.1:9")
             .stdin(Stdio::null());
         c
     }
@@ -256,4 +258,228 @@ pub fn layer_dirs(root: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `upstream` that passes what the server sends at no more
+/// than `bytes_per_second`, so a test can catch a pull halfway through a blob. Its threads end
+/// with their connections; the listener lives as long as the test process.
+pub fn throttling_proxy(upstream: String, bytes_per_second: u64) -> String {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+    let addr = listener.local_addr().expect("proxy addr");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (Ok(client_r), Ok(server_w)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (client_r, server_w);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (server, client);
+                let mut buf = vec![0u8; 64 << 10];
+                let start = Instant::now();
+                let mut sent = 0u64;
+                loop {
+                    let n = match std::io::Read::read(&mut from, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n as u64;
+                    // Rate limiting, not synchronisation: stay under the byte budget.
+                    let due = Duration::from_secs_f64(sent as f64 / bytes_per_second as f64);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr.to_string()
+}
+
+/// Deterministic incompressible bytes (xorshift64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let mut x = seed | 1;
+    for chunk in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    out
+}
+
+/// `(status, bytes written)` of each access-log line of the registry for `GET …/blobs/<digest>`.
+pub fn blob_gets(log: &str, digest: &str) -> Vec<(u16, u64)> {
+    log.lines()
+        .filter(|l| l.contains("\"GET ") && l.contains(&format!("/blobs/{digest} ")))
+        .filter_map(|l| {
+            let after = l.split("HTTP/1.1\" ").nth(1)?;
+            let mut f = after.split_whitespace();
+            Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// One plain HTTP/1.1 request to `host` (`127.0.0.1:port`) on a fresh connection (closed after
+/// the answer; reads time out after 30 s): (status, headers lower-cased, body).
+pub fn http(
+    method: &str,
+    host: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(host).expect("connecting to the registry");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("read timeout");
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("request");
+    s.write_all(body).expect("request body");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+/// Uploads `bytes` as a blob of `repository` (POST, then PUT with the digest); returns it.
+pub fn upload_blob(host: &str, repository: &str, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
+    let (status, headers, _) = http(
+        "POST",
+        host,
+        &format!("/v2/{repository}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 202, "starting an upload");
+    let location = headers
+        .iter()
+        .find(|(k, _)| k == "location")
+        .map(|(_, v)| v.clone())
+        .expect("upload location");
+    let path = location
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+        .unwrap_or(location);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let (status, _, body) = http(
+        "PUT",
+        host,
+        &format!("{path}{sep}digest={}", digest.replace(':', "%3A")),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    digest
+}
+
+/// Puts a manifest under `reference` (a tag or digest).
+pub fn put_manifest(host: &str, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) {
+    let (status, _, body) = http(
+        "PUT",
+        host,
+        &format!("/v2/{repository}/manifests/{reference}"),
+        &[("Content-Type", media_type)],
+        bytes,
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+}
+
+/// The manifest under `reference`, as the registry serves it to a schema2/OCI client.
+pub fn get_manifest(host: &str, repository: &str, reference: &str) -> Vec<u8> {
+    let (status, _, body) = http(
+        "GET",
+        host,
+        &format!("/v2/{repository}/manifests/{reference}"),
+        &[(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+        )],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    body
+}
+
+/// Serves `body` at every path over plain HTTP on 127.0.0.1 (one request per connection);
+/// returns its address and the paths asked for.
+pub fn serve_file(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("file server port");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            log.lock().expect("log").push(path);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    (addr, seen)
+}
+
+/// A gzip'd layer tar of `files`: (blob bytes, DiffID).
+pub fn gzip_layer(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
+    let files: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(p, d)| (p.to_string(), d.to_vec()))
+        .collect();
+    let raw = layer_tar(&files);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).expect("gzip");
+    (gz.finish().expect("gzip"), sha256(&raw))
 }

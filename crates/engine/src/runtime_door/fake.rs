@@ -103,10 +103,28 @@ impl OciRuntime for FakeRuntime {
     fn exec(
         &self,
         id: &str,
-        _process: &oci_spec::runtime::Process,
-        _io: ExecIo,
+        process: &oci_spec::runtime::Process,
+        io: ExecIo,
     ) -> Result<ExecStarted> {
         self.note(format!("exec {id}"));
+        if let Some(out) = io.output {
+            // A probe: run it on the host, as `create` runs the init.
+            let args = process.args().clone().unwrap_or_default();
+            let Some((program, rest)) = args.split_first() else {
+                return Err(EngineError::state(id, "fake runtime: no exec args"));
+            };
+            let child = Command::new(program)
+                .args(rest)
+                .stdin(Stdio::null())
+                .stdout(stdio_dup(out)?)
+                .stderr(stdio_dup(out)?)
+                .spawn()
+                .map_err(|e| EngineError::io(program, e))?;
+            return Ok(ExecStarted {
+                pid: Some(child.id() as i32),
+                ..Default::default()
+            });
+        }
         Ok(ExecStarted {
             finished: Some(0),
             ..Default::default()

@@ -189,6 +189,9 @@ fn exec_inner(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
         ignore_paused: a.ignore_paused,
         sub_cgroups: parse_sub_cgroups(&a.cgroup)?,
     };
+    if !a.detach {
+        signals::hold_forwarded();
+    }
     let pid = match rt.exec(&a.id, &process, &opts) {
         Ok(pid) => pid,
         // runc exits 255 when the exec itself fails.

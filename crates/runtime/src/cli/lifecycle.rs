@@ -93,6 +93,9 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
+    if !a.detach {
+        signals::hold_forwarded();
+    }
     let st = rt.create_and_start(&a.create.id, &a.create.bundle, &opts)?;
     if a.detach {
         return Ok(0);

@@ -1,6 +1,7 @@
 //! Command-line definition (clap derive) mirroring runc's verbs and flags, and the dispatch to
 //! the per-verb modules. Flags may follow the container id, as runc accepts.
 
+pub mod checkpoint;
 pub mod exec;
 pub mod lifecycle;
 pub mod log;
@@ -57,9 +58,9 @@ pub struct Cli {
     /// true|false|auto; accepted for compatibility, and `spec --rootless` writes a rootless spec
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// Accepted for compatibility
-    #[arg(long, global = true)]
-    pub criu: Option<String>,
+    /// Path to the criu binary used for checkpoint and restore
+    #[arg(long, global = true, default_value = "criu")]
+    pub criu: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -96,6 +97,10 @@ pub enum Command {
     Features,
     /// List containers
     List(ops::ListArgs),
+    /// Checkpoint a running container (CRIU)
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Restore a container from a checkpoint (CRIU)
+    Restore(checkpoint::RestoreArgs),
 }
 
 /// An error that exits with a specific status (runc's 255 for a failed exec).
@@ -162,5 +167,7 @@ pub fn dispatch(cli: &Cli, log: &log::Logger) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::List(a) => ops::list(&rt, a),
+        Command::Checkpoint(a) => checkpoint::checkpoint(&rt, a, &cli.criu),
+        Command::Restore(a) => checkpoint::restore(&rt, a, &cli.criu),
     }
 }

@@ -66,21 +66,50 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// Forwards the usual terminal/job-control signals to `pid` until the process exits.
+/// The terminal/job-control signals a foreground `run` passes on to the container.
+const FORWARDED: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+fn forwarded_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset fill a sigset_t we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Holds the forwarded signals pending from before the container starts until `forward_to`,
+/// so a signal sent once the container runs is never lost or taken by this process's default
+/// action (runc, too, listens before it starts the container). The init and hooks start with
+/// an empty mask (the init resets it; std's spawn does for hooks).
+pub fn hold_forwarded() {
+    let set = forwarded_set();
+    // SAFETY: changing this single-threaded process's signal mask.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// Forwards the usual terminal/job-control signals to `pid` until the process exits, starting
+/// with any that `hold_forwarded` kept pending.
 pub fn forward_to(pid: i32) {
     TARGET.store(pid, Ordering::Relaxed);
-    for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-    ] {
+    for sig in FORWARDED {
         // SAFETY: installing an async-signal-safe handler (one atomic load and kill).
         unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
     }
+    let set = forwarded_set();
+    // SAFETY: unblocking delivers the held signals to the handler just installed.
+    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
 }
 
 #[cfg(test)]

@@ -158,6 +158,100 @@ pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `output()` with a deadline, for any command a test runs (berth-runtime, runc, unshare…).
+pub trait BoundedOutput {
+    /// Like `Command::output` (stdin is /dev/null), but the test fails, after killing the
+    /// command, when it runs past COMMAND_DEADLINE.
+    fn bounded_output(&mut self) -> Output;
+}
+
+impl BoundedOutput for Command {
+    fn bounded_output(&mut self) -> Output {
+        output_within(self.stdin(Stdio::null()), COMMAND_DEADLINE)
+    }
+}
+
+/// Waits for a child the test spawned with its own stdio (a pty, say); after `timeout` kills
+/// it and fails the test naming `what`.
+pub fn wait_within(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    if !exited_within(child, timeout) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not finish within {timeout:?} (killed it)");
+    }
+    child.wait().expect("reaping a child")
+}
+
+/// Accepts one connection within `timeout`, failing the test naming `what` otherwise (a
+/// runtime that failed before connecting must not leave the test waiting forever). The stream
+/// gets the same read timeout.
+pub fn accept_within(
+    listener: &std::os::unix::net::UnixListener,
+    timeout: Duration,
+    what: &str,
+) -> std::os::unix::net::UnixStream {
+    let mut fds = [rustix::event::PollFd::new(
+        listener,
+        rustix::event::PollFlags::IN,
+    )];
+    let ts = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    let ready = loop {
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other.expect("poll"),
+        }
+    };
+    assert!(ready > 0, "no connection for {what} within {timeout:?}");
+    let (stream, _) = listener.accept().expect("accept");
+    stream
+        .set_read_timeout(Some(timeout))
+        .expect("read timeout");
+    stream
+}
+
+/// Everything a container writes to its terminal (`master`) until the slave side closes
+/// (EOF or EIO), failing the test when that takes longer than `timeout`. `\r` removed.
+pub fn read_tty_until_closed(master: &impl rustix::fd::AsFd, timeout: Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "terminal still open after {timeout:?}; read so far: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        let mut fds = [rustix::event::PollFd::new(
+            master,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => panic!("poll: {e}"),
+        }
+        match rustix::io::read(master, &mut buf) {
+            Ok(0) | Err(rustix::io::Errno::IO) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
 /// A command started with its stdout and stderr in files (see `output_within`).
 pub struct Running {
     child: std::process::Child,
@@ -182,6 +276,32 @@ impl Running {
             _dir: dir,
             out,
             err,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// What the command has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.out).unwrap_or_default()).into_owned()
+    }
+
+    /// Polls until the command's stdout has a line equal to `line`; fails the test (killing
+    /// the command) when that takes longer than `timeout`.
+    pub fn wait_for_line(&mut self, line: &str, timeout: Duration) {
+        let seen =
+            berth_testkit::wait_until(timeout, || self.stdout_so_far().lines().any(|l| l == line));
+        if !seen {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "{} never printed {line:?} within {timeout:?}; stdout: {}; stderr: {}",
+                self.what,
+                self.stdout_so_far(),
+                String::from_utf8_lossy(&std::fs::read(&self.err).unwrap_or_default())
+            );
         }
     }
 
