@@ -279,6 +279,12 @@ fn kill_9_at_random_points_leaves_a_store_that_recovers_and_checks_clean() {
     );
     for round in 0..8 {
         let n = format!("{round}");
+        // What the previous round made (round 0 names nothing: its commands must all work).
+        let prev = if round == 0 {
+            "none".to_string()
+        } else {
+            format!("{}", round - 1)
+        };
         let commands: Vec<Vec<String>> = vec![
             vec![
                 "run",
@@ -299,13 +305,13 @@ fn kill_9_at_random_points_leaves_a_store_that_recovers_and_checks_clean() {
                 "echo hi > /x",
             ],
             vec!["create", "--name", &format!("c{n}"), "busybox", "true"],
-            vec!["rm", "-f", &format!("d{}", round.max(1) - 1)],
-            vec!["rm", "-f", &format!("c{}", round.max(1) - 1)],
+            vec!["rm", "-f", &format!("d{prev}")],
+            vec!["rm", "-f", &format!("c{prev}")],
             vec!["load", "-q", "-i", &save],
             vec!["import", &bb_tar, &format!("imp:{n}")],
             vec!["build", "-q", "-t", &format!("built:{n}"), &ctx],
             vec!["tag", "busybox", &format!("tagged:{n}")],
-            vec!["rmi", &format!("tagged:{}", round.max(1) - 1)],
+            vec!["rmi", &format!("tagged:{prev}")],
         ]
         .into_iter()
         .map(|v| v.into_iter().map(str::to_string).collect())
@@ -347,15 +353,15 @@ fn kill_9_at_random_points_leaves_a_store_that_recovers_and_checks_clean() {
                 assert!(out.status.success(), "{what}: {:?}", out.status);
             }
         }
-        // Sometimes a container's monitor dies too.
+        // Sometimes a container's monitor dies too: the one its intent names, checked by PID
+        // and start time, so a recycled PID is never signalled.
         if rng.below(2) == 0 {
             let dname = format!("d{n}");
             if let Ok(id) = berth_engine::Engine::open(env.path()).store.resolve(&dname) {
-                if let Ok(r) = std::panic::catch_unwind(|| record(&env, &id)) {
-                    let m = r["BerthMonitorPid"].as_i64().unwrap_or(0) as i32;
-                    if m > 0 && !gone(m) {
-                        kill9(m);
-                    }
+                let owner =
+                    berth_image::intent::owner(env.path(), berth_engine::recovery::MONITOR, &id);
+                if let Some(o) = owner.filter(|o| o.alive()) {
+                    kill9(o.pid);
                 }
             }
         }

@@ -367,13 +367,21 @@ impl Engine {
         self.store.remove(record)
     }
 
+    /// Brings the container's networks up (a stopped container gave them back) under the
+    /// container's lock, so two starts, or a start and an `rm`, never set them up or take them
+    /// down at once.
+    fn ensure_network(&self, id: &str) -> Result<()> {
+        let _op = self.store.lock_container(id)?;
+        crate::network::ensure_ready(&self.root, id)
+    }
+
     /// Starts a created or stopped container in the background; returns once it runs.
     pub fn start_detached(&self, id: &str) -> Result<()> {
         let record = self.store.load(id)?;
         if record.is_running() {
             return Ok(());
         }
-        crate::network::ensure_ready(&self.root, id)?;
+        self.ensure_network(id)?;
         let (read, write) = crate::sys::pipe()?;
         crate::monitor::spawn(self, id, None, Some(write))?;
         let mut text = String::new();
@@ -393,7 +401,7 @@ impl Engine {
 
     /// Starts a container with this process attached; returns the container's exit code.
     pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<i32> {
-        crate::network::ensure_ready(&self.root, id)?;
+        self.ensure_network(id)?;
         let (ours, theirs) = crate::sys::socketpair()?;
         let mut stream = UnixStream::from(ours);
         // The monitor reads the greeting before it starts the container.
@@ -407,7 +415,7 @@ impl Engine {
     /// once the monitor is on its way; the monitor reads the greeting before it starts.
     pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
         // Like every start: a stopped container gave its networks back.
-        crate::network::ensure_ready(&self.root, id)?;
+        self.ensure_network(id)?;
         crate::monitor::spawn(self, id, Some(client), None)
     }
 

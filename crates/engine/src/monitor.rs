@@ -119,6 +119,21 @@ pub(crate) fn become_monitor(
     {
         let _ = crate::sys::dup_onto(log.as_raw_fd(), 2);
     }
+    // One monitor per container: a concurrent start finds the other one and is a no-op.
+    let op = match sole_monitor(ctx, id) {
+        Ok(Some(op)) => op,
+        Ok(None) => {
+            if let Some(ready) = ready {
+                let _ = std::fs::File::from(ready).write_all(b"0\n");
+            }
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("monitor {id}: {e}");
+            report_setup_failure(&e, client, ready);
+            return 1;
+        }
+    };
     let mut monitor = match Monitor::new(ctx.clone(), id, client, ready) {
         Ok(m) => m,
         Err((e, client, ready)) => {
@@ -131,11 +146,36 @@ pub(crate) fn become_monitor(
     // next command reconstructs the container's end from what is left (see `recovery`).
     let intent =
         berth_image::intent::Intent::begin(ctx.store.root(), crate::recovery::MONITOR, id).ok();
+    drop(op);
     monitor.run();
     if let Some(i) = intent {
         i.done();
     }
     0
+}
+
+/// Takes the container's lock once no other live monitor serves it; None when another one
+/// does and the container runs (or that monitor is still bringing it up after a while): this
+/// start is then a no-op, as Docker's start of a running container is. Another monitor that is
+/// finishing (its container stopped) is waited for, briefly, with the lock released.
+fn sole_monitor(ctx: &MonitorContext, id: &str) -> Result<Option<crate::record::MetadataLock>> {
+    let root = ctx.store.root();
+    let me = std::process::id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let op = ctx.store.lock_container(id)?;
+        let other = berth_image::intent::owner(root, crate::recovery::MONITOR, id)
+            .filter(|o| o.pid != me && o.alive());
+        if other.is_none() {
+            return Ok(Some(op));
+        }
+        let record = ctx.store.load(id)?;
+        if record.is_running() || record.state.restarting || Instant::now() > deadline {
+            return Ok(None);
+        }
+        drop(op);
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Tells whoever waits that the monitor could not even set up (before any container start).
@@ -753,8 +793,13 @@ impl Monitor {
                 }
                 attach::SIGNAL => {
                     let sig = attach::payload_i32(&payload);
-                    // SAFETY: `pid` is our unreaped child, so the PID cannot have been reused.
-                    unsafe { libc::kill(pid, sig) };
+                    // Between runs (restart backoff) there is no init: `pid` is -1 then, and
+                    // kill(-1) would signal every process on the host. Only a real PID.
+                    if pid > 0 {
+                        // SAFETY: `pid` is our unreaped child, so the PID cannot have been
+                        // reused.
+                        unsafe { libc::kill(pid, sig) };
+                    }
                 }
                 attach::NO_RESTART => self.manually_stopped = true,
                 _ => {}

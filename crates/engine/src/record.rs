@@ -409,10 +409,29 @@ impl Store {
         let _lock = self.lock()?;
         self.release_name(record.short_name(), &record.id);
         let dir = self.container_dir(&record.id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(EngineError::io(&dir, e)),
+        // Gone in one step: a monitor or a concurrent command that still writes into the
+        // directory by its path (a lock file, a socket) now fails instead of leaving a file
+        // that makes the directory impossible to delete.
+        let grave =
+            self.containers_dir()
+                .join(format!(".removed-{}-{}", record.id, std::process::id()));
+        match fs::rename(&dir, &grave) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(EngineError::io(&dir, e)),
+        }
+        remove_grave(&grave)
+    }
+
+    /// Deletes what removals killed half-way left (`.removed-*`).
+    pub fn remove_graves(&self) {
+        let Ok(rd) = fs::read_dir(self.containers_dir()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".removed-") {
+                let _ = remove_grave(&e.path());
+            }
         }
     }
 
@@ -424,6 +443,14 @@ impl Store {
         self.release_name(record.short_name(), id);
         record.name = format!("/{}", new_name.trim_start_matches('/'));
         self.save(&record)
+    }
+}
+
+fn remove_grave(grave: &Path) -> Result<()> {
+    match fs::remove_dir_all(grave) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::io(grave, e)),
     }
 }
 

@@ -58,8 +58,9 @@ pub fn recover(engine: &Engine) -> Result<Report> {
         act_on_dead(engine, &dead, &mut report)?;
     }
     let store = berth_image::Store::open(engine.root())?;
-    // A killed create or build step may have left layer directories no metadata names yet.
-    let swept = if dead.iter().any(|f| f.kind == CREATE || f.kind == STEP) {
+    // A killed create, removal or build step may have left layer directories no metadata
+    // names any more (or yet).
+    let swept = if dead.iter().any(|f| f.kind != MONITOR) {
         store.recover_now()?
     } else {
         store.recover()?
@@ -111,6 +112,7 @@ pub fn sweep(engine: &Engine) -> Result<Report> {
             engine.store.release_name(&name, &id);
         }
     }
+    engine.store.remove_graves();
     report.reclaimed_bytes += store.recover_now()?.bytes;
     Ok(report)
 }

@@ -157,6 +157,14 @@ pub fn list(root: &Path) -> Vec<Found> {
     out
 }
 
+/// The owner of the intent `kind`-`object`, if there is one (alive or not).
+pub fn owner(root: &Path, kind: &str, object: &str) -> Option<Owner> {
+    let path = intents_dir(root).join(format!("{kind}-{object}"));
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| Owner::decode(&t))
+}
+
 /// Objects of `kind` whose change may still be in progress.
 pub fn live_objects(root: &Path, kind: &str) -> std::collections::HashSet<String> {
     list(root)

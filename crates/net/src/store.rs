@@ -668,7 +668,22 @@ impl NetStore {
         let mac = crate::model::parse_mac(&ep.mac);
         let mut host = Rtnl::open()?;
         let bridge = host.require_link_index(&net.bridge)?;
-        host.create_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), net.mtu, mac)?;
+        // The same endpoint's previous veth (this container's, named after it) may still be
+        // on its way out: the kernel deletes a veth whose namespace died asynchronously, so a
+        // quick restart can find its name taken. It is ours: delete it and create again.
+        let mut tries = 0;
+        loop {
+            match host.create_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), net.mtu, mac) {
+                Err(NetError::Netlink { source, .. })
+                    if source.raw_os_error() == Some(libc::EEXIST) && tries < 5 =>
+                {
+                    tries += 1;
+                    host.delete_link(&ep.host_veth)?;
+                    std::thread::sleep(std::time::Duration::from_millis(5 * tries));
+                }
+                other => break other?,
+            }
+        }
         let veth = host.require_link_index(&ep.host_veth)?;
         host.set_up(veth, Some(bridge))?;
 
