@@ -9,16 +9,27 @@
 //!    loopback) vs straight to the container's address (goal >= 0.9x).
 //!
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
-//! `target/release/berth`. Usage: `net_run [ROUNDS]` (default 30). Run as root.
+//! `target/release/berth`. Usage: `net_run [ROUNDS] [--berth-only]` (default 30; `--berth-only`
+//! skips Docker and the throughput part). With `$BERTH_BASELINE` set to another build of `berth`
+//! (say, the previous commit's), its `run --rm` on the bridge and with `-p` is timed too, alternating
+//! with the current one, as a before/after in one run. Run as root.
 use anyhow::Context;
-use berth_bench::{berth, berth_binary, median, median_of, numeric_arg, output, require_built};
+use berth_bench::{berth, berth_binary, median, median_of, output, require_built};
 use berth_testkit::dockerd::Dockerd;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "bench-busybox:latest";
+
+/// `berth --root ROOT` with another build of berth (the before of a before/after).
+fn berth_with(binary: &Path, root: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--root").arg(root).stdin(Stdio::null());
+    cmd
+}
 
 /// Sends `bytes` to `addr` (retrying the connect while the sink restarts); MB/s.
 fn push(addr: SocketAddr, bytes: usize) -> anyhow::Result<f64> {
@@ -48,7 +59,16 @@ fn push(addr: SocketAddr, bytes: usize) -> anyhow::Result<f64> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = numeric_arg(1, "ROUNDS", 30)?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let berth_only = args.iter().any(|a| a == "--berth-only");
+    let rounds: usize = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(|r| r.parse())
+        .transpose()
+        .context("ROUNDS must be a number")?
+        .unwrap_or(30);
+    let baseline = std::env::var_os("BERTH_BASELINE").map(PathBuf::from);
     require_built(&berth_binary(), "berth-cli")?;
     // Single-threaded here: the whole process (and all it spawns) moves to a private namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare -n")?;
@@ -63,21 +83,28 @@ fn main() -> anyhow::Result<()> {
     let tar = root.path().join("busybox.tar");
     berth_testkit::busybox_rootfs_tar(&tar)?;
     output(berth(root.path()).arg("import").arg(&tar).arg(IMAGE))?;
-    let run = |extra: &[&str]| {
-        let mut cmd = berth(root.path());
+    let run_with = |binary: &Path, extra: &[&str]| {
+        let mut cmd = berth_with(binary, root.path());
         cmd.args(["run", "--rm"])
             .args(extra)
             .args([IMAGE, "true"])
             .stdout(Stdio::null());
         berth_bench::time_once(&mut cmd)
     };
+    let current = berth_binary();
+    let run = |extra: &[&str]| run_with(&current, extra);
     // Alternate none / bridge / bridge+port so load drifts hit all three alike.
     run(&["--network", "bridge"])?;
     let (mut none, mut bridge, mut port) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut old_bridge, mut old_port) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         none.push(run(&["--network", "none"])?);
         bridge.push(run(&["--network", "bridge"])?);
         port.push(run(&["--network", "bridge", "-p", "18080:80"])?);
+        if let Some(old) = &baseline {
+            old_bridge.push(run_with(old, &["--network", "bridge"])?);
+            old_port.push(run_with(old, &["--network", "bridge", "-p", "18080:80"])?);
+        }
     }
     let none = median(&mut none);
     let bridge = median(&mut bridge);
@@ -95,6 +122,21 @@ fn main() -> anyhow::Result<()> {
         if added <= 5.0 { "met" } else { "NOT met" },
         ms(port) - ms(bridge)
     );
+    if let Some(old) = &baseline {
+        let old_bridge = median(&mut old_bridge);
+        let old_port = median(&mut old_port);
+        println!(
+            "baseline {}: bridge {:.2} ms, bridge -p {:.2} ms (-p adds {:.2} ms); current -p / baseline -p = {:.3}",
+            old.display(),
+            ms(old_bridge),
+            ms(old_port),
+            ms(old_port) - ms(old_bridge),
+            port.as_secs_f64() / old_port.as_secs_f64()
+        );
+    }
+    if berth_only {
+        return Ok(());
+    }
 
     match Dockerd::start_networked() {
         Ok(Some(d)) => {

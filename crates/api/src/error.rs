@@ -77,6 +77,8 @@ impl From<EngineError> for ApiError {
             | EngineError::InvalidOption { .. }
             | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
             EngineError::Network(net) => return net_status(net, err.to_string()),
+            // Docker answers 501 for a log driver that cannot be read.
+            EngineError::LogsNotReadable { .. } => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &err {

@@ -3,6 +3,7 @@
 //! the output is Docker's stdcopy multiplexing (`[stream, 0, 0, 0, len BE u32] payload`); with
 //! one it is the raw bytes. Owns framing and copying only.
 use berth_engine::attach;
+use berth_engine::detach_keys::{DetachKeys, DetachMatcher};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -84,7 +85,15 @@ pub enum Ending {
 
 /// Copies the monitor's output to `client` (stdcopy-framed unless `tty`) and, when `stdin`,
 /// the client's bytes to the container, until the container exits or either side leaves.
-pub async fn pump<C>(monitor: UnixStream, client: Option<C>, tty: bool, stdin: bool) -> Ending
+/// With `detach` keys, typing that sequence on stdin ends the session and leaves the
+/// container running (the keys themselves never reach it), as Docker's daemon does.
+pub async fn pump<C>(
+    monitor: UnixStream,
+    client: Option<C>,
+    tty: bool,
+    stdin: bool,
+    detach: Option<DetachKeys>,
+) -> Ending
 where
     C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -101,6 +110,7 @@ where
             return std::future::pending::<()>().await;
         };
         let mut buf = vec![0u8; 32 * 1024];
+        let mut matcher = DetachMatcher::default();
         loop {
             match r.read(&mut buf).await {
                 Ok(0) | Err(_) => {
@@ -111,11 +121,19 @@ where
                     return std::future::pending::<()>().await;
                 }
                 Ok(n) if stdin => {
-                    if write_frame(&mut mon_w, attach::STDIN, &buf[..n])
-                        .await
-                        .is_err()
+                    let (forward, detached) = match &detach {
+                        Some(keys) => matcher.feed(keys, &buf[..n]),
+                        None => (buf[..n].to_vec(), false),
+                    };
+                    if !forward.is_empty()
+                        && write_frame(&mut mon_w, attach::STDIN, &forward)
+                            .await
+                            .is_err()
                     {
                         return std::future::pending::<()>().await;
+                    }
+                    if detached {
+                        return;
                     }
                 }
                 Ok(_) => {}

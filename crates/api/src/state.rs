@@ -27,6 +27,8 @@ pub struct PendingAttach {
     pub io: hyper::upgrade::OnUpgrade,
     pub wants: crate::hijack::Wants,
     pub window: Option<(u16, u16)>,
+    /// The keys that end the session (stdin sessions only).
+    pub detach: Option<berth_engine::detach_keys::DetachKeys>,
 }
 
 impl AppState {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Docker's default `PATH` for Linux images.
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use berth_common::process::DEFAULT_PATH;
 
 /// What to build and how.
 #[derive(Debug, Clone, Default)]
@@ -411,7 +411,7 @@ impl Builder<'_> {
         config.image = None;
         let env = config.env.get_or_insert_with(Vec::new);
         if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(DEFAULT_PATH.to_string());
+            env.push(format!("PATH={DEFAULT_PATH}"));
         }
         let triggers = config.on_build.take().unwrap_or_default();
         self.stages.push(Stage {
@@ -693,7 +693,7 @@ impl Builder<'_> {
         container: Option<&str>,
     ) -> ImageConfig {
         let stage = self.stage();
-        let now = berth_image::config::now_rfc3339();
+        let now = berth_common::time::now_rfc3339();
         let mut config = stage.config.clone();
         config.image = Some(stage.image_id.clone().unwrap_or_default());
         let mut history = base.history.clone();
@@ -814,7 +814,7 @@ impl Builder<'_> {
             let image = self.image_of_stage(index)?;
             self.stages[index].image = Some(image);
         }
-        let now = berth_image::config::now_rfc3339();
+        let now = berth_common::time::now_rfc3339();
         let stage = self.stage_mut();
         let maintainer = stage.maintainer.clone();
         if let Some(image) = stage.image.as_mut() {

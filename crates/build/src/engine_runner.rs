@@ -15,6 +15,9 @@ pub struct EngineRunner {
     engine: Engine,
     /// Forward RUN output (false for `--quiet`).
     pub show_output: bool,
+    /// RUN output goes into the build's output writer (an API build stream) instead of this
+    /// process's stdout/stderr (a terminal, for `berth build`).
+    pub run_output_to_writer: bool,
     /// `--network` for RUN: `host` shares the host's network; anything else (`default`,
     /// `none`) gives the step a network namespace of its own with no interfaces but loopback.
     pub network_mode: String,
@@ -53,6 +56,7 @@ impl EngineRunner {
             store: Store::open(root).map_err(backend)?,
             engine: Engine::open(root),
             show_output: true,
+            run_output_to_writer: false,
             network_mode: String::new(),
             pull_policy: berth_engine::pull::PullPolicy::Missing,
             platform: None,
@@ -180,7 +184,11 @@ impl StepRunner for EngineRunner {
             sig_proxy: true,
             detach_keys: Default::default(),
         };
-        let result = self.engine.start_attached(&record.id, &attach);
+        let result = if self.run_output_to_writer {
+            self.engine.start_collecting(&record.id, output)
+        } else {
+            self.engine.start_attached(&record.id, &attach)
+        };
         let removed = self.engine.remove(&record.id, true, true);
         let code = result.map_err(backend)?;
         removed.map_err(backend)?;

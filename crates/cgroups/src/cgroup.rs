@@ -4,6 +4,7 @@
 
 use crate::hierarchy::Mount;
 use crate::{fs, v1, v2, CgroupError, CgroupVersion, Hierarchy, Stats};
+use berth_common::poll::{self, Backoff};
 use oci_spec::runtime::LinuxResources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
@@ -299,10 +300,10 @@ impl Cgroup {
             return Ok(());
         }
         self.kill_all(libc::SIGKILL)?;
-        let deadline = std::time::Instant::now() + timeout;
-        while !self.all_pids()?.is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        let every = Backoff::fixed(std::time::Duration::from_millis(5));
+        poll::try_until(timeout, every, || {
+            Ok::<_, CgroupError>(self.all_pids()?.is_empty())
+        })?;
         self.destroy()
     }
 

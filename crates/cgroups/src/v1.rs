@@ -6,9 +6,10 @@ use crate::devices::v1_device_writes;
 use crate::fs::{self, parse_flat_keyed, read_optional, read_u64, Setter};
 use crate::stats::{BlkioEntry, HugetlbStats};
 use crate::{Cgroup, CgroupError, CgroupVersion, Stats};
+use berth_common::poll::{self, Backoff};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// v1 reports "unlimited" as a huge page-aligned number (PAGE_COUNTER_MAX * PAGE_SIZE).
 const V1_UNLIMITED_THRESHOLD: u64 = 1 << 62;
@@ -288,30 +289,26 @@ pub(crate) fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<(), CgroupError> {
     } else {
         ("THAWED", "thawed")
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut delay = Duration::from_micros(100);
+    let backoff = Backoff::exponential(Duration::from_micros(100), Duration::from_millis(10));
     // Polls left before FROZEN is written again.
     let mut attempt = 0u32;
-    loop {
+    let settled = poll::try_until(Duration::from_secs(5), backoff, || {
         // The kernel may stall in FREEZING when a task is in an uninterruptible sleep; writing
         // FROZEN again retries the freeze (as runc does).
         if attempt == 0 {
             fs::write(&path, want)?;
             attempt = 8;
         }
-        if fs::read(&path)?.trim() == want {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            if frozen {
-                let _ = fs::write(&path, "THAWED");
-            }
-            return Err(CgroupError::Timeout { path, state: label });
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(10));
         attempt -= 1;
+        Ok::<_, CgroupError>(fs::read(&path)?.trim() == want)
+    })?;
+    if settled {
+        return Ok(());
     }
+    if frozen {
+        let _ = fs::write(&path, "THAWED");
+    }
+    Err(CgroupError::Timeout { path, state: label })
 }
 
 pub(crate) fn is_frozen(cg: &Cgroup) -> Result<bool, CgroupError> {

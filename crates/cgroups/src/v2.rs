@@ -7,9 +7,10 @@ use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight};
 use crate::fs::{self, parse_flat_keyed, read_optional, read_u64, Setter};
 use crate::stats::{BlkioEntry, HugetlbStats};
 use crate::{Cgroup, CgroupError, CgroupVersion, Stats};
+use berth_common::poll::{self, Backoff};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const UNIFIED: &str = "unified";
 
@@ -262,26 +263,21 @@ pub(crate) fn set_frozen(cg: &Cgroup, frozen: bool) -> Result<(), CgroupError> {
         });
     }
     fs::write(&path, if frozen { "1" } else { "0" })?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut delay = Duration::from_micros(100);
-    loop {
-        match events_frozen(dir)? {
-            None => return Ok(()), // no cgroup.events to confirm with: trust the write
-            Some(state) if state == frozen => return Ok(()),
-            Some(_) => {}
-        }
-        if Instant::now() >= deadline {
-            if frozen {
-                let _ = fs::write(&path, "0");
-            }
-            return Err(CgroupError::Timeout {
-                path: dir.join("cgroup.events"),
-                state: if frozen { "frozen" } else { "thawed" },
-            });
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(10));
+    let backoff = Backoff::exponential(Duration::from_micros(100), Duration::from_millis(10));
+    let settled = poll::try_until(Duration::from_secs(5), backoff, || {
+        // No cgroup.events to confirm with: trust the write.
+        Ok::<_, CgroupError>(events_frozen(dir)?.is_none_or(|state| state == frozen))
+    })?;
+    if settled {
+        return Ok(());
     }
+    if frozen {
+        let _ = fs::write(&path, "0");
+    }
+    Err(CgroupError::Timeout {
+        path: dir.join("cgroup.events"),
+        state: if frozen { "frozen" } else { "thawed" },
+    })
 }
 
 pub(crate) fn is_frozen(cg: &Cgroup) -> Result<bool, CgroupError> {

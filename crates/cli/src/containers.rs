@@ -179,6 +179,12 @@ pub struct CreateFlags {
     /// Override the key sequence for detaching a container.
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
+    /// Logging driver for the container (json-file, none).
+    #[arg(long = "log-driver")]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=…, max-file=…, compress=…).
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
     /// Command to run to check health.
     #[arg(long = "health-cmd")]
     health_cmd: Option<String>,
@@ -268,6 +274,19 @@ impl CreateFlags {
                 value: self.restart.clone(),
                 reason: "conflicting options: --restart and --rm".into(),
             });
+        }
+        if let Some(driver) = &self.log_driver {
+            host.log_config.r#type = driver.clone();
+        }
+        for opt in &self.log_opt {
+            let (k, v) = opt
+                .split_once('=')
+                .ok_or_else(|| EngineError::InvalidFlag {
+                    flag: "--log-opt".into(),
+                    value: opt.clone(),
+                    reason: "expected key=value".into(),
+                })?;
+            host.log_config.config.insert(k.to_string(), v.to_string());
         }
         if let Some(m) = &self.memory {
             host.memory = options::parse_bytes(m)?;
@@ -387,6 +406,9 @@ pub struct ExecFlags {
     /// Give extended privileges to the command.
     #[arg(long)]
     privileged: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     command: Vec<String>,
@@ -680,14 +702,17 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                     .map(|r| r.is_running() || r.status() == berth_engine::Status::Restarting)
                     .unwrap_or(false)
             };
-            berth_engine::logs::print_logs(
-                Path::new(&record.log_path),
+            match berth_engine::logs::print_container_logs(
+                &engine.store,
+                &record,
                 &opts,
                 &mut out,
                 &mut err,
                 still_running,
-            )?;
-            Ok(0)
+            ) {
+                Ok(()) => Ok(0),
+                Err(e) => Ok(fail(e)),
+            }
         }
         ContainerCommand::Stop { time, containers } => {
             Ok(each(&engine, &containers, |e, id| e.stop(id, time)))
@@ -1085,13 +1110,21 @@ fn run_or_create(engine: &Engine, flags: &CreateFlags, start: bool) -> i32 {
     }
 }
 
-/// `--detach-keys` or Docker's default.
+/// `--detach-keys`, else the `detachKeys` of the client's `config.json` (as Docker's CLI
+/// reads it), else Docker's default.
 fn parse_detach_keys(
     text: Option<&str>,
 ) -> Result<berth_engine::detach_keys::DetachKeys, EngineError> {
-    text.map(berth_engine::detach_keys::DetachKeys::parse)
-        .transpose()
-        .map(Option::unwrap_or_default)
+    let configured = || {
+        let path = berth_registry::credentials::default_config_path();
+        let text = std::fs::read_to_string(path).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json.get("detachKeys")?.as_str().map(str::to_string)
+    };
+    match text.map(str::to_string).or_else(configured) {
+        Some(keys) => berth_engine::detach_keys::DetachKeys::parse(&keys),
+        None => Ok(Default::default()),
+    }
 }
 
 fn start(
@@ -1294,6 +1327,13 @@ fn exec(engine: &Engine, flags: &ExecFlags) -> i32 {
         interactive: flags.interactive,
         detach: flags.detach,
         privileged: flags.privileged,
+        detach_keys: match parse_detach_keys(flags.detach_keys.as_deref()) {
+            Ok(keys) => keys,
+            Err(e) => {
+                eprintln!("berth: {e}");
+                return 125;
+            }
+        },
     };
     match berth_engine::exec::exec(engine, &record, &req) {
         Ok(code) => code,
@@ -1350,12 +1390,20 @@ fn stats(
             }
         }
     }
-    let rows: Vec<serde_json::Value> = records.iter().map(berth_engine::stats::stats_row).collect();
+    let rows: Vec<berth_engine::stats::StatsRow> =
+        records.iter().map(berth_engine::stats::stats_row).collect();
     match format {
-        Some("json") => rows.iter().for_each(|r| println!("{r}")),
+        Some("json") => {
+            for r in &rows {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        }
         Some(t) => {
             for r in &rows {
-                println!("{}", berth_engine::template::render(t, r)?);
+                println!(
+                    "{}",
+                    berth_engine::template::render(t, &serde_json::to_value(r)?)?
+                );
             }
         }
         None => {
@@ -1367,18 +1415,10 @@ fn stats(
                 "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"
             )?;
             for r in &rows {
-                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
                 writeln!(
                     tw,
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    s("ID"),
-                    s("Name"),
-                    s("CPUPerc"),
-                    s("MemUsage"),
-                    s("MemPerc"),
-                    s("NetIO"),
-                    s("BlockIO"),
-                    s("PIDs")
+                    r.id, r.name, r.cpu_perc, r.mem_usage, r.mem_perc, r.net_io, r.block_io, r.pids
                 )?;
             }
             tw.flush()?;

@@ -652,7 +652,7 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
         };
         let created = match (a.human, r.created) {
             (true, Some(t)) => time_ago(t),
-            (false, Some(t)) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            (false, Some(t)) => berth_common::time::rfc3339_secs(t),
             (_, None) => "N/A".into(),
         };
         let by = r.created_by.replace('\t', " ");

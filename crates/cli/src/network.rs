@@ -74,12 +74,15 @@ pub struct CreateArgs {
     /// Driver to manage the Network (only bridge).
     #[arg(short, long, default_value = "bridge")]
     driver: String,
-    /// Subnet in CIDR format that represents a network segment.
+    /// Subnet in CIDR format that represents a network segment (one IPv4, one IPv6).
     #[arg(long)]
-    subnet: Option<String>,
-    /// IPv4 Gateway for the master subnet.
+    subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet.
     #[arg(long)]
-    gateway: Option<String>,
+    gateway: Vec<String>,
+    /// Enable or disable IPv6 networking.
+    #[arg(long)]
+    ipv6: bool,
     /// Allocate container ip from a sub-range.
     #[arg(long = "ip-range")]
     ip_range: Option<String>,
@@ -122,10 +125,30 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     args.driver
                 )));
             }
+            let (v6_subnets, v4_subnets): (Vec<String>, Vec<String>) =
+                args.subnet.into_iter().partition(|s| s.contains(':'));
+            let (v6_gateways, v4_gateways): (Vec<String>, Vec<String>) =
+                args.gateway.into_iter().partition(|g| g.contains(':'));
+            for (what, list) in [
+                ("IPv4 subnet", &v4_subnets),
+                ("IPv6 subnet", &v6_subnets),
+                ("IPv4 gateway", &v4_gateways),
+                ("IPv6 gateway", &v6_gateways),
+            ] {
+                if list.len() > 1 {
+                    return Ok(daemon_error(format!(
+                        "only one {what} per network is supported, got {}",
+                        list.join(", ")
+                    )));
+                }
+            }
             let req = CreateNetwork {
                 name: args.name,
-                subnet: args.subnet,
-                gateway: args.gateway,
+                subnet: v4_subnets.into_iter().next(),
+                gateway: v4_gateways.into_iter().next(),
+                ipv6: args.ipv6,
+                subnet6: v6_subnets.into_iter().next(),
+                gateway6: v6_gateways.into_iter().next(),
                 ip_range: args.ip_range,
                 internal: args.internal,
                 options: key_values(&args.opt),

@@ -15,7 +15,7 @@ fn build_a_multi_step_dockerfile_and_run_it() {
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
-        "FROM bb\nARG WHO=world\nRUN echo built > /built.txt\nCOPY hello.txt /hello.txt\nENV GREETING=hi\nLABEL team=berth\nCMD [\"sh\", \"-c\", \"cat /built.txt /hello.txt; echo $GREETING\"]\n",
+        "FROM bb\nARG WHO=world\nRUN echo built > /built.txt\nRUN echo step-output-$WHO; echo step-error >&2\nCOPY hello.txt /hello.txt\nENV GREETING=hi\nLABEL team=berth\nCMD [\"sh\", \"-c\", \"cat /built.txt /hello.txt; echo $GREETING\"]\n",
     )
     .unwrap();
     std::fs::write(ctx.join("hello.txt"), "hello from the context\n").unwrap();
@@ -27,7 +27,10 @@ fn build_a_multi_step_dockerfile_and_run_it() {
         "WHO=you",
         ctx.to_str().unwrap(),
     ]);
-    assert!(out.contains("Step 1/7 : FROM bb"), "{out}");
+    assert!(out.contains("Step 1/8 : FROM bb"), "{out}");
+    // RUN output is in the stream, as Docker's classic builder shows it.
+    assert!(out.contains("step-output-you"), "{out}");
+    assert!(out.contains("step-error"), "{out}");
     assert!(out.contains("Successfully tagged built:1"), "{out}");
     assert_eq!(
         s.docker_ok(&["run", "--rm", "built:1"]),

@@ -275,6 +275,106 @@ fn exec_with_and_without_a_tty() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
 }
 
+/// A hijacked attach over the raw socket: sends the request, checks for Docker's 101, and
+/// returns the stream (with a read deadline) for the session.
+fn raw_attach(s: &Service, container: &str, query: &str) -> std::os::unix::net::UnixStream {
+    use std::io::Read;
+    let mut c = std::os::unix::net::UnixStream::connect(s.socket()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        c,
+        "POST /v1.47/containers/{container}/attach?{query} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = c.read(&mut byte).expect("the attach answer within 20 s");
+        assert_eq!(n, 1, "the service closed the attach: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    c
+}
+
+/// Reads stdcopy frames until `want` shows in their payloads (or EOF / the read deadline).
+fn read_until(c: &mut std::os::unix::net::UnixStream, want: &str) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut header = [0u8; 8];
+    while !text.contains(want) {
+        if c.read_exact(&mut header).is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut payload = vec![0u8; len];
+        if c.read_exact(&mut payload).is_err() {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&payload));
+    }
+    text
+}
+
+#[test]
+fn attach_with_logs_and_detach_keys() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    s.docker_ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "talker",
+        "bb",
+        "sh",
+        "-c",
+        "echo early; while read x; do echo got $x; done",
+    ]);
+    assert!(
+        berth_testkit::wait_until(Duration::from_secs(20), || {
+            s.docker_ok(&["logs", "talker"]).contains("early")
+        }),
+        "the container never logged its first line"
+    );
+    // logs=1 without stream: the output so far, then the end of the stream.
+    let mut c = raw_attach(&s, "talker", "logs=1&stream=0&stdout=1&stderr=1");
+    let past = read_until(&mut c, "\u{0}never");
+    assert_eq!(past, "early\n");
+    // logs=1 with stream: the past first, then live output.
+    let mut c = raw_attach(
+        &s,
+        "talker",
+        "logs=1&stream=1&stdin=1&stdout=1&detachKeys=ctrl-x",
+    );
+    assert!(read_until(&mut c, "early").contains("early"));
+    c.write_all(b"one\n").unwrap();
+    assert!(read_until(&mut c, "got one").contains("got one"));
+    // The detach keys end the session (the service closes it); the container keeps running.
+    c.write_all(b"\x18").unwrap();
+    let rest = read_until(&mut c, "\u{0}never");
+    assert_eq!(rest, "", "output after detaching");
+    let state = s.docker_ok(&["inspect", "-f", "{{.State.Running}}", "talker"]);
+    assert_eq!(state.trim(), "true");
+    let mut c = raw_attach(&s, "talker", "stream=1&stdin=1&stdout=1");
+    c.write_all(b"two\n").unwrap();
+    let text = read_until(&mut c, "got two");
+    assert!(text.contains("got two"), "{text}");
+    assert!(
+        !text.contains('\u{18}'),
+        "the detach key reached the container: {text:?}"
+    );
+    // A bad key sequence is Docker's 400.
+    let out = s.docker_out(&["attach", "--detach-keys", "ctrl-", "talker"]);
+    assert!(!out.status.success());
+    s.docker_ok(&["rm", "-f", "talker"]);
+}
+
 /// `docker ps` filters and `docker images` filters go through the engine's and the image
 /// store's one implementation, so the service and `berth ps`/`berth images` agree.
 #[test]

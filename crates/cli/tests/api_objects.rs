@@ -197,6 +197,18 @@ fn update_and_diff() {
     let out = s.docker_out(&["update", "--memory", "64m", "nosuch"]);
     assert!(!out.status.success());
 
+    // The service's listing (it keeps parsed records between requests) sees a change another
+    // process made at once.
+    let names = s.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "upd");
+    let out = s.berth().args(["rename", "upd", "upd2"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let names = s.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "upd2");
+    let out = s.berth().args(["rename", "upd2", "upd"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(s.docker_ok(&["ps", "-aq"]).lines().count(), 1);
+
     assert_eq!(s.docker_ok(&["diff", "upd"]).trim(), "");
     s.docker_ok(&["exec", "upd", "sh", "-c", "mkdir /made && echo x > /made/f"]);
     let diff = s.docker_ok(&["diff", "upd"]);

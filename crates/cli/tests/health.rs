@@ -64,24 +64,28 @@ fn a_health_check_goes_starting_unhealthy_healthy() {
     for key in ["Start", "End", "Output"] {
         assert!(last.get(key).is_some(), "{key} in {last}");
     }
-    let until = chrono_now();
-    let actions = env.ok(&[
-        "events",
-        "--since",
-        &t0,
-        "--until",
-        &until,
-        "--filter",
-        "event=health_status",
-        "--format",
-        "{{.Action}}",
-    ]);
-    let actions: Vec<&str> = actions.lines().collect();
-    assert_eq!(
-        actions,
-        ["health_status: unhealthy", "health_status: healthy"],
-        "health events"
-    );
+    // The event follows the record's change: poll for it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let until = loop {
+        let until = chrono_now();
+        let actions = env.ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &until,
+            "--filter",
+            "event=health_status",
+            "--format",
+            "{{.Action}}",
+        ]);
+        let actions: Vec<&str> = actions.lines().collect();
+        if actions == ["health_status: unhealthy", "health_status: healthy"] {
+            break until;
+        }
+        assert!(Instant::now() < deadline, "health events: {actions:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let execs = env.ok(&[
         "events",
         "--since",

@@ -6,6 +6,7 @@ mod container_common;
 use container_common::{stderr, stdout, Env};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::ops::Deref;
 use std::process::Command;
 use std::time::Duration;
 
@@ -38,6 +39,41 @@ fn in_throwaway_host(body: impl FnOnce() + Send + 'static) {
     })
     .join()
     .expect("test thread");
+}
+
+/// An [`Env`] that also leaves no network behind: on drop (a failed assertion included) it
+/// removes every container, which unpins their namespaces, then prunes the networks.
+struct NetEnv(Env);
+
+impl NetEnv {
+    fn new(tag: &str) -> NetEnv {
+        NetEnv(Env::new(tag))
+    }
+}
+
+impl Deref for NetEnv {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.0
+    }
+}
+
+impl Drop for NetEnv {
+    fn drop(&mut self) {
+        for id in self.0.record_ids() {
+            let _ = self.0.berth(&["rm", "-f", &id]);
+        }
+        let _ = self.0.berth(&["network", "prune", "-f"]);
+        let pins: Vec<String> = self
+            .0
+            .mounts_below()
+            .into_iter()
+            .filter(|m| m.contains("/network/netns/"))
+            .collect();
+        if !pins.is_empty() && !std::thread::panicking() {
+            panic!("namespaces still pinned after the test: {pins:?}");
+        }
+    }
 }
 
 fn host_links() -> String {
@@ -114,7 +150,7 @@ fn nothing_left(env: &Env) {
 #[test]
 fn user_networks_resolve_names_and_aliases_and_stay_isolated() {
     in_throwaway_host(|| {
-        let env = Env::new("net-dns");
+        let env = NetEnv::new("net-dns");
         env.ok(&["network", "create", "front"]);
         env.ok(&["network", "create", "back"]);
         env.ok(&[
@@ -279,7 +315,7 @@ fn user_networks_resolve_names_and_aliases_and_stay_isolated() {
 #[test]
 fn published_ports_from_loopback_and_host_address_and_gone_after_rm() {
     in_throwaway_host(|| {
-        let env = Env::new("net-ports");
+        let env = NetEnv::new("net-ports");
         env.ok(&[
             "run",
             "-d",
@@ -357,7 +393,7 @@ fn published_ports_from_loopback_and_host_address_and_gone_after_rm() {
 #[test]
 fn none_host_and_container_modes() {
     in_throwaway_host(|| {
-        let env = Env::new("net-modes");
+        let env = NetEnv::new("net-modes");
         let links = env.ok(&[
             "run",
             "--rm",
@@ -477,7 +513,7 @@ fn none_host_and_container_modes() {
 #[test]
 fn concurrent_runs_get_distinct_addresses_and_leave_nothing() {
     in_throwaway_host(|| {
-        let env = std::sync::Arc::new(Env::new("net-many"));
+        let env = std::sync::Arc::new(NetEnv::new("net-many"));
         env.ok(&[
             "network",
             "create",
@@ -541,7 +577,7 @@ fn concurrent_runs_get_distinct_addresses_and_leave_nothing() {
 #[test]
 fn killed_cli_mid_run_leaves_nothing_after_the_next_command() {
     in_throwaway_host(|| {
-        let env = Env::new("net-kill");
+        let env = NetEnv::new("net-kill");
         env.ok(&["network", "create", "k"]);
         for delay_ms in [0u64, 3, 8, 15, 30, 60] {
             let mut child = env
@@ -580,7 +616,7 @@ fn killed_cli_mid_run_leaves_nothing_after_the_next_command() {
 #[test]
 fn build_run_steps_use_the_default_network_unless_none() {
     in_throwaway_host(|| {
-        let env = Env::new("net-build");
+        let env = NetEnv::new("net-build");
         let listener = TcpListener::bind((Ipv4Addr::new(10, 99, 0, 1), 8099)).unwrap();
         let server = std::thread::spawn(move || {
             if let Ok((mut s, _)) = listener.accept() {
@@ -615,7 +651,7 @@ fn build_run_steps_use_the_default_network_unless_none() {
 #[test]
 fn stop_frees_the_network_start_restores_it_and_connect_disconnect() {
     in_throwaway_host(|| {
-        let env = Env::new("net-stop");
+        let env = NetEnv::new("net-stop");
         env.ok(&["network", "create", "a"]);
         env.ok(&["network", "create", "b"]);
         env.ok(&[
@@ -677,7 +713,7 @@ fn stop_frees_the_network_start_restores_it_and_connect_disconnect() {
 #[test]
 fn rm_f_after_the_monitor_was_killed_frees_address_and_rules() {
     in_throwaway_host(|| {
-        let env = Env::new("net-monkill");
+        let env = NetEnv::new("net-monkill");
         let id = env.ok(&[
             "run",
             "-d",
@@ -703,6 +739,52 @@ fn rm_f_after_the_monitor_was_killed_frees_address_and_rules() {
         assert!(nft_table().contains("18095"));
         env.ok(&["rm", "-f", &id]);
         assert!(!nft_table().contains("18095"));
+        nothing_left(&env);
+    });
+}
+
+#[test]
+fn ipv6_network_gives_containers_v6_addresses_routes_and_hosts_entries() {
+    in_throwaway_host(|| {
+        let env = NetEnv::new("net-v6");
+        let out = env.berth(&["network", "create", "--subnet", "fd00:5e::/64", "nov6"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("--ipv6"), "{}", stderr(&out));
+        env.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "10.56.0.0/24",
+            "--subnet",
+            "fd00:5e::/64",
+            "v6net",
+        ]);
+        let net: serde_json::Value =
+            serde_json::from_str(&env.ok(&["network", "inspect", "v6net"])).unwrap();
+        assert_eq!(net[0]["EnableIPv6"], true);
+        assert_eq!(net[0]["IPAM"]["Config"][1]["Subnet"], "fd00:5e::/64");
+        assert_eq!(net[0]["IPAM"]["Config"][1]["Gateway"], "fd00:5e::1");
+        let seen = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "v6net",
+            "--hostname",
+            "six",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o -6 addr show eth0; ip -6 route; cat /etc/hosts",
+        ]);
+        assert!(seen.contains("fd00:5e::2/64"), "{seen}");
+        assert!(seen.contains("default via fd00:5e::1"), "{seen}");
+        assert!(seen.ends_with("10.56.0.2\tsix\nfd00:5e::2\tsix"), "{seen}");
+        let id = env.ok(&["run", "-d", "--network", "v6net", "busybox", "sleep", "60"]);
+        let v6 = env.inspect(&id, "{{.NetworkSettings.Networks.v6net.GlobalIPv6Address}}");
+        let gw6 = env.inspect(&id, "{{.NetworkSettings.Networks.v6net.IPv6Gateway}}");
+        assert_eq!((v6.as_str(), gw6.as_str()), ("fd00:5e::2", "fd00:5e::1"));
+        env.ok(&["rm", "-f", &id]);
         nothing_left(&env);
     });
 }

@@ -50,12 +50,22 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
         signals.extend_from_slice(PROXIED);
     }
     let sigfd = crate::sys::signalfd_for(&signals)?;
+    let mut stdin_open = opts.stdin;
+    let mut typed = Vec::new();
     let raw = if opts.tty && opts.stdin && crate::sys::is_terminal(0) {
+        let (before, eof) = crate::sys::take_canonical_input(0);
+        typed = before;
+        stdin_open = !eof;
         crate::sys::RawMode::enter(0)
     } else {
         None
     };
-    let mut stdin_open = opts.stdin;
+    if !typed.is_empty() {
+        let _ = attach::write_frame(&mut stream, attach::STDIN, &typed);
+    }
+    if opts.stdin && !stdin_open {
+        let _ = attach::write_frame(&mut stream, attach::STDIN_EOF, &[]);
+    }
     // Docker honours the detach keys on a terminal only.
     let detach = (opts.tty && raw.is_some()).then_some(opts.detach_keys);
     let mut matcher = crate::detach_keys::DetachMatcher::default();
@@ -150,22 +160,44 @@ pub fn session(mut stream: UnixStream, opts: &AttachOptions) -> Result<i32> {
     }
 }
 
+/// How a terminal session with an exec'd process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminalEnd {
+    /// The process side hung up (it exited).
+    HungUp,
+    /// The user typed the detach keys: the process goes on without us.
+    Detached,
+}
+
 /// Proxies this process's terminal to a container PTY `master` (for `exec -t`) until the
-/// container side hangs up.
-pub fn proxy_terminal(master: std::os::fd::OwnedFd, forward_stdin: bool) {
+/// container side hangs up or, on a terminal, the user types `detach_keys`. On detach the
+/// master is handed to a small keeper process that drains it until the process exits, so the
+/// process keeps its terminal (Docker's shim keeps it likewise). Fork only happens when this
+/// process is single-threaded (the CLI).
+pub fn proxy_terminal(
+    master: std::os::fd::OwnedFd,
+    forward_stdin: bool,
+    detach_keys: crate::detach_keys::DetachKeys,
+) -> TerminalEnd {
     let m = master.as_raw_fd();
     if let Some((rows, cols)) = crate::sys::window_size(0).or_else(|| crate::sys::window_size(1)) {
         crate::sys::set_window_size(m, rows, cols);
     }
     let Ok(sigfd) = crate::sys::signalfd_for(&[libc::SIGWINCH]) else {
-        return;
+        return TerminalEnd::HungUp;
     };
-    let _raw = if forward_stdin && crate::sys::is_terminal(0) {
+    let mut stdin_open = forward_stdin;
+    let raw = if forward_stdin && crate::sys::is_terminal(0) {
+        let (typed, eof) = crate::sys::take_canonical_input(0);
+        let _ = crate::sys::write_all_fd(m, &typed);
+        stdin_open = !eof;
         crate::sys::RawMode::enter(0)
     } else {
         None
     };
-    let mut stdin_open = forward_stdin;
+    // Docker honours the detach keys on a terminal only.
+    let detach = raw.is_some().then_some(detach_keys);
+    let mut matcher = crate::detach_keys::DetachMatcher::default();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let Some(fds) = wait_readable(m, sigfd.as_raw_fd(), stdin_open) else {
@@ -173,7 +205,7 @@ pub fn proxy_terminal(master: std::os::fd::OwnedFd, forward_stdin: bool) {
         };
         if fds[0].revents != 0 {
             match crate::sys::read_fd(m, &mut buf) {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return TerminalEnd::HungUp,
                 Ok(n) => {
                     let _ = crate::sys::write_all_fd(1, &buf[..n]);
                 }
@@ -190,9 +222,71 @@ pub fn proxy_terminal(master: std::os::fd::OwnedFd, forward_stdin: bool) {
             match crate::sys::read_fd(0, &mut buf) {
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
-                    let _ = crate::sys::write_all_fd(m, &buf[..n]);
+                    let (forward, detached) = match &detach {
+                        Some(keys) => matcher.feed(keys, &buf[..n]),
+                        None => (buf[..n].to_vec(), false),
+                    };
+                    let _ = crate::sys::write_all_fd(m, &forward);
+                    if detached {
+                        drop(raw);
+                        keep_terminal(master);
+                        return TerminalEnd::Detached;
+                    }
                 }
             }
+        }
+    }
+}
+
+/// Hands a detached exec's PTY master to a keeper process that drains its output until every
+/// slave closes (the process and its children exited), then exits. Without a reader the
+/// process would block on a full terminal, and without the master it would get SIGHUP.
+fn keep_terminal(master: std::os::fd::OwnedFd) {
+    if !crate::sys::is_single_threaded() {
+        // No fork from threads: the process gets SIGHUP, as on a closed terminal.
+        return;
+    }
+    // The keeper reports once it has left our session: until then the hang-up of our terminal
+    // (when this process exits) would reach it too.
+    let Ok((ready_read, ready_write)) = crate::sys::pipe() else {
+        return;
+    };
+    // SAFETY: this process is single-threaded (checked above), so the child may run Rust code.
+    match unsafe { libc::fork() } {
+        0 => {
+            drop(ready_read);
+            // SAFETY: plain syscalls on our own process; the child never returns.
+            unsafe {
+                libc::setsid();
+                let _ = crate::sys::write_all_fd(ready_write.as_raw_fd(), b"1");
+                drop(ready_write);
+                // The keeper leaves the caller's terminal alone.
+                if let Ok(null) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                {
+                    for fd in 0..3 {
+                        let _ = crate::sys::dup_onto(null.as_raw_fd(), fd);
+                    }
+                }
+            }
+            let mut buf = vec![0u8; 16 * 1024];
+            while let Ok(n) = crate::sys::read_fd(master.as_raw_fd(), &mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+            // SAFETY: leaving the forked child without the parent's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        -1 => {}
+        _ => {
+            drop(ready_write);
+            drop(master);
+            // One byte, or end-of-file should the keeper die first: never an endless wait.
+            let mut byte = [0u8; 1];
+            let _ = crate::sys::read_fd(ready_read.as_raw_fd(), &mut byte);
         }
     }
 }

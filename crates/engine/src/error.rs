@@ -122,6 +122,9 @@ pub enum EngineError {
     /// `message` names the option and the cause in Docker's words.
     #[error("{message}")]
     InvalidOption { option: String, message: String },
+    /// `logs` of a container whose log driver keeps nothing to read (`none`).
+    #[error("configured logging driver does not support reading")]
+    LogsNotReadable { id: String },
     #[error("Decoding seccomp profile failed: {0}")]
     SeccompProfile(#[source] berth_runtime::seccomp::SeccompError),
     #[error("unable to find user {user}: {reason}")]

@@ -20,6 +20,8 @@ pub struct ExecRequest {
     pub interactive: bool,
     pub detach: bool,
     pub privileged: bool,
+    /// `--detach-keys` of `exec -it` (Docker's ctrl-p,ctrl-q by default).
+    pub detach_keys: crate::detach_keys::DetachKeys,
 }
 
 /// Finds `command` as execvp would inside the container whose root is the host directory
@@ -62,7 +64,13 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
         return Ok(0);
     }
     if let Some(master) = started.console {
-        crate::client::proxy_terminal(master, io.stdin);
+        if crate::client::proxy_terminal(master, io.stdin, req.detach_keys)
+            == crate::client::TerminalEnd::Detached
+        {
+            // Docker's words and status for a detached exec; the process runs on.
+            eprintln!("read escape sequence");
+            return Ok(1);
+        }
     }
     Ok(started.pid.map(crate::runtime_door::wait_for).unwrap_or(0))
 }

@@ -58,7 +58,7 @@ pub fn commit(engine: &Engine, record: &ContainerRecord, opts: &CommitOptions) -
         .map_err(|e| EngineError::encode(format!("the config of container {}", record.id), e))?;
     let mut runtime = container_config.clone();
     berth_image::import::apply_changes(&mut runtime, &opts.changes).map_err(image_err)?;
-    let now = crate::record::now_rfc3339();
+    let now = berth_common::time::now_rfc3339();
     config.config = Some(runtime);
     config.container_config = Some(container_config);
     config.container = Some(record.id.clone());

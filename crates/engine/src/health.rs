@@ -10,7 +10,8 @@
 //! probe is started, watched through the monitor's poll loop, and finished when reaped.
 use crate::error::Result;
 use crate::options::ContainerConfig;
-use crate::record::{now_rfc3339, ContainerRecord, Store};
+use crate::record::{ContainerRecord, Store};
+use berth_common::time::now_rfc3339;
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};

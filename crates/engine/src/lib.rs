@@ -78,6 +78,7 @@ pub mod names;
 pub mod namespaces;
 pub mod network;
 pub mod options;
+pub mod parsed_cache;
 pub mod procinfo;
 pub mod pull;
 pub mod record;

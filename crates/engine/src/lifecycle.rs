@@ -6,9 +6,11 @@ use crate::error::{EngineError, Result};
 use crate::layer::{self, Layers};
 use crate::names;
 use crate::options::RunOptions;
-use crate::record::{now_rfc3339, ContainerRecord, LayerPaths, MountPoint, Status, Store};
+use crate::record::{ContainerRecord, LayerPaths, MountPoint, Status, Store};
 use crate::runtime_door::{self, OciRuntime};
 use crate::spec::{self, SpecContext};
+use berth_common::poll::{self, Backoff};
+use berth_common::time::now_rfc3339;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -119,6 +121,7 @@ impl Engine {
     /// `berth create`: everything but starting. The layer stays mounted (start needs it).
     pub fn create(&self, opts: &RunOptions) -> Result<ContainerRecord> {
         crate::run_checks::run_options(opts)?;
+        let log_settings = crate::logs::LogSettings::of(&opts.host.log_config)?;
         check_modes(&opts.host)?;
         let security = crate::security_opts::parse(&opts.host.security_opt)?;
         crate::network::check_mode(
@@ -312,10 +315,14 @@ impl Engine {
             },
             os: "linux".into(),
             mount_points,
-            log_path: dir
-                .join(format!("{id}-json.log"))
-                .to_string_lossy()
-                .into_owned(),
+            // Docker names a log file only for the json-file driver.
+            log_path: if log_settings.keeps_logs {
+                dir.join(format!("{id}-json.log"))
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                String::new()
+            },
             hostname_path: dir.join("hostname").to_string_lossy().into_owned(),
             hosts_path: dir.join("hosts").to_string_lossy().into_owned(),
             resolv_conf_path: dir.join("resolv.conf").to_string_lossy().into_owned(),
@@ -408,6 +415,50 @@ impl Engine {
         crate::client::send_greeting(&mut stream, opts)?;
         crate::monitor::spawn(self, id, Some(theirs), None)?;
         crate::client::session(stream, opts)
+    }
+
+    /// Starts a container and writes its stdout and stderr, interleaved as they come, to
+    /// `out` (a build step's output inside a server's stream, where this process's own stdio
+    /// is nobody's terminal); returns the exit code. No stdin, no signals proxied.
+    pub fn start_collecting(&self, id: &str, out: &mut dyn std::io::Write) -> Result<i32> {
+        crate::network::ensure_ready(&self.root, id)?;
+        let (ours, theirs) = crate::sys::socketpair()?;
+        let mut stream = UnixStream::from(ours);
+        let wants = crate::attach::WANT_STDOUT | crate::attach::WANT_STDERR;
+        crate::attach::write_frame(&mut stream, crate::attach::HELLO, &[wants])
+            .map_err(|e| EngineError::os("attach", e))?;
+        crate::monitor::spawn(self, id, Some(theirs), None)?;
+        loop {
+            let frame =
+                crate::attach::read_frame(&mut stream).map_err(|e| EngineError::os("attach", e))?;
+            match frame {
+                Some((crate::attach::STDOUT | crate::attach::STDERR, payload)) => {
+                    // A reader that left must not stop the container's run: keep draining.
+                    let _ = out.write_all(&payload);
+                    let _ = out.flush();
+                }
+                Some((crate::attach::EXIT, payload)) => {
+                    return Ok(crate::attach::payload_i32(&payload))
+                }
+                Some((crate::attach::ERROR, payload)) => {
+                    return Err(EngineError::Command {
+                        message: String::from_utf8_lossy(payload.get(4..).unwrap_or_default())
+                            .into_owned(),
+                        exit_code: crate::attach::payload_i32(&payload),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    return Err(EngineError::os(
+                        "attach",
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the container's monitor went away",
+                        ),
+                    ))
+                }
+            }
+        }
     }
 
     /// Starts a container whose first attach client is `client` (a server's session, which
@@ -555,10 +606,9 @@ impl Engine {
                 // Monitor gone: signal directly and clean the runtime state ourselves.
                 // SAFETY: PID verified alive with its start time by is_running().
                 unsafe { libc::kill(record.state.pid, signal) };
-                let deadline = Instant::now() + timeout;
-                while record.init_alive() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                poll::until(timeout, Backoff::fixed(Duration::from_millis(20)), || {
+                    !record.init_alive()
+                });
                 let _ = self.runtime.kill(id, libc::SIGKILL, true);
                 let _ = self.runtime.delete(id, true);
                 let _ = self.store.update(id, |r| {
@@ -632,10 +682,11 @@ impl Engine {
             // SAFETY: PID verified alive with its start time.
             unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
             let _ = self.runtime.kill(id, libc::SIGKILL, true);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while record.init_alive() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            poll::until(
+                Duration::from_secs(10),
+                Backoff::fixed(Duration::from_millis(10)),
+                || !record.init_alive(),
+            );
             // No monitor will record the end: do it here, so the next round sees it stopped.
             let _ = self.store.update(id, |r| {
                 r.state.running = false;
@@ -672,20 +723,28 @@ impl Engine {
         self.store.update(id, |r| r.state.paused = false)
     }
 
+    /// Waits (up to 10 s) until container `id` is stopped and its monitor has finished its
+    /// cleanup (it does so just after reporting the exit), then clears the manual-stop mark so
+    /// the next start applies the restart policy again: the middle of `restart`.
+    pub fn settle_for_restart(&self, id: &str) -> Result<()> {
+        poll::try_until(
+            Duration::from_secs(10),
+            Backoff::fixed(Duration::from_millis(10)),
+            || {
+                let r = self.store.load(id)?;
+                Ok::<_, EngineError>(
+                    !r.is_running() && !crate::procinfo::alive(r.berth_monitor_pid),
+                )
+            },
+        )?;
+        self.store
+            .update(id, |r| r.has_been_manually_stopped = false)
+    }
+
     /// `berth restart`: stop (if running), then start detached.
     pub fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
         self.stop(id, timeout)?;
-        // The monitor finishes its cleanup just after it reports the exit.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let r = self.store.load(id)?;
-            if !r.is_running() && !crate::procinfo::alive(r.berth_monitor_pid) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.store
-            .update(id, |r| r.has_been_manually_stopped = false)?;
+        self.settle_for_restart(id)?;
         self.start_detached(id)?;
         if let Ok(record) = self.store.load(id) {
             crate::events::container(&self.root, &record, "restart", &[]);

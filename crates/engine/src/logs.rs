@@ -1,12 +1,17 @@
-//! Docker's json-file log: `containers/<id>/<id>-json.log`, one JSON object per line,
-//! `{"log":"…\n","stream":"stdout","time":"<RFC 3339 nano>"}`. The writer (used by the monitor)
-//! splits output at newlines, keeping partial lines per stream until they complete; the reader
-//! implements `logs --tail --since -t` and `-f` (follow until the container stops).
+//! Docker's log drivers as the monitor keeps them. `json-file`: `containers/<id>/<id>-json.log`,
+//! one JSON object per line, `{"log":"…\n","stream":"stdout","time":"<RFC 3339 nano>"}`,
+//! rotated by size (`--log-opt max-size=… max-file=…`) as Docker does: the full file becomes
+//! `<id>-json.log.1`, older ones move up (`.2`, …) and the oldest beyond `max-file` goes;
+//! `compress=true` gzips the rotated files (`.1.gz`). `none`: nothing is kept and `logs` says
+//! so. The writer (used by the monitor) splits output at newlines, keeping partial lines per
+//! stream until they complete; the reader implements `logs --tail --since --until -t` across
+//! the rotated files and `-f`, following the log through its rotations until the container stops.
 use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// One line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -19,21 +24,167 @@ pub struct LogEntry {
 /// Longest line Docker writes as one entry before splitting.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Appends a container's output to its json-file log.
+/// A container's log driver and its options, checked as Docker's daemon checks them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// Whether anything is kept (`json-file`) or not (`none`).
+    pub keeps_logs: bool,
+    pub rotation: Rotation,
+}
+
+/// When the json-file log rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Rotation {
+    /// `max-size` in bytes (Docker's decimal units); None is unbounded.
+    pub max_size: Option<u64>,
+    /// `max-file`: files kept, the live one included (at least 1).
+    pub max_files: usize,
+    /// `compress`: gzip the rotated files.
+    pub compress: bool,
+}
+
+impl LogSettings {
+    /// Docker's rules for `--log-driver` and `--log-opt`, with its messages.
+    pub fn of(config: &crate::options::LogConfig) -> Result<LogSettings> {
+        let bad = |message: String| EngineError::InvalidOption {
+            option: "--log-opt".into(),
+            message,
+        };
+        match config.r#type.as_str() {
+            "" | "json-file" => {}
+            "none" => {
+                if !config.config.is_empty() {
+                    return Err(bad("invalid logging opts for driver none".into()));
+                }
+                return Ok(LogSettings {
+                    keeps_logs: false,
+                    rotation: Rotation::default(),
+                });
+            }
+            other => {
+                return Err(EngineError::InvalidOption {
+                    option: "--log-driver".into(),
+                    message: format!(
+                        "error looking up logging plugin {other}: plugin \"{other}\" not found"
+                    ),
+                })
+            }
+        }
+        const KNOWN: [&str; 8] = [
+            "max-size",
+            "max-file",
+            "compress",
+            "labels",
+            "labels-regex",
+            "env",
+            "env-regex",
+            "tag",
+        ];
+        if let Some(key) = config.config.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(bad(format!(
+                "unknown log opt '{key}' for json-file log driver"
+            )));
+        }
+        let init = |m: &str| bad(format!("failed to initialize logging driver: {m}"));
+        let max_size = match config.config.get("max-size") {
+            Some(text) => match parse_human_size(text) {
+                Some(n) if n > 0 => Some(n as u64),
+                _ => return Err(init("max-size must be a positive number")),
+            },
+            None => None,
+        };
+        let max_files = match config.config.get("max-file") {
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if n >= 1 => n as usize,
+                Ok(_) => return Err(init("max-file cannot be less than 1")),
+                Err(_) => return Err(init(&format!("invalid value for max-file: {text}"))),
+            },
+            None => 1,
+        };
+        let compress = match config.config.get("compress") {
+            Some(text) => match text.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                _ => return Err(init(&format!("invalid value for compress: {text}"))),
+            },
+            None => false,
+        };
+        if compress && (max_files < 2 || max_size.is_none()) {
+            return Err(init(
+                "compress cannot be true when max-file is less than 2 or max-size is not set",
+            ));
+        }
+        Ok(LogSettings {
+            keeps_logs: true,
+            rotation: Rotation {
+                max_size,
+                max_files,
+                compress,
+            },
+        })
+    }
+}
+
+/// Docker's `units.FromHumanSize`: decimal units (`1k` = 1000), an optional `b`/`B`, and
+/// optional space: `10m`, `1.5MB`, `500 k`, `100`.
+pub fn parse_human_size(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let value: f64 = t[..split].parse().ok()?;
+    let unit = t[split..].trim().to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let scale = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "p" => 1e15,
+        _ => return None,
+    };
+    Some((value * scale) as i64)
+}
+
+/// The `n`th rotated file of `path` (`<path>.n`, or `<path>.n.gz`).
+fn rotated(path: &Path, n: usize, gz: bool) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    if gz {
+        name.push(".gz");
+    }
+    PathBuf::from(name)
+}
+
+/// Appends a container's output to its json-file log, rotating it by size.
 pub struct LogWriter {
     file: File,
+    path: PathBuf,
+    size: u64,
+    rotation: Rotation,
     pending: [Vec<u8>; 2],
 }
 
 impl LogWriter {
+    /// An unbounded log at `path`.
     pub fn open(path: &Path) -> Result<LogWriter> {
+        LogWriter::open_rotating(path, Rotation::default())
+    }
+
+    pub fn open_rotating(path: &Path, rotation: Rotation) -> Result<LogWriter> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| EngineError::io(path, e))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(LogWriter {
             file,
+            path: path.to_path_buf(),
+            size,
+            rotation,
             pending: [Vec::new(), Vec::new()],
         })
     }
@@ -51,11 +202,9 @@ impl LogWriter {
                 None => break,
             };
             let line: Vec<u8> = self.pending[slot].drain(..cut).collect();
-            encode(&mut out, &line, slot);
+            self.add_entry(&mut out, &line, slot);
         }
-        if !out.is_empty() {
-            let _ = self.file.write_all(&out);
-        }
+        self.append(&out);
     }
 
     /// Writes any partial lines (at container exit).
@@ -64,20 +213,88 @@ impl LogWriter {
         for slot in 0..2 {
             if !self.pending[slot].is_empty() {
                 let line = std::mem::take(&mut self.pending[slot]);
-                encode(&mut out, &line, slot);
+                self.add_entry(&mut out, &line, slot);
             }
         }
-        if !out.is_empty() {
-            let _ = self.file.write_all(&out);
+        self.append(&out);
+    }
+
+    /// Adds one encoded entry to the batch `out`, rotating first (after writing what the
+    /// batch holds) when the entry would take the file past `max-size`: a file never exceeds
+    /// it unless one entry alone does.
+    fn add_entry(&mut self, out: &mut Vec<u8>, line: &[u8], slot: usize) {
+        let start = out.len();
+        encode(out, line, slot);
+        let len = (out.len() - start) as u64;
+        if let Some(max) = self.rotation.max_size {
+            if self.size > 0 && self.size + len > max {
+                let entry = out.split_off(start);
+                self.append(out);
+                out.clear();
+                if let Err(e) = self.rotate() {
+                    eprintln!("log {}: rotating: {e}", self.path.display());
+                }
+                out.extend_from_slice(&entry);
+            }
+        }
+        self.size += len;
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            let _ = self.file.write_all(bytes);
         }
     }
+
+    /// Docker's rotation: with one file it is truncated; otherwise `.n-1` → `.n`, …, the
+    /// live file → `.1` (gzipped with `compress`), and a fresh live file.
+    fn rotate(&mut self) -> Result<()> {
+        self.size = 0;
+        if self.rotation.max_files < 2 {
+            return self
+                .file
+                .set_len(0)
+                .map_err(|e| EngineError::io(&self.path, e));
+        }
+        let gz = self.rotation.compress;
+        for n in (1..self.rotation.max_files - 1).rev() {
+            let from = rotated(&self.path, n, gz);
+            if from.exists() {
+                let to = rotated(&self.path, n + 1, gz);
+                std::fs::rename(&from, &to).map_err(|e| EngineError::io(&from, e))?;
+            }
+        }
+        let first = rotated(&self.path, 1, false);
+        std::fs::rename(&self.path, &first).map_err(|e| EngineError::io(&self.path, e))?;
+        self.file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| EngineError::io(&self.path, e))?;
+        if gz {
+            compress_file(&first, &rotated(&self.path, 1, true))?;
+        }
+        Ok(())
+    }
+}
+
+/// Gzips `from` into `to` (through a temporary name) and removes `from`.
+fn compress_file(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension("gz.tmp");
+    let mut input = File::open(from).map_err(|e| EngineError::io(from, e))?;
+    let output = File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
+    let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
+    std::io::copy(&mut input, &mut encoder).map_err(|e| EngineError::io(&tmp, e))?;
+    encoder.finish().map_err(|e| EngineError::io(&tmp, e))?;
+    std::fs::rename(&tmp, to).map_err(|e| EngineError::io(to, e))?;
+    std::fs::remove_file(from).map_err(|e| EngineError::io(from, e))
 }
 
 fn encode(out: &mut Vec<u8>, line: &[u8], slot: usize) {
     let entry = LogEntry {
         log: String::from_utf8_lossy(line).into_owned(),
         stream: if slot == 1 { "stderr" } else { "stdout" }.to_string(),
-        time: crate::record::now_rfc3339(),
+        time: berth_common::time::now_rfc3339(),
     };
     if serde_json::to_writer(&mut *out, &entry).is_ok() {
         out.push(b'\n');
@@ -109,9 +326,7 @@ pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
 }
 
 fn entry_time(entry: &LogEntry) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(&entry.time)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
+    berth_common::time::parse_rfc3339(&entry.time)
 }
 
 fn keep(entry: &LogEntry, opts: &LogOptions) -> bool {
@@ -137,7 +352,7 @@ fn emit(entry: &LogEntry, opts: &LogOptions, stdout: &mut dyn Write, stderr: &mu
 /// every entry that parses and passes the options' filters to `each`. A partial last line (the
 /// monitor is mid-write) is left for the next read.
 fn read_complete_entries(
-    reader: &mut BufReader<File>,
+    reader: &mut impl BufRead,
     path: &Path,
     offset: &mut u64,
     opts: &LogOptions,
@@ -170,15 +385,15 @@ fn reader_from(mut file: File, path: &Path, offset: u64) -> Result<BufReader<Fil
 /// The last `n` entries passing the filters, in order, and the offset just past the last complete
 /// line. The file is read backwards in chunks; only the entries kept and one partial line are
 /// held in memory.
-fn tail_entries(
-    file: &mut File,
+fn tail_entries<R: Read + Seek>(
+    file: &mut R,
     path: &Path,
     opts: &LogOptions,
     n: usize,
 ) -> Result<(Vec<LogEntry>, u64)> {
     const CHUNK: u64 = 64 * 1024;
     let io = |e| EngineError::io(path, e);
-    let len = file.metadata().map_err(io)?.len();
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
     let mut found: Vec<LogEntry> = Vec::new();
     let mut pos = len;
     let mut carry: Vec<u8> = Vec::new();
@@ -194,7 +409,7 @@ fn tail_entries(
         let start = pos.saturating_sub(CHUNK);
         let mut chunk = vec![0u8; (pos - start) as usize];
         file.seek(SeekFrom::Start(start)).map_err(io)?;
-        std::io::Read::read_exact(file, &mut chunk).map_err(io)?;
+        file.read_exact(&mut chunk).map_err(io)?;
         chunk.extend_from_slice(&carry);
         pos = start;
         let mut line_end = chunk.len();
@@ -231,8 +446,87 @@ fn tail_entries(
     Ok((found, end.unwrap_or(0)))
 }
 
-/// Prints the log at `path`; with `follow`, keeps printing new entries until `still_running`
-/// says the container stopped (then prints what is left and returns).
+/// A rotated file of the log: plain or gzipped.
+#[derive(Debug, Clone, PartialEq)]
+struct OldFile {
+    path: PathBuf,
+    gz: bool,
+}
+
+/// The rotated files of the log at `path`, newest (`.1`) first.
+fn old_files(path: &Path) -> Vec<OldFile> {
+    let mut out = Vec::new();
+    for n in 1.. {
+        let plain = rotated(path, n, false);
+        let gz = rotated(path, n, true);
+        if plain.exists() {
+            out.push(OldFile {
+                path: plain,
+                gz: false,
+            });
+        } else if gz.exists() {
+            out.push(OldFile { path: gz, gz: true });
+        } else {
+            return out;
+        }
+    }
+    out
+}
+
+impl OldFile {
+    /// Its whole content when gzipped (bounded by `max-size`), else None.
+    fn unpacked(&self) -> Result<Option<Vec<u8>>> {
+        if !self.gz {
+            return Ok(None);
+        }
+        let file = File::open(&self.path).map_err(|e| EngineError::io(&self.path, e))?;
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| EngineError::io(&self.path, e))?;
+        Ok(Some(bytes))
+    }
+
+    /// Every entry passing the filters, in order, to `each`.
+    fn stream(&self, opts: &LogOptions, each: impl FnMut(LogEntry)) -> Result<()> {
+        let mut offset = 0;
+        match self.unpacked()? {
+            Some(bytes) => {
+                read_complete_entries(&mut &bytes[..], &self.path, &mut offset, opts, each)
+            }
+            None => match File::open(&self.path) {
+                Ok(f) => read_complete_entries(
+                    &mut BufReader::new(f),
+                    &self.path,
+                    &mut offset,
+                    opts,
+                    each,
+                ),
+                // Rotated away (beyond max-file) while we looked: nothing left to read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(EngineError::io(&self.path, e)),
+            },
+        }
+    }
+
+    /// Its last `n` entries passing the filters.
+    fn tail(&self, opts: &LogOptions, n: usize) -> Result<Vec<LogEntry>> {
+        match self.unpacked()? {
+            Some(bytes) => {
+                Ok(tail_entries(&mut std::io::Cursor::new(bytes), &self.path, opts, n)?.0)
+            }
+            None => match File::open(&self.path) {
+                Ok(mut f) => Ok(tail_entries(&mut f, &self.path, opts, n)?.0),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(EngineError::io(&self.path, e)),
+            },
+        }
+    }
+}
+
+/// Prints the log at `path` (its rotated files first); with `follow`, keeps printing new
+/// entries, through rotations, until `still_running` says the container stopped (then prints
+/// what is left and returns).
 pub fn print_logs(
     path: &Path,
     opts: &LogOptions,
@@ -249,20 +543,34 @@ pub fn print_logs(
         }
         Err(e) => return Err(EngineError::io(path, e)),
     };
+    let mut inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
+    let older = old_files(path);
     let mut offset = 0u64;
     let mut reader = match opts.tail {
-        // `--tail N` reads backwards from the end: memory holds N entries, whatever the size.
+        // `--tail N` reads backwards from the end, then into older files while it needs
+        // more: memory holds N entries, whatever the size.
         Some(n) => {
             let mut file = file;
-            let (entries, end) = tail_entries(&mut file, path, opts, n)?;
+            let (mut entries, end) = tail_entries(&mut file, path, opts, n)?;
+            for old in &older {
+                if entries.len() >= n {
+                    break;
+                }
+                let mut earlier = old.tail(opts, n - entries.len())?;
+                earlier.append(&mut entries);
+                entries = earlier;
+            }
             for entry in &entries {
                 emit(entry, opts, stdout, stderr);
             }
             offset = end;
             reader_from(file, path, offset)?
         }
-        // Otherwise entries stream from the start, one line in memory at a time.
+        // Otherwise entries stream from the oldest file on, one line in memory at a time.
         None => {
+            for old in older.iter().rev() {
+                old.stream(opts, |entry| emit(&entry, opts, stdout, stderr))?;
+            }
             let mut reader = BufReader::new(file);
             read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
                 emit(&entry, opts, stdout, stderr)
@@ -283,6 +591,37 @@ pub fn print_logs(
         read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
             emit(&entry, opts, stdout, stderr)
         })?;
+        match std::fs::metadata(path) {
+            // Rotated: what we hold is now `.1` (or older) and complete. Read the files
+            // rotated after it, then go on with the new live file.
+            Ok(meta) if meta.ino() != inode => {
+                // The writer may have added lines to our file between our read and its
+                // rename; it never writes to it after, so this read finishes it.
+                reader
+                    .seek(SeekFrom::Start(offset))
+                    .map_err(|e| EngineError::io(path, e))?;
+                read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+                    emit(&entry, opts, stdout, stderr)
+                })?;
+                let newer = old_files(path);
+                let ours = newer.iter().position(|f| {
+                    !f.gz && std::fs::metadata(&f.path).is_ok_and(|m| m.ino() == inode)
+                });
+                if let Some(k) = ours {
+                    for old in newer[..k].iter().rev() {
+                        old.stream(opts, |entry| emit(&entry, opts, stdout, stderr))?;
+                    }
+                }
+                let file = File::open(path).map_err(|e| EngineError::io(path, e))?;
+                inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
+                offset = 0;
+                reader = BufReader::new(file);
+                continue;
+            }
+            // Truncated (`max-file=1`): start over at its beginning.
+            Ok(meta) if meta.len() < offset => offset = 0,
+            _ => {}
+        }
         let _ = stdout.flush();
         let _ = stderr.flush();
         if !running {
@@ -290,6 +629,36 @@ pub fn print_logs(
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// `logs` of a container, by its log driver: the json-file log (rotated files included), or
+/// Docker's error for a driver that keeps nothing.
+pub fn print_container_logs(
+    store: &crate::record::Store,
+    record: &crate::record::ContainerRecord,
+    opts: &LogOptions,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    still_running: impl FnMut() -> bool,
+) -> Result<()> {
+    let host = store.load_host_config(&record.id).unwrap_or_default();
+    if !LogSettings::of(&host.log_config).is_ok_and(|s| s.keeps_logs) {
+        return Err(EngineError::LogsNotReadable {
+            id: record.id.clone(),
+        });
+    }
+    print_logs(
+        &json_log_path(store, &record.id),
+        opts,
+        stdout,
+        stderr,
+        still_running,
+    )
+}
+
+/// Where the json-file log of container `id` lives.
+pub fn json_log_path(store: &crate::record::Store, id: &str) -> PathBuf {
+    store.container_dir(id).join(format!("{id}-json.log"))
 }
 
 #[cfg(test)]
@@ -377,5 +746,161 @@ mod tests {
         let mut file = File::open(&path).unwrap();
         let (_, end) = tail_entries(&mut file, &path, &LogOptions::default(), 1).unwrap();
         assert_eq!(end as usize, text.rfind('\n').unwrap() + 1);
+    }
+
+    fn read_all(path: &Path, tail: Option<usize>) -> Vec<String> {
+        let opts = LogOptions {
+            tail,
+            ..Default::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_logs(path, &opts, &mut out, &mut err, || false).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn rotation_keeps_max_file_files_under_max_size_and_reads_across_them() {
+        for compress in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c-json.log");
+            let rotation = Rotation {
+                max_size: Some(1000),
+                max_files: 3,
+                compress,
+            };
+            let mut w = LogWriter::open_rotating(&path, rotation).unwrap();
+            for i in 0..100 {
+                w.write(1, format!("line {i}\n").as_bytes());
+            }
+            w.flush();
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            let want: Vec<String> = if compress {
+                vec![
+                    "c-json.log".into(),
+                    "c-json.log.1.gz".into(),
+                    "c-json.log.2.gz".into(),
+                ]
+            } else {
+                vec![
+                    "c-json.log".into(),
+                    "c-json.log.1".into(),
+                    "c-json.log.2".into(),
+                ]
+            };
+            assert_eq!(names, want);
+            if !compress {
+                for name in &names {
+                    let len = std::fs::metadata(dir.path().join(name)).unwrap().len();
+                    assert!(len <= 1000, "{name} is {len} bytes");
+                }
+            }
+            let all = read_all(&path, None);
+            assert_eq!(all.last().map(String::as_str), Some("line 99"));
+            // Contiguous from wherever the oldest kept file starts.
+            let first: usize = all[0].trim_start_matches("line ").parse().unwrap();
+            let want: Vec<String> = (first..100).map(|i| format!("line {i}")).collect();
+            assert_eq!(all, want);
+            // --tail reaches into the rotated files.
+            let tail = read_all(&path, Some(all.len() - 1));
+            assert_eq!(tail, all[1..].to_vec());
+            assert_eq!(read_all(&path, Some(2)), ["line 98", "line 99"]);
+        }
+    }
+
+    #[test]
+    fn one_file_is_truncated_and_options_are_checked_as_docker_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let rotation = Rotation {
+            max_size: Some(300),
+            max_files: 1,
+            compress: false,
+        };
+        let mut w = LogWriter::open_rotating(&path, rotation).unwrap();
+        for i in 0..50 {
+            w.write(2, format!("line {i}\n").as_bytes());
+        }
+        assert!(std::fs::metadata(&path).unwrap().len() <= 300);
+        assert_eq!(old_files(&path), Vec::new());
+
+        let settings = |driver: &str, opts: &[(&str, &str)]| {
+            LogSettings::of(&crate::options::LogConfig {
+                r#type: driver.into(),
+                config: opts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            })
+        };
+        let ok = settings("json-file", &[("max-size", "1m"), ("max-file", "3")]).unwrap();
+        assert_eq!(ok.rotation.max_size, Some(1_000_000));
+        assert_eq!(ok.rotation.max_files, 3);
+        assert!(!settings("none", &[]).unwrap().keeps_logs);
+        let err =
+            |driver: &str, opts: &[(&str, &str)]| settings(driver, opts).unwrap_err().to_string();
+        assert_eq!(
+            err("none", &[("max-size", "1m")]),
+            "invalid logging opts for driver none"
+        );
+        assert_eq!(
+            err("json-file", &[("colour", "red")]),
+            "unknown log opt 'colour' for json-file log driver"
+        );
+        assert!(
+            err("json-file", &[("max-size", "0")]).contains("max-size must be a positive number")
+        );
+        assert!(err("json-file", &[("max-file", "0")]).contains("max-file cannot be less than 1"));
+        assert!(
+            err("json-file", &[("max-size", "1m"), ("compress", "true")])
+                .contains("compress cannot be true")
+        );
+        assert!(err("foo", &[]).contains("plugin \"foo\" not found"));
+        assert_eq!(parse_human_size("1.5MB"), Some(1_500_000));
+        assert_eq!(parse_human_size("10k"), Some(10_000));
+        assert_eq!(parse_human_size("big"), None);
+    }
+
+    #[test]
+    fn follow_goes_through_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let rotation = Rotation {
+            max_size: Some(400),
+            max_files: 1000,
+            compress: false,
+        };
+        let mut w = LogWriter::open_rotating(&path, rotation).unwrap();
+        w.write(1, b"first\n");
+        let opts = LogOptions {
+            follow: true,
+            ..Default::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        // Each poll of the reader writes a burst that rotates the log once or twice.
+        let mut polls = 0;
+        print_logs(&path, &opts, &mut out, &mut err, || {
+            polls += 1;
+            if polls <= 20 {
+                for i in 0..10 {
+                    w.write(1, format!("poll {polls} line {i}\n").as_bytes());
+                }
+            }
+            polls <= 20
+        })
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 20 * 10, "{text}");
+        assert_eq!(lines[0], "first");
+        assert_eq!(lines[200], "poll 20 line 9");
+        assert!(old_files(&path).len() > 5);
     }
 }

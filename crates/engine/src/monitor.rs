@@ -20,8 +20,9 @@ use crate::layer::Layers;
 use crate::lifecycle::Engine;
 use crate::logs::LogWriter;
 use crate::options::HostConfig;
-use crate::record::{now_rfc3339, ContainerRecord, Store};
+use crate::record::{ContainerRecord, Store};
 use crate::runtime_door::OciRuntime;
+use berth_common::time::now_rfc3339;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -251,8 +252,13 @@ impl Monitor {
             listener
                 .set_nonblocking(true)
                 .map_err(|e| EngineError::io(&sock, e))?;
-            let log_path = dir.join(format!("{id}-json.log"));
-            let log = LogWriter::open(&log_path)?;
+            let settings = crate::logs::LogSettings::of(&host.log_config)?;
+            let log = if settings.keeps_logs {
+                let log_path = crate::logs::json_log_path(&ctx.store, id);
+                Some(LogWriter::open_rotating(&log_path, settings.rotation)?)
+            } else {
+                None
+            };
             let signals = crate::sys::signalfd_for(&[
                 libc::SIGCHLD,
                 libc::SIGTERM,
@@ -297,7 +303,6 @@ impl Monitor {
                 wants,
             });
         }
-        let log = Some(log);
         Ok(Monitor {
             ctx,
             id: id.to_string(),
@@ -1094,6 +1099,19 @@ mod tests {
             rootfs,
             engine,
             fake,
+        }
+    }
+
+    impl Drop for Fixture {
+        /// The containers are never removed, but their pinned network namespaces must not
+        /// outlive the test's root.
+        fn drop(&mut self) {
+            let root = self.engine.root().to_path_buf();
+            if let Ok(dir) = std::fs::read_dir(root.join("containers")) {
+                for entry in dir.flatten() {
+                    let _ = crate::network::release(&root, &entry.file_name().to_string_lossy());
+                }
+            }
         }
     }
 

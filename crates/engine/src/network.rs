@@ -341,7 +341,7 @@ fn bring_up(
             let extra = parse_extra_hosts(host, None)?;
             return Ok(Prepared {
                 netns: None,
-                hosts: berth_net::files::hosts(hostname, None, &extra),
+                hosts: berth_net::files::hosts(hostname, &[], &extra),
                 resolv_conf: berth_net::files::resolv_conf(&host_resolv, None, &dns),
             });
         }
@@ -358,9 +358,7 @@ fn bring_up(
             // `--network none`: only loopback, up. (Docker accepts -p here and publishes nothing.)
             let _inside = berth_net::netns::enter(&netns)?;
             let mut rtnl = berth_net::netlink::Rtnl::open()?;
-            if let Some(lo) = rtnl.link_index("lo")? {
-                rtnl.set_up(lo, None)?;
-            }
+            rtnl.set_up(berth_net::netlink::LOOPBACK_INDEX, None)?;
             return Ok(());
         }
         for (i, req) in requested.iter().enumerate() {
@@ -408,7 +406,14 @@ fn bring_up(
         let _ = net_store.release_container(id);
         return Err(e);
     }
-    let own_ip = endpoints.first().map(|e| e.ip);
+    let own_ips: Vec<std::net::IpAddr> = endpoints
+        .first()
+        .map(|e| {
+            std::iter::once(std::net::IpAddr::V4(e.ip))
+                .chain(e.ip6.map(std::net::IpAddr::V6))
+                .collect()
+        })
+        .unwrap_or_default();
     let gateway = endpoints.iter().find_map(|e| e.gateway);
     let extra = parse_extra_hosts(host, gateway)?;
     let embedded = endpoints.iter().find_map(|e| {
@@ -424,7 +429,7 @@ fn bring_up(
     }
     Ok(Prepared {
         netns: Some(netns),
-        hosts: berth_net::files::hosts(hostname, own_ip, &extra),
+        hosts: berth_net::files::hosts(hostname, &own_ips, &extra),
         resolv_conf: berth_net::files::resolv_conf(&host_resolv, embedded, &dns),
     })
 }
@@ -538,11 +543,11 @@ pub fn settings_json(
         "SecondaryIPv6Addresses": null,
         "EndpointID": first.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         "Gateway": first.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": first.and_then(|e| e.ip6).map(|ip| ip.to_string()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": first.filter(|e| e.ip6.is_some()).map(|e| e.prefix_len6).unwrap_or(0),
         "IPAddress": first.map(|e| e.ip.to_string()).unwrap_or_default(),
         "IPPrefixLen": first.map(|e| e.prefix_len).unwrap_or(0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": first.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
         "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
         "Networks": networks,
     })

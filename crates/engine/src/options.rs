@@ -170,36 +170,13 @@ pub struct RunOptions {
     pub healthcheck: Option<berth_image::HealthConfig>,
 }
 
-/// Docker's `RAMInBytes`: `32m`, `1g`, `512k`, `100` (bytes), `64mb`; binary units.
+/// Docker's `RAMInBytes` (`berth_common::units::parse_bytes`) for a size flag.
 pub fn parse_bytes(text: &str) -> Result<i64, EngineError> {
-    let bad = || EngineError::InvalidFlag {
+    berth_common::units::parse_bytes(text).map_err(|_| EngineError::InvalidFlag {
         flag: "size".into(),
         value: text.into(),
         reason: "expected a size like 32m or 1g".into(),
-    };
-    let lower = text.trim().to_ascii_lowercase();
-    let lower = lower
-        .strip_suffix("ib")
-        .map(|s| s.to_string())
-        .unwrap_or(lower);
-    let lower = match lower.strip_suffix('b') {
-        Some(s) if s.ends_with(|c: char| c.is_ascii_alphabetic()) => s.to_string(),
-        Some(s) => s.to_string(),
-        None => lower,
-    };
-    let (num, mult) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
-        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
-        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
-        Some('t') => (&lower[..lower.len() - 1], 1 << 40),
-        Some(c) if c.is_ascii_digit() => (lower.as_str(), 1),
-        _ => return Err(bad()),
-    };
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    if value < 0.0 {
-        return Err(bad());
-    }
-    Ok((value * mult as f64) as i64)
+    })
 }
 
 /// `--cpus 1.5` → NanoCpus.

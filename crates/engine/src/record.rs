@@ -4,6 +4,7 @@
 //! and the per-root flock held around read-modify-write of a record (never around long work).
 use crate::error::{EngineError, Result};
 use crate::options::{ContainerConfig, HostConfig};
+use crate::parsed_cache::{self, ParsedCache};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -159,11 +160,6 @@ impl ContainerRecord {
     }
 }
 
-/// Current time in Docker's RFC 3339 nanosecond form.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// The empty time Docker shows for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -192,12 +188,18 @@ pub struct MetadataLock {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Parsed records and host configs, reused while their files are unchanged (a service
+    /// that lists every container per request parses only what changed since).
+    records: ParsedCache<ContainerRecord>,
+    host_configs: ParsedCache<HostConfig>,
 }
 
 impl Store {
     pub fn new(root: &Path) -> Store {
         Store {
             root: root.to_path_buf(),
+            records: ParsedCache::default(),
+            host_configs: ParsedCache::default(),
         }
     }
 
@@ -346,14 +348,15 @@ impl Store {
 
     pub fn load(&self, id: &str) -> Result<ContainerRecord> {
         let path = self.container_dir(id).join("config.v2.json");
-        let bytes = fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                EngineError::NoSuchContainer(id.to_string())
-            } else {
-                EngineError::io(&path, e)
-            }
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| EngineError::Json { path, source })
+        self.records
+            .get(&path, |bytes| parsed_cache::json(&path, bytes))
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    EngineError::NoSuchContainer(id.to_string())
+                } else {
+                    EngineError::io(&path, e)
+                }
+            })?
     }
 
     /// Every record, newest first, and every record that could not be read (with the cause).
@@ -362,7 +365,19 @@ impl Store {
     /// never dropped: a listing that hides a container hides a problem.
     pub fn load_all(&self) -> Records {
         let mut out = Records::default();
-        for id in self.list_ids() {
+        let ids = self.list_ids();
+        // Containers that are gone leave the caches.
+        let present: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let still_here = |p: &Path| {
+            p.parent()
+                .and_then(Path::file_name)
+                .and_then(|n| n.to_str())
+                .is_some_and(|id| present.contains(id))
+        };
+        self.records.retain(still_here);
+        self.host_configs.retain(still_here);
+        for id in &ids {
+            let id = id.clone();
             match self.load(&id) {
                 Ok(r) => out.records.push(r),
                 Err(EngineError::NoSuchContainer(_)) => {}
@@ -376,8 +391,9 @@ impl Store {
 
     pub fn load_host_config(&self, id: &str) -> Result<HostConfig> {
         let path = self.container_dir(id).join("hostconfig.json");
-        let bytes = fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|source| EngineError::Json { path, source })
+        self.host_configs
+            .get(&path, |bytes| parsed_cache::json(&path, bytes))
+            .map_err(|e| EngineError::io(&path, e))?
     }
 
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
@@ -454,12 +470,9 @@ fn remove_grave(grave: &Path) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary name + rename; no fsync: a container record
-/// is cheap to lose, and the start path must not pay for durability).
+/// Replaces `path` with `bytes` atomically and durably (`berth_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+    berth_common::fs::write_atomic(path, bytes).map_err(|e| EngineError::io(path, e))
 }
 
 #[cfg(test)]

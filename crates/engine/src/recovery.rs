@@ -21,7 +21,7 @@
 //! container is gone, container layers of no container, and the image store's orphans.
 use crate::error::{EngineError, Result};
 use crate::lifecycle::Engine;
-use crate::record::now_rfc3339;
+use berth_common::time::now_rfc3339;
 use berth_image::intent::{self, Found};
 use std::collections::HashSet;
 

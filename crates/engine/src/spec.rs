@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// Docker's default PATH.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use berth_common::process::DEFAULT_PATH;
 
 /// Docker's default capability set (one list, kept with the default seccomp profile that
 /// depends on it).

@@ -1,48 +1,31 @@
 //! `berth stats --no-stream`: one row of Docker's stats columns per container, from its cgroup
 //! (through berth-cgroups) sampled twice 100 ms apart for CPU %.
 use crate::record::ContainerRecord;
-use serde_json::{json, Value};
+use serde::Serialize;
 
-/// Docker's `units.BytesSize` (binary, e.g. `1.5MiB`).
-pub fn bytes_size(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", trim_float(v), units[i])
-}
+use berth_common::units::{bytes_size, human_size};
 
-/// Docker's `units.HumanSize` (decimal, e.g. `1.2MB`).
-pub fn human_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", trim_float(v), units[i])
-}
-
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    let digits = s.split('.').next().map(|x| x.len()).unwrap_or(0);
-    if digits >= 3 {
-        format!("{:.0}", v)
-    } else {
-        format!(
-            "{:.*}",
-            4usize.saturating_sub(digits).min(3).saturating_sub(1),
-            v
-        )
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_string()
-    }
+/// One `stats --no-stream` row with Docker's `--format` field names.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatsRow {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Container")]
+    pub container: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "CPUPerc")]
+    pub cpu_perc: String,
+    #[serde(rename = "MemUsage")]
+    pub mem_usage: String,
+    #[serde(rename = "MemPerc")]
+    pub mem_perc: String,
+    #[serde(rename = "NetIO")]
+    pub net_io: String,
+    #[serde(rename = "BlockIO")]
+    pub block_io: String,
+    #[serde(rename = "PIDs")]
+    pub pids: String,
 }
 
 fn cgroup(record: &ContainerRecord) -> Option<berth_cgroups::Cgroup> {
@@ -51,7 +34,7 @@ fn cgroup(record: &ContainerRecord) -> Option<berth_cgroups::Cgroup> {
 }
 
 /// The stats row for `record` (zeros when it is not running).
-pub fn stats_row(record: &ContainerRecord) -> Value {
+pub fn stats_row(record: &ContainerRecord) -> StatsRow {
     let id: String = record.id.chars().take(12).collect();
     let running = record.is_running();
     let cg = if running { cgroup(record) } else { None };
@@ -100,17 +83,17 @@ pub fn stats_row(record: &ContainerRecord) -> Value {
     } else {
         0.0
     };
-    json!({
-        "ID": id,
-        "Container": id,
-        "Name": record.short_name(),
-        "CPUPerc": format!("{cpu:.2}%"),
-        "MemUsage": format!("{} / {}", bytes_size(usage), bytes_size(limit)),
-        "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": "0B / 0B",
-        "BlockIO": format!("{} / {}", human_size(rd), human_size(wr)),
-        "PIDs": pids.to_string(),
-    })
+    StatsRow {
+        container: id.clone(),
+        id,
+        name: record.short_name().to_string(),
+        cpu_perc: format!("{cpu:.2}%"),
+        mem_usage: format!("{} / {}", bytes_size(usage), bytes_size(limit)),
+        mem_perc: format!("{mem_pct:.2}%"),
+        net_io: "0B / 0B".into(),
+        block_io: format!("{} / {}", human_size(rd), human_size(wr)),
+        pids: pids.to_string(),
+    }
 }
 
 fn host_memory() -> u64 {
@@ -129,10 +112,20 @@ fn host_memory() -> u64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn sizes_look_like_docker() {
-        assert_eq!(super::bytes_size(0), "0B");
-        assert_eq!(super::bytes_size(1536), "1.5KiB");
-        assert_eq!(super::bytes_size(32 << 20), "32MiB");
-        assert_eq!(super::human_size(1_200_000), "1.2MB");
+    fn a_stopped_container_has_a_zero_row_with_docker_names() {
+        let record = crate::record::ContainerRecord {
+            id: "a".repeat(64),
+            name: "/web".into(),
+            ..Default::default()
+        };
+        let row = super::stats_row(&record);
+        assert_eq!(row.id, "a".repeat(12));
+        assert_eq!(row.mem_usage, "0B / 0B");
+        let json = serde_json::to_value(&row).unwrap();
+        for key in [
+            "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+        ] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
     }
 }

@@ -175,6 +175,33 @@ pub fn is_terminal(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
+/// What a terminal in canonical mode already holds for its reader, read before switching it to
+/// raw mode. Needed because an end-of-file (Ctrl-D) the terminal queued in canonical mode is kept
+/// in its buffer as a NUL byte, which raw mode would hand over as a typed `^@`. Returns the bytes
+/// typed so far, and whether an end-of-file was among them.
+pub fn take_canonical_input(fd: RawFd) -> (Vec<u8>, bool) {
+    let mut typed = Vec::new();
+    // A few lines at most: a reader that keeps typing is read by the caller afterwards.
+    for _ in 0..16 {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 || pfd.revents & libc::POLLIN == 0 {
+            break;
+        }
+        let mut buf = [0u8; 4096];
+        match read_fd(fd, &mut buf) {
+            Ok(0) => return (typed, true),
+            Ok(n) => typed.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    (typed, false)
+}
+
 /// Puts terminal `fd` in raw mode; the returned guard restores it.
 pub struct RawMode {
     fd: RawFd,

@@ -247,10 +247,7 @@ impl Volumes {
                 driver: LOCAL_DRIVER.into(),
                 created_at: std::fs::metadata(&dir)
                     .and_then(|m| m.modified())
-                    .map(|t| {
-                        chrono::DateTime::<chrono::Utc>::from(t)
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    })
+                    .map(|t| berth_common::time::rfc3339_secs(t.into()))
                     .unwrap_or_default(),
                 ..Default::default()
             },
@@ -716,7 +713,7 @@ fn unescape_mountinfo(field: &str) -> String {
 
 /// Docker's `CreatedAt` (RFC 3339, seconds).
 fn now_seconds() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    berth_common::time::rfc3339_secs(chrono::Utc::now())
 }
 
 /// Bytes in the regular files below `dir` (hard links counted once per name, like `du -b`

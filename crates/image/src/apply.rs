@@ -20,8 +20,9 @@ pub struct AppliedLayer {
     pub diff_id: String,
     /// Sum of the entries' sizes, as Docker's layer `size`.
     pub size: u64,
-    /// gzip'd tar-split document.
-    pub tar_split: Vec<u8>,
+    /// The gzip'd tar-split document, written while extracting (streamed to disk, never
+    /// held in memory).
+    pub tar_split: std::path::PathBuf,
 }
 
 /// The overlay xattr that marks a directory opaque.
@@ -613,18 +614,31 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 }
 
 /// Extracts the (uncompressed) tar stream `reader` into the existing directory `dest`, hashing
-/// it and recording tar-split as it goes. `label` names the layer in errors.
-pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<AppliedLayer> {
+/// it and writing its tar-split document to the new file `tar_split` as it goes; memory stays
+/// bounded whatever the number of entries. `label` names the layer in errors.
+pub fn apply_tar<R: Read>(
+    reader: R,
+    dest: &Path,
+    label: &str,
+    tar_split: &Path,
+) -> Result<AppliedLayer> {
     let root = rustix::fs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| ImageError::io("opening layer directory", dest)(to_io(e)))?;
-    let worker = SideWorker::spawn().map_err(ImageError::io("starting hashing thread", dest))?;
+    let split_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tar_split)
+        .map_err(ImageError::io("creating", tar_split))?;
+    let split_out = std::io::BufWriter::with_capacity(1 << 16, split_file);
+    let worker = SideWorker::spawn(Some(Box::new(split_out)))
+        .map_err(ImageError::io("starting hashing thread", dest))?;
     let hashing = SideHashingReader::new(reader, worker.handle());
     let mut tar =
-        TarReader::new(BufReader::with_capacity(1 << 20, hashing), true).with_side(worker.handle());
+        TarReader::new(BufReader::with_capacity(1 << 20, hashing)).with_side(worker.handle());
     let mut ex = Extractor::new(root, label, 1 << 20, true);
     let mut size = 0u64;
     let bad = |reason: TarError| match reason {
@@ -649,19 +663,14 @@ pub fn apply_tar<R: Read>(reader: R, dest: &Path, label: &str) -> Result<Applied
         ex.apply_entry(&h, &mut tar)?;
     }
     ex.finish_dir_times()?;
-    let (buffered, split) = tar.finish().map_err(bad)?;
-    drop(buffered);
-    let hashed = worker.finish().map_err(ImageError::io("hashing", dest))?;
-    let tar_split = match split {
-        Some(s) => s
-            .finish(&hashed.crcs)
-            .map_err(ImageError::io("recording tar-split", dest))?,
-        None => Vec::new(),
-    };
+    drop(tar.finish().map_err(bad)?);
+    let hashed = worker
+        .finish()
+        .map_err(ImageError::io("hashing and recording tar-split of", dest))?;
     Ok(AppliedLayer {
         diff_id: hashed.digest,
         size,
-        tar_split,
+        tar_split: tar_split.to_path_buf(),
     })
 }
 
@@ -692,7 +701,7 @@ pub fn unpack_into<R: Read>(
         Mode::empty(),
     )
     .map_err(|e| ImageError::io("opening destination of", Path::new(label))(to_io(e)))?;
-    let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, reader), false);
+    let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, reader));
     let mut ex = Extractor::new(root, label, 1 << 16, options.whiteouts);
     let bad = |reason: TarError| match reason {
         TarError::Io(source) => ImageError::Io {
@@ -793,7 +802,9 @@ mod tests {
             ("etc/link", tar::EntryType::Symlink, "passwd", b""),
             ("etc/hard", tar::EntryType::Link, "etc/passwd", b""),
         ]);
-        let applied = apply_tar(&t[..], dir.path(), "test").unwrap();
+        let split = tempfile::tempdir().unwrap();
+        let split = split.path().join("tar-split.json.gz");
+        let applied = apply_tar(&t[..], dir.path(), "test", &split).unwrap();
         assert_eq!(applied.diff_id, crate::digest::sha256_digest(&t));
         assert_eq!(
             std::fs::read(dir.path().join("etc/passwd")).unwrap(),
@@ -856,7 +867,8 @@ mod tests {
             tar_of(&[("/x", tar::EntryType::Regular, "", b"bad")]),
             tar_of(&[("hl", tar::EntryType::Link, "/etc/passwd", b"")]),
         ] {
-            assert!(apply_tar(&t[..], &dest, "hostile").is_err());
+            let _ = std::fs::remove_file(outer.path().join("split"));
+            assert!(apply_tar(&t[..], &dest, "hostile", &outer.path().join("split")).is_err());
         }
         // A symlink pointing out, then a write through it: lands inside the layer.
         let t = tar_of(&[
@@ -868,7 +880,8 @@ mod tests {
             ),
             ("link/x", tar::EntryType::Regular, "", b"bad"),
         ]);
-        let _ = apply_tar(&t[..], &dest, "hostile");
+        let _ = std::fs::remove_file(outer.path().join("split"));
+        let _ = apply_tar(&t[..], &dest, "hostile", &outer.path().join("split"));
         assert!(!outer.path().join("x").exists());
     }
 }

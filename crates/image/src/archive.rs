@@ -349,7 +349,7 @@ impl Store {
     /// `syncfs` before that layer is registered (see [`Store::commit_staged`]).
     pub fn load(&self, input: impl Read, progress: &dyn Progress) -> Result<Vec<LoadedImage>> {
         let outer = decompress(input)?;
-        let mut tar = TarReader::new(std::io::BufReader::with_capacity(1 << 20, outer), false);
+        let mut tar = TarReader::new(std::io::BufReader::with_capacity(1 << 20, outer));
         let mut files: HashMap<String, Vec<u8>> = HashMap::new();
         let mut links: HashMap<String, String> = HashMap::new();
         let mut staged: HashMap<String, Staged> = HashMap::new();

@@ -2,11 +2,12 @@
 //! and removal (`rmi`, `image prune`) with Docker's rules: a tag is only untagged while other
 //! references remain; an image used by a container or with child images is refused; layers go
 //! when nothing references them; untagged parents go with their last child.
-use crate::config::{parse_time, ContainerConfig, ImageConfig};
+use crate::config::{ContainerConfig, ImageConfig};
 use crate::digest::{hex_part, with_algo};
 use crate::error::{ImageError, Result};
 use crate::reference::Reference;
 use crate::store::{Image, Store};
+use berth_common::time::parse_rfc3339 as parse_time;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

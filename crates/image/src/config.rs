@@ -171,20 +171,8 @@ impl ImageConfig {
 
     /// `created` parsed, when present and valid RFC 3339.
     pub fn created_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        parse_time(self.created.as_deref()?)
+        berth_common::time::parse_rfc3339(self.created.as_deref()?)
     }
-}
-
-/// Parses Docker's RFC 3339 timestamps (nanosecond precision allowed).
-pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-/// Now, formatted as Docker formats `created` (RFC 3339 with nanoseconds, `Z`).
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 #[cfg(test)]

@@ -158,7 +158,10 @@ impl Store {
             path: tmp.clone(),
             reason: e.to_string(),
         })?;
-        write_plain(&tmp.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+        let kept_split = tmp.join("tar-split.json.gz");
+        std::fs::hard_link(&staged.applied.tar_split, &kept_split)
+            .or_else(|_| std::fs::copy(&staged.applied.tar_split, &kept_split).map(|_| ()))
+            .map_err(ImageError::io("keeping", &staged.applied.tar_split))?;
         write_plain(&tmp.join("layer.json"), &json)?;
         let record = tmp.join("layer.json");
         let lock = std::fs::File::open(&record).map_err(ImageError::io("opening", &record))?;
@@ -184,7 +187,6 @@ impl Store {
         let result = (|| {
             let record: KeptRecord =
                 serde_json::from_slice(&std::fs::read(claimed.join("layer.json")).ok()?).ok()?;
-            let tar_split = std::fs::read(claimed.join("tar-split.json.gz")).ok()?;
             if record.cache_id.contains('/')
                 || !self
                     .layout
@@ -193,6 +195,13 @@ impl Store {
                     .is_dir()
             {
                 return None;
+            }
+            let tar_split = self
+                .layout
+                .layer_dir(&record.cache_id)
+                .join(crate::layers::TAR_SPLIT_STAGED);
+            if !tar_split.is_file() {
+                crate::layers::move_file(&claimed.join("tar-split.json.gz"), &tar_split).ok()?;
             }
             // Ours now: protect it from the recovery sweep before its kept record goes.
             let intent =

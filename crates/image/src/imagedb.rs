@@ -1,10 +1,11 @@
 //! The image database: configs in `imagedb/content/sha256/<id>` (kept verbatim, id = sha256 of
 //! the bytes) and per-image metadata (`parent`, `lastUpdated`) in `imagedb/metadata/sha256/<id>`.
-use crate::config::{now_rfc3339, ImageConfig};
+use crate::config::ImageConfig;
 use crate::digest::{chain_ids, hex_part, is_full_hex, sha256_digest, with_algo};
 use crate::error::{ImageError, Result};
 use crate::layout::{read_text_opt, write_atomic};
 use crate::store::Store;
+use berth_common::time::now_rfc3339;
 
 impl Store {
     /// Every image ID in the store (`sha256:…`).

@@ -1,9 +1,10 @@
 //! `import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image, with
 //! Dockerfile-style `--change` instructions applied to its config, as `docker import` does.
 use crate::compression::decompress;
-use crate::config::{now_rfc3339, ContainerConfig, History, ImageConfig, RootFs};
+use crate::config::{ContainerConfig, History, ImageConfig, RootFs};
 use crate::error::{ImageError, Result};
 use crate::store::Store;
+use berth_common::time::now_rfc3339;
 use std::io::Read;
 
 /// Options of one import.

@@ -12,6 +12,23 @@ use crate::store::Store;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// Where a staged layer's tar-split document is written, beside its `diff/`, until the
+/// commit moves it into the layerdb entry.
+pub(crate) const TAR_SPLIT_STAGED: &str = "tar-split.json.gz";
+
+/// Renames `from` to `to`, copying when they are on different filesystems.
+pub(crate) fn move_file(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            std::fs::copy(from, to).map_err(ImageError::io("copying", from))?;
+            let _ = std::fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) => Err(ImageError::io("moving", from)(e)),
+    }
+}
+
 /// A committed layer's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
@@ -111,7 +128,7 @@ impl Store {
             intent.done();
             return Err(ImageError::io("creating", &diff)(e));
         }
-        match apply_tar(tar, &diff, label) {
+        match apply_tar(tar, &diff, label, &dir.join(TAR_SPLIT_STAGED)) {
             Ok(applied) => Ok(StagedLayer {
                 cache_id,
                 applied,
@@ -123,6 +140,13 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Writes staged layers' files to disk ahead of their commit (one `syncfs`), so the flush of
+    /// [`Store::commit_staged_chain`] finds little left: a puller calls it from a thread of its
+    /// own while other layers still download. Harmless at any time.
+    pub fn flush_staged(&self) -> Result<()> {
+        crate::layout::sync_filesystems(&[&self.layout.overlay])
     }
 
     /// Throws a staged layer away.
@@ -240,7 +264,7 @@ impl Store {
                 if let Some(p) = &parent_info {
                     write_plain(&entry.join("parent"), with_algo(&p.chain_id).as_bytes())?;
                 }
-                write_plain(&entry.join("tar-split.json.gz"), &staged.applied.tar_split)?;
+                move_file(&staged.applied.tar_split, &entry.join("tar-split.json.gz"))?;
                 parent_info = Some(LayerInfo {
                     chain_id: with_algo(&chain),
                     diff_id: staged.applied.diff_id.clone(),

@@ -3,7 +3,6 @@
 //! writes (temporary name, fsync, rename).
 use crate::digest::hex_part;
 use crate::error::{ImageError, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Paths of the store under one root.
@@ -112,24 +111,7 @@ pub fn lock(layout: &Layout) -> Result<StoreLock> {
 
 /// Writes `bytes` to `path` atomically: temporary sibling, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        &crate::digest::random_hex_id()[..12]
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(ImageError::io("writing", path))
+    berth_common::fs::write_atomic(path, bytes).map_err(ImageError::io("writing", path))
 }
 
 /// Writes a small file that is not yet visible to anyone (inside a staging directory).

@@ -412,7 +412,7 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
         write_atomic(
             &dir.join("lastUpdated"),
-            crate::config::now_rfc3339().as_bytes(),
+            berth_common::time::now_rfc3339().as_bytes(),
         )
     }
 }

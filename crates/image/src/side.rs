@@ -1,60 +1,74 @@
-//! A helper thread that takes the per-byte hashing off the extraction path: it computes the
-//! stream's sha256 (the DiffID) and each file's CRC-64 (for tar-split) from copies of the data,
-//! while the extracting thread parses and writes. Buffers are recycled so the hot loop does not
-//! allocate. The extracting thread stays the only one touching the filesystem.
-use crate::tarsplit::Crc64;
+//! A helper thread that takes the per-byte work off the extraction path: it computes the
+//! stream's sha256 (the DiffID), each file's CRC-64, and writes the tar-split document (JSON
+//! lines, base64, gzip) straight to its file, from copies of the data, while the extracting
+//! thread parses and writes files. The layout (raw header bytes, file payloads, file ends)
+//! travels in order in batches, so the worker can write each tar-split line as soon as its CRC
+//! is known: nothing grows with the number of entries. Buffers are recycled so the hot loop
+//! does not allocate. The extracting thread stays the only one touching the layer's files.
+use crate::tarsplit::{Crc64, TarSplitWriter};
 use sha2::{Digest, Sha256};
-use std::cell::{Cell, RefCell};
-use std::io::Read;
+use std::cell::RefCell;
+use std::io::{Read, Write};
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
+/// One step of the tar's layout; each ends a run of the batch's bytes at offset `end`.
+enum Event {
+    /// `data[..end]` since the previous event: raw tar bytes (headers, padding).
+    Raw(usize),
+    /// `data[..end]` since the previous event: payload bytes of the current file.
+    Payload(usize),
+    /// The current file ends (its payload may have come in earlier batches).
+    FileEnd { name: Vec<u8>, size: u64 },
+}
+
 enum Job {
     Stream(Vec<u8>),
-    /// File payload bytes of one or more files; `ends` are the offsets in `data` where a file
-    /// ends (batching keeps small files from costing a thread wake-up each).
-    Files {
-        data: Vec<u8>,
-        ends: Vec<usize>,
-    },
+    Layout { data: Vec<u8>, events: Vec<Event> },
 }
+
+/// Where the worker writes the tar-split document.
+pub type SplitOut = Box<dyn Write + Send>;
 
 /// The extracting thread's handle on the worker.
 pub struct Side {
     tx: SyncSender<Job>,
     pool: Receiver<Vec<u8>>,
-    files: Cell<usize>,
-    batch: RefCell<(Vec<u8>, Vec<usize>)>,
+    batch: RefCell<(Vec<u8>, Vec<Event>)>,
 }
 
 /// What the worker computed.
 pub struct SideResult {
     pub digest: String,
     pub count: u64,
-    pub crcs: Vec<u64>,
 }
 
 /// Owns the worker thread; `finish` joins it.
 pub struct SideWorker {
     side: Option<Rc<Side>>,
-    handle: Option<JoinHandle<SideResult>>,
+    handle: Option<JoinHandle<std::io::Result<SideResult>>>,
 }
 
 const CHUNK: usize = 1 << 20;
+/// A batch of layout events is sent once this many have gathered, even if its bytes are few
+/// (many empty files), so the tar-split lines never wait long in memory.
+const MAX_EVENTS: usize = 4096;
 
 impl SideWorker {
-    pub fn spawn() -> std::io::Result<SideWorker> {
-        let (tx, rx) = sync_channel::<Job>(16);
+    /// Starts the worker; with `split`, it records the tar-split document there.
+    pub fn spawn(split: Option<SplitOut>) -> std::io::Result<SideWorker> {
+        // At most 8 jobs of at most 2 MiB each wait for the worker: the memory a slow worker
+        // can pile up is bounded.
+        let (tx, rx) = sync_channel::<Job>(8);
         let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let handle = std::thread::Builder::new()
             .name("layer-hash".into())
-            .spawn(move || work(rx, pool_tx))?;
+            .spawn(move || work(rx, pool_tx, split))?;
         Ok(SideWorker {
             side: Some(Rc::new(Side {
                 tx,
                 pool: pool_rx,
-                files: Cell::new(0),
                 batch: RefCell::new((Vec::new(), Vec::new())),
             })),
             handle: Some(handle),
@@ -68,15 +82,16 @@ impl SideWorker {
         }
     }
 
-    /// Closes the channel and waits for the results. Every other `Rc<Side>` must be gone.
+    /// Closes the channel and waits for the results (the tar-split document is complete and
+    /// its writer flushed when this returns). Every other `Rc<Side>` must be gone.
     pub fn finish(mut self) -> std::io::Result<SideResult> {
         if let Some(side) = self.side.take() {
-            side.flush_files()?;
+            side.flush_layout()?;
         }
         match self.handle.take() {
             Some(h) => h
                 .join()
-                .map_err(|_| std::io::Error::other("hashing thread panicked")),
+                .map_err(|_| std::io::Error::other("hashing thread panicked"))?,
             None => Err(std::io::Error::other("hashing thread already joined")),
         }
     }
@@ -98,11 +113,17 @@ impl Drop for SideWorker {
     }
 }
 
-fn work(rx: Receiver<Job>, pool: Sender<Vec<u8>>) -> SideResult {
+fn work(
+    rx: Receiver<Job>,
+    pool: Sender<Vec<u8>>,
+    split: Option<SplitOut>,
+) -> std::io::Result<SideResult> {
     let mut sha = Sha256::new();
     let mut count = 0u64;
     let mut crc = Crc64::new();
-    let mut crcs = Vec::new();
+    let mut split = split.map(TarSplitWriter::new);
+    // The first write error is kept; hashing goes on so the channel never blocks the sender.
+    let mut failed: Option<std::io::Error> = None;
     while let Ok(job) = rx.recv() {
         match job {
             Job::Stream(buf) => {
@@ -110,24 +131,49 @@ fn work(rx: Receiver<Job>, pool: Sender<Vec<u8>>) -> SideResult {
                 count += buf.len() as u64;
                 let _ = pool.send(buf);
             }
-            Job::Files { data, ends } => {
+            Job::Layout { data, events } => {
                 let mut start = 0;
-                for end in ends {
-                    crc.update(&data[start..end]);
-                    crcs.push(crc.value());
-                    crc = Crc64::new();
-                    start = end;
+                for event in events {
+                    let r = match event {
+                        Event::Raw(end) => {
+                            let r = match split.as_mut() {
+                                Some(s) if failed.is_none() => s.raw(&data[start..end]),
+                                _ => Ok(()),
+                            };
+                            start = end;
+                            r
+                        }
+                        Event::Payload(end) => {
+                            crc.update(&data[start..end]);
+                            start = end;
+                            Ok(())
+                        }
+                        Event::FileEnd { name, size } => {
+                            let value = std::mem::take(&mut crc).value();
+                            match split.as_mut() {
+                                Some(s) if failed.is_none() => s.file(&name, size, value),
+                                _ => Ok(()),
+                            }
+                        }
+                    };
+                    if let Err(e) = r {
+                        failed.get_or_insert(e);
+                    }
                 }
-                crc.update(&data[start..]);
                 let _ = pool.send(data);
             }
         }
     }
-    SideResult {
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(s) = split {
+        s.finish()?.flush()?;
+    }
+    Ok(SideResult {
         digest: format!("sha256:{}", hex::encode(sha.finalize())),
         count,
-        crcs,
-    }
+    })
 }
 
 impl Side {
@@ -156,9 +202,9 @@ impl Side {
         self.send(Job::Stream(b))
     }
 
-    /// Sends the batched file bytes and ends.
-    pub fn flush_files(&self) -> std::io::Result<()> {
-        let (data, ends) = {
+    /// Sends the batched layout.
+    pub fn flush_layout(&self) -> std::io::Result<()> {
+        let (data, events) = {
             let mut b = self.batch.borrow_mut();
             if b.0.is_empty() && b.1.is_empty() {
                 return Ok(());
@@ -171,35 +217,57 @@ impl Side {
             b.0.clear();
             (data, std::mem::take(&mut b.1))
         };
-        self.send(Job::Files { data, ends })
+        self.send(Job::Layout { data, events })
     }
 
-    /// Feeds a file's payload bytes to its CRC.
-    pub fn file_data(&self, data: &[u8]) -> std::io::Result<()> {
+    /// Appends `data` to the batch as a run of the kind `make` builds (merged with the
+    /// previous run when it is of the same kind).
+    fn append(&self, data: &[u8], payload: bool) -> std::io::Result<()> {
         if data.is_empty() {
             return Ok(());
         }
         let full = {
             let mut b = self.batch.borrow_mut();
-            b.0.extend_from_slice(data);
-            b.0.len() >= CHUNK
+            let (bytes, events) = &mut *b;
+            bytes.extend_from_slice(data);
+            let end = bytes.len();
+            match (events.last_mut(), payload) {
+                (Some(Event::Payload(e)), true) | (Some(Event::Raw(e)), false) => *e = end,
+                (_, true) => events.push(Event::Payload(end)),
+                (_, false) => events.push(Event::Raw(end)),
+            }
+            bytes.len() >= CHUNK || events.len() >= MAX_EVENTS
         };
         if full {
-            self.flush_files()?;
+            self.flush_layout()?;
         }
         Ok(())
     }
 
-    /// Ends the current file; returns the index its CRC will have.
-    pub fn file_end(&self) -> std::io::Result<usize> {
-        {
+    /// Records raw tar bytes (headers, padding, trailing blocks) for tar-split.
+    pub fn raw(&self, data: &[u8]) -> std::io::Result<()> {
+        self.append(data, false)
+    }
+
+    /// Feeds a file's payload bytes to its CRC.
+    pub fn file_data(&self, data: &[u8]) -> std::io::Result<()> {
+        self.append(data, true)
+    }
+
+    /// Ends the current file (`size` bytes of payload, all given to `file_data`).
+    pub fn file_end(&self, name: &[u8], size: u64) -> std::io::Result<()> {
+        let full = {
             let mut b = self.batch.borrow_mut();
-            let at = b.0.len();
-            b.1.push(at);
+            b.1.push(Event::FileEnd {
+                name: name.to_vec(),
+                size,
+            });
+            b.1.len() >= MAX_EVENTS
+        };
+        if full {
+            self.flush_layout()?;
         }
-        let i = self.files.get();
-        self.files.set(i + 1);
-        Ok(i)
+        Ok(())
     }
 }
 

@@ -10,119 +10,81 @@ use std::io::{BufRead, Write};
 pub const FILE_TYPE: u8 = 1;
 pub const SEGMENT_TYPE: u8 = 2;
 
-/// A file entry's CRC: known now, computed elsewhere (index into the side worker's list), or
-/// absent (empty files).
-#[derive(Debug, Clone, Copy)]
-pub enum CrcRef {
-    Known(u64),
-    Deferred(usize),
-    None,
-}
+/// A raw segment grows to at most this many bytes before it is written out (only trailing
+/// data after the end-of-archive blocks gets this long; tar-split readers concatenate segments).
+const MAX_SEGMENT: usize = 1 << 20;
 
-enum Line {
-    Ready(String),
-    File {
-        head: String,
-        crc: CrcRef,
-        position: u64,
-    },
-}
-
-/// Records a tar stream's layout while it is being parsed; the gzip'd document is produced at
-/// the end, once every deferred CRC is known.
-pub struct TarSplitWriter {
-    lines: Vec<Line>,
+/// Records a tar stream's layout while it is being parsed, writing each JSON line to the gzip
+/// stream as soon as it is known: memory stays bounded however many entries the tar has.
+pub struct TarSplitWriter<W: Write> {
+    gz: GzEncoder<W>,
     position: u64,
     pending: Vec<u8>,
 }
 
-impl Default for TarSplitWriter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TarSplitWriter {
-    pub fn new() -> Self {
+impl<W: Write> TarSplitWriter<W> {
+    /// A recorder writing the gzip'd document to `out`.
+    pub fn new(out: W) -> Self {
         TarSplitWriter {
-            lines: Vec::new(),
+            gz: GzEncoder::new(out, flate2::Compression::fast()),
             position: 0,
             pending: Vec::new(),
         }
     }
 
     /// Adds raw bytes (headers, padding) to the current segment.
-    pub fn raw(&mut self, bytes: &[u8]) {
+    pub fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= MAX_SEGMENT {
+            self.flush_segment()?;
+        }
+        Ok(())
     }
 
-    fn flush_segment(&mut self) {
+    fn flush_segment(&mut self) -> std::io::Result<()> {
         if self.pending.is_empty() {
-            return;
+            return Ok(());
         }
         let line = format!(
             "{{\"type\":{SEGMENT_TYPE},\"payload\":\"{}\",\"position\":{}}}\n",
             base64_encode(&self.pending),
             self.position
         );
-        self.lines.push(Line::Ready(line));
+        self.gz.write_all(line.as_bytes())?;
         self.position += 1;
         self.pending.clear();
+        Ok(())
     }
 
-    /// Records a file entry: the pending header bytes become a segment, then the payload entry.
-    pub fn file(&mut self, name: &[u8], size: u64, crc: CrcRef) {
-        self.flush_segment();
+    /// Records a file entry: the pending header bytes become a segment, then the payload entry
+    /// with the CRC-64 of its contents (`crc` is ignored for an empty file).
+    pub fn file(&mut self, name: &[u8], size: u64, crc: u64) -> std::io::Result<()> {
+        self.flush_segment()?;
         let name_field = match std::str::from_utf8(name) {
             Ok(s) => format!("\"name\":{}", serde_json::Value::String(s.to_string())),
             Err(_) => format!("\"name_raw\":\"{}\"", base64_encode(name)),
         };
-        let size_field = if size > 0 {
-            format!(",\"size\":{size}")
+        let (size_field, payload) = if size > 0 {
+            (
+                format!(",\"size\":{size}"),
+                format!("\"{}\"", base64_encode(&crc.to_be_bytes())),
+            )
         } else {
-            String::new()
+            (String::new(), "null".to_string())
         };
-        let head = format!("{{\"type\":{FILE_TYPE},{name_field}{size_field}");
-        self.lines.push(Line::File {
-            head,
-            crc: if size > 0 { crc } else { CrcRef::None },
-            position: self.position,
-        });
+        let line = format!(
+            "{{\"type\":{FILE_TYPE},{name_field}{size_field},\"payload\":{payload},\"position\":{}}}\n",
+            self.position
+        );
+        self.gz.write_all(line.as_bytes())?;
         self.position += 1;
+        Ok(())
     }
 
-    /// Flushes the trailing segment and returns the gzip'd document; `deferred` holds the CRCs
-    /// that [`CrcRef::Deferred`] entries point at.
-    pub fn finish(mut self, deferred: &[u64]) -> std::io::Result<Vec<u8>> {
-        self.flush_segment();
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        for line in &self.lines {
-            match line {
-                Line::Ready(l) => gz.write_all(l.as_bytes())?,
-                Line::File {
-                    head,
-                    crc,
-                    position,
-                } => {
-                    let value = match crc {
-                        CrcRef::Known(c) => Some(*c),
-                        CrcRef::Deferred(i) => Some(*deferred.get(*i).ok_or_else(|| {
-                            std::io::Error::other("tar-split: missing deferred CRC")
-                        })?),
-                        CrcRef::None => None,
-                    };
-                    let payload = match value {
-                        Some(c) => format!("\"{}\"", base64_encode(&c.to_be_bytes())),
-                        None => "null".to_string(),
-                    };
-                    gz.write_all(
-                        format!("{head},\"payload\":{payload},\"position\":{position}}}\n")
-                            .as_bytes(),
-                    )?;
-                }
-            }
-        }
-        gz.finish()
+    /// Writes the trailing segment, ends the gzip stream and returns the writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.flush_segment()?;
+        self.gz.finish()
     }
 }
 
@@ -434,13 +396,13 @@ mod tests {
 
     #[test]
     fn tar_split_round_trips() {
-        let mut w = TarSplitWriter::new();
-        w.raw(&[1, 2, 3]);
-        w.file(b"etc/passwd", 10, CrcRef::Deferred(0));
-        w.raw(&[0; 4]);
-        w.file(b"empty", 0, CrcRef::None);
-        w.raw(&[9]);
-        let doc = w.finish(&[42]).unwrap();
+        let mut w = TarSplitWriter::new(Vec::new());
+        w.raw(&[1, 2, 3]).unwrap();
+        w.file(b"etc/passwd", 10, 42).unwrap();
+        w.raw(&[0; 4]).unwrap();
+        w.file(b"empty", 0, 7).unwrap();
+        w.raw(&[9]).unwrap();
+        let doc = w.finish().unwrap();
         let mut got = Vec::new();
         read_entries(&doc[..], |e| {
             got.push(e);

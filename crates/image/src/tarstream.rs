@@ -1,8 +1,8 @@
 //! A streaming tar reader that understands ustar, GNU long names and PAX records, hands out each
-//! entry's header and payload in order, and records every non-payload byte into tar-split so the
-//! stream can be rebuilt exactly. It never seeks and never buffers a payload.
+//! entry's header and payload in order, and (given a [`Side`] worker) records the stream's
+//! layout for tar-split — every non-payload byte, each file's payload and end — so the stream
+//! can be rebuilt exactly. It never seeks and never buffers a payload.
 use crate::side::Side;
-use crate::tarsplit::{Crc64, CrcRef, TarSplitWriter};
 use std::io::Read;
 use std::rc::Rc;
 
@@ -56,13 +56,12 @@ const MAX_EXTENSION: u64 = 1 << 20;
 /// Reads entries from a tar stream in order.
 pub struct TarReader<R> {
     inner: R,
-    split: Option<TarSplitWriter>,
     /// Payload bytes of the current entry not yet consumed.
     remaining: u64,
     /// Padding after the current payload.
     padding: u64,
     current: Option<(Vec<u8>, u64)>,
-    crc: Option<Crc64>,
+    /// Records the layout for tar-split when set.
     side: Option<Rc<Side>>,
     ended: bool,
 }
@@ -196,21 +195,20 @@ fn parse_pax(data: &[u8], into: &mut Pending) -> Result<(), TarError> {
 }
 
 impl<R: Read> TarReader<R> {
-    /// A reader over `inner`; `record_split` turns on tar-split recording and CRC computation.
-    pub fn new(inner: R, record_split: bool) -> Self {
+    /// A reader over `inner`.
+    pub fn new(inner: R) -> Self {
         TarReader {
             inner,
-            split: record_split.then(TarSplitWriter::new),
             remaining: 0,
             padding: 0,
             current: None,
-            crc: None,
             side: None,
             ended: false,
         }
     }
 
-    /// Hands file CRCs to a helper thread instead of computing them inline.
+    /// Records the stream's layout (raw bytes, payloads, file ends) through `side`, whose
+    /// worker writes tar-split.
     pub fn with_side(mut self, side: Rc<Side>) -> Self {
         self.side = Some(side);
         self
@@ -222,8 +220,8 @@ impl<R: Read> TarReader<R> {
         if got != len {
             return Err(TarError::Malformed("unexpected end of archive".into()));
         }
-        if let Some(s) = self.split.as_mut() {
-            s.raw(&buf);
+        if let Some(s) = &self.side {
+            s.raw(&buf)?;
         }
         Ok(buf)
     }
@@ -238,15 +236,8 @@ impl<R: Read> TarReader<R> {
             }
         }
         if let Some((name, size)) = self.current.take() {
-            let crc = match (self.crc.take(), &self.side) {
-                (_, Some(side)) if self.split.is_some() && size > 0 => {
-                    CrcRef::Deferred(side.file_end()?)
-                }
-                (Some(c), _) if size > 0 => CrcRef::Known(c.value()),
-                _ => CrcRef::None,
-            };
-            if let Some(s) = self.split.as_mut() {
-                s.file(&name, size, crc);
+            if let Some(s) = &self.side {
+                s.file_end(&name, size)?;
             }
         }
         if self.padding > 0 {
@@ -280,8 +271,8 @@ impl<R: Read> TarReader<R> {
         loop {
             let mut block = [0u8; BLOCK];
             let got = read_full(&mut self.inner, &mut block)?;
-            if let Some(s) = self.split.as_mut() {
-                s.raw(&block[..got]);
+            if let Some(s) = &self.side {
+                s.raw(&block[..got])?;
             }
             if got == 0 {
                 self.ended = true;
@@ -376,8 +367,9 @@ impl<R: Read> TarReader<R> {
             };
             self.remaining = size;
             self.padding = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
-            self.current = Some((header.name.clone(), size));
-            self.crc = (self.split.is_some() && self.side.is_none()).then(Crc64::new);
+            if self.side.is_some() {
+                self.current = Some((header.name.clone(), size));
+            }
             return Ok(Some(header));
         }
     }
@@ -392,9 +384,7 @@ impl<R: Read> TarReader<R> {
         if n == 0 {
             return Err(TarError::Malformed("archive ends inside a file".into()));
         }
-        if let Some(c) = self.crc.as_mut() {
-            c.update(&buf[..n]);
-        } else if let (Some(side), Some(_)) = (&self.side, &self.split) {
+        if let Some(side) = &self.side {
             side.file_data(&buf[..n])?;
         }
         self.remaining -= n as u64;
@@ -407,8 +397,8 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Consumes the rest of the stream (trailing zero blocks and anything after them, all of
-    /// which count for the DiffID) and returns the inner reader and the tar-split recorder.
-    pub fn finish(mut self) -> Result<(R, Option<TarSplitWriter>), TarError> {
+    /// which count for the DiffID and go to tar-split) and returns the inner reader.
+    pub fn finish(mut self) -> Result<R, TarError> {
         self.finish_current()?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -416,11 +406,11 @@ impl<R: Read> TarReader<R> {
             if n == 0 {
                 break;
             }
-            if let Some(s) = self.split.as_mut() {
-                s.raw(&buf[..n]);
+            if let Some(s) = &self.side {
+                s.raw(&buf[..n])?;
             }
         }
-        Ok((self.inner, self.split))
+        Ok(self.inner)
     }
 
     /// The inner reader (for progress counters).
@@ -456,7 +446,11 @@ mod tests {
     #[test]
     fn reads_long_names_and_rebuilds_bytes() {
         let bytes = sample_tar();
-        let mut r = TarReader::new(&bytes[..], true);
+        let dir = tempfile::tempdir().unwrap();
+        let doc_path = dir.path().join("tar-split.json.gz");
+        let out = std::fs::File::create(&doc_path).unwrap();
+        let worker = crate::side::SideWorker::spawn(Some(Box::new(out))).unwrap();
+        let mut r = TarReader::new(&bytes[..]).with_side(worker.handle());
         let e = r.next_entry().unwrap().unwrap();
         assert!(e.name.ends_with(b"/file"));
         assert!(e.name.len() > 100);
@@ -466,16 +460,22 @@ mod tests {
         let d = r.next_entry().unwrap().unwrap();
         assert_eq!(d.kind, EntryKind::Directory);
         assert!(r.next_entry().unwrap().is_none());
-        let (_, split) = r.finish().unwrap();
+        r.finish().unwrap();
+        worker.finish().unwrap();
         // Rebuild: segments verbatim, file payloads from our "filesystem".
         let mut rebuilt = Vec::new();
-        let doc = split.unwrap().finish(&[]).unwrap();
+        let doc = std::fs::read(&doc_path).unwrap();
+        let mut hello = crate::tarsplit::Crc64::new();
+        hello.update(b"hello");
         crate::tarsplit::read_entries(&doc[..], |e| {
             match e {
                 crate::tarsplit::TarSplitEntry::Segment(s) => rebuilt.extend(s),
-                crate::tarsplit::TarSplitEntry::File { size, .. } => {
+                crate::tarsplit::TarSplitEntry::File { size, crc, .. } => {
                     if size > 0 {
+                        assert_eq!(crc, Some(hello.value()));
                         rebuilt.extend_from_slice(b"hello")
+                    } else {
+                        assert_eq!(crc, None);
                     }
                 }
             }
@@ -489,7 +489,7 @@ mod tests {
     fn rejects_bad_checksum() {
         let mut bytes = sample_tar();
         bytes[0] ^= 1;
-        let mut r = TarReader::new(&bytes[..], false);
+        let mut r = TarReader::new(&bytes[..]);
         assert!(r.next_entry().is_err());
     }
 }

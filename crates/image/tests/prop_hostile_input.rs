@@ -75,7 +75,8 @@ proptest! {
         let dest = outer.path().join("dest");
         std::fs::create_dir(&dest).unwrap();
         let tar = tar_of(&entries);
-        let _ = berth_image::apply::apply_tar(&tar[..], &dest, "prop");
+        let split = tempfile::tempdir().unwrap();
+        let _ = berth_image::apply::apply_tar(&tar[..], &dest, "prop", &split.path().join("ts"));
         let fd = rustix::fs::open(&dest, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()).unwrap();
         let _ = berth_image::apply::unpack_into(&tar[..], rustix::fd::AsFd::as_fd(&fd), "prop", Default::default());
         let outside: Vec<_> = std::fs::read_dir(outer.path()).unwrap()
@@ -88,7 +89,8 @@ proptest! {
     #[test]
     fn arbitrary_bytes_as_a_layer_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
         let dir = tempfile::tempdir().unwrap();
-        let _ = berth_image::apply::apply_tar(&bytes[..], dir.path(), "prop");
+        let split = tempfile::tempdir().unwrap();
+        let _ = berth_image::apply::apply_tar(&bytes[..], dir.path(), "prop", &split.path().join("ts"));
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //!
 //! The resolver is the Berth binary itself at a hidden entry point: the program that wants DNS
 //! registers it once with [`set_resolver_program`]; without one, no resolver is started.
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::error::{NetError, Result};
 use crate::model::{EndpointRecord, NetworkRecord};
@@ -100,9 +101,9 @@ pub fn host_nameservers(resolv_conf: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Which addresses a question for `name` gets from the network's endpoints (container name, alias
-/// or short id; case-insensitive, a trailing dot ignored).
-pub fn lookup(endpoints: &[EndpointRecord], name: &str) -> Vec<Ipv4Addr> {
+/// Which endpoints a question for `name` is about (container name, alias or short id;
+/// case-insensitive, a trailing dot ignored).
+pub fn lookup<'a>(endpoints: &'a [EndpointRecord], name: &str) -> Vec<&'a EndpointRecord> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if name.is_empty() {
         return Vec::new();
@@ -115,17 +116,27 @@ pub fn lookup(endpoints: &[EndpointRecord], name: &str) -> Vec<Ipv4Addr> {
                 || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&name))
                 || (name.len() >= 12 && e.container_id.starts_with(&name) && name.len() <= 64)
         })
-        .map(|e| e.ip)
         .collect()
 }
 
-/// Builds the answer to `query` from `endpoints`, or None when it must be forwarded.
-pub fn answer(query: &Message, endpoints: &[EndpointRecord]) -> Option<Message> {
-    let q = query.queries().first()?;
-    let ips = lookup(endpoints, &q.name().to_ascii());
-    if ips.is_empty() {
+/// The endpoint whose IPv4 or IPv6 address a reverse (`in-addr.arpa` / `ip6.arpa`) name asks
+/// about.
+pub fn reverse_lookup<'a>(
+    endpoints: &'a [EndpointRecord],
+    name: &Name,
+) -> Option<&'a EndpointRecord> {
+    let net = name.parse_arpa_name().ok()?;
+    if net.prefix_len() != net.max_prefix_len() {
         return None;
     }
+    let ip = net.addr();
+    endpoints.iter().filter(|e| e.complete).find(|e| match ip {
+        IpAddr::V4(v4) => e.ip == v4,
+        IpAddr::V6(v6) => e.ip6 == Some(v6),
+    })
+}
+
+fn reply_to(query: &Message, q: &Query) -> Message {
     let mut reply = Message::new();
     reply
         .set_id(query.id())
@@ -136,9 +147,50 @@ pub fn answer(query: &Message, endpoints: &[EndpointRecord]) -> Option<Message> 
         .set_authoritative(true)
         .set_response_code(ResponseCode::NoError)
         .add_query(q.clone());
-    if q.query_type() == RecordType::A {
-        for ip in ips {
-            reply.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
+    reply
+}
+
+/// Builds the answer to `query` from `endpoints`, or None when it must be forwarded: A and AAAA
+/// for names on the network (an empty answer for a type the container has no address of), and
+/// PTR for the addresses of its containers, named `<container>.<network>.` as Docker does.
+pub fn answer(query: &Message, endpoints: &[EndpointRecord]) -> Option<Message> {
+    let q = query.queries().first()?;
+    if q.query_type() == RecordType::PTR {
+        let ep = reverse_lookup(endpoints, q.name())?;
+        let target =
+            Name::from_ascii(format!("{}.{}.", ep.container_name, ep.network_name)).ok()?;
+        let mut reply = reply_to(query, q);
+        reply.add_answer(Record::from_rdata(
+            q.name().clone(),
+            TTL,
+            RData::PTR(PTR(target)),
+        ));
+        return Some(reply);
+    }
+    let found = lookup(endpoints, &q.name().to_ascii());
+    if found.is_empty() {
+        return None;
+    }
+    let mut reply = reply_to(query, q);
+    for ep in found {
+        match q.query_type() {
+            RecordType::A => {
+                reply.add_answer(Record::from_rdata(
+                    q.name().clone(),
+                    TTL,
+                    RData::A(A(ep.ip)),
+                ));
+            }
+            RecordType::AAAA => {
+                if let Some(ip6) = ep.ip6 {
+                    reply.add_answer(Record::from_rdata(
+                        q.name().clone(),
+                        TTL,
+                        RData::AAAA(AAAA(ip6)),
+                    ));
+                }
+            }
+            _ => {}
         }
     }
     Some(reply)
@@ -245,8 +297,7 @@ pub fn serve_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::Query;
-    use hickory_proto::rr::Name;
+    use std::net::Ipv6Addr;
     use std::str::FromStr;
 
     fn ep(name: &str, id: &str, alias: &str, ip: [u8; 4]) -> EndpointRecord {
@@ -265,6 +316,9 @@ mod tests {
             aliases: vec![alias.into()],
             ports: vec![],
             complete: true,
+            ip6: None,
+            prefix_len6: 0,
+            gateway6: None,
         }
     }
 
@@ -274,12 +328,10 @@ mod tests {
             ep("web", "0123456789abcdef0123", "www", [10, 0, 0, 2]),
             ep("db", "fedcba9876543210fedc", "store", [10, 0, 0, 3]),
         ];
-        assert_eq!(lookup(&eps, "web."), vec![Ipv4Addr::new(10, 0, 0, 2)]);
-        assert_eq!(lookup(&eps, "WWW"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
-        assert_eq!(
-            lookup(&eps, "fedcba987654"),
-            vec![Ipv4Addr::new(10, 0, 0, 3)]
-        );
+        let ips = |name: &str| lookup(&eps, name).iter().map(|e| e.ip).collect::<Vec<_>>();
+        assert_eq!(ips("web."), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(ips("WWW"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(ips("fedcba987654"), vec![Ipv4Addr::new(10, 0, 0, 3)]);
         assert!(lookup(&eps, "fedc").is_empty());
         assert!(lookup(&eps, "example.com").is_empty());
 
@@ -297,6 +349,50 @@ mod tests {
             RecordType::A,
         ));
         assert!(answer(&q, &eps).is_none());
+    }
+
+    fn ask(name: &str, kind: RecordType, eps: &[EndpointRecord]) -> Option<Vec<RData>> {
+        let mut q = Message::new();
+        q.set_id(9)
+            .add_query(Query::query(Name::from_str(name).unwrap(), kind));
+        answer(&q, eps).map(|r| r.answers().iter().map(|a| a.data().clone()).collect())
+    }
+
+    #[test]
+    fn aaaa_and_reverse_lookups_of_container_addresses() {
+        let v6: Ipv6Addr = "fd00:1:2::2".parse().unwrap();
+        let mut web = ep("web", "0123456789abcdef0123", "www", [10, 0, 0, 2]);
+        web.ip6 = Some(v6);
+        web.prefix_len6 = 64;
+        let eps = [
+            web,
+            ep("db", "fedcba9876543210fedc", "store", [10, 0, 0, 3]),
+        ];
+
+        assert_eq!(
+            ask("www.", RecordType::AAAA, &eps),
+            Some(vec![RData::AAAA(AAAA(v6))])
+        );
+        // A container without IPv6 has an empty AAAA answer (not forwarded).
+        assert_eq!(ask("db.", RecordType::AAAA, &eps), Some(vec![]));
+        assert_eq!(
+            ask("db.", RecordType::A, &eps),
+            Some(vec![RData::A(A(Ipv4Addr::new(10, 0, 0, 3)))])
+        );
+
+        let ptr = |name: &str| RData::PTR(PTR(Name::from_str(name).unwrap()));
+        assert_eq!(
+            ask("3.0.0.10.in-addr.arpa.", RecordType::PTR, &eps),
+            Some(vec![ptr("db.net.")])
+        );
+        let v6_arpa = Name::from(IpAddr::V6(v6)).to_ascii();
+        assert!(v6_arpa.ends_with("ip6.arpa."), "{v6_arpa}");
+        assert_eq!(
+            ask(&v6_arpa, RecordType::PTR, &eps),
+            Some(vec![ptr("web.net.")])
+        );
+        // Addresses that are not a container's go to the upstream resolvers.
+        assert_eq!(ask("9.0.0.10.in-addr.arpa.", RecordType::PTR, &eps), None);
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! `/etc/hosts` and `/etc/resolv.conf` for a container, as Docker writes them.
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Docker's `/etc/hosts`: the loopback block, `--add-host` entries, then the container's own
-/// address with its hostname (omitted when it has no address, as with `--network none`).
-pub fn hosts(hostname: &str, own_ip: Option<Ipv4Addr>, extra: &[(String, String)]) -> String {
+/// addresses with its hostname, IPv4 then IPv6 (omitted when it has none, as with `--network
+/// none`).
+pub fn hosts(hostname: &str, own_ips: &[IpAddr], extra: &[(String, String)]) -> String {
     let mut out = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
     for (name, ip) in extra {
         out.push_str(&format!("{ip}\t{name}\n"));
     }
-    if let Some(ip) = own_ip {
+    for ip in own_ips {
         out.push_str(&format!("{ip}\t{hostname}\n"));
     }
     out
@@ -90,12 +91,21 @@ mod tests {
     fn hosts_like_docker() {
         let h = hosts(
             "abc",
-            Some(Ipv4Addr::new(172, 17, 0, 2)),
+            &[IpAddr::V4(Ipv4Addr::new(172, 17, 0, 2))],
             &[("db".into(), "10.0.0.9".into())],
         );
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.0.0.9\tdb\n172.17.0.2\tabc\n"));
-        assert!(!hosts("abc", None, &[]).contains("abc"));
+        assert!(!hosts("abc", &[], &[]).contains("abc"));
+        let dual = hosts(
+            "abc",
+            &[
+                IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2)),
+                "fd00::2".parse().unwrap(),
+            ],
+            &[],
+        );
+        assert!(dual.ends_with("172.18.0.2\tabc\nfd00::2\tabc\n"), "{dual}");
     }
 
     #[test]

@@ -1,171 +1,229 @@
 //! Berth's nftables table `inet berth`, and only it. The whole table is a function of the network
 //! and endpoint records: every change rebuilds it in one atomic batch (`add table; delete table;
-//! add table; …`) handed to `nft -j -f -` through the `nftables` crate, so rules can never drift
-//! from the records and a crash leaves nothing that the next sync does not put right. The host's
-//! other tables are never read or written.
+//! add table; …`) sent straight to the kernel over nf_tables netlink ([`crate::nfnetlink`]), so
+//! rules can never drift from the records, a crash leaves nothing that the next sync does not put
+//! right, and no `nft` program is needed. The host's other tables are never read or written.
 //!
 //! A sync runs when a network is created or removed and when a container with published ports
 //! comes or goes; a plain `run` on an existing network needs none.
 use std::net::Ipv4Addr;
 
-use serde_json::{json, Value};
-
 use crate::error::{NetError, Result};
 use crate::model::{EndpointRecord, NetworkRecord};
+use crate::nfnetlink::{Chain, Expr, Hook, Rule, Table};
+use crate::ports::Protocol;
 
 const TABLE: &str = "berth";
 
-fn rule(chain: &str, expr: Vec<Value>) -> Value {
-    json!({"add": {"rule": {"family": "inet", "table": TABLE, "chain": chain, "expr": expr}}})
-}
+/// Offsets of the IPv4 and IPv6 source and destination addresses in the network header.
+const IP_SADDR: u32 = 12;
+const IP_DADDR: u32 = 16;
+const IP6_SADDR: u32 = 8;
 
-fn base_chain(name: &str, kind: &str, hook: &str, prio: i32) -> Value {
-    json!({"add": {"chain": {"family": "inet", "table": TABLE, "name": name,
-        "type": kind, "hook": hook, "prio": prio, "policy": "accept"}}})
-}
-
-fn matches(op: &str, left: Value, right: Value) -> Value {
-    json!({"match": {"op": op, "left": left, "right": right}})
-}
-
-fn meta(key: &str) -> Value {
-    json!({"meta": {"key": key}})
-}
-
-fn payload(protocol: &str, field: &str) -> Value {
-    json!({"payload": {"protocol": protocol, "field": field}})
-}
-
-fn prefix(net: &ipnet::Ipv4Net) -> Value {
-    json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}})
-}
-
-/// The batch that makes `inet berth` describe exactly these networks and endpoints.
-pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Value {
-    let mut cmds = vec![
-        json!({"add": {"table": {"family": "inet", "name": TABLE}}}),
-        json!({"delete": {"table": {"family": "inet", "name": TABLE}}}),
-    ];
-    if networks.is_empty() {
-        return json!({ "nftables": cmds });
+fn base_chain(name: &str, kind: &'static str, hooknum: i32, priority: i32) -> Chain {
+    Chain {
+        name: name.into(),
+        hook: Some(Hook {
+            kind,
+            hooknum,
+            priority,
+        }),
     }
-    cmds.push(json!({"add": {"table": {"family": "inet", "name": TABLE}}}));
-    cmds.push(base_chain("prerouting", "nat", "prerouting", -100));
-    cmds.push(base_chain("output", "nat", "output", -100));
-    cmds.push(base_chain("postrouting", "nat", "postrouting", 100));
-    cmds.push(base_chain("forward", "filter", "forward", 0));
-    cmds.push(json!({"add": {"chain": {"family": "inet", "table": TABLE, "name": "ports"}}}));
-    let local = matches(
-        "==",
-        json!({"fib": {"result": "type", "flags": ["daddr"]}}),
-        json!("local"),
-    );
-    let jump = json!({"jump": {"target": "ports"}});
-    cmds.push(rule("prerouting", vec![local.clone(), jump.clone()]));
-    cmds.push(rule("output", vec![local, jump]));
+}
+
+/// Concatenates match fragments into one rule's expressions.
+fn rule(chain: &str, parts: Vec<Vec<Expr>>) -> Rule {
+    Rule {
+        chain: chain.into(),
+        exprs: parts.into_iter().flatten().collect(),
+    }
+}
+
+fn iif(name: &str) -> Vec<Expr> {
+    Expr::ifname(libc::NFT_META_IIFNAME, false, name).to_vec()
+}
+fn oif(name: &str) -> Vec<Expr> {
+    Expr::ifname(libc::NFT_META_OIFNAME, false, name).to_vec()
+}
+fn not_iif(name: &str) -> Vec<Expr> {
+    Expr::ifname(libc::NFT_META_IIFNAME, true, name).to_vec()
+}
+fn not_oif(name: &str) -> Vec<Expr> {
+    Expr::ifname(libc::NFT_META_OIFNAME, true, name).to_vec()
+}
+fn ipv4() -> Vec<Expr> {
+    Expr::nfproto(libc::NFPROTO_IPV4).to_vec()
+}
+fn v4_saddr_in(net: &ipnet::Ipv4Net) -> Vec<Expr> {
+    Expr::addr_in(IP_SADDR, &net.network().octets(), net.prefix_len())
+}
+fn ipv6() -> Vec<Expr> {
+    Expr::nfproto(libc::NFPROTO_IPV6).to_vec()
+}
+fn v6_saddr_in(net: &ipnet::Ipv6Net) -> Vec<Expr> {
+    Expr::addr_in(IP6_SADDR, &net.network().octets(), net.prefix_len())
+}
+fn one(e: Expr) -> Vec<Expr> {
+    vec![e]
+}
+
+/// What `inet berth` must hold for these networks and endpoints (None: no table at all).
+pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Option<Table> {
+    if networks.is_empty() {
+        return None;
+    }
+    let mut t = Table {
+        chains: vec![
+            base_chain("prerouting", "nat", libc::NF_INET_PRE_ROUTING, -100),
+            base_chain("output", "nat", libc::NF_INET_LOCAL_OUT, -100),
+            base_chain("postrouting", "nat", libc::NF_INET_POST_ROUTING, 100),
+            base_chain("forward", "filter", libc::NF_INET_FORWARD, 0),
+            Chain {
+                name: "ports".into(),
+                hook: None,
+            },
+        ],
+        rules: Vec::new(),
+    };
+    for chain in ["prerouting", "output"] {
+        t.rules.push(rule(
+            chain,
+            vec![
+                Expr::daddr_is_local().to_vec(),
+                one(Expr::Jump("ports".into())),
+            ],
+        ));
+    }
+    let loopback: ipnet::Ipv4Net = ipnet::Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8)
+        .unwrap_or_else(|_| ipnet::Ipv4Net::default());
 
     for net in networks {
-        let br = json!(net.bridge);
+        let br = net.bridge.as_str();
         if net.internal {
             // No way out and no way in: only traffic that stays on the bridge.
-            cmds.push(rule(
-                "forward",
-                vec![
-                    matches("==", meta("iifname"), br.clone()),
-                    matches("!=", meta("oifname"), br.clone()),
-                    json!({"drop": null}),
-                ],
-            ));
-            cmds.push(rule(
-                "forward",
-                vec![
-                    matches("==", meta("oifname"), br.clone()),
-                    matches("!=", meta("iifname"), br.clone()),
-                    json!({"drop": null}),
-                ],
-            ));
+            t.rules
+                .push(rule("forward", vec![iif(br), not_oif(br), one(Expr::Drop)]));
+            t.rules
+                .push(rule("forward", vec![oif(br), not_iif(br), one(Expr::Drop)]));
         } else {
-            cmds.push(rule(
+            t.rules.push(rule(
                 "postrouting",
                 vec![
-                    matches("==", payload("ip", "saddr"), prefix(&net.subnet)),
-                    matches("!=", meta("oifname"), br.clone()),
-                    json!({"masquerade": null}),
+                    ipv4(),
+                    v4_saddr_in(&net.subnet),
+                    not_oif(br),
+                    one(Expr::Masquerade),
                 ],
             ));
+            if let Some(subnet6) = &net.subnet6 {
+                t.rules.push(rule(
+                    "postrouting",
+                    vec![
+                        ipv6(),
+                        v6_saddr_in(subnet6),
+                        not_oif(br),
+                        one(Expr::Masquerade),
+                    ],
+                ));
+            }
         }
         // Published ports reached from the host's own loopback (route_localnet) or from a
         // container on the same bridge (hairpin) must answer back through the host.
-        cmds.push(rule(
+        t.rules.push(rule(
             "postrouting",
             vec![
-                matches("==", meta("oifname"), br.clone()),
-                matches(
-                    "==",
-                    payload("ip", "saddr"),
-                    json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
-                ),
-                json!({"masquerade": null}),
+                oif(br),
+                ipv4(),
+                v4_saddr_in(&loopback),
+                one(Expr::Masquerade),
             ],
         ));
-        cmds.push(rule(
+        t.rules.push(rule(
             "postrouting",
             vec![
-                matches("==", meta("oifname"), br.clone()),
-                matches("==", payload("ip", "saddr"), prefix(&net.subnet)),
-                matches("in", json!({"ct": {"key": "status"}}), json!("dnat")),
-                json!({"masquerade": null}),
+                oif(br),
+                ipv4(),
+                v4_saddr_in(&net.subnet),
+                Expr::ct_dnat().to_vec(),
+                one(Expr::Masquerade),
             ],
         ));
+        if let Some(subnet6) = &net.subnet6 {
+            t.rules.push(rule(
+                "postrouting",
+                vec![
+                    oif(br),
+                    ipv6(),
+                    v6_saddr_in(subnet6),
+                    Expr::ct_dnat().to_vec(),
+                    one(Expr::Masquerade),
+                ],
+            ));
+        }
         // Isolation: nothing crosses from one Berth network to another.
         for other in networks.iter().filter(|o| o.id != net.id) {
-            cmds.push(rule(
+            t.rules.push(rule(
                 "forward",
-                vec![
-                    matches("==", meta("iifname"), br.clone()),
-                    matches("==", meta("oifname"), json!(other.bridge)),
-                    json!({"drop": null}),
-                ],
+                vec![iif(br), oif(&other.bridge), one(Expr::Drop)],
             ));
         }
     }
 
     for ep in endpoints.iter().filter(|e| e.complete) {
         for b in &ep.ports {
-            let mut expr = Vec::new();
-            if let Some(ip) = b.host_ip {
-                if ip != Ipv4Addr::UNSPECIFIED {
-                    expr.push(matches("==", payload("ip", "daddr"), json!(ip.to_string())));
-                }
+            let mut parts = vec![ipv4()];
+            if let Some(ip) = b.host_ip.filter(|ip| !ip.is_unspecified()) {
+                parts.push(Expr::addr_in(IP_DADDR, &ip.octets(), 32));
             }
-            expr.push(matches("==", meta("nfproto"), json!("ipv4")));
-            expr.push(matches(
-                "==",
-                payload(b.protocol.as_str(), "dport"),
-                json!(b.host_port),
-            ));
-            expr.push(json!({"dnat": {"family": "ip", "addr": ep.ip.to_string(), "port": b.container_port}}));
-            cmds.push(rule("ports", expr));
+            let proto = match b.protocol {
+                Protocol::Tcp => libc::IPPROTO_TCP,
+                Protocol::Udp => libc::IPPROTO_UDP,
+            };
+            parts.push(Expr::l4proto(proto as u8).to_vec());
+            parts.push(Expr::dport(b.host_port).to_vec());
+            parts.push(one(Expr::Dnat {
+                addr: ep.ip.octets().to_vec(),
+                port: Some(b.container_port),
+            }));
+            t.rules.push(rule("ports", parts));
+            // A port published on every address is reachable over IPv6 too when the container
+            // has an IPv6 address (Docker publishes on `::` as well).
+            if let (Some(ip6), None) = (ep.ip6, b.host_ip.filter(|ip| !ip.is_unspecified())) {
+                t.rules.push(rule(
+                    "ports",
+                    vec![
+                        ipv6(),
+                        Expr::l4proto(proto as u8).to_vec(),
+                        Expr::dport(b.host_port).to_vec(),
+                        one(Expr::Dnat {
+                            addr: ip6.octets().to_vec(),
+                            port: Some(b.container_port),
+                        }),
+                    ],
+                ));
+            }
         }
     }
-    json!({ "nftables": cmds })
+    Some(t)
 }
 
-/// Applies [`ruleset`] in one `nft` transaction.
+/// Applies [`ruleset`] in one nf_tables transaction.
 pub fn sync(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Result<()> {
-    let batch = ruleset(networks, endpoints);
-    let typed: nftables::schema::Nftables = serde_json::from_value(batch)
-        .map_err(|e| NetError::Firewall(format!("building the batch: {e}")))?;
-    nftables::helper::apply_ruleset(&typed).map_err(|e| NetError::Firewall(e.to_string()))
+    crate::nfnetlink::replace_table(TABLE, ruleset(networks, endpoints).as_ref())
 }
 
-/// Kernel switches a bridge network needs: forwarding on, and `route_localnet` on the bridge so the
-/// host's 127.0.0.1 can be DNATed to a container (Docker's hairpin without a userland proxy).
-pub fn enable_forwarding(bridge: &str) -> Result<()> {
-    for path in [
+/// Kernel switches a bridge network needs: forwarding on (IPv6 forwarding too on a network with
+/// IPv6), and `route_localnet` on the bridge so the host's 127.0.0.1 can be DNATed to a container
+/// (Docker's hairpin without a userland proxy). A switch already on is not written.
+pub fn enable_forwarding(bridge: &str, ipv6: bool) -> Result<()> {
+    let mut switches = vec![
         "/proc/sys/net/ipv4/ip_forward".to_string(),
         format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
-    ] {
+    ];
+    if ipv6 {
+        switches.push("/proc/sys/net/ipv6/conf/all/forwarding".to_string());
+    }
+    for path in switches {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current.trim() != "1" {
             std::fs::write(&path, "1").map_err(|e| NetError::io(&path, e))?;
@@ -179,9 +237,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_state_only_removes_the_table() {
-        let v = ruleset(&[], &[]);
-        assert_eq!(v["nftables"].as_array().unwrap().len(), 2);
-        let _: nftables::schema::Nftables = serde_json::from_value(v).unwrap();
+    fn empty_state_removes_the_table() {
+        assert!(ruleset(&[], &[]).is_none());
     }
 }

@@ -1,8 +1,8 @@
 //! What Berth keeps about networks and endpoints on disk, and Docker's `network inspect` shape.
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -34,11 +34,21 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     /// Interface name of the bridge on the host.
     pub bridge: String,
+    /// The IPv6 subnet and gateway of a network made with `--ipv6` (dual stack: the IPv4
+    /// subnet is always there too, as in Docker).
+    #[serde(default)]
+    pub subnet6: Option<Ipv6Net>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl NetworkRecord {
     pub fn is_default(&self) -> bool {
         self.name == DEFAULT_NETWORK
+    }
+
+    pub fn enable_ipv6(&self) -> bool {
+        self.subnet6.is_some()
     }
 
     /// Whether containers on it resolve each other by name (Docker: user-defined networks only).
@@ -70,6 +80,14 @@ pub struct EndpointRecord {
     /// True once the interfaces exist; a false record left by a crash is rolled back.
     #[serde(default)]
     pub complete: bool,
+    /// The IPv6 address on a network with IPv6 (same prefix length as the network's subnet).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix_len6: u8,
+    /// None on internal networks and networks without IPv6.
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl EndpointRecord {
@@ -91,9 +109,9 @@ impl EndpointRecord {
             "Gateway": self.gateway.map(|g| g.to_string()).unwrap_or_default(),
             "IPAddress": self.ip.to_string(),
             "IPPrefixLen": self.prefix_len,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": self.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+            "GlobalIPv6Address": self.ip6.map(|ip| ip.to_string()).unwrap_or_default(),
+            "GlobalIPv6PrefixLen": if self.ip6.is_some() { self.prefix_len6 } else { 0 },
             "DNSNames": if record.is_some_and(|r| r.has_dns()) {
                 let mut names = vec![self.container_name.clone()];
                 names.extend(self.aliases.iter().cloned());
@@ -113,6 +131,13 @@ pub fn inspect_json(record: &NetworkRecord, endpoints: &[EndpointRecord]) -> Val
     if let Some(range) = record.ip_range {
         config["IPRange"] = json!(range.to_string());
     }
+    let mut configs = vec![config];
+    if let (Some(subnet6), Some(gateway6)) = (record.subnet6, record.gateway6) {
+        configs.push(json!({
+            "Subnet": subnet6.to_string(),
+            "Gateway": gateway6.to_string(),
+        }));
+    }
     let containers: BTreeMap<String, Value> = endpoints
         .iter()
         .filter(|e| e.complete)
@@ -124,7 +149,7 @@ pub fn inspect_json(record: &NetworkRecord, endpoints: &[EndpointRecord]) -> Val
                     "EndpointID": e.endpoint_id,
                     "MacAddress": e.mac,
                     "IPv4Address": format!("{}/{}", e.ip, e.prefix_len),
-                    "IPv6Address": "",
+                    "IPv6Address": e.ip6.map(|ip| format!("{ip}/{}", e.prefix_len6)).unwrap_or_default(),
                 }),
             )
         })
@@ -136,11 +161,11 @@ pub fn inspect_json(record: &NetworkRecord, endpoints: &[EndpointRecord]) -> Val
         "Scope": "local",
         "Driver": "bridge",
         "EnableIPv4": true,
-        "EnableIPv6": false,
+        "EnableIPv6": record.enable_ipv6(),
         "IPAM": {
             "Driver": "default",
             "Options": if record.is_default() { Value::Null } else { json!({}) },
-            "Config": [config],
+            "Config": configs,
         },
         "Internal": record.internal,
         "Attachable": false,

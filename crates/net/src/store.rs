@@ -1,15 +1,21 @@
 //! The network state under the Berth root (`<root>/network/`): network records, endpoint records
 //! (which are also the address allocation) and pinned namespaces. Metadata changes happen under
 //! one flock on `network/lock` and every file is written whole and renamed into place, so two
-//! concurrent `run`s never get one address and a crash leaves either no record or a record marked
-//! incomplete, which the next [`NetStore::collect_garbage`] rolls back.
+//! concurrent `run`s never get one address and a crash leaves either no record or a record still
+//! marked incomplete, which the next [`NetStore::collect_garbage`] rolls back.
+//!
+//! An endpoint record is written once: while its interfaces are being made, an empty
+//! `<container>.setup` marker beside it says it is incomplete, and removing the marker completes
+//! it. (Rewriting the record instead, rename over the old file, makes ext4 start writing the new
+//! data back at once, and the unlink at `rm` then waits for that disk write: about 1 ms of `run
+//! --rm`.)
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -18,7 +24,7 @@ use crate::firewall;
 use crate::model::{
     format_mac, mac_for, EndpointRecord, NetworkRecord, DEFAULT_BRIDGE, DEFAULT_NETWORK, MTU_OPTION,
 };
-use crate::netlink::Rtnl;
+use crate::netlink::{self, Rtnl};
 use crate::netns;
 use crate::ports::{self, PortBinding};
 
@@ -32,6 +38,10 @@ pub struct CreateNetwork {
     pub internal: bool,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// `--ipv6`: dual stack, with `subnet6` (or a random ULA /64) and `gateway6`.
+    pub ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
 }
 
 /// What attaching one container to one network asks for.
@@ -58,18 +68,23 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// A random unique local /64 (RFC 4193: fd00::/8 and 40 random bits), as Podman picks one.
+fn random_ula() -> Ipv6Net {
+    let global: [u8; 5] = rand::rng().random();
+    let mut octets = [0u8; 16];
+    octets[0] = 0xfd;
+    octets[1..6].copy_from_slice(&global);
+    Ipv6Net::new(Ipv6Addr::from(octets), 64).unwrap_or_default()
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| NetError::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("record"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| NetError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| NetError::io(path, e))
+    berth_common::fs::write_atomic(path, bytes).map_err(|e| NetError::io(path, e))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -124,6 +139,22 @@ fn random_id() -> String {
 pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
     let digest = Sha256::digest(format!("{container_id}/{network_id}"));
     format!("veth{}", &hex::encode(digest)[..7])
+}
+
+/// Host addresses of an IPv6 subnet in order, from `::1` (no broadcast in IPv6; the subnet
+/// router anycast address `::` is left out).
+fn hosts6(subnet: &Ipv6Net) -> impl Iterator<Item = Ipv6Addr> {
+    let base = u128::from(subnet.network());
+    let size = if subnet.prefix_len() == 0 {
+        u128::MAX
+    } else {
+        (1u128 << (128 - u32::from(subnet.prefix_len()))) - 1
+    };
+    (1..=size.min(1 << 20)).map(move |i| Ipv6Addr::from(base + i))
+}
+
+fn first_host6(subnet: &Ipv6Net) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(subnet.network()) + 1)
 }
 
 /// Validates a network or alias name as Docker does.
@@ -211,8 +242,19 @@ impl NetStore {
         }
     }
 
+    fn setup_marker(&self, network_id: &str, container_id: &str) -> PathBuf {
+        self.endpoint_dir(network_id)
+            .join(format!("{container_id}.setup"))
+    }
+
     pub fn endpoints(&self, network_id: &str) -> Result<Vec<EndpointRecord>> {
-        read_all(&json_files(&self.endpoint_dir(network_id))?)
+        let mut eps: Vec<EndpointRecord> = read_all(&json_files(&self.endpoint_dir(network_id))?)?;
+        for ep in &mut eps {
+            if ep.complete && self.setup_marker(network_id, &ep.container_id).exists() {
+                ep.complete = false;
+            }
+        }
+        Ok(eps)
     }
 
     fn all_endpoints(&self) -> Result<Vec<EndpointRecord>> {
@@ -279,7 +321,7 @@ impl NetStore {
             )?;
             record
         };
-        if let Err(e) = self.bring_up(&record, true) {
+        if let Err(e) = Rtnl::open().and_then(|mut rtnl| self.bring_up(&mut rtnl, &record, true)) {
             let _ = self.remove(&record.id);
             return Err(e);
         }
@@ -345,6 +387,7 @@ impl NetStore {
                 .next()
                 .ok_or_else(|| NetError::invalid("subnet", subnet.to_string(), "has no hosts"))?,
         };
+        let (subnet6, gateway6) = Self::new_ipv6(req, existing)?;
         let mtu = match req.options.get(MTU_OPTION) {
             Some(m) => Some(
                 m.parse::<u32>()
@@ -365,7 +408,7 @@ impl NetStore {
         Ok(NetworkRecord {
             id,
             name: req.name.clone(),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            created: berth_common::time::now_rfc3339(),
             subnet,
             gateway,
             ip_range,
@@ -374,7 +417,68 @@ impl NetStore {
             labels: req.labels.clone(),
             options: req.options.clone(),
             bridge,
+            subnet6,
+            gateway6,
         })
+    }
+
+    /// The IPv6 half of `network create --ipv6 [--subnet V6 [--gateway V6]]`.
+    fn new_ipv6(
+        req: &CreateNetwork,
+        existing: &[NetworkRecord],
+    ) -> Result<(Option<Ipv6Net>, Option<Ipv6Addr>)> {
+        if !req.ipv6 {
+            if let Some(s) = req.subnet6.as_ref().or(req.gateway6.as_ref()) {
+                return Err(NetError::invalid(
+                    "subnet",
+                    s,
+                    "an IPv6 subnet or gateway needs --ipv6",
+                ));
+            }
+            return Ok((None, None));
+        }
+        let subnet = match &req.subnet6 {
+            Some(s) => {
+                let net: Ipv6Net = s
+                    .parse()
+                    .map_err(|_| NetError::invalid("subnet", s, "not an IPv6 CIDR"))?;
+                if net.prefix_len() > 126 {
+                    return Err(NetError::invalid("subnet", s, "too small for containers"));
+                }
+                net.trunc()
+            }
+            None => random_ula(),
+        };
+        if let Some(other) = existing
+            .iter()
+            .find(|n| n.subnet6.is_some_and(|o| overlaps6(&o, &subnet)))
+        {
+            return Err(NetError::invalid(
+                "subnet",
+                subnet.to_string(),
+                format!(
+                    "Pool overlaps with other one on this address space ({})",
+                    other.name
+                ),
+            ));
+        }
+        let gateway = match &req.gateway6 {
+            Some(g) => {
+                let gw: Ipv6Addr = g
+                    .parse()
+                    .map_err(|_| NetError::invalid("gateway", g, "not an IPv6 address"))?;
+                if !subnet.contains(&gw) || gw == subnet.network() {
+                    return Err(NetError::invalid(
+                        "gateway",
+                        g,
+                        format!("not a host address of {subnet}"),
+                    ));
+                }
+                gw
+            }
+            None => first_host6(&subnet),
+        };
+        Ok((Some(subnet), Some(gateway)))
     }
 
     /// The default `bridge` network, made on first use.
@@ -415,30 +519,31 @@ impl NetStore {
     }
 
     /// Makes sure the bridge exists, has its gateway address and is up; `sync_rules` also
-    /// rewrites the firewall table (always done when the bridge had to be made).
-    fn bring_up(&self, net: &NetworkRecord, sync_rules: bool) -> Result<()> {
-        let mut rtnl = Rtnl::open()?;
-        let made = match rtnl.link_index(&net.bridge)? {
-            Some(_) => false,
+    /// rewrites the firewall table (always done when the bridge had to be made). Returns the
+    /// bridge's index. An existing bridge costs one lookup: nothing is re-read or re-written.
+    fn bring_up(&self, rtnl: &mut Rtnl, net: &NetworkRecord, sync_rules: bool) -> Result<u32> {
+        let (index, made) = match rtnl.link_index(&net.bridge)? {
+            Some(index) => (index, false),
             None => {
                 match rtnl.create_bridge(&net.bridge, net.mtu) {
                     Err(NetError::Netlink { source, .. })
                         if source.raw_os_error() == Some(libc::EEXIST) => {}
                     other => other?,
                 }
-                true
+                let index = rtnl.require_link_index(&net.bridge)?;
+                rtnl.add_address(index, IpAddr::V4(net.gateway), net.subnet.prefix_len())?;
+                if let (Some(subnet6), Some(gateway6)) = (net.subnet6, net.gateway6) {
+                    rtnl.add_address(index, IpAddr::V6(gateway6), subnet6.prefix_len())?;
+                }
+                rtnl.set_up(index, None)?;
+                firewall::enable_forwarding(&net.bridge, net.enable_ipv6())?;
+                (index, true)
             }
         };
-        if made {
-            let index = rtnl.require_link_index(&net.bridge)?;
-            rtnl.add_address(index, net.gateway, net.subnet.prefix_len())?;
-            rtnl.set_up(index, None)?;
-            firewall::enable_forwarding(&net.bridge)?;
-        }
         if made || sync_rules {
             self.sync_firewall()?;
         }
-        Ok(())
+        Ok(index)
     }
 
     /// Rewrites `inet berth` from the records.
@@ -507,18 +612,17 @@ impl NetStore {
     pub fn attach(&self, netns_path: &Path, req: &AttachRequest) -> Result<EndpointRecord> {
         let net = self.find(&req.network)?;
         let record = self.reserve(&net, req)?;
+        let marker = self.setup_marker(&net.id, &req.container_id);
         if let Err(e) = self.plumb(&net, netns_path, &record) {
             let _ = Rtnl::open().and_then(|mut r| r.delete_link(&record.host_veth));
             let path = self.endpoint_path(&net.id, &req.container_id);
             let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(&marker);
             return Err(e);
         }
+        std::fs::remove_file(&marker).map_err(|e| NetError::io(&marker, e))?;
         let mut record = record;
         record.complete = true;
-        write_atomic(
-            &self.endpoint_path(&net.id, &record.container_id),
-            &serde_json::to_vec_pretty(&record).unwrap_or_default(),
-        )?;
         if !record.ports.is_empty() {
             self.sync_firewall()?;
         }
@@ -528,7 +632,8 @@ impl NetStore {
         Ok(record)
     }
 
-    /// Takes an address (and host ports) under the lock and writes the incomplete record.
+    /// Takes an address (and host ports) under the lock and writes the record with its setup
+    /// marker (incomplete until [`NetStore::attach`] removes the marker).
     fn reserve(&self, net: &NetworkRecord, req: &AttachRequest) -> Result<EndpointRecord> {
         for alias in &req.aliases {
             if !valid_name(alias) {
@@ -592,6 +697,21 @@ impl NetStore {
                 })
                 .ok_or_else(|| NetError::PoolExhausted(net.name.clone()))?,
         };
+        let ip6 = match (net.subnet6, net.gateway6) {
+            (Some(subnet6), Some(gateway6)) => {
+                let used6: BTreeSet<Ipv6Addr> = all
+                    .iter()
+                    .filter(|e| e.network_id == net.id)
+                    .filter_map(|e| e.ip6)
+                    .collect();
+                Some(
+                    hosts6(&subnet6)
+                        .find(|h| *h != gateway6 && !used6.contains(h))
+                        .ok_or_else(|| NetError::PoolExhausted(net.name.clone()))?,
+                )
+            }
+            _ => None,
+        };
         let ports = Self::allocate_ports(&all, &req.ports)?;
         let taken_ifs = all
             .iter()
@@ -611,13 +731,23 @@ impl NetStore {
             ifname: format!("eth{taken_ifs}"),
             aliases: req.aliases.clone(),
             ports,
-            complete: false,
+            complete: true,
+            ip6,
+            prefix_len6: net.subnet6.map_or(0, |s| s.prefix_len()),
+            gateway6: net.gateway6.filter(|_| !net.internal && ip6.is_some()),
         };
+        let marker = self.setup_marker(&net.id, &req.container_id);
+        let dir = self.endpoint_dir(&net.id);
+        std::fs::create_dir_all(&dir).map_err(|e| NetError::io(&dir, e))?;
+        File::create(&marker).map_err(|e| NetError::io(&marker, e))?;
         write_atomic(
             &path,
             &serde_json::to_vec_pretty(&record).unwrap_or_default(),
         )?;
-        Ok(record)
+        Ok(EndpointRecord {
+            complete: false,
+            ..record
+        })
     }
 
     fn allocate_ports(all: &[EndpointRecord], wanted: &[PortBinding]) -> Result<Vec<PortBinding>> {
@@ -625,11 +755,11 @@ impl NetStore {
             .iter()
             .flat_map(|e| e.ports.iter().map(|b| (b.host_port, b.protocol)))
             .collect();
-        let (lo, hi) = ports::ephemeral_range();
         let mut out = Vec::new();
         for b in wanted {
             let mut b = b.clone();
             if b.host_port == 0 {
+                let (lo, hi) = ports::ephemeral_range();
                 let mut rng = rand::rng();
                 let start = rng.random_range(lo..=hi);
                 let span = u32::from(hi - lo) + 1;
@@ -659,21 +789,31 @@ impl NetStore {
         Ok(out)
     }
 
+    /// Two rtnetlink round trips on the host (bridge lookup; veth pair with its host end up and
+    /// on the bridge, its peer made inside the namespace) and two inside (loopback up with the
+    /// lookup of the new interface; address, link up and default route). (A peer created up
+    /// fails with ENOTCONN here, so the container end is set up inside.)
     fn plumb(&self, net: &NetworkRecord, netns_path: &Path, ep: &EndpointRecord) -> Result<()> {
-        self.bring_up(net, false)?;
+        let mut host = Rtnl::open()?;
+        let bridge = self.bring_up(&mut host, net, false)?;
         let ns = File::open(netns_path).map_err(|e| NetError::Netns {
             path: netns_path.to_path_buf(),
             source: e,
         })?;
         let mac = crate::model::parse_mac(&ep.mac);
-        let mut host = Rtnl::open()?;
-        let bridge = host.require_link_index(&net.bridge)?;
         // The same endpoint's previous veth (this container's, named after it) may still be
         // on its way out: the kernel deletes a veth whose namespace died asynchronously, so a
         // quick restart can find its name taken. It is ours: delete it and create again.
         let mut tries = 0;
         loop {
-            match host.create_veth(&ep.host_veth, &ep.ifname, ns.as_raw_fd(), net.mtu, mac) {
+            match host.create_veth(
+                &ep.host_veth,
+                &ep.ifname,
+                ns.as_raw_fd(),
+                net.mtu,
+                mac,
+                Some(bridge),
+            ) {
                 Err(NetError::Netlink { source, .. })
                     if source.raw_os_error() == Some(libc::EEXIST) && tries < 5 =>
                 {
@@ -684,23 +824,39 @@ impl NetStore {
                 other => break other?,
             }
         }
-        let veth = host.require_link_index(&ep.host_veth)?;
-        host.set_up(veth, Some(bridge))?;
 
         let _inside = netns::enter(netns_path)?;
         let mut ctr = Rtnl::open()?;
-        if let Some(lo) = ctr.link_index("lo")? {
-            ctr.set_up(lo, None)?;
+        let mut first = ctr.pipeline(vec![
+            netlink::set_up_request(netlink::LOOPBACK_INDEX, None),
+            netlink::get_link_request(&ep.ifname),
+        ]);
+        let eth = first.pop().unwrap_or_else(|| Ok(Vec::new()))?;
+        first.pop().unwrap_or_else(|| Ok(Vec::new()))?;
+        let eth = netlink::link_index_of(&eth).ok_or_else(|| NetError::Netlink {
+            op: "find",
+            object: ep.ifname.clone(),
+            source: std::io::Error::from_raw_os_error(libc::ENODEV),
+        })?;
+        let mut requests = vec![
+            netlink::address_request(eth, IpAddr::V4(ep.ip), ep.prefix_len),
+            netlink::set_up_request(eth, None),
+        ];
+        if let Some(ip6) = ep.ip6 {
+            requests.push(netlink::address_request(
+                eth,
+                IpAddr::V6(ip6),
+                ep.prefix_len6,
+            ));
         }
-        let eth = ctr.require_link_index(&ep.ifname)?;
-        ctr.add_address(eth, ep.ip, ep.prefix_len)?;
-        ctr.set_up(eth, None)?;
         if let Some(gw) = ep.gateway {
-            match ctr.add_default_route(gw) {
-                Err(NetError::Netlink { source, .. })
-                    if source.raw_os_error() == Some(libc::EEXIST) => {}
-                other => other?,
-            }
+            requests.push(netlink::default_route_request(IpAddr::V4(gw)));
+        }
+        if let Some(gw6) = ep.gateway6 {
+            requests.push(netlink::default_route_request(IpAddr::V6(gw6)));
+        }
+        for result in ctr.pipeline(requests) {
+            netlink::tolerate_exists(result)?;
         }
         Ok(())
     }
@@ -736,10 +892,13 @@ impl NetStore {
         let path = self.endpoint_path(&record.network_id, &record.container_id);
         {
             let _lock = self.lock()?;
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(NetError::io(&path, e)),
+            let marker = self.setup_marker(&record.network_id, &record.container_id);
+            for p in [&path, &marker] {
+                match std::fs::remove_file(p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(NetError::io(p, e)),
+                }
             }
         }
         let had_ports = !record.ports.is_empty();

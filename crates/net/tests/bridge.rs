@@ -2,12 +2,49 @@
 //! thread, which plays the host: no rule or interface ever touches the real host's network, and
 //! all traffic goes to loopback or to the test's own containers.
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use berth_net::{AttachRequest, CreateNetwork, NetStore, PortBinding, Protocol};
+
+/// Releases every container (endpoints and pinned namespaces) and removes every network of a
+/// test's root when dropped, a failed assertion included, then checks no namespace stays pinned
+/// under the root.
+struct Cleanup {
+    root: tempfile::TempDir,
+}
+
+impl Cleanup {
+    fn new() -> Cleanup {
+        Cleanup {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn store(&self) -> NetStore {
+        NetStore::new(self.root.path())
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let store = self.store();
+        let _ = store.collect_garbage(&|_| false);
+        let _ = store.prune();
+        let pinned: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&*self.root.path().to_string_lossy()))
+            .map(str::to_string)
+            .collect();
+        if !pinned.is_empty() && !std::thread::panicking() {
+            panic!("namespaces still pinned after the test: {pinned:?}");
+        }
+    }
+}
 
 /// Moves this test's thread into a new network namespace with `lo` up.
 fn throwaway_host() {
@@ -102,8 +139,8 @@ fn attach(
 fn bridge_veth_ports_isolation_and_teardown() {
     std::thread::spawn(|| {
         throwaway_host();
-        let root = tempfile::tempdir().unwrap();
-        let store = NetStore::new(root.path());
+        let cleanup = Cleanup::new();
+        let store = cleanup.store();
         let net = store
             .create(&CreateNetwork {
                 name: "front".into(),
@@ -132,7 +169,27 @@ fn bridge_veth_ports_isolation_and_teardown() {
             "{inside}"
         );
         assert!(ip_in(Some(&ns1), &["route"]).contains("default via 10.123.0.1"));
-        assert!(nft_table().contains("dport 18080"));
+        // The table, written over nf_tables netlink, reads back in `nft`'s words as intended.
+        let table = nft_table();
+        for line in [
+            "fib daddr type local jump ports".to_string(),
+            "ip daddr 127.0.0.1 tcp dport 18080 dnat ip to 10.123.0.2:80".to_string(),
+            format!(
+                "ip saddr 10.123.0.0/24 oifname != \"{}\" masquerade",
+                net.bridge
+            ),
+            format!("oifname \"{}\" ip saddr 127.0.0.0/8 masquerade", net.bridge),
+            format!(
+                "oifname \"{}\" ip saddr 10.123.0.0/24 ct status dnat masquerade",
+                net.bridge
+            ),
+            format!(
+                "iifname \"{}\" oifname \"{}\" drop",
+                net.bridge, back.bridge
+            ),
+        ] {
+            assert!(table.contains(&line), "missing {line:?} in\n{table}");
+        }
 
         let server = serve_tcp_in(ns1.clone(), 80);
         // Direct to the container's address, and through the published port on host loopback.
@@ -178,8 +235,8 @@ fn bridge_veth_ports_isolation_and_teardown() {
 fn udp_published_and_internal_network_has_no_route_out() {
     std::thread::spawn(|| {
         throwaway_host();
-        let root = tempfile::tempdir().unwrap();
-        let store = NetStore::new(root.path());
+        let cleanup = Cleanup::new();
+        let store = cleanup.store();
         store
             .create(&CreateNetwork {
                 name: "udp".into(),
@@ -244,8 +301,8 @@ fn udp_published_and_internal_network_has_no_route_out() {
 fn fifty_concurrent_attachments_get_distinct_addresses_and_leave_nothing() {
     std::thread::spawn(|| {
         throwaway_host();
-        let root = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(NetStore::new(root.path()));
+        let cleanup = Cleanup::new();
+        let store = std::sync::Arc::new(cleanup.store());
         store
             .create(&CreateNetwork {
                 name: "many".into(),
@@ -278,6 +335,113 @@ fn fifty_concurrent_attachments_get_distinct_addresses_and_leave_nothing() {
             .unwrap()
             .is_empty());
         store.remove("many").unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn ipv6_dual_stack_addresses_routes_nat_and_reachability() {
+    std::thread::spawn(|| {
+        throwaway_host();
+        let cleanup = Cleanup::new();
+        let store = cleanup.store();
+        // An IPv6 subnet without --ipv6 is refused and leaves nothing.
+        let refused = store.create(&CreateNetwork {
+            name: "nov6".into(),
+            subnet6: Some("fd00:7c::/64".into()),
+            ..Default::default()
+        });
+        assert!(refused.unwrap_err().to_string().contains("--ipv6"));
+        assert!(store.networks().unwrap().is_empty());
+
+        let net = store
+            .create(&CreateNetwork {
+                name: "dual".into(),
+                subnet: Some("10.127.0.0/24".into()),
+                ipv6: true,
+                subnet6: Some("fd00:7b::/64".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let gw6: Ipv6Addr = "fd00:7b::1".parse().unwrap();
+        assert_eq!(net.gateway6, Some(gw6));
+        assert!(ip_in(None, &["-o", "-6", "addr", "show", &net.bridge]).contains("fd00:7b::1/64"));
+        let inspect = store.inspect("dual").unwrap();
+        assert_eq!(inspect["EnableIPv6"], true);
+        assert_eq!(inspect["IPAM"]["Config"][1]["Subnet"], "fd00:7b::/64");
+        // A second network cannot take an overlapping IPv6 subnet.
+        let overlap = store.create(&CreateNetwork {
+            name: "dual2".into(),
+            ipv6: true,
+            subnet6: Some("fd00:7b::/48".into()),
+            ..Default::default()
+        });
+        assert!(overlap.unwrap_err().to_string().contains("overlaps"));
+
+        let publish = berth_net::ports::parse_publish("18090:80").unwrap();
+        let (ns1, ep1) = attach(&store, "v1", "dual", publish);
+        let (ns2, ep2) = attach(&store, "v2", "dual", vec![]);
+        let ip1: Ipv6Addr = "fd00:7b::2".parse().unwrap();
+        assert_eq!(ep1.ip6, Some(ip1));
+        assert_eq!(ep2.ip6, Some("fd00:7b::3".parse().unwrap()));
+        assert_eq!(ep1.gateway6, Some(gw6));
+        let addrs = ip_in(Some(&ns1), &["-o", "-6", "addr", "show", "eth0"]);
+        assert!(addrs.contains("fd00:7b::2/64"), "{addrs}");
+        let routes = ip_in(Some(&ns1), &["-6", "route"]);
+        assert!(routes.contains("default via fd00:7b::1"), "{routes}");
+        assert_eq!(
+            store.inspect("dual").unwrap()["Containers"]["v1"]["IPv6Address"],
+            "fd00:7b::2/64"
+        );
+
+        let table = nft_table();
+        for line in [
+            format!(
+                "ip6 saddr fd00:7b::/64 oifname != \"{}\" masquerade",
+                net.bridge
+            ),
+            format!(
+                "oifname \"{}\" ip6 saddr fd00:7b::/64 ct status dnat masquerade",
+                net.bridge
+            ),
+            "tcp dport 18090 dnat ip6 to [fd00:7b::2]:80".to_string(),
+            "tcp dport 18090 dnat ip to 10.127.0.2:80".to_string(),
+        ] {
+            assert!(table.contains(&line), "missing {line:?} in\n{table}");
+        }
+
+        // Over IPv6 from the host to the container, and from one container to the other.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let _inside = berth_net::netns::enter(&ns1).unwrap();
+            let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 80)).unwrap();
+            listener.set_nonblocking(false).unwrap();
+            tx.send(()).unwrap();
+            for _ in 0..2 {
+                let Ok((mut s, _)) = listener.accept() else {
+                    return;
+                };
+                let _ = s.write_all(b"hello over ipv6\n");
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            fetch(SocketAddr::from((ip1, 80))).unwrap(),
+            "hello over ipv6\n"
+        );
+        let from_peer = std::thread::spawn(move || {
+            let _inside = berth_net::netns::enter(&ns2).unwrap();
+            fetch(SocketAddr::from((ip1, 80)))
+        });
+        assert_eq!(from_peer.join().unwrap().unwrap(), "hello over ipv6\n");
+        server.join().unwrap();
+
+        store.release_container("v1").unwrap();
+        store.release_container("v2").unwrap();
+        assert!(!nft_table().contains("18090"));
+        assert!(no_veth_left());
+        store.remove("dual").unwrap();
     })
     .join()
     .unwrap();

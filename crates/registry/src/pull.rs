@@ -1,6 +1,8 @@
 //! `pull`: manifest (choosing a platform from an index), config, then every missing layer
 //! streamed from the registry through digest check, decompression and the store's layer applier
-//! in one pass, up to [`MAX_CONCURRENT_DOWNLOADS`] at a time on scoped threads. Layers whose
+//! in one pass, up to [`MAX_CONCURRENT_DOWNLOADS`] at a time on scoped threads, largest first,
+//! while a flusher thread writes finished layers to disk so the commit's flush finds little
+//! left to do. Layers whose
 //! ChainID the store already has are skipped ("Already exists"). Nothing becomes visible until
 //! every layer is verified: layers are committed bottom-up, then the image, its tag and its
 //! `RepoDigest`. A failed pull throws its staged layers away; a pull killed halfway leaves its
@@ -17,8 +19,9 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use ureq::http::Method;
 
-/// Docker's default `max-concurrent-downloads`.
-pub const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+/// Layers downloaded at once: containers/image's default (Docker's is 3). More streams than
+/// cores keep every core busy to the end of a pull whose layers differ in size and cost.
+pub const MAX_CONCURRENT_DOWNLOADS: usize = 6;
 
 /// What happens to one layer during a pull.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,34 +406,24 @@ fn pull_one(
         &diff_ids[first_missing..],
         progress,
     )?;
-    // Commit bottom-up; on failure throw the rest away.
-    let mut parent = first_missing.checked_sub(1).map(|i| chains[i].clone());
-    let mut staged = staged.into_iter();
-    let mut i = first_missing;
-    while let Some((s, _kept)) = staged.next() {
-        let blob = layers[i].digest.clone();
-        match store.commit_staged(s, parent.as_deref()) {
-            Ok(chain) => {
-                store.forget_kept_staged(&blob);
-                if layers[i].is_foreign() {
-                    // A push repeats this entry rather than uploading the layer.
-                    let d = serde_json::to_vec(layers[i]).map_err(|e| {
-                        RegistryError::Invalid(format!("serialising a descriptor: {e}"))
-                    })?;
-                    store.set_layer_descriptor(&chain, &d)?;
-                }
-                progress.layer(&short(&blob), LayerEvent::Complete);
-                parent = Some(chain);
-            }
-            Err(e) => {
-                for (j, (rest, _kept)) in staged.enumerate() {
-                    store.forget_kept_staged(&layers[i + 1 + j].digest);
-                    store.discard_staged(rest);
-                }
-                return Err(e.into());
-            }
+    // Commit bottom-up in one batch (one flush of the extracted files for all of them); on
+    // failure the store throws the uncommitted rest away. The kept records' locks are held
+    // until then, so no other pull claims these directories meanwhile.
+    let parent = first_missing.checked_sub(1).map(|i| chains[i].clone());
+    let (staged, _kept): (Vec<_>, Vec<_>) = staged.into_iter().unzip();
+    let committed = store.commit_staged_chain(staged, parent.as_deref());
+    for l in &layers[first_missing..] {
+        store.forget_kept_staged(&l.digest);
+    }
+    let committed = committed?;
+    for (l, chain) in layers[first_missing..].iter().zip(&committed) {
+        if l.is_foreign() {
+            // A push repeats this entry rather than uploading the layer.
+            let d = serde_json::to_vec(l)
+                .map_err(|e| RegistryError::Invalid(format!("serialising a descriptor: {e}")))?;
+            store.set_layer_descriptor(chain, &d)?;
         }
-        i += 1;
+        progress.layer(&short(&l.digest), LayerEvent::Complete);
     }
     for (l, d) in layers.iter().zip(diff_ids) {
         store.add_blob_metadata(&l.digest, d, &r.full_name())?;
@@ -478,26 +471,42 @@ fn download_layers(
 ) -> Result<Vec<Fetched>> {
     let results: Vec<Mutex<Option<Result<Fetched>>>> =
         layers.iter().map(|_| Mutex::new(None)).collect();
+    // Largest first: the longest transfer starts at once instead of ending the pull alone.
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(layers[i].size));
     let next = Mutex::new(0usize);
     let workers = MAX_CONCURRENT_DOWNLOADS.min(layers.len());
+    let (staged_tx, staged_rx) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
+            let staged_tx = staged_tx.clone();
+            let (order, next, results) = (&order, &next, &results);
+            s.spawn(move || loop {
                 let i = {
                     let Ok(mut n) = next.lock() else { return };
-                    let i = *n;
+                    let Some(&i) = order.get(*n) else { return };
                     *n += 1;
                     i
                 };
-                if i >= layers.len() {
-                    return;
-                }
                 let res = fetch_layer(store, client, r, layers[i], &diff_ids[i], progress);
+                if res.is_ok() {
+                    let _ = staged_tx.send(());
+                }
                 if let Ok(mut slot) = results[i].lock() {
                     *slot = Some(res);
                 }
             });
         }
+        drop(staged_tx);
+        // Writes finished layers to disk while the others download (ends with the workers).
+        s.spawn(move || {
+            while staged_rx.recv().is_ok() {
+                while staged_rx.try_recv().is_ok() {}
+                if let Err(e) = store.flush_staged() {
+                    tracing::debug!("flushing staged layers: {e}");
+                }
+            }
+        });
     });
     let discard = |i: usize, (s, _kept): Fetched| {
         store.forget_kept_staged(&layers[i].digest);

@@ -614,7 +614,7 @@ pub fn restore(
         init_start_time: start_time,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
+        created: berth_common::time::now_rfc3339(),
         annotations: bundle
             .spec
             .annotations()

@@ -239,7 +239,7 @@ fn create_in(
         status: Status::Creating,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
+        created: berth_common::time::now_rfc3339(),
         owner: String::new(),
         annotations: annotations.clone(),
     };

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 type Res<T> = std::result::Result<T, String>;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use berth_common::process::DEFAULT_PATH;
 
 fn rlimit_resource(t: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
     use PosixRlimitType::*;

@@ -160,11 +160,6 @@ pub fn save(dir: &Path, state: &StoredState) -> Result<()> {
     std::fs::rename(&tmp, &path).map_err(|e| RuntimeError::io(&path, e))
 }
 
-/// Current time as runc prints it: RFC 3339, nanoseconds, `Z`.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

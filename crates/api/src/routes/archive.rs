@@ -85,9 +85,9 @@ fn stat(state: &AppState, record: &ContainerRecord, path: &str) -> ApiResult<Hea
             _ => trimmed.to_string(),
         }
     };
-    let mtime = chrono::DateTime::from_timestamp(h.mtime().unwrap_or(0) as i64, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mtime = berth_common::time::rfc3339_secs(
+        chrono::DateTime::from_timestamp(h.mtime().unwrap_or(0) as i64, 0).unwrap_or_default(),
+    );
     let link = h
         .link_name()
         .ok()

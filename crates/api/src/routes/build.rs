@@ -94,8 +94,10 @@ pub async fn build(
                 labels,
             };
             let mut runner = EngineRunner::open(&root).map_err(|e| e.to_string())?;
-            // RUN output goes to the builder's own terminal side, not to this stream.
+            // RUN output goes into this stream, as Docker's classic builder sends it (the
+            // service's own stdio is no one's terminal); pulls report nothing on the side.
             runner.show_output = false;
+            runner.run_output_to_writer = !quiet;
             if network == "host" {
                 runner.network_mode = "host".into();
             }

@@ -14,7 +14,7 @@ use axum::Json;
 use berth_engine::attach;
 use berth_engine::logs::LogOptions;
 use berth_engine::options::NetworkingOptions;
-use berth_engine::{Filter, HostConfig, ListOptions, PsRow, RunOptions};
+use berth_engine::{ContainerRecord, Filter, HostConfig, ListOptions, PsRow, RunOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -301,6 +301,7 @@ pub async fn start(
     let id = record.id.clone();
     let pending = state.take_pending_attach(&id);
     let wants = pending.as_ref().map(|p| p.wants).unwrap_or_default();
+    let pending_detach = pending.as_ref().and_then(|p| p.detach);
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| ApiError::internal(format!("socketpair: {e}")))?;
     let mut ours = ours;
@@ -383,7 +384,8 @@ pub async fn start(
             }
             (c, _) => c,
         };
-        let ending = hijack::pump(monitor, client, tty, wants.stdin).await;
+        let detach = pending_detach;
+        let ending = hijack::pump(monitor, client, tty, wants.stdin, detach).await;
         let code = match ending {
             hijack::Ending::Exited(code) | hijack::Ending::Failed(code, _) => code,
             // The service's session ended without an exit: ask the engine (it reads the record).
@@ -598,22 +600,7 @@ pub async fn restart(
     {
         let state = state.clone();
         let id = id.clone();
-        blocking(move || {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                let r = state.engine.store.load(&id)?;
-                if !r.is_running() && !berth_engine::procinfo::alive(r.berth_monitor_pid) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            state
-                .engine
-                .store
-                .update(&id, |r| r.has_been_manually_stopped = false)?;
-            Ok(())
-        })
-        .await?;
+        blocking(move || Ok(state.engine.settle_for_restart(&id)?)).await?;
     }
     start(State(state), Path(id)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -790,6 +777,63 @@ impl std::io::Write for StreamFramer {
     }
 }
 
+/// Whether a follower must keep reading: the container runs, or its init has just exited
+/// and its monitor (the log's writer) has not yet drained the pipes and recorded the exit.
+/// The record reads "exited" as soon as the init is gone, which is before its last output is
+/// in the log.
+fn still_logging(record: &ContainerRecord) -> bool {
+    record.is_running()
+        || (record.state.running && berth_engine::procinfo::alive(record.berth_monitor_pid))
+}
+
+/// A container's logged output so far, framed for an attach client (stdcopy unless a TTY),
+/// only the streams it asked for.
+fn past_output(state: &AppState, record: &ContainerRecord, wants: hijack::Wants) -> Vec<u8> {
+    let path = state
+        .engine
+        .store
+        .container_dir(&record.id)
+        .join(format!("{}-json.log", record.id));
+    let shared = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let framer = |stream: u8, enabled: bool| VecFramer {
+        out: shared.clone(),
+        stream,
+        raw: record.config.tty,
+        enabled,
+    };
+    let mut o = framer(1, wants.stdout);
+    let mut e = framer(2, wants.stderr);
+    let _ = berth_engine::logs::print_logs(&path, &LogOptions::default(), &mut o, &mut e, || false);
+    drop((o, e));
+    std::rc::Rc::try_unwrap(shared)
+        .map(|c| c.into_inner())
+        .unwrap_or_default()
+}
+
+/// [`StreamFramer`] into memory.
+struct VecFramer {
+    out: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    stream: u8,
+    raw: bool,
+    enabled: bool,
+}
+
+impl std::io::Write for VecFramer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.enabled && !buf.is_empty() {
+            let mut out = self.out.borrow_mut();
+            if !self.raw {
+                out.extend_from_slice(&hijack::stdcopy_header(self.stream, buf.len()));
+            }
+            out.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub async fn logs(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -823,11 +867,22 @@ pub async fn logs(
         blocking(move || Ok(state.engine.lookup(&id)?)).await?
     };
     let tty = record.config.tty;
-    let path = state
-        .engine
-        .store
-        .container_dir(&record.id)
-        .join(format!("{}-json.log", record.id));
+    let readable = berth_engine::logs::LogSettings::of(
+        &state
+            .engine
+            .store
+            .load_host_config(&record.id)
+            .unwrap_or_default()
+            .log_config,
+    )
+    .is_ok_and(|s| s.keeps_logs);
+    if !readable {
+        return Err(berth_engine::EngineError::LogsNotReadable {
+            id: record.id.clone(),
+        }
+        .into());
+    }
+    let path = berth_engine::logs::json_log_path(&state.engine.store, &record.id);
     let busy = state.activity.enter();
     let body = blocking_body(move |w| {
         let _busy = busy;
@@ -850,7 +905,7 @@ pub async fn logs(
                 .engine
                 .store
                 .load(&id)
-                .map(|r| r.is_running())
+                .map(|r| still_logging(&r))
                 .unwrap_or(false)
         });
     });
@@ -876,9 +931,17 @@ pub async fn attach(
         stdout: query_bool(q.get("stdout")),
         stderr: query_bool(q.get("stderr")),
     };
-    if !query_bool(q.get("stream")) && !query_bool(q.get("logs")) {
+    let stream = query_bool(q.get("stream"));
+    let logs = query_bool(q.get("logs"));
+    if !stream && !logs {
         return Err(ApiError::bad_request("either stream or logs must be set"));
     }
+    // Docker's default keys unless the client names others; only a stdin session detaches.
+    let detach = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => berth_engine::detach_keys::DetachKeys::parse(k)?,
+        None => berth_engine::detach_keys::DetachKeys::default(),
+    };
+    let detach = wants.stdin.then_some(detach);
     let record = {
         let state = state.clone();
         blocking(move || Ok(state.engine.lookup(&id)?)).await?
@@ -894,7 +957,26 @@ pub async fn attach(
         ));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    if record.is_running() {
+    // `logs=1`: what the container wrote so far comes first (framed like the live output).
+    let past = if logs {
+        let state = state.clone();
+        let record = record.clone();
+        blocking(move || Ok(past_output(&state, &record, wants))).await?
+    } else {
+        Vec::new()
+    };
+    if !stream {
+        let busy = state.activity.enter();
+        tokio::spawn(async move {
+            let _busy = busy;
+            if let Ok(io) = on_upgrade.await {
+                use tokio::io::AsyncWriteExt;
+                let mut client = hyper_util::rt::TokioIo::new(io);
+                let _ = client.write_all(&past).await;
+                let _ = client.shutdown().await;
+            }
+        });
+    } else if record.is_running() {
         let id = record.id.clone();
         let stream = {
             let state = state.clone();
@@ -917,8 +999,12 @@ pub async fn attach(
         tokio::spawn(async move {
             let _busy = busy;
             if let Ok(io) = on_upgrade.await {
-                let client = hyper_util::rt::TokioIo::new(io);
-                hijack::pump(monitor, Some(client), tty, wants.stdin).await;
+                use tokio::io::AsyncWriteExt;
+                let mut client = hyper_util::rt::TokioIo::new(io);
+                if client.write_all(&past).await.is_err() {
+                    return;
+                }
+                hijack::pump(monitor, Some(client), tty, wants.stdin, detach).await;
             }
         });
     } else {
@@ -928,6 +1014,7 @@ pub async fn attach(
                 io: on_upgrade,
                 wants,
                 window: None,
+                detach,
             },
         );
     }

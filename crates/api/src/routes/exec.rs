@@ -79,6 +79,7 @@ pub async fn create(
         interactive: flag(&body, "AttachStdin"),
         detach: false,
         privileged: flag(&body, "Privileged"),
+        ..Default::default()
     };
     let record = {
         let state = state.clone();

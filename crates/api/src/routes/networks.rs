@@ -147,11 +147,27 @@ pub async fn create(
             "plugin \"{driver}\" not found (only the bridge driver is available)"
         )));
     }
-    let ipam = body
+    // IPAM.Config holds at most one IPv4 and one IPv6 entry (told apart by their subnet or
+    // gateway); EnableIPv6 turns the IPv6 one on.
+    let configs: Vec<Value> = body
         .get("IPAM")
         .and_then(|i| i.get("Config"))
         .and_then(Value::as_array)
-        .and_then(|c| c.first())
+        .cloned()
+        .unwrap_or_default();
+    let is_v6 = |c: &Value| {
+        text(c, "Subnet")
+            .or_else(|| text(c, "Gateway"))
+            .is_some_and(|s| s.contains(':'))
+    };
+    let ipam = configs
+        .iter()
+        .find(|c| !is_v6(c))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let ipam6 = configs
+        .iter()
+        .find(|c| is_v6(c))
         .cloned()
         .unwrap_or(Value::Null);
     let req = CreateNetwork {
@@ -165,6 +181,12 @@ pub async fn create(
             .unwrap_or(false),
         options: string_map(&body, "Options"),
         labels: string_map(&body, "Labels"),
+        ipv6: body
+            .get("EnableIPv6")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        subnet6: text(&ipam6, "Subnet"),
+        gateway6: text(&ipam6, "Gateway"),
     };
     blocking(move || {
         let net = network::store(&state.root).create(&req)?;

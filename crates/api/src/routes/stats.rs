@@ -120,7 +120,7 @@ fn stats_json(
     };
     let zero_time = "0001-01-01T00:00:00Z".to_string();
     json!({
-        "read": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "read": berth_common::time::now_rfc3339(),
         "preread": pre.as_ref().map(|p| p.2.clone()).unwrap_or(zero_time),
         "pids_stats": {"current": now.map(|s| s.pids.current).unwrap_or(0), "limit": now.and_then(|s| s.pids.limit)},
         "blkio_stats": blkio,
@@ -148,7 +148,7 @@ pub async fn stats(
     let busy = state.activity.enter();
     let body = blocking_body(move |mut w| {
         let _busy = busy;
-        let now_text = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let now_text = berth_common::time::now_rfc3339;
         let mut record = record;
         let mut pre = if one_shot {
             None

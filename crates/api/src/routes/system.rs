@@ -155,7 +155,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> 
             "NFd": 0,
             "OomKillDisable": false,
             "NGoroutines": 0,
-            "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "SystemTime": berth_common::time::now_rfc3339(),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": cgroup_version(),

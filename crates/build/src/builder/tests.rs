@@ -158,7 +158,7 @@ fn history_and_config_match_docker_classic() {
     assert_eq!(
         config.env.unwrap(),
         vec![
-            DEFAULT_PATH.to_string(),
+            format!("PATH={DEFAULT_PATH}"),
             "APP=/app".into(),
             "GREETING=hi there".into()
         ]

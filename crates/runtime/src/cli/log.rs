@@ -46,7 +46,7 @@ impl Logger {
     fn write(&self, level: &str, msg: &str) {
         let Some(path) = &self.file else { return };
         let line = if self.json {
-            serde_json::json!({"level": level, "msg": msg, "time": now()}).to_string()
+            serde_json::json!({"level": level, "msg": msg, "time": berth_common::time::now_rfc3339()}).to_string()
         } else {
             text_line(level, msg)
         };
@@ -60,11 +60,10 @@ impl Logger {
     }
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// logrus's text format.
 fn text_line(level: &str, msg: &str) -> String {
-    format!("time=\"{}\" level={level} msg={msg:?}", now())
+    format!(
+        "time=\"{}\" level={level} msg={msg:?}",
+        berth_common::time::now_rfc3339()
+    )
 }

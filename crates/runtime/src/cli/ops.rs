@@ -93,23 +93,12 @@ pub struct UpdateArgs {
     pub blkio_weight: Option<u16>,
 }
 
-/// "512m", "1g", "1024", "-1" → bytes.
+/// "512m", "1g", "1024" (Docker's `RAMInBytes`), or runc's "-1" (unlimited) → bytes.
 pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim();
-    if s == "-1" {
+    if s.trim() == "-1" {
         return Ok(-1);
     }
-    let lower = s.to_ascii_lowercase();
-    let lower = lower.trim_end_matches('b');
-    let (num, mult) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
-        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
-        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
-        Some('t') => (&lower[..lower.len() - 1], 1 << 40),
-        _ => (lower, 1),
-    };
-    let n: f64 = num.parse().with_context(|| format!("invalid size {s:?}"))?;
-    Ok((n * mult as f64) as i64)
+    Ok(berth_common::units::parse_bytes(s)?)
 }
 
 pub fn update(rt: &Runtime, a: &UpdateArgs) -> anyhow::Result<i32> {
