@@ -1220,8 +1220,13 @@ mod tests {
         // The command breaks its own record: the monitor must not restart it on a default
         // record (forever, with "always"), but stop.
         let record_file = f.engine.store.container_dir(&id).join("config.v2.json");
-        let mut opts_script = String::from("echo broken > ");
-        opts_script.push_str(&record_file.to_string_lossy());
+        // Only once the monitor recorded the start (polled, bounded): breaking it earlier would
+        // be undone by that write.
+        let file = record_file.to_string_lossy();
+        let opts_script = format!(
+            "for i in $(seq 500); do grep -q '\"Running\":true' {file} && break; sleep 0.01; \
+             done; echo broken > {file}"
+        );
         let spec_path = f.engine.store.container_dir(&id).join("config.json");
         let mut spec = oci_spec::runtime::Spec::load(&spec_path).expect("spec");
         let mut process = spec.process().clone().expect("process");
@@ -1229,7 +1234,7 @@ mod tests {
         spec.set_process(Some(process));
         spec.save(&spec_path).expect("save");
         f.monitor(&id);
-        assert_eq!(f.creates(), 1);
+        assert_eq!(f.creates(), 1, "{:?}", f.fake.calls());
     }
 
     #[test]
