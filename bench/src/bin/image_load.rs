@@ -194,11 +194,16 @@ fn main() -> anyhow::Result<()> {
     );
 
     let leftovers = std::cell::RefCell::new(Vec::<PathBuf>::new());
+    // CPU time (user + system) of each timed run's processes: unlike wall time, it hardly
+    // depends on how busy the machine is.
+    let berth_cpu = std::cell::RefCell::new(Vec::<Duration>::new());
+    let tar_cpu = std::cell::RefCell::new(Vec::<Duration>::new());
     let mut n = 0;
     let mut berth_load = || -> anyhow::Result<Duration> {
         n += 1;
         let root = w.join(format!("berth-root-{n}"));
         sync();
+        let cpu = children_cpu();
         let start = Instant::now();
         output(
             Command::new(&berth)
@@ -208,6 +213,9 @@ fn main() -> anyhow::Result<()> {
                 .arg(&archive),
         )?;
         let took = start.elapsed();
+        berth_cpu
+            .borrow_mut()
+            .push(children_cpu().saturating_sub(cpu));
         let id = output(Command::new(&berth).arg("--root").arg(&root).args([
             "image",
             "inspect",
@@ -233,6 +241,7 @@ fn main() -> anyhow::Result<()> {
         m += 1;
         let dest = w.join(format!("tar-x-{m}"));
         sync();
+        let cpu = children_cpu();
         let start = Instant::now();
         for (i, l) in layers.iter().enumerate() {
             let d = dest.join(i.to_string());
@@ -240,6 +249,9 @@ fn main() -> anyhow::Result<()> {
             output(Command::new("tar").arg("-xf").arg(l).arg("-C").arg(&d))?;
         }
         let took = start.elapsed();
+        tar_cpu
+            .borrow_mut()
+            .push(children_cpu().saturating_sub(cpu));
         if on_tmpfs {
             drop_tree(&dest);
         } else {
@@ -257,6 +269,18 @@ fn main() -> anyhow::Result<()> {
         mb_total / ours.as_secs_f64(),
         mb_total / floor.as_secs_f64(),
         ours.as_secs_f64() / floor.as_secs_f64()
+    );
+    let median_cpu = |runs: &std::cell::RefCell<Vec<Duration>>| {
+        let mut v = runs.borrow().clone();
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let (our_cpu, tar_cpu_median) = (median_cpu(&berth_cpu), median_cpu(&tar_cpu));
+    println!(
+        "cpu time (user+sys, median): berth load {:.0} ms, tar -x {:.0} ms; ratio {:.3}",
+        our_cpu.as_secs_f64() * 1e3,
+        tar_cpu_median.as_secs_f64() * 1e3,
+        our_cpu.as_secs_f64() / tar_cpu_median.as_secs_f64()
     );
 
     match Dockerd::start()? {
@@ -339,4 +363,20 @@ fn main() -> anyhow::Result<()> {
     }
     std::io::stdout().flush()?;
     Ok(())
+}
+
+/// User plus system CPU time of every waited-for child so far.
+fn children_cpu() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_CHILDREN)
+        .map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| {
+                Duration::new(
+                    tv.tv_sec().max(0) as u64,
+                    (tv.tv_usec().max(0) as u32) * 1000,
+                )
+            };
+            t(u.user_time()) + t(u.system_time())
+        })
+        .unwrap_or_default()
 }

@@ -176,7 +176,7 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
-    /// Provide filter values (accepted, not applied)
+    /// Provide filter values (e.g. "until=<timestamp>", "label=k=v", "label!=k")
     #[arg(long)]
     filter: Vec<String>,
 }
@@ -603,6 +603,13 @@ fn rmi(root: &Path, store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
 }
 
 fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<i32> {
+    let filter = match berth_image::filter::PruneFilter::from_flags(&a.filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("Error response from daemon: {e}");
+            return Ok(1);
+        }
+    };
     if !a.force && std::io::stdin().is_terminal() {
         if a.all {
             eprint!("WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] ");
@@ -615,7 +622,7 @@ fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
-    let (events, reclaimed) = store.prune_images(a.all)?;
+    let (events, reclaimed) = store.prune_images_filtered(a.all, &filter)?;
     if !events.is_empty() {
         println!("Deleted Images:");
         for e in events {

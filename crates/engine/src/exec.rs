@@ -49,16 +49,29 @@ fn find_command(
 }
 
 /// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
+/// Records Docker's `exec_create: CMD`, `exec_start: CMD` and (when it is waited for)
+/// `exec_die` events, with the exec's ID.
 pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
     let process = exec_process(engine, record, req)?;
+    let exec_id = crate::names::new_id();
+    let command = req.command.join(" ");
+    let root = engine.root();
+    let attrs = [("execID", exec_id.clone())];
+    crate::events::container(root, record, &format!("exec_create: {command}"), &attrs);
     let io = crate::runtime_door::ExecIo {
         detach: req.detach,
         stdin: req.interactive || req.tty,
         output: None,
     };
     let started = engine.runtime.exec(&record.id, &process, io)?;
+    crate::events::container(root, record, &format!("exec_start: {command}"), &attrs);
+    let died = |code: i32| {
+        let attrs = [("execID", exec_id.clone()), ("exitCode", code.to_string())];
+        crate::events::container(root, record, "exec_die", &attrs);
+        code
+    };
     if let Some(code) = started.finished {
-        return Ok(code);
+        return Ok(died(code));
     }
     if req.detach {
         return Ok(0);
@@ -72,7 +85,9 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
             return Ok(1);
         }
     }
-    Ok(started.pid.map(crate::runtime_door::wait_for).unwrap_or(0))
+    Ok(died(
+        started.pid.map(crate::runtime_door::wait_for).unwrap_or(0),
+    ))
 }
 
 /// The OCI process `req` runs in the running container `record` (its spec's process with the

@@ -1220,12 +1220,11 @@ mod tests {
         // The command breaks its own record: the monitor must not restart it on a default
         // record (forever, with "always"), but stop.
         let record_file = f.engine.store.container_dir(&id).join("config.v2.json");
-        // Only once the monitor recorded the start (polled, bounded): breaking it earlier would
-        // be undone by that write.
+        // It waits (bounded) until the monitor has recorded the start, so its write is not
+        // lost to the monitor's own rename of the record.
         let file = record_file.to_string_lossy();
         let opts_script = format!(
-            "for i in $(seq 500); do grep -q '\"Running\":true' {file} && break; sleep 0.01; \
-             done; echo broken > {file}"
+            "i=0; while ! grep -q '\"Running\":true' {file} && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; echo broken > {file}"
         );
         let spec_path = f.engine.store.container_dir(&id).join("config.json");
         let mut spec = oci_spec::runtime::Spec::load(&spec_path).expect("spec");

@@ -457,8 +457,13 @@ impl Store {
         let mut record = self.load(id)?;
         self.reserve_name(new_name, id)?;
         self.release_name(record.short_name(), id);
-        record.name = format!("/{}", new_name.trim_start_matches('/'));
-        self.save(&record)
+        let old_name = std::mem::replace(
+            &mut record.name,
+            format!("/{}", new_name.trim_start_matches('/')),
+        );
+        self.save(&record)?;
+        crate::events::container(&self.root, &record, "rename", &[("oldName", old_name)]);
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use crate::error::{ImageError, Result};
 use crate::side::{SideHashingReader, SideWorker};
 use crate::tarstream::{EntryHeader, EntryKind, TarError, TarReader};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -65,7 +65,6 @@ struct Extractor {
     cached_parent: Option<(Vec<u8>, OwnedFd)>,
     dir_times: Vec<(Vec<u8>, i64, u32)>,
     privileged: bool,
-    buf: Vec<u8>,
     /// The process umask, euid and egid: a file created with the entry's own mode and owned by
     /// us already needs no fchmod/fchown (two syscalls saved per file).
     umask: u32,
@@ -93,8 +92,8 @@ fn current_umask() -> u32 {
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 impl Extractor {
-    /// An extractor writing below `root`, with a copy buffer of `buf_len` bytes.
-    fn new(root: OwnedFd, label: &str, buf_len: usize, whiteouts: bool) -> Extractor {
+    /// An extractor writing below `root`.
+    fn new(root: OwnedFd, label: &str, whiteouts: bool) -> Extractor {
         let euid = rustix::process::geteuid();
         Extractor {
             root,
@@ -102,7 +101,6 @@ impl Extractor {
             cached_parent: None,
             dir_times: Vec::new(),
             privileged: euid.is_root(),
-            buf: vec![0u8; buf_len],
             umask: current_umask(),
             euid: euid.as_raw(),
             egid: rustix::process::getegid().as_raw(),
@@ -248,7 +246,7 @@ impl Extractor {
         Ok(())
     }
 
-    fn apply_entry<R: Read>(&mut self, h: &EntryHeader, tar: &mut TarReader<R>) -> Result<()> {
+    fn apply_entry<R: BufRead>(&mut self, h: &EntryHeader, tar: &mut TarReader<R>) -> Result<()> {
         let parts = safe_components(&h.name).map_err(|r| self.unsafe_entry(&h.name, r))?;
         let Some((base, parent)) = parts.split_last() else {
             // The layer root itself ("./"): nothing to create.
@@ -313,7 +311,7 @@ impl Extractor {
         result.map_err(|e| self.entry_err(&name, e))
     }
 
-    fn create<R: Read>(
+    fn create<R: BufRead>(
         &mut self,
         h: &EntryHeader,
         parent: &[&[u8]],
@@ -341,15 +339,9 @@ impl Extractor {
                     Err(e) => return Err(to_io(e).into()),
                 };
                 let mut file = std::fs::File::from(fd);
-                let mut buf = std::mem::take(&mut self.buf);
-                loop {
-                    let n = tar.read_payload(&mut buf).map_err(|e| self.tar_err(e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    file.write_all(&buf[..n])?;
-                }
-                self.buf = buf;
+                // Straight from the reader's buffer to the file: no copy in between.
+                tar.copy_payload(|chunk| file.write_all(chunk))
+                    .map_err(|e| self.tar_err(e))?;
                 let fd = OwnedFd::from(file);
                 self.set_fd_meta_fast(&fd, h, true, plain_mode)?;
             }
@@ -639,7 +631,7 @@ pub fn apply_tar<R: Read>(
     let hashing = SideHashingReader::new(reader, worker.handle());
     let mut tar =
         TarReader::new(BufReader::with_capacity(1 << 20, hashing)).with_side(worker.handle());
-    let mut ex = Extractor::new(root, label, 1 << 20, true);
+    let mut ex = Extractor::new(root, label, true);
     let mut size = 0u64;
     let bad = |reason: TarError| match reason {
         TarError::Io(source) => ImageError::Io {
@@ -702,7 +694,7 @@ pub fn unpack_into<R: Read>(
     )
     .map_err(|e| ImageError::io("opening destination of", Path::new(label))(to_io(e)))?;
     let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, reader));
-    let mut ex = Extractor::new(root, label, 1 << 16, options.whiteouts);
+    let mut ex = Extractor::new(root, label, options.whiteouts);
     let bad = |reason: TarError| match reason {
         TarError::Io(source) => ImageError::Io {
             context: "reading archive",

@@ -457,6 +457,17 @@ impl Store {
     /// `image prune`: dangling images (with `all`, every image no container uses). Returns the
     /// events and the bytes reclaimed.
     pub fn prune_images(&self, all: bool) -> Result<(Vec<RemoveEvent>, u64)> {
+        self.prune_images_filtered(all, &crate::filter::PruneFilter::default())
+    }
+
+    /// `image prune [-a] --filter until=… label=… label!=…`: only the unused images `filter`
+    /// allows.
+    pub fn prune_images_filtered(
+        &self,
+        all: bool,
+        filter: &crate::filter::PruneFilter,
+    ) -> Result<(Vec<RemoveEvent>, u64)> {
+        let all = all || filter.all;
         let mut events = Vec::new();
         let mut reclaimed = 0u64;
         loop {
@@ -464,7 +475,18 @@ impl Store {
             for id in self.image_ids()? {
                 let (tags, digests) = self.references_of(&id)?;
                 let tagged = !tags.is_empty() || !digests.is_empty();
-                if (tagged && !all)
+                let allowed = *filter == crate::filter::PruneFilter::default()
+                    || self.image(&id).is_ok_and(|img| {
+                        let labels = img
+                            .config
+                            .config
+                            .as_ref()
+                            .and_then(|c| c.labels.clone())
+                            .unwrap_or_default();
+                        filter.allows(img.config.created_time(), &labels)
+                    });
+                if !allowed
+                    || (tagged && !all)
                     || !self.image_children(&id)?.is_empty()
                     || !self.containers_using_image(&id)?.is_empty()
                 {

@@ -88,6 +88,56 @@ pub fn reference_matches(pattern: &str, reference: &str) -> bool {
         || berth_common::glob::path_match(pattern, name)
 }
 
+/// Docker's `image prune` filters: `until` (created before), `label` / `label!` (labels that
+/// must / must not hold), `dangling` (`false` prunes every unused image, like `-a`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PruneFilter {
+    until: Vec<DateTime<Utc>>,
+    labels: Vec<String>,
+    not_labels: Vec<String>,
+    /// `dangling=false`: all unused images, not just dangling ones.
+    pub all: bool,
+}
+
+impl PruneFilter {
+    /// From `--filter key=value` words, checked as Docker's daemon checks them.
+    pub fn from_flags(words: &[String]) -> Result<PruneFilter> {
+        let mut filter = PruneFilter::default();
+        let now = Utc::now();
+        for word in words {
+            let (k, v) = word
+                .split_once('=')
+                .ok_or_else(|| ImageError::InvalidFilter(word.clone()))?;
+            match k.trim().to_ascii_lowercase().as_str() {
+                "until" => filter.until.push(
+                    berth_common::time::parse_timestamp(v, now)
+                        .ok_or_else(|| ImageError::InvalidFilter(format!("until={v}")))?,
+                ),
+                "label" => filter.labels.push(v.to_string()),
+                "label!" => filter.not_labels.push(v.to_string()),
+                "dangling" => match v {
+                    "true" | "1" => {}
+                    "false" | "0" => filter.all = true,
+                    _ => return Err(ImageError::InvalidFilter(format!("dangling={v}"))),
+                },
+                other => return Err(ImageError::InvalidFilter(other.to_string())),
+            }
+        }
+        Ok(filter)
+    }
+
+    /// Whether an image created at `created` with `labels` may be pruned.
+    pub fn allows(
+        &self,
+        created: Option<DateTime<Utc>>,
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        self.until.iter().all(|u| created.is_some_and(|c| c < *u))
+            && self.labels.iter().all(|l| label_matches(labels, l))
+            && !self.not_labels.iter().any(|l| label_matches(labels, l))
+    }
+}
+
 impl Store {
     /// `images` with Docker's filters: every image `filter` selects, newest first. With a
     /// `reference` filter only the matching tags and digests stay on each image, and an image

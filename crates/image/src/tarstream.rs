@@ -391,6 +391,34 @@ impl<R: Read> TarReader<R> {
         Ok(n)
     }
 
+    /// Hands the rest of the current entry's payload to `each`, chunk by chunk, straight from
+    /// the reader's buffer (no copy).
+    pub fn copy_payload(
+        &mut self,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), TarError>
+    where
+        R: std::io::BufRead,
+    {
+        while self.remaining > 0 {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Err(TarError::Malformed("archive ends inside a file".into()));
+            }
+            let n = buf
+                .len()
+                .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            let chunk = &buf[..n];
+            if let Some(side) = &self.side {
+                side.file_data(chunk)?;
+            }
+            each(chunk)?;
+            self.inner.consume(n);
+            self.remaining -= n as u64;
+        }
+        Ok(())
+    }
+
     /// Payload bytes of the current entry still unread.
     pub fn payload_remaining(&self) -> u64 {
         self.remaining
