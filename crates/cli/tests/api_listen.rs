@@ -60,10 +60,17 @@ fn socket_activated(fd: &impl AsRawFd, extra: &[&str]) -> Running {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.path().join("service.log")).unwrap());
-    // SAFETY: dup2 is async-signal-safe; the closure touches nothing else between fork and exec.
+    // SAFETY: dup2 and fcntl are async-signal-safe; the closure touches nothing else between
+    // fork and exec.
     unsafe {
         c.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            // dup2 onto itself keeps close-on-exec: the listener may already be fd 3.
+            let ok = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) >= 0
+            } else {
+                libc::dup2(raw, 3) >= 0
+            };
+            if !ok {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

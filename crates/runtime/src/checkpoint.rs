@@ -187,6 +187,32 @@ impl CommonFlags<'_> {
     }
 }
 
+/// Whether this kernel lets CRIU track dirty memory (soft-dirty bits), which a pre-dump needs:
+/// `criu check --feature mem_dirty_track`, as runc asks CRIU before a pre-dump.
+fn check_memory_tracking(criu: &Path, action: &str) -> Result<()> {
+    let out = Command::new(criu)
+        .args(["check", "--feature", "mem_dirty_track"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| criu_error(action, format!("running {}: {e}", criu.display())))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said = said.trim();
+    Err(criu_error(
+        action,
+        format!(
+            "CRIU cannot track memory changes on this kernel, which a pre-dump needs{}",
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(" (criu check: {said})")
+            }
+        ),
+    ))
+}
+
 /// Runs criu; on failure the error carries its exit status and the end of its log.
 fn run_criu(
     criu: &Path,
@@ -340,6 +366,9 @@ pub fn checkpoint(rt: &Runtime, id: &str, opts: &CheckpointOptions) -> Result<()
     refuse_terminal(st.terminal, action)?;
     check_mode(&opts.manage_cgroups_mode, action)?;
     let criu = find_criu(&opts.criu, action)?;
+    if opts.pre_dump {
+        check_memory_tracking(&criu, action)?;
+    }
     let bundle = spec::load_bundle(&st.bundle)?;
     let image = absolute(&opts.image_path);
     let work = opts

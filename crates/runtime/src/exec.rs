@@ -332,8 +332,12 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, ChildFailure
     let p = ctx.process;
     if let Some(sock) = &ctx.console_socket {
         console::setup(sock, p).map_err(e1)?;
-    } else if let Some(stdio) = ctx.stdio {
-        sys::install_stdio(stdio).map_err(|e| e1(format!("setting up stdio: {e}")))?;
+    } else {
+        // A session of its own, as runc gives every process it starts in a container.
+        rustix::process::setsid().map_err(|e| e1(format!("setsid: {e}")))?;
+        if let Some(stdio) = ctx.stdio {
+            sys::install_stdio(stdio).map_err(|e| e1(format!("setting up stdio: {e}")))?;
+        }
     }
     process::apply_rlimits(p).map_err(e1)?;
     process::apply_io_priority(p).map_err(e1)?;

@@ -238,8 +238,16 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
 
     if let Some(sock) = &ctx.console_socket {
         console::setup(sock, oci_process)?;
-    } else if let Some(stdio) = ctx.stdio {
-        sys::install_stdio(stdio).map_err(|e| format!("setting up stdio: {e}"))?;
+    } else {
+        // A session of its own, as runc's init always has (console::setup makes one too):
+        // CRIU refuses to dump a tree whose session leader is outside its pid namespace.
+        rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
+        if let Some(stdio) = ctx.stdio {
+            sys::install_stdio(stdio).map_err(|e| format!("setting up stdio: {e}"))?;
+        }
+        if in_mount_ns {
+            sys::reopen_dev_null().map_err(|e| format!("reopening /dev/null: {e}"))?;
+        }
     }
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !ns.has_new(libc::CLONE_NEWUTS) && !ns.joins_kind(libc::CLONE_NEWUTS) {

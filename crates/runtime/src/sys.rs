@@ -261,6 +261,35 @@ pub fn install_stdio(fds: [i32; 3]) -> io::Result<()> {
     Ok(())
 }
 
+/// Points stdio that is the host's /dev/null at the container's own /dev/null (runc's
+/// `reOpenDevNull`): an fd on a mount outside the container's mount namespace is one CRIU cannot
+/// checkpoint. Call after entering the root; without a /dev/null there, stdio stays as it is.
+pub fn reopen_dev_null() -> io::Result<()> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let null = match rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(_) => return Ok(()),
+    };
+    let null_stat = rustix::fs::fstat(&null)?;
+    if FileType::from_raw_mode(null_stat.st_mode) != FileType::CharacterDevice {
+        return Ok(());
+    }
+    for target in 0..3 {
+        // SAFETY: fds 0-2 are this process's stdio; borrowing one only to fstat it.
+        let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(target) };
+        let Ok(stat) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        if FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
+            && stat.st_rdev == null_stat.st_rdev
+            && (stat.st_dev, stat.st_ino) != (null_stat.st_dev, null_stat.st_ino)
+        {
+            dup_onto(null.as_raw_fd(), target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether two namespace handles are the same namespace.
 pub fn same_namespace(a: &str, b: &str) -> bool {
     match (std::fs::read_link(a), std::fs::read_link(b)) {
