@@ -65,7 +65,14 @@ impl BuildCache {
     /// Records `key → image_id` and saves the index (merged with entries other builds wrote
     /// meanwhile, under a lock, written atomically).
     pub fn put(&mut self, key: &str, image_id: &str) -> Result<()> {
-        self.entries.insert(key.to_string(), image_id.to_string());
+        self.put_all(&[(key.to_string(), image_id.to_string())])
+    }
+
+    /// Records several `key → value` entries with one write of the index.
+    pub fn put_all(&mut self, entries: &[(String, String)]) -> Result<()> {
+        for (k, v) in entries {
+            self.entries.insert(k.clone(), v.clone());
+        }
         let Some(path) = &self.path else {
             return Ok(());
         };
@@ -80,9 +87,9 @@ impl BuildCache {
             Ok(bytes) => serde_json::from_slice::<CacheFile>(&bytes).unwrap_or_default(),
             Err(_) => CacheFile::default(),
         };
-        on_disk
-            .entries
-            .insert(key.to_string(), image_id.to_string());
+        for (k, v) in entries {
+            on_disk.entries.insert(k.clone(), v.clone());
+        }
         let bytes = serde_json::to_vec(&on_disk).map_err(|e| BuildError::Cache {
             path: path.clone(),
             reason: e.to_string(),

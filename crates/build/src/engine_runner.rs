@@ -27,6 +27,9 @@ pub struct EngineRunner {
     pub platform: Option<String>,
     /// References pulled during this build (`--pull` pulls each once).
     pulled: std::collections::HashSet<String>,
+    /// The `step` intents of this build's step layers, by container id: a killed build's
+    /// layers (mounted, pinning their images) are removed by the next command.
+    step_intents: std::collections::HashMap<String, berth_image::intent::Intent>,
 }
 
 /// Pull progress as lines on stderr while a build pulls its base image.
@@ -58,6 +61,7 @@ impl EngineRunner {
             pull_policy: berth_engine::pull::PullPolicy::Missing,
             platform: None,
             pulled: Default::default(),
+            step_intents: Default::default(),
         })
     }
 
@@ -102,15 +106,26 @@ impl StepRunner for EngineRunner {
             self.store.ensure_room_for_layer(image).map_err(backend)?;
         }
         let id = berth_image::digest::random_hex_id();
-        self.store
-            .create_container_layer(&id, image_id)
-            .map_err(backend)?;
+        let intent = berth_image::intent::Intent::begin(
+            self.store.root(),
+            berth_engine::recovery::STEP,
+            &id,
+        )
+        .map_err(backend)?;
+        if let Err(e) = self.store.create_container_layer(&id, image_id) {
+            intent.done();
+            return Err(backend(e));
+        }
+        self.step_intents.insert(id.clone(), intent);
         // volatile: a step's layer is copied into the store by the commit and then deleted,
         // so syncing it on unmount (a whole-filesystem sync per step) buys nothing.
         match self.store.mount_container_layer_with(&id, true) {
             Ok(rootfs) => Ok(StepContainer { id, rootfs }),
             Err(e) => {
                 let _ = self.store.remove_container_layer(&id);
+                if let Some(i) = self.step_intents.remove(&id) {
+                    i.done();
+                }
                 Err(backend(e))
             }
         }
@@ -205,7 +220,11 @@ impl StepRunner for EngineRunner {
     fn remove_container(&mut self, container: &StepContainer) -> Result<()> {
         self.store
             .remove_container_layer(&container.id)
-            .map_err(backend)
+            .map_err(backend)?;
+        if let Some(i) = self.step_intents.remove(&container.id) {
+            i.done();
+        }
+        Ok(())
     }
 
     fn tag(&mut self, image_id: &str, reference: &str) -> Result<()> {

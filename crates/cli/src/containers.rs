@@ -731,9 +731,28 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             force,
             volumes,
             containers,
-        } => Ok(each(&engine, &containers, |e, id| {
-            e.remove(id, force, volumes)
-        })),
+        } => {
+            let mut code = 0;
+            for c in &containers {
+                let removed = match engine.store.resolve(c) {
+                    Ok(id) => engine.remove(&id, force, volumes),
+                    // A container a killed `create` left without its record: `rm -f` takes it.
+                    Err(EngineError::NoSuchContainer(_)) if force => {
+                        match engine.remove_leftover(c) {
+                            Ok(true) => Ok(()),
+                            Ok(false) => Err(EngineError::NoSuchContainer(c.clone())),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                match removed {
+                    Ok(()) => println!("{c}"),
+                    Err(e) => code = fail(e),
+                }
+            }
+            Ok(code)
+        }
         ContainerCommand::Pause { containers } => {
             Ok(each(&engine, &containers, |e, id| e.pause(id)))
         }

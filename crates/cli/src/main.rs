@@ -103,6 +103,9 @@ fn main() {
             .with_env_filter("debug")
             .init();
     }
+    if !matches!(cli.command, Command::Completion { .. } | Command::Version) {
+        recover(&cli.root);
+    }
     let result = match cli.command {
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
@@ -127,6 +130,19 @@ fn main() {
             eprintln!("Error: {err:#}");
             std::process::exit(125);
         }
+    }
+}
+
+/// Every command first finishes or undoes what a killed command left in the root (see
+/// `berth_engine::recovery`): cheap when nothing was cut short. A root that does not exist yet
+/// has nothing to recover, and is not created here.
+fn recover(root: &Path) {
+    if !root.join("containers").is_dir() && !root.join("intents").is_dir() {
+        return;
+    }
+    let engine = berth_engine::Engine::open(root);
+    if let Err(e) = berth_engine::recovery::recover(&engine) {
+        tracing::debug!("recovery: {e}");
     }
 }
 

@@ -34,10 +34,14 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
             _ => return Err(EngineError::InvalidFilter(format!("{k}={v}"))),
         }
     }
+    // Leftovers of killed commands first: half-made containers are never listed, so only the
+    // sweep can find them.
+    let swept = crate::recovery::sweep(engine)?;
     let all = engine.store.load_all();
     let mut pruned = Pruned {
+        deleted: swept.removed,
+        reclaimed_bytes: swept.reclaimed_bytes,
         unreadable: all.unreadable,
-        ..Default::default()
     };
     for record in all.records {
         if !matches!(

@@ -82,6 +82,7 @@ pub mod parsed_cache;
 pub mod procinfo;
 pub mod pull;
 pub mod record;
+pub mod recovery;
 pub mod run_checks;
 pub mod runtime_door;
 pub mod security_opts;

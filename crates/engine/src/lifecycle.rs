@@ -57,11 +57,16 @@ struct CreateGuard<'a> {
     layer: bool,
     network: bool,
     done: bool,
+    /// The `create` intent: dropped once the record is saved or the half-made parts are gone.
+    intent: Option<berth_image::intent::Intent>,
 }
 
 impl Drop for CreateGuard<'_> {
     fn drop(&mut self) {
         if self.done {
+            if let Some(i) = self.intent.take() {
+                i.done();
+            }
             return;
         }
         if self.network {
@@ -74,6 +79,9 @@ impl Drop for CreateGuard<'_> {
         let _ = std::fs::remove_dir_all(self.engine.store.container_dir(&self.id));
         if let Some(name) = &self.name {
             self.engine.store.release_name(name, &self.id);
+        }
+        if let Some(i) = self.intent.take() {
+            i.done();
         }
     }
 }
@@ -126,6 +134,9 @@ impl Engine {
             Some(_) => layer::ResolvedImage::default(),
             None => self.layers.resolve_image(&opts.image)?,
         };
+        // Before anything of the container exists: a kill -9 from here on leaves an intent
+        // whose dead owner tells the next command to take the half-made container apart.
+        let intent = berth_image::intent::Intent::begin(&self.root, crate::recovery::CREATE, &id)?;
         let mut guard = CreateGuard {
             engine: self,
             id: id.clone(),
@@ -133,6 +144,7 @@ impl Engine {
             layer: false,
             network: false,
             done: false,
+            intent: Some(intent),
         };
         let dir = self.store.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
@@ -347,14 +359,27 @@ impl Engine {
         self.remove_layer_and_record(record)
     }
 
-    /// Removes a container's layer, record and name (its runtime state already gone).
+    /// Removes a container's layer, record and name (its runtime state already gone). Parts
+    /// already gone (a removal killed half-way) are no error.
     pub fn remove_layer_and_record(&self, record: &ContainerRecord) -> Result<()> {
         crate::network::release(&self.root, &record.id)?;
         if !record.driver.is_empty() {
             let _ = self.layers.unmount(&record.id);
-            self.layers.remove(&record.id)?;
+            match self.layers.remove(&record.id) {
+                Ok(())
+                | Err(EngineError::Image(berth_image::ImageError::NoSuchContainerLayer(_))) => {}
+                Err(e) => return Err(e),
+            }
         }
         self.store.remove(record)
+    }
+
+    /// Brings the container's networks up (a stopped container gave them back) under the
+    /// container's lock, so two starts, or a start and an `rm`, never set them up or take them
+    /// down at once.
+    fn ensure_network(&self, id: &str) -> Result<()> {
+        let _op = self.store.lock_container(id)?;
+        crate::network::ensure_ready(&self.root, id)
     }
 
     /// Starts a created or stopped container in the background; returns once it runs.
@@ -363,7 +388,7 @@ impl Engine {
         if record.is_running() {
             return Ok(());
         }
-        crate::network::ensure_ready(&self.root, id)?;
+        self.ensure_network(id)?;
         let (read, write) = crate::sys::pipe()?;
         crate::monitor::spawn(self, id, None, Some(write))?;
         let mut text = String::new();
@@ -383,7 +408,7 @@ impl Engine {
 
     /// Starts a container with this process attached; returns the container's exit code.
     pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<i32> {
-        crate::network::ensure_ready(&self.root, id)?;
+        self.ensure_network(id)?;
         let (ours, theirs) = crate::sys::socketpair()?;
         let mut stream = UnixStream::from(ours);
         // The monitor reads the greeting before it starts the container.
@@ -441,7 +466,7 @@ impl Engine {
     /// once the monitor is on its way; the monitor reads the greeting before it starts.
     pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
         // Like every start: a stopped container gave its networks back.
-        crate::network::ensure_ready(&self.root, id)?;
+        self.ensure_network(id)?;
         crate::monitor::spawn(self, id, Some(client), None)
     }
 
@@ -485,6 +510,11 @@ impl Engine {
             let monitor_busy =
                 record.berth_monitor_pid != 0 && crate::procinfo::alive(record.berth_monitor_pid);
             if !monitor_busy && !record.init_alive() {
+                // A monitor killed before it recorded the end: reconstruct it first.
+                if record.state.running {
+                    crate::recovery::recover(self)?;
+                    return Ok(self.store.load(id)?.state.exit_code);
+                }
                 return Ok(record.state.exit_code);
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -593,45 +623,78 @@ impl Engine {
         }
     }
 
-    /// `berth rm [-f]`.
+    /// `berth rm [-f]`. Takes the container's own lock for the removal, so a concurrent start
+    /// either ran first (and the container is killed here) or finds the container gone.
     pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
-        let record = self.store.load(id)?;
-        if record.is_running() || record.status() == Status::Restarting {
-            if !force {
-                return Err(EngineError::state(id, format!("You cannot remove a {} container {id}. Stop the container before attempting removal or force remove", record.status().as_str())));
+        for attempt in 0..10 {
+            let op = match self.store.lock_container(id) {
+                Ok(op) => op,
+                // Gone while we killed it (its --rm monitor, a concurrent rm): done.
+                Err(EngineError::NoSuchContainer(_)) if attempt > 0 => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let record = match self.store.load(id) {
+                Ok(r) => r,
+                Err(EngineError::NoSuchContainer(_)) if attempt > 0 => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if record.is_running() || record.status() == Status::Restarting {
+                if !force {
+                    return Err(EngineError::state(id, format!("You cannot remove a {} container {id}. Stop the container before attempting removal or force remove", record.status().as_str())));
+                }
+                // The monitor records the end (and may take the lock to restart): not held.
+                drop(op);
+                self.kill_for_removal(&record);
+                continue;
             }
-            if let Some(mut stream) = self.connect(id) {
-                let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
-                let _ = attach::write_frame(&mut stream, attach::NO_RESTART, &[]);
-                let _ = attach::write_frame(
-                    &mut stream,
-                    attach::SIGNAL,
-                    &attach::i32_payload(libc::SIGKILL),
-                );
-                let _ = self.runtime.kill(id, libc::SIGKILL, true);
-                wait_exit_frame(&mut stream, Duration::from_secs(30));
-            } else if record.init_alive() {
-                // SAFETY: PID verified alive with its start time.
-                unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
-                let _ = self.runtime.kill(id, libc::SIGKILL, true);
-                poll::until(
-                    Duration::from_secs(10),
-                    Backoff::fixed(Duration::from_millis(10)),
-                    || !record.init_alive(),
-                );
+            // Killed from here on, the next command finishes the removal.
+            let intent =
+                berth_image::intent::Intent::begin(&self.root, crate::recovery::REMOVE, id)?;
+            self.remove_resources(&record)?;
+            intent.done();
+            drop(op);
+            crate::events::container(&self.root, &record, "destroy", &[]);
+            if volumes {
+                crate::volumes::Volumes::new(&self.root).remove_anonymous_of(&record);
             }
+            return Ok(());
         }
-        let record = match self.store.load(id) {
-            Ok(r) => r,
-            Err(EngineError::NoSuchContainer(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        self.remove_resources(&record)?;
-        crate::events::container(&self.root, &record, "destroy", &[]);
-        if volumes {
-            crate::volumes::Volumes::new(&self.root).remove_anonymous_of(&record);
+        Err(EngineError::state(
+            id,
+            format!("container {id} kept being restarted while it was removed"),
+        ))
+    }
+
+    /// SIGKILLs a running container for `rm -f` and waits (bounded) for its end.
+    fn kill_for_removal(&self, record: &ContainerRecord) {
+        let id = record.id.as_str();
+        if let Some(mut stream) = self.connect(id) {
+            let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
+            let _ = attach::write_frame(&mut stream, attach::NO_RESTART, &[]);
+            let _ = attach::write_frame(
+                &mut stream,
+                attach::SIGNAL,
+                &attach::i32_payload(libc::SIGKILL),
+            );
+            let _ = self.runtime.kill(id, libc::SIGKILL, true);
+            wait_exit_frame(&mut stream, Duration::from_secs(30));
+        } else if record.init_alive() {
+            // SAFETY: PID verified alive with its start time.
+            unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
+            let _ = self.runtime.kill(id, libc::SIGKILL, true);
+            poll::until(
+                Duration::from_secs(10),
+                Backoff::fixed(Duration::from_millis(10)),
+                || !record.init_alive(),
+            );
+            // No monitor will record the end: do it here, so the next round sees it stopped.
+            let _ = self.store.update(id, |r| {
+                r.state.running = false;
+                r.state.pid = 0;
+                r.state.exit_code = 137;
+                r.state.finished_at = now_rfc3339();
+            });
         }
-        Ok(())
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {

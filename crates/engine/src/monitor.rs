@@ -120,6 +120,21 @@ pub(crate) fn become_monitor(
     {
         let _ = crate::sys::dup_onto(log.as_raw_fd(), 2);
     }
+    // One monitor per container: a concurrent start finds the other one and is a no-op.
+    let op = match sole_monitor(ctx, id) {
+        Ok(Some(op)) => op,
+        Ok(None) => {
+            if let Some(ready) = ready {
+                let _ = std::fs::File::from(ready).write_all(b"0\n");
+            }
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("monitor {id}: {e}");
+            report_setup_failure(&e, client, ready);
+            return 1;
+        }
+    };
     let mut monitor = match Monitor::new(ctx.clone(), id, client, ready) {
         Ok(m) => m,
         Err((e, client, ready)) => {
@@ -128,8 +143,40 @@ pub(crate) fn become_monitor(
             return 1;
         }
     };
+    // While this process lives the container has a witness; once it is gone (killed), the
+    // next command reconstructs the container's end from what is left (see `recovery`).
+    let intent =
+        berth_image::intent::Intent::begin(ctx.store.root(), crate::recovery::MONITOR, id).ok();
+    drop(op);
     monitor.run();
+    if let Some(i) = intent {
+        i.done();
+    }
     0
+}
+
+/// Takes the container's lock once no other live monitor serves it; None when another one
+/// does and the container runs (or that monitor is still bringing it up after a while): this
+/// start is then a no-op, as Docker's start of a running container is. Another monitor that is
+/// finishing (its container stopped) is waited for, briefly, with the lock released.
+fn sole_monitor(ctx: &MonitorContext, id: &str) -> Result<Option<crate::record::MetadataLock>> {
+    let root = ctx.store.root();
+    let me = std::process::id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let op = ctx.store.lock_container(id)?;
+        let other = berth_image::intent::owner(root, crate::recovery::MONITOR, id)
+            .filter(|o| o.pid != me && o.alive());
+        if other.is_none() {
+            return Ok(Some(op));
+        }
+        let record = ctx.store.load(id)?;
+        if record.is_running() || record.state.restarting || Instant::now() > deadline {
+            return Ok(None);
+        }
+        drop(op);
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Tells whoever waits that the monitor could not even set up (before any container start).
@@ -280,7 +327,28 @@ impl Monitor {
             let started = Instant::now();
             let outcome = self.start_once();
             let (code, error) = match outcome {
-                Ok((pid, io)) => (self.supervise(pid, io), None),
+                Ok(None) => {
+                    // Another start won the race: the container runs, ours is a no-op.
+                    if let Some(ready) = self.ready.take() {
+                        let _ = std::fs::File::from(ready).write_all(b"0\n");
+                    }
+                    self.clients.clear();
+                    return;
+                }
+                Ok(Some((pid, io))) => {
+                    let code = self.supervise(pid, io);
+                    // The exit is known only to us until the record says it: leave it where
+                    // the next command finds it should we be killed before then.
+                    let _ = crate::record::write_atomic(
+                        &self
+                            .ctx
+                            .store
+                            .container_dir(&self.id)
+                            .join(crate::recovery::EXIT_FILE),
+                        code.to_string().as_bytes(),
+                    );
+                    (code, None)
+                }
                 Err(e) => (e.command_failure_code(), Some(e.to_string())),
             };
             if let Some(mut checker) = self.health.take() {
@@ -358,8 +426,26 @@ impl Monitor {
     }
 
     /// Mounts the rootfs if needed, creates the container with fresh stdio, starts it.
-    fn start_once(&mut self) -> Result<(i32, ContainerIo)> {
+    /// None when the container already runs (a concurrent start won).
+    fn start_once(&mut self) -> Result<Option<(i32, ContainerIo)>> {
+        // Held until the record says running: an `rm` either finished before (the record is
+        // gone, nothing is made) or waits and then finds a running container to kill.
+        let _op = self.ctx.store.lock_container(&self.id)?;
         let record = self.ctx.store.load(&self.id)?;
+        if record.is_running() {
+            return Ok(None);
+        }
+        if !crate::network::is_ready(self.ctx.store.root(), &self.id) {
+            // Its networks were given back after our caller prepared them: a stop or removal
+            // ran between. Nothing is made; the caller may start it again.
+            return Err(EngineError::state(
+                &self.id,
+                format!(
+                    "container {} was stopped or removed while it was being started",
+                    self.id
+                ),
+            ));
+        }
         self.ctx.layers.ensure_mounted(&record)?;
         let bundle = self.ctx.store.container_dir(&self.id);
         // A previous run may have left runtime state behind (killed monitor).
@@ -449,6 +535,7 @@ impl Monitor {
                 health.failing_streak = 0;
             }
             r.state.running = true;
+            r.state.dead = false;
             r.state.paused = false;
             r.state.restarting = false;
             r.state.pid = pid;
@@ -467,7 +554,7 @@ impl Monitor {
             let _ = std::fs::File::from(ready).write_all(b"0\n");
         }
         self.broadcast(attach::STARTED, &attach::i32_payload(pid), 0);
-        Ok((pid, io))
+        Ok(Some((pid, io)))
     }
 
     /// Pumps stdio and serves clients until the init `pid` exits; returns its exit code.
@@ -711,8 +798,13 @@ impl Monitor {
                 }
                 attach::SIGNAL => {
                     let sig = attach::payload_i32(&payload);
-                    // SAFETY: `pid` is our unreaped child, so the PID cannot have been reused.
-                    unsafe { libc::kill(pid, sig) };
+                    // Between runs (restart backoff) there is no init: `pid` is -1 then, and
+                    // kill(-1) would signal every process on the host. Only a real PID.
+                    if pid > 0 {
+                        // SAFETY: `pid` is our unreaped child, so the PID cannot have been
+                        // reused.
+                        unsafe { libc::kill(pid, sig) };
+                    }
                 }
                 attach::NO_RESTART => self.manually_stopped = true,
                 _ => {}
@@ -782,26 +874,32 @@ impl Monitor {
         if !self.host.auto_remove {
             let _ = self.ctx.runtime.delete(&self.id, true);
         }
-        self.ctx.store.update(&self.id, |r| {
-            r.state.running = false;
-            r.state.paused = false;
-            r.state.pid = 0;
-            r.state.exit_code = code;
-            r.state.oom_killed = oom;
-            r.state.finished_at = if error.is_some() && !r.has_been_started_before {
-                String::new()
-            } else {
-                now_rfc3339()
-            };
-            r.state.error = error.unwrap_or("").to_string();
-            // Docker: a stopped container is not healthy (no event for it).
-            if let Some(health) = &mut r.state.health {
-                health.status = crate::health::UNHEALTHY.into();
-            }
-            r.berth_monitor_pid = 0;
-            r.berth_pid_start_time = 0;
-            r.restart_count
-        })
+        self.ctx
+            .store
+            .update(&self.id, |r| {
+                r.state.running = false;
+                r.state.paused = false;
+                r.state.pid = 0;
+                r.state.exit_code = code;
+                r.state.oom_killed = oom;
+                r.state.finished_at = if error.is_some() && !r.has_been_started_before {
+                    String::new()
+                } else {
+                    now_rfc3339()
+                };
+                r.state.error = error.unwrap_or("").to_string();
+                // Docker: a stopped container is not healthy (no event for it).
+                if let Some(health) = &mut r.state.health {
+                    health.status = crate::health::UNHEALTHY.into();
+                }
+                r.berth_monitor_pid = 0;
+                r.berth_pid_start_time = 0;
+                r.restart_count
+            })
+            .inspect(|_| {
+                let dir = self.ctx.store.container_dir(&self.id);
+                let _ = std::fs::remove_file(dir.join(crate::recovery::EXIT_FILE));
+            })
     }
 
     /// After the last run: unmount (with `--rm`, remove everything), then tell everyone.
@@ -809,7 +907,12 @@ impl Monitor {
         if self.host.auto_remove {
             // The fast path in `run` failed part-way: try again, still before reporting.
             self.remove_container();
-        } else if let Ok(record) = self.ctx.store.load(&self.id) {
+        } else if let (Ok(_op), Ok(record)) = (
+            self.ctx.store.lock_container(&self.id),
+            self.ctx.store.load(&self.id),
+        ) {
+            // Under the container's lock: a concurrent start sees it stopped with its networks
+            // given back, never half of it.
             let _ = self.ctx.layers.unmount_record(&record);
             // A stopped container holds no address, port or namespace (Docker frees them too);
             // the next start brings its networks back.
@@ -1130,7 +1233,7 @@ mod tests {
         spec.set_process(Some(process));
         spec.save(&spec_path).expect("save");
         f.monitor(&id);
-        assert_eq!(f.creates(), 1);
+        assert_eq!(f.creates(), 1, "{:?}", f.fake.calls());
     }
 
     #[test]

@@ -256,6 +256,17 @@ pub fn prepare(
 /// Before a start: a container whose network was freed when it stopped gets it back (same
 /// networks, aliases and published ports; addresses may differ, as in Docker), and its
 /// `/etc/hosts` and `/etc/resolv.conf` are rewritten to match.
+/// Whether the container's networks are in place (or it needs none of its own).
+pub fn is_ready(root: &Path, id: &str) -> bool {
+    let dir = root.join("containers").join(id);
+    let host: HostConfig = std::fs::read(dir.join("hostconfig.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    matches!(mode(&host.network_mode), Mode::Host | Mode::Container(_))
+        || store(root).netns_path(id).exists()
+}
+
 pub fn ensure_ready(root: &Path, id: &str) -> Result<()> {
     let dir = root.join("containers").join(id);
     let host: HostConfig = std::fs::read(dir.join("hostconfig.json"))

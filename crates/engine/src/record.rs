@@ -234,6 +234,28 @@ impl Store {
         Ok(MetadataLock { _file: file })
     }
 
+    /// Takes container `id`'s own lock (blocking), held by whoever brings it up (its monitor,
+    /// from loading the record until the record says running) and by `rm` while it takes the
+    /// container apart: a start and a removal never interleave. Fails with "No such container"
+    /// when the container's directory is gone (removed while we waited).
+    pub fn lock_container(&self, id: &str) -> Result<MetadataLock> {
+        let path = self.container_dir(id).join(".op-lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    EngineError::NoSuchContainer(id.to_string())
+                } else {
+                    EngineError::io(&path, e)
+                }
+            })?;
+        file.lock().map_err(|e| EngineError::io(&path, e))?;
+        Ok(MetadataLock { _file: file })
+    }
+
     /// Claims `name` for `id`; fails with Docker's conflict message when taken.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         if !crate::names::valid_name(name) {
@@ -270,6 +292,20 @@ impl Store {
         {
             let _ = fs::remove_file(path);
         }
+    }
+
+    /// Every reserved name and the ID it names (including names of half-made containers).
+    pub fn names(&self) -> Vec<(String, String)> {
+        let Ok(rd) = fs::read_dir(self.names_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = fs::read_to_string(e.path()).ok()?;
+                Some((name, id.trim().to_string()))
+            })
+            .collect()
     }
 
     /// All container IDs (directory names), unsorted.
@@ -389,10 +425,29 @@ impl Store {
         let _lock = self.lock()?;
         self.release_name(record.short_name(), &record.id);
         let dir = self.container_dir(&record.id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(EngineError::io(&dir, e)),
+        // Gone in one step: a monitor or a concurrent command that still writes into the
+        // directory by its path (a lock file, a socket) now fails instead of leaving a file
+        // that makes the directory impossible to delete.
+        let grave =
+            self.containers_dir()
+                .join(format!(".removed-{}-{}", record.id, std::process::id()));
+        match fs::rename(&dir, &grave) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(EngineError::io(&dir, e)),
+        }
+        remove_grave(&grave)
+    }
+
+    /// Deletes what removals killed half-way left (`.removed-*`).
+    pub fn remove_graves(&self) {
+        let Ok(rd) = fs::read_dir(self.containers_dir()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".removed-") {
+                let _ = remove_grave(&e.path());
+            }
         }
     }
 
@@ -409,6 +464,14 @@ impl Store {
         self.save(&record)?;
         crate::events::container(&self.root, &record, "rename", &[("oldName", old_name)]);
         Ok(())
+    }
+}
+
+fn remove_grave(grave: &Path) -> Result<()> {
+    match fs::remove_dir_all(grave) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::io(grave, e)),
     }
 }
 

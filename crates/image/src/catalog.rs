@@ -522,8 +522,9 @@ impl Store {
                 break;
             }
         }
-        // Leftovers of interrupted extractions (never visible as layers) go too.
-        self.remove_orphans(std::time::Duration::from_secs(3600))?;
+        // Leftovers of interrupted extractions and removals (never visible as layers) go too,
+        // and count: `image prune` reports what it really freed.
+        reclaimed += self.sweep()?.bytes;
         Ok((events, reclaimed))
     }
 }

@@ -10,6 +10,7 @@ use crate::apply::{remove_tree, AppliedLayer};
 use crate::digest::{hex_part, random_hex_id, with_algo};
 use crate::error::{ImageError, Result};
 use crate::layers::StagedLayer;
+use crate::layers::STAGE_KIND;
 use crate::layout::{read_text_opt, write_atomic, write_plain};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
@@ -202,7 +203,12 @@ impl Store {
             if !tar_split.is_file() {
                 crate::layers::move_file(&claimed.join("tar-split.json.gz"), &tar_split).ok()?;
             }
+            // Ours now: protect it from the recovery sweep before its kept record goes.
+            let intent =
+                crate::intent::Intent::begin(&self.layout.root, STAGE_KIND, &record.cache_id)
+                    .ok()?;
             Some(StagedLayer {
+                intent: Some(intent),
                 cache_id: record.cache_id,
                 applied: AppliedLayer {
                     diff_id: record.diff_id,
@@ -213,6 +219,35 @@ impl Store {
         })();
         let _ = remove_tree(&claimed);
         result
+    }
+
+    /// Cache ids of the staged layers kept for later pulls.
+    pub(crate) fn kept_cache_ids(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.dist_dir("pulling")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| std::fs::read(e.path().join("layer.json")).ok())
+            .filter_map(|b| serde_json::from_slice::<KeptRecord>(&b).ok())
+            .map(|r| r.cache_id)
+            .collect()
+    }
+
+    /// Forgets every kept layer no live pull holds (their directories become orphans for the
+    /// sweep), and the temporaries of pulls killed while keeping or claiming one.
+    pub(crate) fn drop_unclaimed_kept_layers(&self) {
+        let Ok(rd) = std::fs::read_dir(self.dist_dir("pulling")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let held = std::fs::File::open(p.join("layer.json"))
+                .ok()
+                .is_some_and(|f| f.try_lock().is_err());
+            if !held {
+                let _ = remove_tree(&p);
+            }
+        }
     }
 
     /// Forgets the kept layer of `blob` (after it was committed or thrown away).

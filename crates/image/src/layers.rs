@@ -6,6 +6,7 @@
 use crate::apply::{apply_tar, remove_tree, AppliedLayer};
 use crate::digest::{chain_id, hex_part, random_hex_id, random_link_id, with_algo};
 use crate::error::{ImageError, Result};
+use crate::intent::Intent;
 use crate::layout::{read_text, read_text_opt, write_plain};
 use crate::store::Store;
 use std::io::Read;
@@ -38,12 +39,25 @@ pub struct LayerInfo {
     pub parent: Option<String>,
 }
 
-/// A layer extracted but not yet committed (its directory is garbage until committed).
+/// A layer extracted but not yet committed (its directory is garbage until committed). While
+/// its stager lives, an intent (`stage-<cache-id>`) keeps the recovery sweep off it.
 #[derive(Debug)]
 pub struct StagedLayer {
     pub cache_id: String,
     pub applied: AppliedLayer,
+    pub(crate) intent: Option<Intent>,
 }
+
+impl StagedLayer {
+    fn finished(mut self) {
+        if let Some(i) = self.intent.take() {
+            i.done();
+        }
+    }
+}
+
+/// Intent kind of a layer being extracted (object: its cache id).
+pub const STAGE_KIND: &str = "stage";
 
 impl Store {
     /// Metadata of the committed layer `chain_id`.
@@ -106,13 +120,23 @@ impl Store {
         tar: impl Read,
         label: &str,
     ) -> Result<StagedLayer> {
+        // The intent first: a directory that exists always has its intent visible.
+        let intent = Intent::begin(&self.layout.root, STAGE_KIND, &cache_id)?;
         let dir = self.layout.layer_dir(&cache_id);
         let diff = dir.join("diff");
-        std::fs::create_dir_all(&diff).map_err(ImageError::io("creating", &diff))?;
+        if let Err(e) = std::fs::create_dir_all(&diff) {
+            intent.done();
+            return Err(ImageError::io("creating", &diff)(e));
+        }
         match apply_tar(tar, &diff, label, &dir.join(TAR_SPLIT_STAGED)) {
-            Ok(applied) => Ok(StagedLayer { cache_id, applied }),
+            Ok(applied) => Ok(StagedLayer {
+                cache_id,
+                applied,
+                intent: Some(intent),
+            }),
             Err(e) => {
                 let _ = remove_tree(&dir);
+                intent.done();
                 Err(e)
             }
         }
@@ -128,6 +152,7 @@ impl Store {
     /// Throws a staged layer away.
     pub fn discard_staged(&self, staged: StagedLayer) {
         let _ = remove_tree(&self.layout.layer_dir(&staged.cache_id));
+        staged.finished();
     }
 
     /// The `lower` file content a child of `parent` gets: `l/<parent link>` then the parent's lowers.
@@ -204,8 +229,13 @@ impl Store {
         let mut registered = 0;
         let mut chains = Vec::new();
         let mut layers = layers.into_iter();
+        // Dropped once each layer is registered or removed (see `finished`).
+        let mut intents: Vec<Intent> = Vec::new();
         let result = (|| -> Result<()> {
-            for staged in layers.by_ref() {
+            for mut staged in layers.by_ref() {
+                if let Some(i) = staged.intent.take() {
+                    intents.push(i);
+                }
                 let chain = chain_id(
                     parent_info.as_ref().map(|p| p.chain_id.as_str()),
                     &staged.applied.diff_id,
@@ -265,17 +295,27 @@ impl Store {
             for staged in layers {
                 self.discard_staged(staged);
             }
+            intents.into_iter().for_each(Intent::done);
             return Err(e);
         }
+        intents.into_iter().for_each(Intent::done);
         // The layers exist from here on; an error now leaves them complete (and unreferenced).
         crate::layout::sync_dir(&self.layout.layerdb())?;
         crate::fault::point("layer-commit:registered");
         Ok(chains)
     }
 
-    /// Removes `overlay2/<cache-id>` and its short link.
+    /// Removes `overlay2/<cache-id>` and its short link. A `merged` directory still mounted (a
+    /// container layer whose remover was killed) is detached first, so the removal never walks
+    /// into the overlay and through it into the layers below.
     pub(crate) fn remove_layer_dir(&self, cache_id: &str) {
         let dir = self.layout.layer_dir(cache_id);
+        let merged = dir.join("merged");
+        if crate::mounts::is_mountpoint(&merged)
+            && rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH).is_err()
+        {
+            return;
+        }
         if let Ok(Some(link)) = read_text_opt(&dir.join("link")) {
             if !link.is_empty() && !link.contains('/') {
                 let _ = std::fs::remove_file(self.layout.links().join(link));

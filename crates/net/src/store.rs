@@ -801,14 +801,29 @@ impl NetStore {
             source: e,
         })?;
         let mac = crate::model::parse_mac(&ep.mac);
-        host.create_veth(
-            &ep.host_veth,
-            &ep.ifname,
-            ns.as_raw_fd(),
-            net.mtu,
-            mac,
-            Some(bridge),
-        )?;
+        // The same endpoint's previous veth (this container's, named after it) may still be
+        // on its way out: the kernel deletes a veth whose namespace died asynchronously, so a
+        // quick restart can find its name taken. It is ours: delete it and create again.
+        let mut tries = 0;
+        loop {
+            match host.create_veth(
+                &ep.host_veth,
+                &ep.ifname,
+                ns.as_raw_fd(),
+                net.mtu,
+                mac,
+                Some(bridge),
+            ) {
+                Err(NetError::Netlink { source, .. })
+                    if source.raw_os_error() == Some(libc::EEXIST) && tries < 5 =>
+                {
+                    tries += 1;
+                    host.delete_link(&ep.host_veth)?;
+                    std::thread::sleep(std::time::Duration::from_millis(5 * tries));
+                }
+                other => break other?,
+            }
+        }
 
         let _inside = netns::enter(netns_path)?;
         let mut ctr = Rtnl::open()?;

@@ -409,3 +409,62 @@ fn entrypoint_resets_inherited_cmd_and_workdir_is_relative() {
     assert_eq!(config.entrypoint.unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
     assert_eq!(config.working_dir.as_deref(), Some("/a/c"));
 }
+
+/// `FROM bb` and `n` metadata-only lines (labels that accumulate, env and exposed ports that
+/// cycle through a few names, commands, users).
+fn metadata_dockerfile(n: usize) -> String {
+    let mut df = String::from("FROM bb\n");
+    for i in 0..n {
+        let line = match i % 5 {
+            0 => format!("LABEL l{i}=v{i}\n"),
+            1 => format!("ENV K{}=v{i}\n", i % 8),
+            2 => format!("EXPOSE {}\n", 1000 + i % 100),
+            3 => format!("CMD [\"echo\", \"{i}\"]\n"),
+            _ => format!("USER u{}\n", i % 5),
+        };
+        df.push_str(&line);
+    }
+    df
+}
+
+#[test]
+fn a_run_of_metadata_steps_writes_one_image_and_costs_the_same_per_step_at_10k_as_at_1k() {
+    let mut f = Fixture::new();
+    let cache_dir = tempfile::tempdir().unwrap();
+    // The on-disk cache, as the CLI uses it: its index must not be rewritten per step.
+    f.cache = BuildCache::open(cache_dir.path()).unwrap();
+    let mut per_step = Vec::new();
+    for n in [1_000usize, 10_000] {
+        let before = f.runner.images.len();
+        let df = metadata_dockerfile(n);
+        let started = std::time::Instant::now();
+        let outcome = f.build(&df);
+        per_step.push(started.elapsed().as_secs_f64() / n as f64);
+        // The 10k file starts with the 1k one: those steps come from the cache.
+        assert_eq!(outcome.executed_steps + outcome.cached_steps, n);
+        assert_eq!(
+            f.runner.images.len(),
+            before + 1,
+            "one image per run of steps"
+        );
+        let image = &f.runner.images[&outcome.image_id];
+        assert_eq!(image.history.len(), 1 + n, "a history row per step");
+        let config = image.config.clone().unwrap_or_default();
+        let labels = config.labels.unwrap_or_default();
+        assert_eq!(labels.len(), n.div_ceil(5));
+        assert_eq!(config.user.as_deref(), Some("u4"));
+    }
+    // Linear work: the per-step cost stays flat (a quadratic builder is ~10x at 10k). The
+    // bound is loose against load noise, never a wall-clock limit.
+    assert!(
+        per_step[1] < per_step[0] * 4.0,
+        "per-step cost grew from {:.1} us at 1k to {:.1} us at 10k",
+        per_step[0] * 1e6,
+        per_step[1] * 1e6
+    );
+    // A rebuild takes every step from the cache and writes nothing.
+    let before = f.runner.images.len();
+    let again = f.build(&metadata_dockerfile(10_000));
+    assert_eq!(again.executed_steps, 0);
+    assert_eq!(f.runner.images.len(), before);
+}
