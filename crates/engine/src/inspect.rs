@@ -135,6 +135,8 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> Value {
         "LogPath": record.log_path,
         "Name": record.name,
         "RestartCount": record.restart_count,
+        // Docker lists the execs running at the moment; Berth keeps no exec records.
+        "ExecIDs": Value::Null,
         "Driver": record.driver,
         "Platform": "linux",
         "MountLabel": "",

@@ -160,6 +160,8 @@ pub struct PsColumns {
     pub mounts: String,
     pub names: String,
     pub networks: String,
+    /// Docker's `Platform` (null for an image without one recorded, as Docker shows it).
+    pub platform: Option<serde_json::Value>,
     pub ports: String,
     pub running_for: String,
     pub size: String,
@@ -224,6 +226,7 @@ impl PsRow {
                 .join(","),
             names: self.name.clone(),
             networks: self.networks.join(","),
+            platform: None,
             ports: berth_net::ports::ports_column(&self.ports),
             running_for: format!("{} ago", crate::inspect::since(&self.created)),
             size: match self.size {

@@ -61,6 +61,15 @@ impl LogSettings {
                     rotation: Rotation::default(),
                 });
             }
+            // Docker's own binary format; Berth keeps json-file only (say so, not "not found").
+            "local" => {
+                return Err(EngineError::InvalidOption {
+                    option: "--log-driver".into(),
+                    message: "the local log driver is not supported by berth: use json-file \
+                              with --log-opt max-size and max-file"
+                        .into(),
+                })
+            }
             other => {
                 return Err(EngineError::InvalidOption {
                     option: "--log-driver".into(),
@@ -863,6 +872,7 @@ mod tests {
                 .contains("compress cannot be true")
         );
         assert!(err("foo", &[]).contains("plugin \"foo\" not found"));
+        assert!(err("local", &[]).contains("not supported by berth"));
         assert_eq!(parse_human_size("1.5MB"), Some(1_500_000));
         assert_eq!(parse_human_size("10k"), Some(10_000));
         assert_eq!(parse_human_size("big"), None);
