@@ -92,9 +92,7 @@ fn docker_py_pull_volumes_and_networks() {
             s.log()
         );
         assert!(stdout.contains("networks ok"), "{stdout}");
-        for c in ["pysrv"] {
-            let _ = s.docker_out(&["rm", "-f", c]);
-        }
+        let _ = s.docker_out(&["rm", "-f", "pysrv"]);
     })
     .join()
     .expect("test thread");
