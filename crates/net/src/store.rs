@@ -962,7 +962,39 @@ impl NetStore {
         for id in &released {
             self.release_container(id)?;
         }
+        self.remove_unfinished_writes()?;
         Ok(released.into_iter().collect())
+    }
+
+    /// Removes what an endpoint write killed under the lock leaves: a `<container>.setup`
+    /// marker with no record beside it (killed between the marker and the record's rename) and
+    /// the half-written temporary files of atomic writes. Writers hold the lock, so while this
+    /// holds it nothing there is in progress.
+    fn remove_unfinished_writes(&self) -> Result<()> {
+        let _lock = self.lock()?;
+        for net in self.networks()? {
+            let dir = self.endpoint_dir(&net.id);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let stale = if let Some(container) = name.strip_suffix(".setup") {
+                    !dir.join(format!("{container}.json")).exists()
+                } else {
+                    name.starts_with('.') && name.contains(".tmp-")
+                };
+                if stale {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(NetError::io(entry.path(), e)),
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `network inspect` JSON of one network.
