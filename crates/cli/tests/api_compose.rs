@@ -3,7 +3,7 @@
 //! shows in `ps` and `logs`, and `down -v` removes containers, network and volume. All inside a
 //! throwaway network namespace that plays the host. Skips without docker-compose or ip.
 mod api_common;
-use api_common::{output_within, Service};
+use api_common::{in_throwaway_host, output_within, Service};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -24,20 +24,6 @@ volumes:
 networks:
   backend: {}
 "#;
-
-fn in_throwaway_host(body: impl FnOnce() + Send + 'static) {
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare -n");
-        let st = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .expect("ip");
-        assert!(st.success());
-        body();
-    })
-    .join()
-    .expect("test thread");
-}
 
 fn compose(s: &Service, dir: &std::path::Path, args: &[&str]) -> Output {
     let mut c = Command::new("docker-compose");

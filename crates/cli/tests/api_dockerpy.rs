@@ -53,13 +53,7 @@ fn docker_py_pull_volumes_and_networks() {
         eprintln!("skipping: docker-py, the docker CLI or ip is not installed");
         return;
     }
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare -n");
-        let lo = std::process::Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .expect("ip");
-        assert!(lo.success());
+    api_common::in_throwaway_host(|| {
         let Some(rig) = Rig::start(Default::default()) else {
             return;
         };
@@ -93,7 +87,5 @@ fn docker_py_pull_volumes_and_networks() {
         );
         assert!(stdout.contains("networks ok"), "{stdout}");
         let _ = s.docker_out(&["rm", "-f", "pysrv"]);
-    })
-    .join()
-    .expect("test thread");
+    });
 }

@@ -4,9 +4,9 @@
 //! disconnect/rm/prune` with `run --network` inside a throwaway network namespace. Skips without
 //! the docker CLI.
 mod api_common;
-use api_common::{have_docker_cli, Service};
+use api_common::{have_docker_cli, in_throwaway_host, Service};
 use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[test]
@@ -215,22 +215,6 @@ fn update_and_diff() {
     let lines: Vec<&str> = diff.lines().collect();
     assert!(lines.contains(&"A /made"), "{diff}");
     assert!(lines.contains(&"A /made/f"), "{diff}");
-}
-
-/// Runs `body` on a thread inside a new network namespace with `lo` up (it plays the host:
-/// the service and everything it starts inherit it, so no bridge or rule touches the machine).
-fn in_throwaway_host(body: impl FnOnce() + Send + 'static) {
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare -n");
-        let st = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .expect("ip");
-        assert!(st.success());
-        body();
-    })
-    .join()
-    .expect("test thread");
 }
 
 #[test]

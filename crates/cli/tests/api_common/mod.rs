@@ -212,3 +212,19 @@ pub fn have_docker_cli() -> bool {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Runs `body` on a thread inside a new network namespace with `lo` up: it plays the host, so the
+/// service and everything it starts inherit it and no bridge or rule touches the machine.
+pub fn in_throwaway_host(body: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare -n");
+        let st = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("ip");
+        assert!(st.success());
+        body();
+    })
+    .join()
+    .expect("test thread");
+}
