@@ -699,7 +699,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 engine
                     .store
                     .load(&id)
-                    .map(|r| r.is_running() || r.status() == berth_engine::Status::Restarting)
+                    .map(|r| r.log_may_grow())
                     .unwrap_or(false)
             };
             match berth_engine::logs::print_container_logs(

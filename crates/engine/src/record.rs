@@ -158,6 +158,17 @@ impl ContainerRecord {
     pub fn is_running(&self) -> bool {
         matches!(self.status(), Status::Running | Status::Paused)
     }
+
+    /// Whether the container's log may still grow, so a `logs -f` follower must keep reading:
+    /// it runs or is restarting, or its init has just exited and its monitor (the log's writer)
+    /// is still draining the pipes before it records the exit. The status reads "exited" as soon
+    /// as the init is gone, which is before its last output is in the log.
+    pub fn log_may_grow(&self) -> bool {
+        matches!(
+            self.status(),
+            Status::Running | Status::Paused | Status::Restarting
+        ) || (self.state.running && crate::procinfo::alive(self.berth_monitor_pid))
+    }
 }
 
 /// The empty time Docker shows for "never".

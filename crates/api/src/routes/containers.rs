@@ -777,13 +777,9 @@ impl std::io::Write for StreamFramer {
     }
 }
 
-/// Whether a follower must keep reading: the container runs, or its init has just exited
-/// and its monitor (the log's writer) has not yet drained the pipes and recorded the exit.
-/// The record reads "exited" as soon as the init is gone, which is before its last output is
-/// in the log.
+/// Whether a follower must keep reading (see [`ContainerRecord::log_may_grow`]).
 fn still_logging(record: &ContainerRecord) -> bool {
-    record.is_running()
-        || (record.state.running && berth_engine::procinfo::alive(record.berth_monitor_pid))
+    record.log_may_grow()
 }
 
 /// A container's logged output so far, framed for an attach client (stdcopy unless a TTY),
