@@ -497,6 +497,9 @@ async fn wait_for(state: &Arc<AppState>, id: &str, condition: &str, running_now:
     // An API start already under way (or done) reports on its own channel; otherwise wait for
     // the container to be running (started by anyone) and ask its monitor.
     let mut code = None;
+    let waited_since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let previous = api_exit(state, id).and_then(|rx| *rx.borrow());
     let finished_before = load(state).map(|r| r.state.finished_at).unwrap_or_default();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
@@ -548,8 +551,38 @@ async fn wait_for(state: &Arc<AppState>, id: &str, condition: &str, running_now:
             tick.tick().await;
         }
     }
-    code.or_else(|| load(state).map(|r| r.state.exit_code))
-        .unwrap_or(0)
+    if let Some(code) = code.or_else(|| load(state).map(|r| r.state.exit_code)) {
+        return code;
+    }
+    // Removed before anyone reported the exit (a `--rm` monitor removes the container, then
+    // logs its `die` event with the code, then reports): the code comes from that event.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let root = state.engine.store.root().to_path_buf();
+        let id2 = id.to_string();
+        let found =
+            tokio::task::spawn_blocking(move || exit_from_die_event(&root, &id2, waited_since))
+                .await
+                .ok()
+                .flatten();
+        if let Some(code) = found.or_else(|| api_exit(state, id).and_then(|rx| *rx.borrow())) {
+            return code;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return 0;
+        }
+        tick.tick().await;
+    }
+}
+
+/// The exit code of container `id`'s `die` event logged at or after `since` (nanoseconds).
+fn exit_from_die_event(root: &std::path::Path, id: &str, since: i64) -> Option<i32> {
+    let all = berth_engine::events::EventFilter::new(&[]).ok()?;
+    berth_engine::events::history(root, Some(since), None, &all)
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "container" && e.action == "die" && e.actor.id == id)
+        .and_then(|e| e.actor.attributes.get("exitCode")?.parse().ok())
 }
 
 pub async fn stop(
