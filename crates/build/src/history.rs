@@ -3,7 +3,8 @@
 //! `/bin/sh -c #(nop) WORKDIR /app`, `/bin/sh -c #(nop) COPY file:<sha256> in /dst `, and
 //! `|N K=V … /bin/sh -c <cmd>` for `RUN` with build args. Includes the bits of Go's `fmt`
 //! (`%q` of a string slice, `%v` of a slice) that text depends on.
-use crate::instruction::{format_go_duration, HealthArgs};
+use crate::instruction::HealthArgs;
+use berth_common::time::format_go_duration;
 use std::collections::BTreeMap;
 
 /// `Cmd` of a metadata step: the shell, then `#(nop) ` and the comment as its own word (the

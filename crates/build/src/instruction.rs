@@ -4,6 +4,7 @@
 //! expansion depends on the stage's state, so the builder does it while dispatching.
 use crate::error::{BuildError, Result};
 use crate::parser::{Heredoc, RawInstruction};
+use berth_common::time::parse_go_duration;
 
 /// A command's argument in exec (JSON array) or shell (string) form.
 #[derive(Debug, Clone, PartialEq)]
@@ -501,92 +502,11 @@ fn healthcheck(raw: &RawInstruction) -> std::result::Result<Option<HealthArgs>, 
     }))
 }
 
-/// Go's `time.ParseDuration` (`1h2m3.5s`, `100ms`, `0`), in nanoseconds.
-pub fn parse_go_duration(text: &str) -> Option<i64> {
-    let (negative, mut rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    let ns = total.round() as i64;
-    Some(if negative { -ns } else { ns })
-}
-
-/// Formats nanoseconds like Go's `time.Duration.String()` (`5s`, `1m30s`, `1.5s`, `0s`, `100ms`).
-pub fn format_go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let sign = if ns < 0 { "-" } else { "" };
-    let u = ns.unsigned_abs();
-    if u < 1_000 {
-        return format!("{sign}{u}ns");
-    }
-    if u < 1_000_000 {
-        return format!("{sign}{}µs", trim_fraction(u, 1_000));
-    }
-    if u < 1_000_000_000 {
-        return format!("{sign}{}ms", trim_fraction(u, 1_000_000));
-    }
-    let hours = u / 3_600_000_000_000;
-    let minutes = (u / 60_000_000_000) % 60;
-    let secs_ns = u % 60_000_000_000;
-    let mut out = sign.to_string();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&format!("{}s", trim_fraction(secs_ns, 1_000_000_000)));
-    out
-}
-
-fn trim_fraction(value: u64, unit: u64) -> String {
-    let whole = value / unit;
-    let frac = value % unit;
-    if frac == 0 {
-        return whole.to_string();
-    }
-    let digits = unit.ilog10() as usize;
-    let frac_text = format!("{frac:0digits$}");
-    format!("{whole}.{}", frac_text.trim_end_matches('0'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parser::parse;
+    use berth_common::time::format_go_duration;
 
     fn one(text: &str) -> std::result::Result<Command, String> {
         let df = parse(text, "Dockerfile").map_err(|e| e.to_string())?;

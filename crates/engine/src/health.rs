@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::options::ContainerConfig;
 use crate::record::{ContainerRecord, Store};
 use berth_common::time::now_rfc3339;
+use berth_common::time::{format_go_duration, parse_go_duration};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -200,85 +201,9 @@ impl HealthFlags {
     }
 }
 
-/// Go's `time.ParseDuration` for the units Docker's flags take (`ns us µs ms s m h`, decimals
-/// and sequences like `1m30s`); nanoseconds. Written by hand: no crate parses Go durations
-/// exactly (humantime takes other units and spaces).
-pub fn parse_go_duration(text: &str) -> Option<i64> {
-    let (negative, mut rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    let nanos = total.round() as i64;
-    Some(if negative { -nanos } else { nanos })
-}
-
-/// Go's `Duration.String()` for the timeout message (`30s`, `1.5s`, `100ms`, `1m30s`).
-pub fn format_go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".into();
-    }
-    let trim = |whole: u128, frac: u128, digits: usize| {
-        let mut text = whole.to_string();
-        if frac != 0 {
-            let f = format!("{frac:0digits$}");
-            text.push('.');
-            text.push_str(f.trim_end_matches('0'));
-        }
-        text
-    };
-    if nanos < 1_000 {
-        return format!("{nanos}ns");
-    }
-    if nanos < 1_000_000 {
-        return format!("{}µs", trim(nanos / 1_000, nanos % 1_000, 3));
-    }
-    if nanos < 1_000_000_000 {
-        return format!("{}ms", trim(nanos / 1_000_000, nanos % 1_000_000, 6));
-    }
-    let secs = nanos / 1_000_000_000;
-    let frac = nanos % 1_000_000_000;
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{}s", trim(s, frac, 9)));
-    out
+/// `d` in nanoseconds, for Go's duration text.
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 /// A container's checks in effect: the probe's command line and its timings.
@@ -501,7 +426,7 @@ impl Checker {
                 -1,
                 format!(
                     "Health check exceeded timeout ({})",
-                    format_go_duration(self.schedule.timeout)
+                    format_go_duration(nanos(self.schedule.timeout))
                 ),
             )
         } else {
@@ -652,10 +577,16 @@ mod tests {
         assert_eq!(parse_go_duration("0"), Some(0));
         assert_eq!(parse_go_duration("5"), None);
         assert_eq!(parse_go_duration("s"), None);
-        assert_eq!(format_go_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(format_go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(format_go_duration(Duration::from_millis(100)), "100ms");
-        assert_eq!(format_go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_go_duration(nanos(Duration::from_secs(30))), "30s");
+        assert_eq!(
+            format_go_duration(nanos(Duration::from_millis(1500))),
+            "1.5s"
+        );
+        assert_eq!(
+            format_go_duration(nanos(Duration::from_millis(100))),
+            "100ms"
+        );
+        assert_eq!(format_go_duration(nanos(Duration::from_secs(90))), "1m30s");
     }
 
     #[test]
