@@ -527,15 +527,7 @@ pub fn restore(
         .map(absolute)
         .unwrap_or(image.clone());
     make_dir(&work)?;
-    make_dir(&rt.root)?;
-    let dir = rt.dir(id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(RuntimeError::AlreadyExists { id: id.to_owned() })
-        }
-        Err(e) => return Err(RuntimeError::io(&dir, e)),
-    }
+    let dir = rt.claim_state_dir(id)?;
     let mut cleanup = RestoreCleanup {
         dir: Some(dir.clone()),
         cgroup: None,

@@ -76,22 +76,7 @@ pub fn create(
             "cannot allocate tty if runc will detach without setting console socket".into(),
         ));
     }
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&rt.root)
-            .map_err(|e| RuntimeError::io(&rt.root, e))?;
-    }
-    let dir = rt.root.join(id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(RuntimeError::AlreadyExists { id: id.to_owned() })
-        }
-        Err(e) => return Err(RuntimeError::io(&dir, e)),
-    }
+    let dir = rt.claim_state_dir(id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
         cgroup: None,

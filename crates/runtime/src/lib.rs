@@ -103,6 +103,25 @@ impl Runtime {
         self.root.join(id)
     }
 
+    /// Makes the state root (0700) and claims `id`'s state directory in it: the create (or
+    /// restore) that makes the directory owns the id; any other gets `AlreadyExists`.
+    pub(crate) fn claim_state_dir(&self, id: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(|e| RuntimeError::io(&self.root, e))?;
+        let dir = self.dir(id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(RuntimeError::AlreadyExists { id: id.to_owned() })
+            }
+            Err(e) => Err(RuntimeError::io(&dir, e)),
+        }
+    }
+
     /// Creates the container; the init waits for [`Runtime::start`]. The init is a child of the
     /// calling process; the returned `pid` is always its pid.
     pub fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<ContainerState> {
