@@ -178,9 +178,10 @@ pub fn wait_child_timeout(pid: i32, timeout: Duration) -> io::Result<Option<i32>
     wait_child(pid).map(Some)
 }
 
-/// Reads `source` (a pipe or socket whose writer this process does not control) until `done`
-/// holds for what was read so far or the writer closes it, failing with `TimedOut` when
-/// `timeout` passes first. Returns everything read.
+/// Reads `source` (a pipe, socket or terminal master whose writer this process does not
+/// control) until `done` holds for what was read so far or the writer closes it (end of file,
+/// or EIO: a terminal master whose other side closed), failing with `TimedOut` when `timeout`
+/// passes first. Returns everything read.
 pub fn read_until(
     source: &impl AsFd,
     timeout: Duration,
@@ -214,7 +215,7 @@ pub fn read_until(
             Err(e) => return Err(e.into()),
         }
         match rustix::io::read(source, &mut buf) {
-            Ok(0) => break,
+            Ok(0) | Err(rustix::io::Errno::IO) => break,
             Ok(n) => text.extend_from_slice(&buf[..n]),
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
             Err(e) => return Err(e.into()),

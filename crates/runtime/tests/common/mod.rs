@@ -219,36 +219,8 @@ pub fn accept_within(
 /// Everything a container writes to its terminal (`master`) until the slave side closes
 /// (EOF or EIO), failing the test when that takes longer than `timeout`. `\r` removed.
 pub fn read_tty_until_closed(master: &impl rustix::fd::AsFd, timeout: Duration) -> String {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        assert!(
-            !left.is_zero(),
-            "terminal still open after {timeout:?}; read so far: {:?}",
-            String::from_utf8_lossy(&out)
-        );
-        let mut fds = [rustix::event::PollFd::new(
-            master,
-            rustix::event::PollFlags::IN,
-        )];
-        let ts = rustix::event::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
-        match rustix::event::poll(&mut fds, Some(&ts)) {
-            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-            Ok(_) => {}
-            Err(e) => panic!("poll: {e}"),
-        }
-        match rustix::io::read(master, &mut buf) {
-            Ok(0) | Err(rustix::io::Errno::IO) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
-            Err(e) => panic!("reading the terminal: {e}"),
-        }
-    }
+    let out = berth_runtime::sys::read_until(master, timeout, |_| false)
+        .unwrap_or_else(|e| panic!("terminal not closed: {e}"));
     String::from_utf8_lossy(&out).replace('\r', "")
 }
 
