@@ -35,7 +35,8 @@
 //! (the per-container keeper, on a narrow `MonitorContext`: store, runtime, layers),
 //! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
 //! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file and local
-//! drivers; `local_log` is the local format's records), `exec`, `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
+//! drivers; `local_log` is the local format's records), `exec` (+ `detached_exec`, the waiter
+//! that records a detached exec's end), `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
 //! filters and typed `PsRow`s, unreadable records reported), `template` (`--format`), `stats`, `namespaces` (`berth ns`),
 //! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
 //! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
@@ -60,6 +61,7 @@ pub mod client;
 pub mod container_fs;
 pub mod deferred_free;
 pub mod detach_keys;
+pub mod detached_exec;
 pub mod diff;
 pub mod error;
 pub mod events;
