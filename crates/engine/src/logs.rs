@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 mod reader;
 mod writer;
 pub use reader::{parse_since, print_container_logs, print_logs, LogOptions};
-use writer::rotated;
 pub use writer::{parse_human_size, LogSettings, LogWriter, Rotation};
+use writer::{rotated, MAX_LINE};
 
 /// One line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

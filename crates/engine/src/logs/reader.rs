@@ -231,6 +231,149 @@ impl OldFile {
     }
 }
 
+/// A file of the log's rotation chain, opened: what is read from it no longer depends on the
+/// names the writer moves it through.
+pub(super) struct HeldFile {
+    path: PathBuf,
+    file: File,
+    gz: bool,
+    ino: u64,
+}
+
+impl HeldFile {
+    /// Every entry passing the filters, in order, to `each`.
+    fn stream(&self, opts: &LogOptions, each: impl FnMut(LogEntry)) -> Result<()> {
+        let mut offset = 0;
+        if self.gz {
+            let mut reader =
+                BufReader::new(flate2::read::GzDecoder::new(ReadAt::start(&self.file)));
+            read_complete_entries(&mut reader, &self.path, &mut offset, opts, each)
+        } else {
+            let mut reader = BufReader::new(ReadAt::start(&self.file));
+            read_complete_entries(&mut reader, &self.path, &mut offset, opts, each)
+        }
+    }
+
+    /// Its first line (decompressed), if it has a complete one.
+    fn first_line(&self) -> Option<Vec<u8>> {
+        if self.gz {
+            first_line_of(flate2::read::GzDecoder::new(ReadAt::start(&self.file)))
+        } else {
+            first_line_of(ReadAt::start(&self.file))
+        }
+    }
+}
+
+/// Reads a file from a position of its own (`pread`), leaving the descriptor's offset alone, so
+/// one opened file can be read more than once.
+pub(super) struct ReadAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl<'a> ReadAt<'a> {
+    fn start(file: &'a File) -> Self {
+        ReadAt { file, pos: 0 }
+    }
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// The first complete line read from `from`'s start (at most one entry's worth of bytes).
+pub(super) fn first_line_of(from: impl Read) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut limited = BufReader::new(from.take(4 * MAX_LINE as u64));
+    limited.read_until(b'\n', &mut line).ok()?;
+    line.ends_with(b"\n").then_some(line)
+}
+
+/// The rotated files as they are now, `.1` first, opened. A missing number is passed over
+/// once (a rotation in progress moves the files up one at a time, oldest first); two in a row
+/// end the chain.
+pub(super) fn open_chain(path: &Path) -> Result<Vec<HeldFile>> {
+    let mut chain = Vec::new();
+    let mut missing = 0;
+    for n in 1.. {
+        let mut found = false;
+        for gz in [false, true] {
+            let name = rotated(path, n, gz);
+            match File::open(&name) {
+                Ok(file) => {
+                    let ino = file
+                        .metadata()
+                        .map_err(|e| EngineError::io(&name, e))?
+                        .ino();
+                    chain.push(HeldFile {
+                        path: name,
+                        file,
+                        gz,
+                        ino,
+                    });
+                    found = true;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(EngineError::io(&name, e)),
+            }
+        }
+        missing = if found { 0 } else { missing + 1 };
+        if missing == 2 {
+            break;
+        }
+    }
+    Ok(chain)
+}
+
+pub(super) fn inode_of(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// After the file `held` was rotated: the files rotated after it, oldest first, and the new live
+/// file, all opened. The writer (another process) may rotate again at any moment, so the chain is
+/// opened, then checked name by name, and taken again until nothing moved in between; `held` is
+/// found in it by inode, or by its first line once gzipped. When it is not there any more (gone
+/// past `max-file`), every rotated file is newer than it.
+pub(super) fn files_after(path: &Path, held: &File) -> Result<(Vec<HeldFile>, File)> {
+    let held_ino = held.metadata().map_err(|e| EngineError::io(path, e))?.ino();
+    let held_first = first_line_of(ReadAt::start(held));
+    for _ in 0..10_000 {
+        let live = match File::open(path) {
+            Ok(f) => f,
+            // Between the rename of the live file and the creation of the next one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            Err(e) => return Err(EngineError::io(path, e)),
+        };
+        let live_ino = live.metadata().map_err(|e| EngineError::io(path, e))?.ino();
+        let mut chain = open_chain(path)?;
+        let still = inode_of(path) == Some(live_ino)
+            && chain.iter().all(|h| inode_of(&h.path) == Some(h.ino));
+        if !still {
+            continue;
+        }
+        let ours = chain.iter().position(|h| {
+            h.ino == held_ino || (h.gz && held_first.is_some() && h.first_line() == held_first)
+        });
+        if let Some(k) = ours {
+            chain.truncate(k);
+        }
+        chain.reverse();
+        return Ok((chain, live));
+    }
+    Err(EngineError::io(
+        path,
+        std::io::Error::other("the log kept rotating while it was being followed"),
+    ))
+}
+
 /// Prints the log at `path` (its rotated files first); with `follow`, keeps printing new
 /// entries, through rotations, until `still_running` says the container stopped (then prints
 /// what is left and returns).
@@ -310,19 +453,13 @@ pub fn print_logs(
                 read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
                     emit(&entry, opts, stdout, stderr)
                 })?;
-                let newer = old_files(path);
-                let ours = newer.iter().position(|f| {
-                    !f.gz && std::fs::metadata(&f.path).is_ok_and(|m| m.ino() == inode)
-                });
-                if let Some(k) = ours {
-                    for old in newer[..k].iter().rev() {
-                        old.stream(opts, |entry| emit(&entry, opts, stdout, stderr))?;
-                    }
+                let (newer, live) = files_after(path, reader.get_ref())?;
+                for held in newer {
+                    held.stream(opts, |entry| emit(&entry, opts, stdout, stderr))?;
                 }
-                let file = File::open(path).map_err(|e| EngineError::io(path, e))?;
-                inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
+                inode = live.metadata().map(|m| m.ino()).unwrap_or(0);
                 offset = 0;
-                reader = BufReader::new(file);
+                reader = BufReader::new(live);
                 continue;
             }
             // Truncated (`max-file=1`): start over at its beginning.
