@@ -349,7 +349,7 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
     }
     if root.join("network").exists() {
         berth_engine::network::collect_garbage(root);
-        let networks = berth_engine::network::store(root).prune()?;
+        let networks = berth_engine::network::prune(root)?;
         if !networks.is_empty() {
             println!("Deleted Networks:");
             networks.iter().for_each(|n| println!("{n}"));

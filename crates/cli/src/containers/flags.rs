@@ -129,6 +129,9 @@ pub struct CreateFlags {
     /// IPv4 address (e.g., 172.30.100.104).
     #[arg(long = "ip")]
     pub(super) ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33), on a user network with IPv6.
+    #[arg(long = "ip6")]
+    pub(super) ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
     #[arg(long = "mac-address")]
     pub(super) mac_address: Option<String>,
@@ -348,6 +351,7 @@ impl CreateFlags {
                 extra_networks: self.network.iter().skip(1).cloned().collect(),
                 aliases: self.network_alias.clone(),
                 ip: self.ip.clone(),
+                ip6: self.ip6.clone(),
                 mac_address: self.mac_address.clone(),
             },
             healthcheck,

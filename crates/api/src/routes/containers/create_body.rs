@@ -140,12 +140,16 @@ pub(super) fn networking_options(body: &Value, host: &mut HostConfig) -> Network
             continue;
         }
         out.aliases = string_list(endpoint.get("Aliases")).unwrap_or_default();
-        out.ip = endpoint
-            .get("IPAMConfig")
-            .and_then(|c| c.get("IPv4Address"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let ipam = |key: &str| {
+            endpoint
+                .get("IPAMConfig")
+                .and_then(|c| c.get(key))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        out.ip = ipam("IPv4Address");
+        out.ip6 = ipam("IPv6Address");
         out.mac_address = endpoint
             .get("MacAddress")
             .and_then(Value::as_str)
