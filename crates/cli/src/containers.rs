@@ -456,6 +456,7 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
         &PS_COLUMNS[..PS_COLUMNS.len() - 1]
     };
     let table = crate::render::Table {
+        go_type: "*formatter.ContainerContext",
         columns: shown,
         headers: &[
             ("CreatedAt", "CREATED AT"),
@@ -590,6 +591,7 @@ fn stats(
         .map(|r| serde_json::to_value(berth_engine::stats::stats_row(r)))
         .collect::<Result<_, _>>()?;
     let table = crate::render::Table {
+        go_type: "*container.statsContext",
         columns: &[
             ("CONTAINER ID", "ID"),
             ("NAME", "Name"),

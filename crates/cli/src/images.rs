@@ -72,6 +72,9 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
     match result {
         Ok(code) => Ok(code),
         Err(e) => {
+            if let Some(code) = crate::render::report_format_error(&e) {
+                return Ok(code);
+            }
             eprintln!("Error: {e:#}");
             Ok(1)
         }
@@ -193,6 +196,7 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
         ]
     };
     let table = crate::render::Table {
+        go_type: "*formatter.imageContext",
         columns,
         headers: IMAGE_HEADERS,
     };
@@ -361,6 +365,7 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let table = crate::render::Table {
+        go_type: "*image.historyContext",
         columns: &[
             ("IMAGE", "ID"),
             ("CREATED", "CreatedSince"),
