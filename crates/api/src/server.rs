@@ -99,6 +99,8 @@ pub fn serve(opts: ServiceOptions) -> Result<(), ServiceError> {
         .build()
         .map_err(ServiceError::Runtime)?;
     let state = Arc::new(AppState::new(&opts.root));
+    // Before the first request: what a killed command (or a killed earlier service) left.
+    state.recover();
     runtime.block_on(async move {
         let mut listeners = Vec::new();
         for (l, path) in unix_std {
@@ -213,7 +215,16 @@ where
     let _busy = state.activity.enter();
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let router = router.clone();
-        async move { Ok::<_, std::convert::Infallible>(dispatch(router, req).await) }
+        let state = state.clone();
+        async move {
+            if wants_recovery(req.uri().path()) {
+                let state = state.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || state.recover()).await {
+                    tracing::warn!("recovery pass: {e}");
+                }
+            }
+            Ok::<_, std::convert::Infallible>(dispatch(router, req).await)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(io, service)
@@ -221,6 +232,13 @@ where
     if let Err(e) = conn.await {
         tracing::debug!("connection: {e}");
     }
+}
+
+/// Whether the recovery pass runs before this request, as it runs before every CLI command
+/// (so `ps` and `inspect` through the API say what the CLI's say): every path but the
+/// liveness probes clients send in bursts.
+fn wants_recovery(path: &str) -> bool {
+    !(path.ends_with("/_ping") || path.ends_with("/version"))
 }
 
 /// Strips the version prefix, routes, and stamps Docker's headers on the answer.

@@ -19,6 +19,9 @@ pub struct AppState {
     pub execs: crate::routes::exec::ExecTable,
     /// Attach clients waiting for their container's start.
     pending: Mutex<HashMap<String, PendingAttach>>,
+    /// One recovery pass at a time within the service (other processes' passes are safe
+    /// against it, as two CLI commands' are).
+    recovering: Mutex<()>,
 }
 
 /// An attach request on a container that is not running yet: the hijacked connection (once the
@@ -40,6 +43,20 @@ impl AppState {
             exits: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            recovering: Mutex::new(()),
+        }
+    }
+
+    /// The store's recovery pass (`berth_engine::recovery::recover`), which every CLI command
+    /// runs first: what a killed command or monitor left is rolled forward or back. The
+    /// service runs it when it starts and before every request that may change the store, so
+    /// a long-running service acts on what was cut short while it ran, as the next CLI command
+    /// would. Cheap (two directory listings) when nothing was. Blocking: call off the async
+    /// workers.
+    pub fn recover(&self) {
+        let _one = self.recovering.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = berth_engine::recovery::recover(&self.engine) {
+            tracing::warn!("recovery of {}: {e}", self.root.display());
         }
     }
 

@@ -56,6 +56,9 @@ pub enum NetworkVerb {
         /// IPv4 address.
         #[arg(long)]
         ip: Option<String>,
+        /// IPv6 address.
+        #[arg(long)]
+        ip6: Option<String>,
         network: String,
         container: String,
     },
@@ -154,7 +157,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 options: key_values(&args.opt),
                 labels: key_values(&args.label),
             };
-            match store.create(&req) {
+            match network::create(root, &req) {
                 Ok(net) => {
                     println!("{}", net.id);
                     Ok(0)
@@ -214,7 +217,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     });
                     continue;
                 }
-                match store.remove(n) {
+                match network::remove(root, n) {
                     Ok(_) => println!("{n}"),
                     Err(e) => code = daemon_error(e),
                 }
@@ -222,7 +225,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
             Ok(code)
         }
         NetworkVerb::Prune { force: _ } => {
-            let removed = store.prune()?;
+            let removed = network::prune(root)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for n in removed {
@@ -234,6 +237,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
         NetworkVerb::Connect {
             alias,
             ip,
+            ip6,
             network: net,
             container,
         } => {
@@ -248,6 +252,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 &net,
                 &alias,
                 ip.as_deref(),
+                ip6.as_deref(),
             ) {
                 Ok(_) => Ok(0),
                 Err(e) => Ok(daemon_error(e)),

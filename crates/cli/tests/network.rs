@@ -780,11 +780,129 @@ fn ipv6_network_gives_containers_v6_addresses_routes_and_hosts_entries() {
         assert!(seen.contains("fd00:5e::2/64"), "{seen}");
         assert!(seen.contains("default via fd00:5e::1"), "{seen}");
         assert!(seen.ends_with("10.56.0.2\tsix\nfd00:5e::2\tsix"), "{seen}");
-        let id = env.ok(&["run", "-d", "--network", "v6net", "busybox", "sleep", "60"]);
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "six6",
+            "--network",
+            "v6net",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
         let v6 = env.inspect(&id, "{{.NetworkSettings.Networks.v6net.GlobalIPv6Address}}");
         let gw6 = env.inspect(&id, "{{.NetworkSettings.Networks.v6net.IPv6Gateway}}");
         assert_eq!((v6.as_str(), gw6.as_str()), ("fd00:5e::2", "fd00:5e::1"));
+        // The embedded resolver answers on the IPv6 gateway too.
+        let found = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "v6net",
+            "busybox",
+            "nslookup",
+            "six6",
+            "fd00:5e::1",
+        ]);
+        assert!(found.contains("fd00:5e::2"), "{found}");
+        // --ip6 picks the container's IPv6 address; a taken one is refused, leaving nothing.
+        let eth0 = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "v6net",
+            "--ip6",
+            "fd00:5e::42",
+            "busybox",
+            "ip",
+            "-o",
+            "-6",
+            "addr",
+            "show",
+            "eth0",
+        ]);
+        assert!(eth0.contains("fd00:5e::42/64"), "{eth0}");
+        let out = env.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "v6net",
+            "--ip6",
+            "fd00:5e::2",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("fd00:5e::2 is already in use"),
+            "{}",
+            stderr(&out)
+        );
         env.ok(&["rm", "-f", &id]);
         nothing_left(&env);
+    });
+}
+
+#[test]
+fn network_events_are_recorded_in_dockers_shape() {
+    in_throwaway_host(|| {
+        let env = NetEnv::new("net-events");
+        let net_id = env.ok(&["network", "create", "evnet"]);
+        let id = env.ok(&["run", "-d", "--network", "evnet", "busybox", "sleep", "60"]);
+        env.ok(&["network", "connect", "bridge", &id]);
+        env.ok(&["network", "disconnect", "bridge", &id]);
+        env.ok(&["rm", "-f", &id]);
+        env.ok(&["network", "rm", "evnet"]);
+        let seen = env.ok(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "-f",
+            "network=evnet",
+            "--format",
+            "{{json .}}",
+        ]);
+        let events: Vec<serde_json::Value> = seen
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let actions: Vec<&str> = events
+            .iter()
+            .map(|e| e["Action"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            actions,
+            ["create", "connect", "disconnect", "destroy"],
+            "{seen}"
+        );
+        for e in &events {
+            assert_eq!(e["Type"], "network", "{e}");
+            assert_eq!(e["Actor"]["ID"], net_id.as_str(), "{e}");
+            assert_eq!(e["Actor"]["Attributes"]["name"], "evnet", "{e}");
+            assert_eq!(e["Actor"]["Attributes"]["type"], "bridge", "{e}");
+            assert_eq!(e["scope"], "local", "{e}");
+            assert!(e.get("status").is_none(), "{e}");
+        }
+        for e in &events[1..3] {
+            assert_eq!(e["Actor"]["Attributes"]["container"], id.as_str(), "{e}");
+        }
+        // `network connect`/`disconnect` on the default bridge, each recorded once.
+        let bridge = env.ok(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "-f",
+            "type=network",
+            "-f",
+            "network=bridge",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.container}}",
+        ]);
+        assert_eq!(bridge, format!("connect {id}\ndisconnect {id}"));
     });
 }

@@ -143,8 +143,6 @@ pub enum EngineError {
     },
     #[error("building the OCI spec: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
-    #[error("template {template}: {reason}")]
-    Template { template: String, reason: String },
     #[error("--init: no static init (tini-static / docker-init) found on this host")]
     NoInit,
     #[error("the built-in hello image is unavailable: this berth was built without a static hello program")]

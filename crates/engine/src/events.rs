@@ -241,7 +241,10 @@ impl EventFilter {
                 }
                 "label" => crate::volumes::label_matches(Some(&e.actor.attributes), v),
                 "volume" => e.kind == "volume" && e.actor.id == *v,
-                "network" => e.kind == "network" && e.actor.id == *v,
+                "network" => {
+                    e.kind == "network"
+                        && (e.actor.id == *v || e.actor.attributes.get("name") == Some(v))
+                }
                 "scope" => e.scope == *v,
                 _ => false,
             })

@@ -36,7 +36,7 @@
 //! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
 //! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file), `exec`,
 //! `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
-//! filters and typed `PsRow`s, unreadable records reported), `template` (`--format`), `stats`, `namespaces` (`berth ns`),
+//! filters and typed `PsRow`s, unreadable records reported), `stats`, `namespaces` (`berth ns`),
 //! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
 //! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
 //! move of a container's init), `deferred_free` (block freeing after the client is answered),
@@ -89,7 +89,6 @@ pub mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;
-pub mod template;
 pub mod update;
 pub mod users;
 pub mod volumes;

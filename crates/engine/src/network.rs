@@ -203,6 +203,8 @@ pub struct RequestedNetwork {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
     #[serde(default)]
     pub mac: Option<String>,
 }
@@ -240,6 +242,7 @@ pub fn prepare(
             network: first,
             aliases: net_opts.aliases.clone(),
             ip: net_opts.ip.clone(),
+            ip6: net_opts.ip6.clone(),
             mac: net_opts.mac_address.clone(),
         })
         .chain(net_opts.extra_networks.iter().map(|n| RequestedNetwork {
@@ -376,6 +379,7 @@ fn bring_up(
                 ),
                 None => None,
             };
+            let ip6 = req.ip6.as_deref().map(parse_ip6).transpose()?;
             let mac = match &req.mac {
                 Some(m) => Some(berth_net::model::parse_mac(m).ok_or_else(|| {
                     EngineError::InvalidFlag {
@@ -393,6 +397,7 @@ fn bring_up(
                     container_name: name.into(),
                     network: req.network.clone(),
                     ip,
+                    ip6,
                     mac,
                     aliases: req.aliases.clone(),
                     ports: if i == 0 { ports.clone() } else { Vec::new() },
@@ -405,6 +410,9 @@ fn bring_up(
     if let Err(e) = attached {
         let _ = net_store.release_container(id);
         return Err(e);
+    }
+    for ep in &endpoints {
+        network_event(root, "connect", &ep.network_id, &ep.network_name, Some(id));
     }
     let own_ips: Vec<std::net::IpAddr> = endpoints
         .first()
@@ -470,7 +478,16 @@ pub fn release(root: &Path, id: &str) -> Result<()> {
     if !root.join("network").exists() {
         return Ok(());
     }
-    store(root).release_container(id).map_err(EngineError::from)
+    for ep in store(root).release_container(id)? {
+        network_event(
+            root,
+            "disconnect",
+            &ep.network_id,
+            &ep.network_name,
+            Some(id),
+        );
+    }
+    Ok(())
 }
 
 /// `network disconnect`: the container leaves one network (now and on later starts).
@@ -482,8 +499,57 @@ pub fn disconnect(root: &Path, id: &str, network: &str) -> Result<()> {
     save_requested(root, id, &requested)?;
     match store(root).detach(id, &net.id) {
         Err(berth_net::NetError::NotConnected { .. }) if requested.len() < before => Ok(()),
-        other => Ok(other?),
+        Err(e) => Err(e.into()),
+        Ok(()) => {
+            network_event(root, "disconnect", &net.id, &net.name, Some(id));
+            Ok(())
+        }
     }
+}
+
+/// Records a network event as Docker's daemon logs it: the network's id as the actor, its name
+/// and driver type, and the container for `connect`/`disconnect`.
+fn network_event(root: &Path, action: &str, id: &str, name: &str, container: Option<&str>) {
+    let mut attrs = vec![("name", name.to_string()), ("type", "bridge".to_string())];
+    if let Some(container) = container {
+        attrs.push(("container", container.to_string()));
+    }
+    crate::events::other(root, "network", action, id, &attrs);
+}
+
+/// `network create`: makes the network and records its `create` event.
+pub fn create(root: &Path, req: &berth_net::CreateNetwork) -> Result<berth_net::NetworkRecord> {
+    let net = store(root).create(req)?;
+    network_event(root, "create", &net.id, &net.name, None);
+    Ok(net)
+}
+
+/// `network rm`: removes one unused network and records its `destroy` event (Docker's action
+/// for a removed local network).
+pub fn remove(root: &Path, key: &str) -> Result<berth_net::NetworkRecord> {
+    let net = store(root).remove(key)?;
+    network_event(root, "destroy", &net.id, &net.name, None);
+    Ok(net)
+}
+
+/// `network prune`: removes every unused user network (names returned), each with its
+/// `destroy` event.
+pub fn prune(root: &Path) -> Result<Vec<String>> {
+    let net_store = store(root);
+    let before = net_store.networks()?;
+    let removed = net_store.prune()?;
+    for net in before.iter().filter(|n| removed.contains(&n.name)) {
+        network_event(root, "destroy", &net.id, &net.name, None);
+    }
+    Ok(removed)
+}
+
+fn parse_ip6(ip6: &str) -> Result<std::net::Ipv6Addr> {
+    ip6.parse().map_err(|_| EngineError::InvalidFlag {
+        flag: "--ip6".into(),
+        value: ip6.into(),
+        reason: "not an IPv6 address".into(),
+    })
 }
 
 /// The endpoints of container `id` (eth0 first).
@@ -578,6 +644,7 @@ pub fn connect(
     network: &str,
     aliases: &[String],
     ip: Option<&str>,
+    ip6: Option<&str>,
 ) -> Result<Option<EndpointRecord>> {
     let host: HostConfig = std::fs::read(root.join("containers").join(id).join("hostconfig.json"))
         .ok()
@@ -600,6 +667,7 @@ pub fn connect(
         ),
         None => None,
     };
+    let ip6 = ip6.map(parse_ip6).transpose()?;
     if network == berth_net::DEFAULT_NETWORK {
         store(root).ensure_default()?;
     }
@@ -624,6 +692,7 @@ pub fn connect(
                 container_name: name.into(),
                 network: net.id.clone(),
                 ip,
+                ip6,
                 mac: None,
                 aliases: aliases.to_vec(),
                 ports: Vec::new(),
@@ -635,9 +704,13 @@ pub fn connect(
         network: net.name.clone(),
         aliases: aliases.to_vec(),
         ip: ip.map(|i| i.to_string()),
+        ip6: ip6.map(|i| i.to_string()),
         mac: None,
     });
     save_requested(root, id, &requested)?;
+    if attached.is_some() {
+        network_event(root, "connect", &net.id, &net.name, Some(id));
+    }
     Ok(attached)
 }
 

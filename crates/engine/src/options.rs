@@ -132,12 +132,14 @@ pub struct HostConfig {
 }
 
 /// Per-container network settings beyond `NetworkMode` (Docker's `NetworkingConfig`): the
-/// further `--network`s, and `--network-alias`, `--ip`, `--mac-address` for the first one.
+/// further `--network`s, and `--network-alias`, `--ip`, `--ip6`, `--mac-address` for the first
+/// one.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkingOptions {
     pub extra_networks: Vec<String>,
     pub aliases: Vec<String>,
     pub ip: Option<String>,
+    pub ip6: Option<String>,
     pub mac_address: Option<String>,
 }
 

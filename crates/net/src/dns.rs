@@ -229,13 +229,26 @@ fn forward(packet: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
 }
 
 /// The resolver's main loop (the hidden entry point calls this); returns when the network is gone.
+/// It listens on the gateway's IPv4 address and, on a network with IPv6, on the IPv6 gateway too
+/// (a second thread, same answers).
 pub fn serve(state_dir: &Path, network_id: &str) -> Result<()> {
-    let store = crate::store::NetStore::new(state_dir.parent().unwrap_or(Path::new("/")));
+    let root = state_dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let store = crate::store::NetStore::new(&root);
     let net = store.find(network_id)?;
-    let socket = UdpSocket::bind((net.gateway, 53)).map_err(|e| NetError::Resolver {
-        network: net.name.clone(),
-        reason: format!("listening on {}:53: {e}", net.gateway),
-    })?;
+    let bind = |ip: IpAddr| {
+        UdpSocket::bind((ip, 53)).map_err(|e| NetError::Resolver {
+            network: net.name.clone(),
+            reason: format!("listening on {}: {e}", SocketAddr::from((ip, 53))),
+        })
+    };
+    let socket = bind(IpAddr::V4(net.gateway))?;
+    if let Some(gateway6) = net.gateway6 {
+        let socket6 = bind(IpAddr::V6(gateway6))?;
+        let net6 = net.clone();
+        std::thread::spawn(move || {
+            let _ = serve_on(&crate::store::NetStore::new(&root), &net6, socket6);
+        });
+    }
     serve_on(&store, &net, socket)
 }
 

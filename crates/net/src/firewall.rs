@@ -1,8 +1,9 @@
 //! Berth's nftables table `inet berth`, and only it. The whole table is a function of the network
 //! and endpoint records: every change rebuilds it in one atomic batch (`add table; delete table;
-//! add table; …`) sent straight to the kernel over nf_tables netlink ([`crate::nfnetlink`]), so
-//! rules can never drift from the records, a crash leaves nothing that the next sync does not put
-//! right, and no `nft` program is needed. The host's other tables are never read or written.
+//! add table; …`) sent straight to the kernel over nf_tables netlink through libnftnl
+//! ([`crate::nf_tables`]), so rules can never drift from the records, a crash leaves nothing that
+//! the next sync does not put right, and no `nft` program is needed. The host's other tables are
+//! never read or written.
 //!
 //! A sync runs when a network is created or removed and when a container with published ports
 //! comes or goes; a plain `run` on an existing network needs none.
@@ -10,22 +11,17 @@ use std::net::Ipv4Addr;
 
 use crate::error::{NetError, Result};
 use crate::model::{EndpointRecord, NetworkRecord};
-use crate::nfnetlink::{Chain, Expr, Hook, Rule, Table};
+use crate::nf_tables::{Chain, Expr, Field, Hook, HookPoint, MetaKey, Rule, Table};
 use crate::ports::Protocol;
 
 const TABLE: &str = "berth";
 
-/// Offsets of the IPv4 and IPv6 source and destination addresses in the network header.
-const IP_SADDR: u32 = 12;
-const IP_DADDR: u32 = 16;
-const IP6_SADDR: u32 = 8;
-
-fn base_chain(name: &str, kind: &'static str, hooknum: i32, priority: i32) -> Chain {
+fn base_chain(name: &str, nat: bool, point: HookPoint, priority: i32) -> Chain {
     Chain {
         name: name.into(),
         hook: Some(Hook {
-            kind,
-            hooknum,
+            nat,
+            point,
             priority,
         }),
     }
@@ -40,28 +36,28 @@ fn rule(chain: &str, parts: Vec<Vec<Expr>>) -> Rule {
 }
 
 fn iif(name: &str) -> Vec<Expr> {
-    Expr::ifname(libc::NFT_META_IIFNAME, false, name).to_vec()
+    Expr::ifname(MetaKey::IifName, false, name).to_vec()
 }
 fn oif(name: &str) -> Vec<Expr> {
-    Expr::ifname(libc::NFT_META_OIFNAME, false, name).to_vec()
+    Expr::ifname(MetaKey::OifName, false, name).to_vec()
 }
 fn not_iif(name: &str) -> Vec<Expr> {
-    Expr::ifname(libc::NFT_META_IIFNAME, true, name).to_vec()
+    Expr::ifname(MetaKey::IifName, true, name).to_vec()
 }
 fn not_oif(name: &str) -> Vec<Expr> {
-    Expr::ifname(libc::NFT_META_OIFNAME, true, name).to_vec()
+    Expr::ifname(MetaKey::OifName, true, name).to_vec()
 }
 fn ipv4() -> Vec<Expr> {
     Expr::nfproto(libc::NFPROTO_IPV4).to_vec()
 }
 fn v4_saddr_in(net: &ipnet::Ipv4Net) -> Vec<Expr> {
-    Expr::addr_in(IP_SADDR, &net.network().octets(), net.prefix_len())
+    Expr::addr_in(Field::Ip4Saddr, &net.network().octets(), net.prefix_len())
 }
 fn ipv6() -> Vec<Expr> {
     Expr::nfproto(libc::NFPROTO_IPV6).to_vec()
 }
 fn v6_saddr_in(net: &ipnet::Ipv6Net) -> Vec<Expr> {
-    Expr::addr_in(IP6_SADDR, &net.network().octets(), net.prefix_len())
+    Expr::addr_in(Field::Ip6Saddr, &net.network().octets(), net.prefix_len())
 }
 fn one(e: Expr) -> Vec<Expr> {
     vec![e]
@@ -74,10 +70,10 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
     }
     let mut t = Table {
         chains: vec![
-            base_chain("prerouting", "nat", libc::NF_INET_PRE_ROUTING, -100),
-            base_chain("output", "nat", libc::NF_INET_LOCAL_OUT, -100),
-            base_chain("postrouting", "nat", libc::NF_INET_POST_ROUTING, 100),
-            base_chain("forward", "filter", libc::NF_INET_FORWARD, 0),
+            base_chain("prerouting", true, HookPoint::PreRouting, -100),
+            base_chain("output", true, HookPoint::Output, -100),
+            base_chain("postrouting", true, HookPoint::PostRouting, 100),
+            base_chain("forward", false, HookPoint::Forward, 0),
             Chain {
                 name: "ports".into(),
                 hook: None,
@@ -173,7 +169,7 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
         for b in &ep.ports {
             let mut parts = vec![ipv4()];
             if let Some(ip) = b.host_ip.filter(|ip| !ip.is_unspecified()) {
-                parts.push(Expr::addr_in(IP_DADDR, &ip.octets(), 32));
+                parts.push(Expr::addr_in(Field::Ip4Daddr, &ip.octets(), 32));
             }
             let proto = match b.protocol {
                 Protocol::Tcp => libc::IPPROTO_TCP,
@@ -182,7 +178,7 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
             parts.push(Expr::l4proto(proto as u8).to_vec());
             parts.push(Expr::dport(b.host_port).to_vec());
             parts.push(one(Expr::Dnat {
-                addr: ep.ip.octets().to_vec(),
+                addr: ep.ip.into(),
                 port: Some(b.container_port),
             }));
             t.rules.push(rule("ports", parts));
@@ -196,7 +192,7 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
                         Expr::l4proto(proto as u8).to_vec(),
                         Expr::dport(b.host_port).to_vec(),
                         one(Expr::Dnat {
-                            addr: ip6.octets().to_vec(),
+                            addr: ip6.into(),
                             port: Some(b.container_port),
                         }),
                     ],
@@ -209,7 +205,7 @@ pub fn ruleset(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Opti
 
 /// Applies [`ruleset`] in one nf_tables transaction.
 pub fn sync(networks: &[NetworkRecord], endpoints: &[EndpointRecord]) -> Result<()> {
-    crate::nfnetlink::replace_table(TABLE, ruleset(networks, endpoints).as_ref())
+    crate::nf_tables::replace_table(TABLE, ruleset(networks, endpoints).as_ref())
 }
 
 /// Kernel switches a bridge network needs: forwarding on (IPv6 forwarding too on a network with

@@ -7,7 +7,8 @@
 //!
 //! Links, addresses and routes go through rtnetlink (`netlink-packet-route` messages on a
 //! `netlink-sys` socket); firewall rules through nf_tables netlink in one kernel transaction per
-//! change, with no `nft` program involved.
+//! change, encoded by libnftnl (Mullvad's `nftnl` crate) and sent through libmnl, with no `nft`
+//! program involved.
 //! Nothing here spawns a helper on the plain `run` path: the firewall is rewritten only when a
 //! network changes or a container publishes ports.
 pub mod dns;
@@ -17,7 +18,7 @@ pub mod firewall;
 pub mod model;
 pub mod netlink;
 pub mod netns;
-pub mod nfnetlink;
+pub mod nf_tables;
 pub mod ports;
 pub mod store;
 

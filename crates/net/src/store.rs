@@ -51,6 +51,8 @@ pub struct AttachRequest {
     pub container_name: String,
     pub network: String,
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`: a fixed IPv6 address, on a user-defined network with IPv6.
+    pub ip6: Option<Ipv6Addr>,
     pub mac: Option<[u8; 6]>,
     pub aliases: Vec<String>,
     pub ports: Vec<PortBinding>,
@@ -704,13 +706,49 @@ impl NetStore {
                     .filter(|e| e.network_id == net.id)
                     .filter_map(|e| e.ip6)
                     .collect();
-                Some(
-                    hosts6(&subnet6)
+                Some(match req.ip6 {
+                    Some(ip6) => {
+                        if net.is_default() {
+                            return Err(NetError::invalid(
+                                "ip6",
+                                ip6.to_string(),
+                                "user specified IP address is supported on user defined networks only",
+                            ));
+                        }
+                        // The subnet's first address is the subnet-router anycast address.
+                        if !subnet6.contains(&ip6) || ip6 == subnet6.network() {
+                            return Err(NetError::invalid(
+                                "ip6",
+                                ip6.to_string(),
+                                format!("not a host address of {subnet6}"),
+                            ));
+                        }
+                        if ip6 == gateway6 || used6.contains(&ip6) {
+                            return Err(NetError::AddressInUse {
+                                ip: ip6.to_string(),
+                                network: net.name.clone(),
+                            });
+                        }
+                        ip6
+                    }
+                    None => hosts6(&subnet6)
                         .find(|h| *h != gateway6 && !used6.contains(h))
                         .ok_or_else(|| NetError::PoolExhausted(net.name.clone()))?,
-                )
+                })
             }
-            _ => None,
+            _ => {
+                if let Some(ip6) = req.ip6 {
+                    return Err(NetError::invalid(
+                        "ip6",
+                        ip6.to_string(),
+                        format!(
+                            "network {} has no IPv6 subnet (create it with --ipv6)",
+                            net.name
+                        ),
+                    ));
+                }
+                None
+            }
         };
         let ports = Self::allocate_ports(&all, &req.ports)?;
         let taken_ifs = all
@@ -879,33 +917,36 @@ impl NetStore {
     }
 
     /// Forgets one endpoint: its veth (when `delete_link`), its lease, and (when `sync_rules`
-    /// and it published ports) its rules. Returns whether it had published ports.
+    /// and it published ports) its rules. Returns whether this call removed the lease (a
+    /// concurrent release may have been first) and whether the endpoint had published ports.
     fn drop_endpoint(
         &self,
         record: &EndpointRecord,
         delete_link: bool,
         sync_rules: bool,
-    ) -> Result<bool> {
+    ) -> Result<(bool, bool)> {
         if delete_link {
             Rtnl::open()?.delete_link(&record.host_veth)?;
         }
         let path = self.endpoint_path(&record.network_id, &record.container_id);
-        {
+        let removed = {
             let _lock = self.lock()?;
             let marker = self.setup_marker(&record.network_id, &record.container_id);
+            let mut removed = false;
             for p in [&path, &marker] {
                 match std::fs::remove_file(p) {
-                    Ok(()) => {}
+                    Ok(()) => removed |= p == &path,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(NetError::io(p, e)),
                 }
             }
-        }
+            removed
+        };
         let had_ports = !record.ports.is_empty();
         if had_ports && sync_rules {
             self.sync_firewall()?;
         }
-        Ok(had_ports)
+        Ok((removed, had_ports))
     }
 
     /// Frees everything container `id` holds, once its processes are gone: endpoints
@@ -916,14 +957,23 @@ impl NetStore {
     /// kernel destroy it with every interface inside, veth peers included, in its own cleanup
     /// work. An explicit `RTM_DELLINK` waits for an RCU grace period in the caller (about 25 ms
     /// measured on `run --rm`'s path), so it is kept for namespaces that are not pinned here.
-    pub fn release_container(&self, container_id: &str) -> Result<()> {
+    ///
+    /// Returns the endpoints this call released (not those a concurrent release took first), so
+    /// each disconnection is reported once.
+    pub fn release_container(&self, container_id: &str) -> Result<Vec<EndpointRecord>> {
         let netns_path = self.netns_path(container_id);
         let pinned = netns_path.exists();
         let mut first_err = None;
         let mut had_ports = false;
+        let mut released = Vec::new();
         for ep in self.container_endpoints(container_id)? {
             match self.drop_endpoint(&ep, !pinned, false) {
-                Ok(ports) => had_ports |= ports,
+                Ok((removed, ports)) => {
+                    had_ports |= ports;
+                    if removed {
+                        released.push(ep);
+                    }
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -937,7 +987,7 @@ impl NetStore {
                 first_err.get_or_insert(e);
             }
         }
-        first_err.map_or(Ok(()), Err)
+        first_err.map_or(Ok(released), Err)
     }
 
     /// Rolls back what crashed commands left: endpoints and namespaces of containers that no

@@ -386,6 +386,48 @@ fn ipv6_dual_stack_addresses_routes_nat_and_reachability() {
         assert_eq!(ep1.ip6, Some(ip1));
         assert_eq!(ep2.ip6, Some("fd00:7b::3".parse().unwrap()));
         assert_eq!(ep1.gateway6, Some(gw6));
+        // --ip6: a fixed address inside the subnet; taken, gateway and outside ones refused,
+        // each leaving nothing behind.
+        let fixed = |id: &str, ip6: &str, network: &str| {
+            let ns = store.create_sandbox(id).unwrap();
+            let result = store.attach(
+                &ns,
+                &AttachRequest {
+                    container_id: id.into(),
+                    container_name: format!("name-{id}"),
+                    network: network.into(),
+                    ip6: Some(ip6.parse().unwrap()),
+                    ..Default::default()
+                },
+            );
+            if result.is_err() {
+                store.release_container(id).unwrap();
+            }
+            result
+        };
+        for (ip6, why) in [
+            ("fd00:7b::2", "already in use"),
+            ("fd00:7b::1", "already in use"),
+            ("fd00:7c::5", "not a host address of fd00:7b::/64"),
+        ] {
+            let err = fixed("v3", ip6, "dual").unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains(ip6), "{ip6}: {err}");
+        }
+        store
+            .create(&CreateNetwork {
+                name: "v4only".into(),
+                subnet: Some("10.126.0.0/24".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let err = fixed("v3", "fd00:7b::9", "v4only").unwrap_err().to_string();
+        assert!(err.contains("no IPv6 subnet"), "{err}");
+        store.remove("v4only").unwrap();
+        let ep3 = fixed("v3", "fd00:7b::99", "dual").unwrap();
+        assert_eq!(ep3.ip6, Some("fd00:7b::99".parse().unwrap()));
+        let ns3 = store.netns_path("v3");
+        assert!(ip_in(Some(&ns3), &["-o", "-6", "addr", "show", "eth0"]).contains("fd00:7b::99/64"));
+        store.release_container("v3").unwrap();
         let addrs = ip_in(Some(&ns1), &["-o", "-6", "addr", "show", "eth0"]);
         assert!(addrs.contains("fd00:7b::2/64"), "{addrs}");
         let routes = ip_in(Some(&ns1), &["-6", "route"]);

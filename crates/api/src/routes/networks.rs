@@ -189,7 +189,7 @@ pub async fn create(
         gateway6: text(&ipam6, "Gateway"),
     };
     blocking(move || {
-        let net = network::store(&state.root).create(&req)?;
+        let net = network::create(&state.root, &req)?;
         Ok((
             StatusCode::CREATED,
             Json(json!({"Id": net.id, "Warning": ""})),
@@ -216,7 +216,7 @@ pub async fn remove(
     refuse_predefined(&key, "removed")?;
     blocking(move || {
         network::collect_garbage(&state.root);
-        network::store(&state.root).remove(&key)?;
+        network::remove(&state.root, &key)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -231,7 +231,7 @@ pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiR
         network::collect_garbage(&state.root);
         let store = network::store(&state.root);
         let removed = if filters.is_empty() {
-            store.prune()?
+            network::prune(&state.root)?
         } else {
             // Only the unused networks the label filters select.
             let mut removed = Vec::new();
@@ -241,9 +241,9 @@ pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiR
                 if net.is_default() || !unused || !passes(&doc, &filters)? {
                     continue;
                 }
-                match store.remove(&net.id) {
+                match network::remove(&state.root, &net.id) {
                     Ok(n) => removed.push(n.name),
-                    Err(NetError::InUse { .. }) => {}
+                    Err(berth_engine::EngineError::Network(NetError::InUse { .. })) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -275,12 +275,15 @@ pub async fn connect(
                 .collect()
         })
         .unwrap_or_default();
-    let ip = endpoint
-        .get("IPAMConfig")
-        .and_then(|c| c.get("IPv4Address"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let ipam = |key: &str| {
+        endpoint
+            .get("IPAMConfig")
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let (ip, ip6) = (ipam("IPv4Address"), ipam("IPv6Address"));
     if PREDEFINED.iter().any(|(n, _)| *n == key) {
         return Err(ApiError::bad_request(format!(
             "container cannot be disconnected from host network or connected to {key} network"
@@ -295,6 +298,7 @@ pub async fn connect(
             &key,
             &aliases,
             ip.as_deref(),
+            ip6.as_deref(),
         )?;
         Ok(StatusCode::OK)
     })
