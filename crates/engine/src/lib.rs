@@ -14,7 +14,7 @@
 //!   [`Engine::wait`], [`Engine::stop`], [`Engine::kill`], [`Engine::remove`],
 //!   [`Engine::pause`]/[`Engine::unpause`], [`Engine::restart`]; [`Engine::lookup`] resolves a
 //!   name, ID or prefix. `exec::exec_process` builds an exec's OCI process; `exec::exec` runs it.
-//!   Logs: `logs::print_logs` into any `Write`.
+//!   Logs: `logs::print_container_logs` into any `Write`.
 //! - Errors: one [`EngineError`] with typed sources; [`EngineError::exit_code`] and
 //!   [`EngineError::command_failure_code`] give Docker's 125/126/127.
 //! - **Threads.** Starting a container needs a monitor process. A single-threaded caller (the
@@ -36,9 +36,11 @@
 //! (the monitor's parent, a subreaper that records the container's end if the monitor is
 //! killed), `recovery` (what killed commands and monitors left, rolled back or forward),
 //! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
-//! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file), `exec`,
-//! `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
-//! filters and typed `PsRow`s, unreadable records reported), `stats`, `namespaces` (`berth ns`),
+//! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file and local
+//! drivers; `local_log` is the local format's records), `exec` (+ `detached_exec`, the waiter
+//! that records a detached exec's end), `inspect` (the inspect document, status texts),
+//! `listing` (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records
+//! reported), `stats`, `namespaces` (`berth ns`),
 //! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
 //! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
 //! move of a container's init), `deferred_free` (block freeing after the client is answered),
@@ -63,6 +65,7 @@ pub mod client;
 pub mod container_fs;
 pub mod deferred_free;
 pub mod detach_keys;
+pub mod detached_exec;
 pub mod diff;
 pub mod error;
 pub mod events;
@@ -76,6 +79,7 @@ mod keeper;
 pub mod layer;
 pub mod lifecycle;
 pub mod listing;
+pub mod local_log;
 pub mod logs;
 pub mod monitor;
 pub mod names;
