@@ -128,6 +128,9 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
+            if let Some(code) = render::report_format_error(&err) {
+                std::process::exit(code);
+            }
             eprintln!("Error: {err:#}");
             std::process::exit(125);
         }
