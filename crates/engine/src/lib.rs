@@ -71,6 +71,7 @@ pub mod fsops;
 pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
+pub mod image_verbs;
 pub mod inspect;
 pub mod layer;
 pub mod lifecycle;
