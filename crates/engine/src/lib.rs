@@ -32,7 +32,9 @@
 //! lock), `layer` (`Layers`, the door to berth-image: resolve an image, a container's layer),
 //! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a
 //! fake for unit tests), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart), `monitor`
-//! (the per-container keeper, on a narrow `MonitorContext`: store, runtime, layers),
+//! (the per-container conmon, on a narrow `MonitorContext`: store, runtime, layers), `keeper`
+//! (the monitor's parent, a subreaper that records the container's end if the monitor is
+//! killed), `recovery` (what killed commands and monitors left, rolled back or forward),
 //! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
 //! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file and local
 //! drivers; `local_log` is the local format's records), `exec` (+ `detached_exec`, the waiter
@@ -50,7 +52,8 @@
 //! # Process model
 //!
 //! `run` creates the record, layer and bundle in the caller, then starts the monitor (forked,
-//! or re-executed from a threaded caller; setsid, child subreaper). The monitor creates and
+//! or re-executed from a threaded caller; setsid, child subreaper) under its keeper (forked
+//! just before it; a subreaper too, so a killed monitor's container is adopted by it). The monitor creates and
 //! starts the container through the runtime door (the init is its child), pumps stdio into the
 //! json-file log and to attached clients over `containers/<id>/attach.sock` (or the socket the
 //! caller handed over), reaps the init, records the exit, applies the restart policy and
@@ -73,6 +76,7 @@ pub mod hidden_entry;
 pub mod housekeeping;
 pub mod image_verbs;
 pub mod inspect;
+mod keeper;
 pub mod layer;
 pub mod lifecycle;
 pub mod listing;

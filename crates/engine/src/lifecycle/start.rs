@@ -137,8 +137,10 @@ impl Engine {
         // monitor is about to write it (the monitor clears its PID with the exit code).
         loop {
             let record = self.store.load(id)?;
-            let monitor_busy =
-                record.berth_monitor_pid != 0 && crate::procinfo::alive(record.berth_monitor_pid);
+            // The keeper that took over from a killed monitor counts as its monitor.
+            let monitor_busy = (record.berth_monitor_pid != 0
+                && crate::procinfo::alive(record.berth_monitor_pid))
+                || crate::recovery::supervised(&self.root, id);
             if !monitor_busy && !record.init_alive() {
                 // A monitor killed before it recorded the end: reconstruct it first.
                 if record.state.running {

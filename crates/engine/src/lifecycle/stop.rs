@@ -85,6 +85,22 @@ impl Engine {
                 wait_exit_frame(&mut stream, Duration::from_secs(30));
                 Ok(())
             }
+            None if crate::recovery::supervised(&self.root, id) => {
+                // The keeper that took over from a killed monitor reaps the init and records
+                // the real exit: signal, and wait for that record.
+                let recorded = || self.store.load(id).map_or(true, |r| !r.state.running);
+                let every = Backoff::fixed(Duration::from_millis(20));
+                // SAFETY: PID verified alive with its start time by is_running().
+                unsafe { libc::kill(record.state.pid, signal) };
+                if !poll::until(timeout, every, recorded) {
+                    if record.init_alive() {
+                        // SAFETY: checked alive (PID and start time) just above.
+                        unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
+                    }
+                    poll::until(Duration::from_secs(30), every, recorded);
+                }
+                Ok(())
+            }
             None => {
                 // Monitor gone: signal directly and clean the runtime state ourselves.
                 // SAFETY: PID verified alive with its start time by is_running().
