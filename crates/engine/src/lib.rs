@@ -74,6 +74,7 @@ pub mod fsops;
 pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
+pub mod image_verbs;
 pub mod inspect;
 mod keeper;
 pub mod layer;
