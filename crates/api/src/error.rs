@@ -74,8 +74,7 @@ impl From<EngineError> for ApiError {
             | EngineError::FilterSyntax(_)
             | EngineError::AmbiguousContainer(_)
             | EngineError::InvalidVolume { .. }
-            | EngineError::InvalidOption { .. }
-            | EngineError::Template { .. } => StatusCode::BAD_REQUEST,
+            | EngineError::InvalidOption { .. } => StatusCode::BAD_REQUEST,
             EngineError::Network(net) => return net_status(net, err.to_string()),
             // Docker answers 501 for a log driver that cannot be read.
             EngineError::LogsNotReadable { .. } => StatusCode::NOT_IMPLEMENTED,

@@ -193,14 +193,25 @@ fn events(
         (None, None) => chrono::Utc::now().timestamp_nanos_opt(),
         (s, _) => s,
     };
+    let template = match format {
+        Some("json") | Some("{{json .}}") | None => None,
+        Some(t) => Some(crate::render::parse_template(t)?),
+    };
     let mut failure = None;
     let stdout = std::io::stdout();
     let emit = |e: &events::Event| {
-        let line = match format {
-            Some("json") | Some("{{json .}}") => serde_json::to_string(e).unwrap_or_default(),
-            Some(t) => {
-                let value = serde_json::to_value(e).unwrap_or_default();
-                match berth_engine::template::render(t, &value) {
+        let line = match (&template, format) {
+            (None, Some(_)) => serde_json::to_string(e).unwrap_or_default(),
+            (Some(t), _) => {
+                // Docker formats its `events.Message` struct, whose legacy fields are there
+                // (empty) even where the JSON omits them.
+                let mut value = serde_json::to_value(e).unwrap_or_default();
+                if let Some(m) = value.as_object_mut() {
+                    for key in ["status", "id", "from"] {
+                        m.entry(key).or_insert_with(|| serde_json::Value::from(""));
+                    }
+                }
+                match crate::render::render_document(t, &value) {
                     Ok(l) => l,
                     Err(err) => {
                         failure = Some(err);
@@ -208,14 +219,14 @@ fn events(
                     }
                 }
             }
-            None => e.line(),
+            (None, _) => e.line(),
         };
         use std::io::Write;
         writeln!(stdout.lock(), "{line}").is_ok()
     };
     events::follow(root, since, until, &filter, emit)?;
     match failure {
-        Some(e) => Ok(fail(e)),
+        Some(e) => Err(e.into()),
         None => Ok(0),
     }
 }
@@ -279,6 +290,8 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
         &json_rows,
         format,
         &crate::render::Table {
+            go_type: "*formatter.diskUsageContext",
+            legacy_wording: false,
             columns: &[
                 ("TYPE", "Type"),
                 ("TOTAL", "TotalCount"),
@@ -306,6 +319,8 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
             &rows,
             None,
             &crate::render::Table {
+                go_type: "*formatter.volumeContext",
+                legacy_wording: false,
                 columns: &[
                     ("VOLUME NAME", "Name"),
                     ("LINKS", "Links"),
@@ -460,7 +475,10 @@ fn info(root: &Path, format: Option<&str>) -> anyhow::Result<i32> {
     });
     match format {
         Some("json") | Some("{{json .}}") => println!("{doc}"),
-        Some(t) => println!("{}", berth_engine::template::render(t, &doc)?),
+        Some(t) => {
+            let template = crate::render::parse_template(t)?;
+            println!("{}", crate::render::render_document(&template, &doc)?)
+        }
         None => {
             let s = |k: &str| match &doc[k] {
                 serde_json::Value::String(s) => s.clone(),

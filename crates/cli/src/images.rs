@@ -10,176 +10,13 @@ use serde_json::Value;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-#[derive(Subcommand, Debug)]
-pub enum ImageCommand {
-    /// List images
-    Images(ListArgs),
-    /// Manage images
-    #[command(subcommand)]
-    Image(ImageSub),
-    /// Import the contents from a tarball to create a filesystem image
-    Import(ImportArgs),
-    /// Load an image from a tar archive or STDIN
-    Load(LoadArgs),
-    /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(SaveArgs),
-    /// Show the history of an image
-    History(HistoryArgs),
-    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
-    /// Remove one or more images
-    Rmi(RmiArgs),
-    /// Return low-level information on Docker objects
-    Inspect(InspectArgs),
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ImageSub {
-    /// List images
-    #[command(alias = "list")]
-    Ls(ListArgs),
-    /// Display detailed information on one or more images
-    Inspect(InspectArgs),
-    /// Remove one or more images
-    #[command(alias = "remove")]
-    Rm(RmiArgs),
-    /// Show the history of an image
-    History(HistoryArgs),
-    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
-    /// Save one or more images to a tar archive
-    Save(SaveArgs),
-    /// Load an image from a tar archive or STDIN
-    Load(LoadArgs),
-    /// Import the contents from a tarball to create a filesystem image
-    Import(ImportArgs),
-    /// Remove unused images
-    Prune(PruneArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ListArgs {
-    /// Show all images (default hides intermediate images)
-    #[arg(short, long)]
-    all: bool,
-    /// Only show image IDs
-    #[arg(short, long)]
-    quiet: bool,
-    /// Show digests
-    #[arg(long)]
-    digests: bool,
-    /// Don't truncate output
-    #[arg(long)]
-    no_trunc: bool,
-    /// Format output using a custom template ('table', 'json', or a Go-style template)
-    #[arg(long)]
-    format: Option<String>,
-    /// Filter output based on conditions provided (dangling=true|false, reference=PATTERN)
-    #[arg(short, long)]
-    filter: Vec<String>,
-    /// REPOSITORY[:TAG]
-    repository: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// Format output using a custom template
-    #[arg(short, long)]
-    format: Option<String>,
-    /// Return JSON for specified type
-    #[arg(long = "type")]
-    kind: Option<String>,
-    /// Display total file sizes (accepted for compatibility)
-    #[arg(short, long)]
-    size: bool,
-    #[arg(required = true)]
-    names: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct RmiArgs {
-    /// Force removal of the image
-    #[arg(short, long)]
-    force: bool,
-    /// Do not delete untagged parents
-    #[arg(long)]
-    no_prune: bool,
-    #[arg(required = true)]
-    images: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct HistoryArgs {
-    /// Print sizes and dates in human readable format
-    #[arg(short = 'H', long = "human", default_value_t = true, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
-    human: bool,
-    /// Don't truncate output
-    #[arg(long)]
-    no_trunc: bool,
-    /// Only show image IDs
-    #[arg(short, long)]
-    quiet: bool,
-    /// Format output using a custom template
-    #[arg(long)]
-    format: Option<String>,
-    image: String,
-}
-
-#[derive(Args, Debug)]
-pub struct TagArgs {
-    source: String,
-    target: String,
-}
-
-#[derive(Args, Debug)]
-pub struct SaveArgs {
-    /// Write to a file, instead of STDOUT
-    #[arg(short, long)]
-    output: Option<PathBuf>,
-    #[arg(required = true)]
-    images: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct LoadArgs {
-    /// Read from tar archive file, instead of STDIN
-    #[arg(short, long)]
-    input: Option<PathBuf>,
-    /// Suppress the load output
-    #[arg(short, long)]
-    quiet: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// Apply Dockerfile instruction to the created image
-    #[arg(short, long)]
-    change: Vec<String>,
-    /// Set commit message for imported image
-    #[arg(short, long)]
-    message: Option<String>,
-    /// Set platform if server is multi-platform capable (only the host's is supported)
-    #[arg(long)]
-    platform: Option<String>,
-    /// file|URL|- (stdin)
-    source: String,
-    /// REPOSITORY[:TAG]
-    reference: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct PruneArgs {
-    /// Remove all unused images, not just dangling ones
-    #[arg(short, long)]
-    all: bool,
-    /// Do not prompt for confirmation
-    #[arg(short, long)]
-    force: bool,
-    /// Provide filter values (e.g. "until=<timestamp>", "label=k=v", "label!=k")
-    #[arg(long)]
-    filter: Vec<String>,
-}
+mod archives;
+mod args;
+use archives::{import, load, save};
+pub use args::{
+    HistoryArgs, ImageCommand, ImageSub, ImportArgs, InspectArgs, ListArgs, LoadArgs, PruneArgs,
+    RmiArgs, SaveArgs,
+};
 
 /// Runs one verb; returns the process exit code (Docker's: 1 when the request failed).
 pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
@@ -199,7 +36,7 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
             crate::containers::inspect(root, a.format.as_deref(), &a.names)
         }
         ImageCommand::Inspect(a) => inspect(&store, a, false),
-        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(root, &store, a),
+        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(&store, a),
         ImageCommand::History(a) | ImageCommand::Image(ImageSub::History(a)) => history(&store, a),
         ImageCommand::Tag(a) | ImageCommand::Image(ImageSub::Tag(a)) => {
             if a.target.contains('@') {
@@ -207,34 +44,22 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
                     "refusing to create a tag with a digest reference"
                 ))
             } else {
-                store
-                    .tag(&a.source, &a.target)
+                berth_engine::image_verbs::tag(&store, &a.source, &a.target)
                     .map_err(Into::into)
-                    .map(|_| {
-                        if let Ok(img) = store.resolve(&a.source) {
-                            berth_engine::events::image(root, "tag", &img.id, Some(&a.target));
-                        }
-                        0
-                    })
+                    .map(|_| 0)
             }
         }
-        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => {
-            let names = a.images.clone();
-            save(&store, a).inspect(|_| {
-                for name in &names {
-                    berth_engine::events::image(root, "save", name, Some(name));
-                }
-            })
-        }
-        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(root, &store, a),
-        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => {
-            import(root, &store, a)
-        }
+        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => save(&store, a),
+        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(&store, a),
+        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => import(&store, a),
         ImageCommand::Image(ImageSub::Prune(a)) => prune(&store, a),
     };
     match result {
         Ok(code) => Ok(code),
         Err(e) => {
+            if let Some(code) = crate::render::report_format_error(&e) {
+                return Ok(code);
+            }
             eprintln!("Error: {e:#}");
             Ok(1)
         }
@@ -356,6 +181,8 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
         ]
     };
     let table = crate::render::Table {
+        go_type: "*formatter.imageContext",
+        legacy_wording: true,
         columns,
         headers: IMAGE_HEADERS,
     };
@@ -420,20 +247,18 @@ fn inspect(store: &Store, a: InspectArgs, image_only: bool) -> anyhow::Result<i3
     inspect_images(store, &a.names, a.format.as_deref(), image_only)
 }
 
-fn rmi(root: &Path, store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
+fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for r in &a.images {
-        match store.remove_image(r, a.force, !a.no_prune) {
+        match berth_engine::image_verbs::remove(store, r, a.force, !a.no_prune) {
             Ok(events) => {
                 for e in events {
                     match e {
                         RemoveEvent::Untagged(t) => {
                             println!("Untagged: {t}");
-                            berth_engine::events::image(root, "untag", r, Some(&t));
                         }
                         RemoveEvent::Deleted(id) => {
                             println!("Deleted: {id}");
-                            berth_engine::events::image(root, "delete", &id, None);
                         }
                     }
                 }
@@ -524,6 +349,8 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let table = crate::render::Table {
+        go_type: "*image.historyContext",
+        legacy_wording: true,
         columns: &[
             ("IMAGE", "ID"),
             ("CREATED", "CreatedSince"),
@@ -535,210 +362,4 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
     };
     crate::render::print_rows(&mut out, &json_rows, a.format.as_deref(), &table)?;
     Ok(0)
-}
-
-fn save(store: &Store, a: SaveArgs) -> anyhow::Result<i32> {
-    match &a.output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let tmp = dir.join(format!(".{name}.berth-save-{}", std::process::id()));
-            let written = (|| -> anyhow::Result<()> {
-                let f = std::fs::File::create(&tmp)
-                    .with_context(|| format!("creating {}", tmp.display()))?;
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                store.save(&a.images, &mut w)?;
-                w.flush()?;
-                std::fs::rename(&tmp, path)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                Ok(())
-            })();
-            if written.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            written?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                anyhow::bail!(
-                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
-                );
-            }
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            store.save(&a.images, &mut w)?;
-            w.flush()?;
-        }
-    }
-    Ok(0)
-}
-
-/// Per-layer bars on a terminal; silent otherwise (as `docker load` without a TTY).
-struct Bars {
-    multi: indicatif::MultiProgress,
-    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
-}
-
-impl Progress for Bars {
-    fn start(&self, name: &str, total: u64) {
-        let bar = self.multi.add(indicatif::ProgressBar::new(total));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(short_id(name.trim_start_matches("blobs/sha256/")));
-        if let Ok(mut b) = self.bars.lock() {
-            b.insert(name.to_string(), bar);
-        }
-    }
-    fn advance(&self, name: &str, bytes: u64) {
-        if let Ok(b) = self.bars.lock() {
-            if let Some(bar) = b.get(name) {
-                bar.inc(bytes);
-            }
-        }
-    }
-    fn finish(&self, name: &str) {
-        if let Ok(b) = self.bars.lock() {
-            if let Some(bar) = b.get(name) {
-                bar.finish();
-            }
-        }
-    }
-}
-
-/// One plain line per layer on stderr when it is not a terminal (logs, CI), so long loads still
-/// show progress without escape codes; stdout keeps Docker's `Loaded image…` lines only.
-struct PlainLines;
-
-impl Progress for PlainLines {
-    fn start(&self, name: &str, total: u64) {
-        eprintln!(
-            "Loading layer {} ({})",
-            short_id(name.trim_start_matches("blobs/sha256/")),
-            human_size(total)
-        );
-    }
-    fn finish(&self, name: &str) {
-        eprintln!(
-            "Loaded layer {}",
-            short_id(name.trim_start_matches("blobs/sha256/"))
-        );
-    }
-}
-
-fn load(root: &Path, store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
-    let input: Box<dyn Read> = match &a.input {
-        Some(p) => {
-            Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?)
-        }
-        None => {
-            if std::io::stdin().is_terminal() {
-                anyhow::bail!("requested load from stdin, but stdin is empty");
-            }
-            Box::new(std::io::stdin().lock())
-        }
-    };
-    let bars = Bars {
-        multi: indicatif::MultiProgress::new(),
-        bars: Default::default(),
-    };
-    let progress: &dyn Progress = if a.quiet {
-        &berth_image::NoProgress
-    } else if std::io::stderr().is_terminal() {
-        &bars
-    } else {
-        &PlainLines
-    };
-    let loaded = store.load(input, progress)?;
-    for img in loaded {
-        for (tag, old) in &img.renamed {
-            println!("The image {tag} already exists, renaming the old one with ID {old} to empty string");
-        }
-        berth_engine::events::image(root, "load", &img.id, img.tags.first().map(String::as_str));
-        if img.tags.is_empty() {
-            println!("Loaded image ID: {}", img.id);
-        }
-        for t in &img.tags {
-            println!("Loaded image: {t}");
-        }
-    }
-    Ok(0)
-}
-
-fn import(root: &Path, store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
-    if let Some(p) = &a.platform {
-        let want = format!("linux/{}", berth_image::import::host_architecture());
-        if p != &want && p != "linux" {
-            anyhow::bail!("platform {p} is not supported here (only {want})");
-        }
-    }
-    let options = ImportOptions {
-        reference: a.reference.clone(),
-        changes: a.change.clone(),
-        message: a.message.clone(),
-        source: if a.source.starts_with("http://") || a.source.starts_with("https://") {
-            a.source.clone()
-        } else {
-            "-".into()
-        },
-    };
-    let id = if a.source == "-" {
-        store.import(std::io::stdin().lock(), &options)?
-    } else if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        let body = fetch(&a.source)?;
-        store.import(body, &options)?
-    } else {
-        let f = std::fs::File::open(&a.source).with_context(|| format!("open {}", a.source))?;
-        store.import(f, &options)?
-    };
-    berth_engine::events::image(root, "import", &id, a.reference.as_deref());
-    println!("{id}");
-    Ok(0)
-}
-
-/// A minimal blocking HTTP/1.0 GET for `import URL`: plain http only (no TLS here).
-fn fetch(url: &str) -> anyhow::Result<Box<dyn Read>> {
-    use std::io::BufRead;
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow::anyhow!("{url}: only http:// URLs are supported for import"))?;
-    let (host_port, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if host_port.contains(':') {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:80")
-    };
-    let mut stream =
-        std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
-    // One write: a request split over several segments may be read only in part by a simple
-    // server, which then resets the connection.
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {host_port}\r\nUser-Agent: berth\r\n\r\n");
-    stream.write_all(request.as_bytes())?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, stream);
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    let code = status.split_whitespace().nth(1).unwrap_or("");
-    if code != "200" {
-        anyhow::bail!("fetching {url}: server answered {}", status.trim());
-    }
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    Ok(Box::new(reader))
 }

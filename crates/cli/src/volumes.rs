@@ -145,6 +145,8 @@ pub fn run(root: &Path, command: VolumeCommand) -> anyhow::Result<i32> {
                 &rows,
                 a.format.as_deref(),
                 &crate::render::Table {
+                    go_type: "*formatter.volumeContext",
+                    legacy_wording: false,
                     columns: &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
                     headers: &[],
                 },

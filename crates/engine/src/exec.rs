@@ -48,33 +48,94 @@ fn find_command(
     }
 }
 
-/// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
-/// Records Docker's `exec_create: CMD`, `exec_start: CMD` and (when it is waited for)
-/// `exec_die` events, with the exec's ID.
+/// The events of one exec instance in Docker's shape (`exec_create: CMD`, `exec_start: CMD`,
+/// `exec_die` with its `exitCode`), each with the exec's ID and the container's attributes. The
+/// CLI's `exec`, the API's exec routes and the detached exec's waiter all record through this.
+#[derive(Debug, Clone)]
+pub struct ExecEvents {
+    root: PathBuf,
+    record: ContainerRecord,
+    exec_id: String,
+    command: Vec<String>,
+}
+
+impl ExecEvents {
+    /// Records `exec_create` of exec `exec_id` running `command` in `record`'s container.
+    pub fn created(
+        root: &Path,
+        record: &ContainerRecord,
+        exec_id: &str,
+        command: &[String],
+    ) -> ExecEvents {
+        let events = ExecEvents::of_existing(root, record, exec_id, command);
+        events.emit(&format!("exec_create: {}", command.join(" ")), None);
+        events
+    }
+
+    /// The events of an exec whose `exec_create` is already recorded.
+    pub(crate) fn of_existing(
+        root: &Path,
+        record: &ContainerRecord,
+        exec_id: &str,
+        command: &[String],
+    ) -> ExecEvents {
+        ExecEvents {
+            root: root.to_path_buf(),
+            record: record.clone(),
+            exec_id: exec_id.to_string(),
+            command: command.to_vec(),
+        }
+    }
+
+    pub fn exec_id(&self) -> &str {
+        &self.exec_id
+    }
+
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+
+    /// Records `exec_start` (the process runs).
+    pub fn started(&self) {
+        self.emit(&format!("exec_start: {}", self.command.join(" ")), None);
+    }
+
+    /// Records `exec_die` with the process's exit code.
+    pub fn died(&self, code: i32) {
+        self.emit("exec_die", Some(code));
+    }
+
+    fn emit(&self, action: &str, exit_code: Option<i32>) {
+        let mut attrs = vec![("execID", self.exec_id.clone())];
+        if let Some(code) = exit_code {
+            attrs.push(("exitCode", code.to_string()));
+        }
+        crate::events::container(&self.root, &self.record, action, &attrs);
+    }
+}
+
+/// Runs `req` in the container; returns the command's exit code (0 at once with `detach`, the
+/// process then watched by a waiter that records its `exec_die`; see `detached_exec`).
 pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
     let process = exec_process(engine, record, req)?;
-    let exec_id = crate::names::new_id();
-    let command = req.command.join(" ");
-    let root = engine.root();
-    let attrs = [("execID", exec_id.clone())];
-    crate::events::container(root, record, &format!("exec_create: {command}"), &attrs);
+    let events = ExecEvents::created(engine.root(), record, &crate::names::new_id(), &req.command);
+    if req.detach {
+        crate::detached_exec::start(engine.root(), record, &process, &events)?;
+        return Ok(0);
+    }
     let io = crate::runtime_door::ExecIo {
-        detach: req.detach,
+        detach: false,
         stdin: req.interactive || req.tty,
         output: None,
     };
     let started = engine.runtime.exec(&record.id, &process, io)?;
-    crate::events::container(root, record, &format!("exec_start: {command}"), &attrs);
+    events.started();
     let died = |code: i32| {
-        let attrs = [("execID", exec_id.clone()), ("exitCode", code.to_string())];
-        crate::events::container(root, record, "exec_die", &attrs);
+        events.died(code);
         code
     };
     if let Some(code) = started.finished {
         return Ok(died(code));
-    }
-    if req.detach {
-        return Ok(0);
     }
     if let Some(master) = started.console {
         if crate::client::proxy_terminal(master, io.stdin, req.detach_keys)

@@ -14,7 +14,7 @@
 //!   [`Engine::wait`], [`Engine::stop`], [`Engine::kill`], [`Engine::remove`],
 //!   [`Engine::pause`]/[`Engine::unpause`], [`Engine::restart`]; [`Engine::lookup`] resolves a
 //!   name, ID or prefix. `exec::exec_process` builds an exec's OCI process; `exec::exec` runs it.
-//!   Logs: `logs::print_logs` into any `Write`.
+//!   Logs: `logs::print_container_logs` into any `Write`.
 //! - Errors: one [`EngineError`] with typed sources; [`EngineError::exit_code`] and
 //!   [`EngineError::command_failure_code`] give Docker's 125/126/127.
 //! - **Threads.** Starting a container needs a monitor process. A single-threaded caller (the
@@ -32,11 +32,15 @@
 //! lock), `layer` (`Layers`, the door to berth-image: resolve an image, a container's layer),
 //! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a
 //! fake for unit tests), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart), `monitor`
-//! (the per-container keeper, on a narrow `MonitorContext`: store, runtime, layers),
+//! (the per-container conmon, on a narrow `MonitorContext`: store, runtime, layers), `keeper`
+//! (the monitor's parent, a subreaper that records the container's end if the monitor is
+//! killed), `recovery` (what killed commands and monitors left, rolled back or forward),
 //! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
-//! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file), `exec`,
-//! `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
-//! filters and typed `PsRow`s, unreadable records reported), `template` (`--format`), `stats`, `namespaces` (`berth ns`),
+//! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file and local
+//! drivers; `local_log` is the local format's records), `exec` (+ `detached_exec`, the waiter
+//! that records a detached exec's end), `inspect` (the inspect document, status texts),
+//! `listing` (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records
+//! reported), `stats`, `namespaces` (`berth ns`),
 //! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
 //! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
 //! move of a container's init), `deferred_free` (block freeing after the client is answered),
@@ -48,7 +52,8 @@
 //! # Process model
 //!
 //! `run` creates the record, layer and bundle in the caller, then starts the monitor (forked,
-//! or re-executed from a threaded caller; setsid, child subreaper). The monitor creates and
+//! or re-executed from a threaded caller; setsid, child subreaper) under its keeper (forked
+//! just before it; a subreaper too, so a killed monitor's container is adopted by it). The monitor creates and
 //! starts the container through the runtime door (the init is its child), pumps stdio into the
 //! json-file log and to attached clients over `containers/<id>/attach.sock` (or the socket the
 //! caller handed over), reaps the init, records the exit, applies the restart policy and
@@ -60,6 +65,7 @@ pub mod client;
 pub mod container_fs;
 pub mod deferred_free;
 pub mod detach_keys;
+pub mod detached_exec;
 pub mod diff;
 pub mod error;
 pub mod events;
@@ -68,10 +74,13 @@ pub mod fsops;
 pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
+pub mod image_verbs;
 pub mod inspect;
+mod keeper;
 pub mod layer;
 pub mod lifecycle;
 pub mod listing;
+pub mod local_log;
 pub mod logs;
 pub mod monitor;
 pub mod names;
@@ -89,7 +98,6 @@ pub mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;
-pub mod template;
 pub mod update;
 pub mod users;
 pub mod volumes;

@@ -6,7 +6,7 @@
 //! `.wh..wh..opq` → `trusted.overlay.opaque=y`). Ownership, modes, mtimes, xattrs, device nodes
 //! and fifos are kept. This module never decides where a layer lives; the layer store does.
 use crate::error::{ImageError, Result};
-use crate::side::{SideHashingReader, SideWorker};
+use crate::side::{ChunkSource, ReadChunks, SharedStream, SideWorker};
 use crate::tarstream::{EntryHeader, EntryKind, TarError, TarReader};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -614,6 +614,18 @@ pub fn apply_tar<R: Read>(
     label: &str,
     tar_split: &Path,
 ) -> Result<AppliedLayer> {
+    apply_chunks(ReadChunks::new(reader), dest, label, tar_split)
+}
+
+/// [`apply_tar`] of a stream that already comes in shared chunks (a `load` hands a layer member
+/// over in the buffers it read it into): file contents are written straight from those
+/// buffers, and the hashing thread reads the same ones, so no byte is copied on the way.
+pub fn apply_chunks<S: ChunkSource>(
+    source: S,
+    dest: &Path,
+    label: &str,
+    tar_split: &Path,
+) -> Result<AppliedLayer> {
     let root = rustix::fs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -628,9 +640,8 @@ pub fn apply_tar<R: Read>(
     let split_out = std::io::BufWriter::with_capacity(1 << 16, split_file);
     let worker = SideWorker::spawn(Some(Box::new(split_out)))
         .map_err(ImageError::io("starting hashing thread", dest))?;
-    let hashing = SideHashingReader::new(reader, worker.handle());
-    let mut tar =
-        TarReader::new(BufReader::with_capacity(1 << 20, hashing)).with_side(worker.handle());
+    let stream = SharedStream::new(source, worker.handle());
+    let mut tar = TarReader::new(stream).with_side(worker.handle());
     let mut ex = Extractor::new(root, label, true);
     let mut size = 0u64;
     let bad = |reason: TarError| match reason {

@@ -9,6 +9,7 @@ use crate::digest::{chain_id, hex_part, is_full_hex, sha256_digest, with_algo, H
 use crate::error::{ImageError, Result};
 use crate::layers::StagedLayer;
 use crate::reference::Reference;
+use crate::side::{Chunk, ChunkPool, ChunkSource, SharedChunk, CHUNK};
 use crate::store::Store;
 use crate::tarstream::{EntryKind, TarError, TarReader};
 use serde::{Deserialize, Serialize};
@@ -124,64 +125,96 @@ fn resolve_link(from: &str, target: &str) -> String {
 
 const MAX_METADATA: u64 = 64 << 20;
 
-/// A layer member's bytes travel to its worker in chunks of this size...
-const LAYER_CHUNK: usize = 1 << 20;
-/// ...with at most this many chunks queued per layer (bounds memory: a layer bigger than this
-/// is fed as fast as its worker extracts it, while earlier layers' workers finish their tails).
+/// A layer member's bytes travel to its worker in chunks of [`CHUNK`] bytes, with at most this
+/// many chunks queued per layer (bounds memory: a layer bigger than this is fed as fast as its
+/// worker extracts it, while earlier layers' workers finish their tails).
 const LAYER_QUEUE_CHUNKS: usize = 32;
 
-enum Chunk {
-    Data(Vec<u8>),
+enum Piece {
+    /// The next bytes of the member, in the buffer the archive was read into.
+    Data(SharedChunk),
     /// The member ended; anything else ending the queue is a truncated archive.
     End,
 }
 
-/// The worker's side of a layer member's queue: a `Read` over the chunks.
+/// The worker's side of a layer member's queue: the chunks themselves for a plain layer (its
+/// files are written straight from the buffers the archive was read into), or a `Read` over
+/// them for a decompressor.
 struct ChunkReader {
-    rx: std::sync::mpsc::Receiver<Chunk>,
-    spent: std::sync::mpsc::Sender<Vec<u8>>,
-    current: Vec<u8>,
+    rx: std::sync::mpsc::Receiver<Piece>,
+    /// The member's first bytes (as read to tell its kind), then the chunk being read.
+    current: Option<SharedChunk>,
     pos: usize,
     ended: bool,
 }
 
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.current.len() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Chunk::Data(next)) => {
-                    let old = std::mem::replace(&mut self.current, next);
-                    let _ = self.spent.send(old);
-                    self.pos = 0;
-                }
-                Ok(Chunk::End) => self.ended = true,
-                Err(_) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "archive ended inside a layer",
-                    ))
-                }
-            }
+impl ChunkReader {
+    fn receive(&mut self) -> std::io::Result<Option<SharedChunk>> {
+        if self.ended {
+            return Ok(None);
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        match self.rx.recv() {
+            Ok(Piece::Data(chunk)) => Ok(Some(chunk)),
+            Ok(Piece::End) => {
+                self.ended = true;
+                Ok(None)
+            }
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "archive ended inside a layer",
+            )),
+        }
+    }
+
+    /// The bytes not read yet of the chunk at hand (the member's head before any read).
+    fn head(&self) -> &[u8] {
+        match &self.current {
+            Some(c) => &c.bytes()[self.pos.min(c.len())..],
+            None => &[],
+        }
     }
 }
 
-/// Extracts one layer member (plain or compressed) from `raw`; returns the staged layer and
-/// the sha256 of the member's bytes as stored.
-fn stage_member(store: &Store, raw: impl Read, name: &str) -> Result<Staged> {
-    let mut raw = std::io::BufReader::with_capacity(64 * 1024, raw);
-    let head = std::io::BufRead::fill_buf(&mut raw)
-        .map_err(ImageError::io("reading", name))?
-        .to_vec();
-    let (layer, raw_digest) = if detect(&head)? == Compression::None {
-        let l = store.stage_layer(raw, name)?;
+impl ChunkSource for ChunkReader {
+    fn next_chunk(&mut self) -> std::io::Result<Option<SharedChunk>> {
+        if let Some(c) = self.current.take() {
+            if self.pos == 0 && !c.is_empty() {
+                return Ok(Some(c));
+            }
+            if self.pos < c.len() {
+                return Ok(Some(Chunk::from_vec(c.bytes()[self.pos..].to_vec())));
+            }
+        }
+        self.receive()
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let available = self.head().len();
+            if available > 0 {
+                let n = buf.len().min(available);
+                buf[..n].copy_from_slice(&self.head()[..n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            match self.receive()? {
+                Some(next) => {
+                    self.current = Some(next);
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+    }
+}
+
+/// Extracts one layer member (plain or compressed) from `raw`, whose first bytes are at hand;
+/// returns the staged layer and the sha256 of the member's bytes as stored.
+fn stage_member(store: &Store, raw: ChunkReader, name: &str) -> Result<Staged> {
+    let (layer, raw_digest) = if detect(raw.head())? == Compression::None {
+        let l = store.stage_layer_chunks(raw, name)?;
         let d = l.applied.diff_id.clone();
         (l, d)
     } else {
@@ -211,14 +244,13 @@ struct ParallelLayers<'s, 'scope, 'env> {
     running:
         std::collections::VecDeque<(String, std::thread::ScopedJoinHandle<'scope, LayerResult>)>,
     done: Vec<(String, LayerResult)>,
-    spent_tx: std::sync::mpsc::Sender<Vec<u8>>,
-    spent_rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    pool: ChunkPool,
     max_running: usize,
 }
 
 /// The reading thread's side of one layer's queue.
 struct Feed {
-    tx: std::sync::mpsc::SyncSender<Chunk>,
+    tx: std::sync::mpsc::SyncSender<Piece>,
 }
 
 impl<'s: 'scope, 'scope, 'env> ParallelLayers<'s, 'scope, 'env> {
@@ -227,15 +259,13 @@ impl<'s: 'scope, 'scope, 'env> ParallelLayers<'s, 'scope, 'env> {
         store: &'s Store,
         progress: &'s dyn Progress,
     ) -> Self {
-        let (spent_tx, spent_rx) = std::sync::mpsc::channel();
         ParallelLayers {
             scope,
             store,
             progress,
             running: Default::default(),
             done: Vec::new(),
-            spent_tx,
-            spent_rx,
+            pool: ChunkPool::new(),
             max_running: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
@@ -251,8 +281,7 @@ impl<'s: 'scope, 'scope, 'env> ParallelLayers<'s, 'scope, 'env> {
         let (tx, rx) = std::sync::mpsc::sync_channel(LAYER_QUEUE_CHUNKS);
         let reader = ChunkReader {
             rx,
-            spent: self.spent_tx.clone(),
-            current: head,
+            current: Some(Chunk::from_vec(head)),
             pos: 0,
             ended: false,
         };
@@ -270,11 +299,11 @@ impl<'s: 'scope, 'scope, 'env> ParallelLayers<'s, 'scope, 'env> {
         Ok(Feed { tx })
     }
 
-    /// Copies the rest of the current member from `tar` into its worker's queue.
+    /// Reads the rest of the current member from `tar` into pooled buffers for its worker's
+    /// queue (with a plain archive on a file, straight from the kernel into them).
     fn feed<R: Read>(&mut self, feed: Feed, tar: &mut TarReader<R>, name: &str) -> Result<()> {
         loop {
-            let mut chunk = self.spent_rx.try_recv().unwrap_or_default();
-            chunk.resize(LAYER_CHUNK, 0);
+            let mut chunk = self.pool.buffer();
             let mut filled = 0;
             while filled < chunk.len() {
                 let n = tar
@@ -285,16 +314,20 @@ impl<'s: 'scope, 'scope, 'env> ParallelLayers<'s, 'scope, 'env> {
                 }
                 filled += n;
             }
-            chunk.truncate(filled);
             self.progress.advance(name, filled as u64);
-            let last = filled < LAYER_CHUNK;
+            let last = filled < CHUNK;
             // A worker that failed has dropped its queue: stop feeding it; its error comes
             // out when it is joined.
-            if filled > 0 && feed.tx.send(Chunk::Data(chunk)).is_err() {
+            if filled > 0
+                && feed
+                    .tx
+                    .send(Piece::Data(self.pool.share(chunk, filled)))
+                    .is_err()
+            {
                 return Ok(());
             }
             if last {
-                let _ = feed.tx.send(Chunk::End);
+                let _ = feed.tx.send(Piece::End);
                 return Ok(());
             }
         }
@@ -349,7 +382,9 @@ impl Store {
     /// `syncfs` before that layer is registered (see [`Store::commit_staged`]).
     pub fn load(&self, input: impl Read, progress: &dyn Progress) -> Result<Vec<LoadedImage>> {
         let outer = decompress(input)?;
-        let mut tar = TarReader::new(std::io::BufReader::with_capacity(1 << 20, outer));
+        // `decompress` buffers already; member payloads are read from it in whole chunks, which
+        // bypass its buffer (straight from the file into the chunk) once it is drained.
+        let mut tar = TarReader::new(outer);
         let mut files: HashMap<String, Vec<u8>> = HashMap::new();
         let mut links: HashMap<String, String> = HashMap::new();
         let mut staged: HashMap<String, Staged> = HashMap::new();

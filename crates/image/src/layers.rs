@@ -3,11 +3,12 @@
 //! (invisible to everyone), then committed: short link, `lower`, `work`, and finally the layerdb
 //! directory appears by one rename. Layers are shared by ChainID and removed only when no image or
 //! container layer references them.
-use crate::apply::{apply_tar, remove_tree, AppliedLayer};
+use crate::apply::{apply_chunks, remove_tree, AppliedLayer};
 use crate::digest::{chain_id, hex_part, random_hex_id, random_link_id, with_algo};
 use crate::error::{ImageError, Result};
 use crate::intent::Intent;
 use crate::layout::{read_text, read_text_opt, write_plain};
+use crate::side::{ChunkSource, ReadChunks};
 use crate::store::Store;
 use std::io::Read;
 use std::path::PathBuf;
@@ -120,6 +121,20 @@ impl Store {
         tar: impl Read,
         label: &str,
     ) -> Result<StagedLayer> {
+        self.stage_chunks_as(cache_id, ReadChunks::new(tar), label)
+    }
+
+    /// Like [`Store::stage_layer`] from a stream already in shared chunks (no copy on the way).
+    pub fn stage_layer_chunks(&self, tar: impl ChunkSource, label: &str) -> Result<StagedLayer> {
+        self.stage_chunks_as(random_hex_id(), tar, label)
+    }
+
+    fn stage_chunks_as(
+        &self,
+        cache_id: String,
+        tar: impl ChunkSource,
+        label: &str,
+    ) -> Result<StagedLayer> {
         // The intent first: a directory that exists always has its intent visible.
         let intent = Intent::begin(&self.layout.root, STAGE_KIND, &cache_id)?;
         let dir = self.layout.layer_dir(&cache_id);
@@ -128,7 +143,7 @@ impl Store {
             intent.done();
             return Err(ImageError::io("creating", &diff)(e));
         }
-        match apply_tar(tar, &diff, label, &dir.join(TAR_SPLIT_STAGED)) {
+        match apply_chunks(tar, &diff, label, &dir.join(TAR_SPLIT_STAGED)) {
             Ok(applied) => Ok(StagedLayer {
                 cache_id,
                 applied,

@@ -207,8 +207,9 @@ impl<R: Read> TarReader<R> {
         }
     }
 
-    /// Records the stream's layout (raw bytes, payloads, file ends) through `side`, whose
-    /// worker writes tar-split.
+    /// Records the stream's layout (lengths of raw bytes and payloads, file ends) through
+    /// `side`, whose worker writes tar-split. The bytes themselves reach the worker through the
+    /// inner reader, which must be a [`crate::side::SharedStream`] on the same `side`.
     pub fn with_side(mut self, side: Rc<Side>) -> Self {
         self.side = Some(side);
         self
@@ -221,7 +222,7 @@ impl<R: Read> TarReader<R> {
             return Err(TarError::Malformed("unexpected end of archive".into()));
         }
         if let Some(s) = &self.side {
-            s.raw(&buf)?;
+            s.raw(buf.len())?;
         }
         Ok(buf)
     }
@@ -272,7 +273,7 @@ impl<R: Read> TarReader<R> {
             let mut block = [0u8; BLOCK];
             let got = read_full(&mut self.inner, &mut block)?;
             if let Some(s) = &self.side {
-                s.raw(&block[..got])?;
+                s.raw(got)?;
             }
             if got == 0 {
                 self.ended = true;
@@ -385,7 +386,7 @@ impl<R: Read> TarReader<R> {
             return Err(TarError::Malformed("archive ends inside a file".into()));
         }
         if let Some(side) = &self.side {
-            side.file_data(&buf[..n])?;
+            side.file_data(n)?;
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -410,7 +411,7 @@ impl<R: Read> TarReader<R> {
                 .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
             let chunk = &buf[..n];
             if let Some(side) = &self.side {
-                side.file_data(chunk)?;
+                side.file_data(n)?;
             }
             each(chunk)?;
             self.inner.consume(n);
@@ -435,7 +436,7 @@ impl<R: Read> TarReader<R> {
                 break;
             }
             if let Some(s) = &self.side {
-                s.raw(&buf[..n])?;
+                s.raw(n)?;
             }
         }
         Ok(self.inner)
@@ -478,7 +479,11 @@ mod tests {
         let doc_path = dir.path().join("tar-split.json.gz");
         let out = std::fs::File::create(&doc_path).unwrap();
         let worker = crate::side::SideWorker::spawn(Some(Box::new(out))).unwrap();
-        let mut r = TarReader::new(&bytes[..]).with_side(worker.handle());
+        let stream = crate::side::SharedStream::new(
+            crate::side::ReadChunks::new(&bytes[..]),
+            worker.handle(),
+        );
+        let mut r = TarReader::new(stream).with_side(worker.handle());
         let e = r.next_entry().unwrap().unwrap();
         assert!(e.name.ends_with(b"/file"));
         assert!(e.name.len() > 100);

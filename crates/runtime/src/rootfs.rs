@@ -4,6 +4,7 @@
 //! chroot), then masked and read-only paths and the read-only root. Runs only in the init, which
 //! is single-threaded; it never touches the runtime's own mount namespace.
 
+use crate::init_error::InitError;
 use crate::mount_options::{self, MountOptions};
 use crate::mountinfo;
 use crate::secure_join::{ensure_in_root, open_in_root, proc_fd_path, Kind};
@@ -14,6 +15,11 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+mod devices;
+mod hardening;
+use devices::{create_devices, dev_symlinks};
+pub use hardening::{mask_paths, readonly_paths, readonly_root, write_sysctls};
 
 /// One cgroup v1 hierarchy as it appears inside the container.
 #[derive(Debug, Clone)]
@@ -74,10 +80,10 @@ pub fn mount_sources(spec: &Spec, bundle: &Path) -> Vec<Option<rustix::fd::Owned
         .collect()
 }
 
-type Res<T> = std::result::Result<T, String>;
+type Res<T> = std::result::Result<T, InitError>;
 
-fn err(what: impl std::fmt::Display, e: impl Into<io::Error>) -> String {
-    format!("{what}: {}", e.into())
+fn err(what: impl std::fmt::Display, e: impl Into<io::Error>) -> InitError {
+    InitError::sys(what, e)
 }
 
 /// A C string for a syscall; a NUL byte inside is refused (it would cut the string short and
@@ -146,14 +152,19 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
     // propagation is applied to the container's "/" after pivot_root (see `enter_root`).
     let parent = mountinfo::mount_point_of(plan.rootfs)
         .map_err(|e| err("reading /proc/self/mountinfo", e))?;
-    let parent_str = parent.to_str().ok_or("mount point is not UTF-8")?;
+    let parent_str = parent
+        .to_str()
+        .ok_or_else(|| InitError::Refused("mount point is not UTF-8".into()))?;
     mount(None, parent_str, None, libc::MS_PRIVATE, None).map_err(|e| {
         err(
             format!("making the rootfs's parent mount {parent_str} private"),
             e,
         )
     })?;
-    let rootfs = plan.rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
+    let rootfs = plan
+        .rootfs
+        .to_str()
+        .ok_or_else(|| InitError::Refused("rootfs path is not UTF-8".into()))?;
     mount(
         Some(rootfs),
         rootfs,
@@ -180,11 +191,11 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
     {
         let cloned = plan.mount_sources.get(i).and_then(Option::as_ref);
         mount_one(plan, root.as_fd(), m, cloned).map_err(|e| {
-            format!(
-                "mounting {:?} to rootfs at {:?}: {e}",
+            e.context(format!(
+                "mounting {:?} to rootfs at {:?}",
                 source_of(m),
                 m.destination()
-            )
+            ))
         })?;
         if is_dev(m.destination()) {
             let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
@@ -201,7 +212,7 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
         let dev = open_in_root(root.as_fd(), Path::new("/dev"), OFlags::PATH)
             .map_err(|e| err("/dev", e))?;
         remount_bind(&proc_fd_path(&dev), libc::MS_RDONLY)
-            .map_err(|e| format!("remounting /dev read-only: {e}"))?;
+            .map_err(|e| e.context("remounting /dev read-only"))?;
     }
     Ok(())
 }
@@ -281,9 +292,9 @@ fn refuse_non_directory(root: rustix::fd::BorrowedFd<'_>, dest: &Path, typ: &str
     };
     let st = rustix::fs::fstat(&fd).map_err(|e| err(dest.display(), e))?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
-        return Err(format!(
+        return Err(InitError::Refused(format!(
             "filesystem {typ:?} must be mounted on ordinary directory"
-        ));
+        )));
     }
     Ok(())
 }
@@ -325,7 +336,10 @@ fn bind_mount(
     opts: &MountOptions,
     cloned: Option<&rustix::fd::OwnedFd>,
 ) -> Res<()> {
-    let source = m.source().as_ref().ok_or("bind mount without source")?;
+    let source = m
+        .source()
+        .as_ref()
+        .ok_or_else(|| InitError::Refused("bind mount without source".into()))?;
     let source = if source.is_absolute() {
         source.clone()
     } else {
@@ -356,7 +370,9 @@ fn bind_mount(
         if opts.recursive {
             flags |= libc::MS_REC;
         }
-        let source_str = source.to_str().ok_or("source path is not UTF-8")?;
+        let source_str = source
+            .to_str()
+            .ok_or_else(|| InitError::Refused("source path is not UTF-8".into()))?;
         mount(Some(source_str), &proc_fd_path(&target), None, flags, None)
             .map_err(|e| err("bind", e))?;
     }
@@ -432,7 +448,10 @@ fn cgroup_v1_mount(
         }
         let sub = dest.join(&bind.name);
         let t = ensure_in_root(root, &sub, Kind::Dir).map_err(|e| err(sub.display(), e))?;
-        let host = bind.host_dir.to_str().ok_or("cgroup path is not UTF-8")?;
+        let host = bind
+            .host_dir
+            .to_str()
+            .ok_or_else(|| InitError::Refused("cgroup path is not UTF-8".into()))?;
         mount(
             Some(host),
             &proc_fd_path(&t),
@@ -469,159 +488,14 @@ fn cgroup_v1_mount(
     Ok(())
 }
 
-/// Devices every container gets, as runc creates them.
-fn default_devices() -> Vec<(&'static str, u64, u64)> {
-    vec![
-        ("/dev/null", 1, 3),
-        ("/dev/zero", 1, 5),
-        ("/dev/full", 1, 7),
-        ("/dev/random", 1, 8),
-        ("/dev/urandom", 1, 9),
-        ("/dev/tty", 5, 0),
-    ]
-}
-
-fn create_devices(plan: &RootfsPlan<'_>, root: rustix::fd::BorrowedFd<'_>) -> Res<()> {
-    let spec_devices: &[LinuxDevice] = plan
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or(&[]);
-    // SAFETY: umask only changes this process's file creation mask.
-    let old = unsafe { libc::umask(0) };
-    let result = (|| {
-        for (path, major, minor) in default_devices() {
-            if spec_devices.iter().any(|d| d.path() == Path::new(path)) {
-                continue;
-            }
-            make_device(
-                plan,
-                root,
-                Path::new(path),
-                libc::S_IFCHR,
-                major,
-                minor,
-                0o666,
-                0,
-                0,
-            )?;
-        }
-        for d in spec_devices {
-            let kind = match d.typ() {
-                LinuxDeviceType::B => libc::S_IFBLK,
-                LinuxDeviceType::P => libc::S_IFIFO,
-                _ => libc::S_IFCHR,
-            };
-            make_device(
-                plan,
-                root,
-                d.path(),
-                kind,
-                d.major() as u64,
-                d.minor() as u64,
-                d.file_mode().unwrap_or(0o666),
-                d.uid().unwrap_or(0),
-                d.gid().unwrap_or(0),
-            )?;
-        }
-        Ok(())
-    })();
-    // SAFETY: restoring the previous mask.
-    unsafe { libc::umask(old) };
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-fn make_device(
-    plan: &RootfsPlan<'_>,
-    root: rustix::fd::BorrowedFd<'_>,
-    path: &Path,
-    kind: libc::mode_t,
-    major: u64,
-    minor: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-) -> Res<()> {
-    let what = || format!("device {}", path.display());
-    if plan.in_user_ns {
-        // mknod is not allowed in a user namespace: bind the host's node.
-        let target = ensure_in_root(root, path, Kind::File).map_err(|e| err(what(), e))?;
-        let host = path.to_str().ok_or("device path is not UTF-8")?;
-        return mount(
-            Some(host),
-            &proc_fd_path(&target),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .map_err(|e| err(what(), e));
-    }
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: no file name", what()))?;
-    let dir = ensure_in_root(root, parent, Kind::Dir).map_err(|e| err(what(), e))?;
-    let dev = rustix::fs::makedev(major as u32, minor as u32);
-    let file_type = rustix::fs::FileType::from_raw_mode(kind);
-    match rustix::fs::mknodat(
-        dir.as_fd(),
-        name,
-        file_type,
-        Mode::from_raw_mode(mode & 0o7777),
-        dev,
-    ) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::EXIST) => return Ok(()),
-        Err(e) => return Err(err(what(), e)),
-    }
-    if uid != 0 || gid != 0 {
-        rustix::fs::chownat(
-            dir.as_fd(),
-            name,
-            Some(rustix::process::Uid::from_raw(uid)),
-            Some(rustix::process::Gid::from_raw(gid)),
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| err(what(), e))?;
-    }
-    Ok(())
-}
-
-fn dev_symlinks(root: rustix::fd::BorrowedFd<'_>) -> Res<()> {
-    let dev = match open_in_root(root, Path::new("/dev"), OFlags::PATH | OFlags::DIRECTORY) {
-        Ok(fd) => fd,
-        Err(_) => return Ok(()),
-    };
-    let mut links = vec![
-        ("/proc/self/fd", "fd"),
-        ("/proc/self/fd/0", "stdin"),
-        ("/proc/self/fd/1", "stdout"),
-        ("/proc/self/fd/2", "stderr"),
-    ];
-    if Path::new("/proc/kcore").exists() {
-        links.push(("/proc/kcore", "core"));
-    }
-    for (target, name) in links {
-        match rustix::fs::symlinkat(target, dev.as_fd(), name) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(err(format!("/dev/{name}"), e)),
-        }
-    }
-    if open_in_root(root, Path::new("/dev/pts/ptmx"), OFlags::PATH).is_ok() {
-        let _ = rustix::fs::unlinkat(dev.as_fd(), "ptmx", rustix::fs::AtFlags::empty());
-        rustix::fs::symlinkat("pts/ptmx", dev.as_fd(), "ptmx").map_err(|e| err("/dev/ptmx", e))?;
-    }
-    Ok(())
-}
-
 /// Makes the rootfs the process's root: pivot_root, or MS_MOVE + chroot with `--no-pivot`.
 pub fn enter_root(rootfs: &Path, no_pivot: bool) -> Res<()> {
     if no_pivot {
         hide_host_proc_and_sys(rootfs)?;
         rustix::process::chdir(rootfs).map_err(|e| err("chdir rootfs", e))?;
-        let here = rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
+        let here = rootfs
+            .to_str()
+            .ok_or_else(|| InitError::Refused("rootfs path is not UTF-8".into()))?;
         mount(Some(here), "/", None, libc::MS_MOVE, None)
             .map_err(|e| err("moving rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| err("chroot", e))?;
@@ -702,61 +576,6 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Res<()> {
             }
             Err(e) => return Err(err(format!("unmounting {p}"), e)),
         }
-    }
-    Ok(())
-}
-
-/// After pivot_root: masked paths (/dev/null over files, a read-only tmpfs over directories).
-pub fn mask_paths(paths: &[String]) -> Res<()> {
-    for p in paths {
-        let meta = match std::fs::symlink_metadata(p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(err(format!("masking {p}"), e)),
-        };
-        let r = if meta.is_dir() {
-            mount(Some("tmpfs"), p, Some("tmpfs"), libc::MS_RDONLY, None)
-        } else {
-            mount(Some("/dev/null"), p, None, libc::MS_BIND, None)
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(format!("masking {p}"), e)),
-        }
-    }
-    Ok(())
-}
-
-/// After pivot_root: read-only binds of `paths`.
-pub fn readonly_paths(paths: &[String]) -> Res<()> {
-    for p in paths {
-        match mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(err(format!("read-only path {p}"), e)),
-        }
-        remount_bind(p, libc::MS_RDONLY).map_err(|e| format!("read-only path {p}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// After pivot_root: remount `/` read-only.
-pub fn readonly_root() -> Res<()> {
-    remount_bind("/", libc::MS_RDONLY).map_err(|e| format!("read-only root: {e}"))
-}
-
-/// After pivot_root: `/proc/sys` writes for the spec's sysctls.
-pub fn write_sysctls(spec: &Spec) -> Res<()> {
-    let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
-        return Ok(());
-    };
-    for (key, value) in sysctls {
-        if key.is_empty() || key.contains("..") || key.starts_with('/') {
-            return Err(format!("invalid sysctl {key:?}"));
-        }
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value.as_bytes()).map_err(|e| err(format!("sysctl {key}"), e))?;
     }
     Ok(())
 }
