@@ -177,7 +177,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             match engine
                 .store
                 .resolve(&container)
-                .and_then(|id| engine.store.rename(&id, &new_name))
+                .and_then(|id| engine.rename(&id, &new_name))
             {
                 Ok(()) => 0,
                 Err(e) => fail(e),

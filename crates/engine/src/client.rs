@@ -3,7 +3,7 @@
 //! process's stdout/stderr, proxies signals (`--sig-proxy`), and returns the exit code.
 use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
-use crate::lifecycle::AttachOptions;
+use crate::attach::AttachOptions;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;

@@ -239,7 +239,7 @@ impl EventFilter {
                         || (e.kind == "image"
                             && (e.actor.id == *v || e.actor.id.contains(v.as_str())))
                 }
-                "label" => crate::volumes::label_matches(Some(&e.actor.attributes), v),
+                "label" => berth_image::filter::label_matches(&e.actor.attributes, v),
                 "volume" => e.kind == "volume" && e.actor.id == *v,
                 "network" => {
                     e.kind == "network"
@@ -397,7 +397,7 @@ fn wait_for_change(inotify: &rustix::fd::OwnedFd, until: Option<i64>) {
 /// `--since`/`--until` values: RFC 3339, Unix seconds (with fraction), or a duration ago
 /// (`10m`); as Unix nanoseconds.
 pub fn parse_time(text: &str) -> Result<i64> {
-    crate::logs::parse_since(text).map(|t| t.timestamp_nanos_opt().unwrap_or(i64::MAX))
+    crate::options::parse_since(text).map(|t| t.timestamp_nanos_opt().unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

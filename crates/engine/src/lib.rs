@@ -95,7 +95,8 @@ pub mod volumes;
 
 pub use berth_net as net;
 pub use error::{EngineError, Result};
-pub use lifecycle::{AttachOptions, Engine};
+pub use attach::AttachOptions;
+pub use lifecycle::Engine;
 pub use listing::{Filter, ListOptions, Listing, PsRow};
 pub use options::{ContainerConfig, HostConfig, RunOptions};
 pub use record::{ContainerRecord, Records, Status, Store, UnreadableRecord};

@@ -1,7 +1,7 @@
 //! A container's life: `create` (record, layer, per-container files, OCI bundle), `start`
 //! (detached, or attached through the monitor's socket), `stop`, `kill`, `restart`, `pause`,
 //! `wait`, `rm`. Cleans up whatever it half-made when a step fails.
-use crate::attach;
+use crate::attach::{self, AttachOptions};
 use crate::error::{EngineError, Result};
 use crate::layer::{self, Layers};
 use crate::names;
@@ -32,18 +32,6 @@ pub struct Engine {
     root: PathBuf,
 }
 
-/// What an attached client wants (`-a`, `-i`, `-t`, `--sig-proxy`).
-#[derive(Debug, Clone, Copy)]
-pub struct AttachOptions {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    pub tty: bool,
-    pub sig_proxy: bool,
-    /// `--detach-keys` (default ctrl-p,ctrl-q), honoured on an interactive terminal.
-    pub detach_keys: crate::detach_keys::DetachKeys,
-}
-
 /// Where, under the engine's root, a client may install a static init for `--init`.
 pub const BUILTIN_INIT: &str = "bin/docker-init";
 
@@ -71,6 +59,15 @@ impl Engine {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// `berth rename`: gives container `id` the name `new_name` and records Docker's `rename`
+    /// event.
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let old_name = self.store.rename(id, new_name)?;
+        let record = self.store.load(id)?;
+        crate::events::container(&self.root, &record, "rename", &[("oldName", old_name)]);
+        Ok(())
     }
 
     /// Resolves a name / ID / prefix and loads the record.

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 mod reader;
 mod writer;
-pub use reader::{parse_since, print_container_logs, print_logs, LogOptions};
+pub use crate::options::parse_since;
+pub use reader::{print_container_logs, print_logs, LogOptions};
 pub use writer::{parse_human_size, LogSettings, LogWriter, Rotation};
 use writer::{rotated, MAX_LINE};
 

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod finish;
+mod health_check;
 mod io;
 mod start;
 
@@ -231,7 +232,7 @@ struct Monitor {
     /// Files of a removed `--rm` container, freed when the monitor exits (see deferred_free).
     held: crate::deferred_free::Held,
     /// The health checker of the current run, when the container has a health check.
-    health: Option<crate::health::Checker>,
+    health: Option<health_check::Checker>,
 }
 
 /// A failed setup, with the channels to report it on.

@@ -3,6 +3,7 @@
 //! with O_EXCL so two `create`s can never take one name), lookups by name / ID / unique ID prefix,
 //! and the per-root flock held around read-modify-write of a record (never around long work).
 use crate::error::{EngineError, Result};
+pub use crate::error::UnreadableRecord;
 use crate::options::{ContainerConfig, HostConfig};
 use crate::parsed_cache::{self, ParsedCache};
 use serde::{Deserialize, Serialize};
@@ -173,15 +174,6 @@ impl ContainerRecord {
 
 /// The empty time Docker shows for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-/// A container record that exists but cannot be read.
-#[derive(Debug, thiserror::Error)]
-#[error("container {id}: unreadable record: {error}")]
-pub struct UnreadableRecord {
-    pub id: String,
-    #[source]
-    pub error: EngineError,
-}
 
 /// The records of a root: the readable ones, newest first, and the unreadable ones.
 #[derive(Debug, Default)]
@@ -462,8 +454,9 @@ impl Store {
         }
     }
 
-    /// Renames a container (Docker's `rename`).
-    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+    /// Renames a container in the store; returns its old name. `Engine::rename` is Docker's
+    /// `rename` (this plus its event).
+    pub(crate) fn rename(&self, id: &str, new_name: &str) -> Result<String> {
         let _lock = self.lock()?;
         let mut record = self.load(id)?;
         self.reserve_name(new_name, id)?;
@@ -473,8 +466,7 @@ impl Store {
             format!("/{}", new_name.trim_start_matches('/')),
         );
         self.save(&record)?;
-        crate::events::container(&self.root, &record, "rename", &[("oldName", old_name)]);
-        Ok(())
+        Ok(old_name)
     }
 }
 
