@@ -531,7 +531,7 @@ fn exec(engine: &Engine, flags: &ExecFlags) -> i32 {
             }
         },
     };
-    match berth_engine::exec::exec(engine, &record, &req) {
+    match engine.exec(&record, &req) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error response from daemon: {e}");

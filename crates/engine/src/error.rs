@@ -177,6 +177,14 @@ impl EngineError {
         }
     }
 
+    /// A failed operation on the cgroup at `path`.
+    pub fn cgroup(path: &str, source: berth_cgroups::CgroupError) -> EngineError {
+        EngineError::Cgroup {
+            path: path.to_string(),
+            source,
+        }
+    }
+
     pub fn state(id: &str, reason: impl Into<String>) -> EngineError {
         EngineError::State {
             id: id.to_string(),

@@ -4,8 +4,8 @@
 //! container's own root first, so a missing command gives Docker's 127 and an unexecutable one
 //! 126 without a trip through the runtime.
 use crate::error::{EngineError, Result};
-use crate::lifecycle::Engine;
-use crate::record::ContainerRecord;
+use crate::record::{ContainerRecord, Store};
+use crate::runtime_door::OciRuntime;
 use oci_spec::runtime::{Process, Spec};
 use std::path::{Path, PathBuf};
 
@@ -51,11 +51,16 @@ fn find_command(
 /// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
 /// Records Docker's `exec_create: CMD`, `exec_start: CMD` and (when it is waited for)
 /// `exec_die` events, with the exec's ID.
-pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
-    let process = exec_process(engine, record, req)?;
+pub(crate) fn run(
+    store: &Store,
+    runtime: &dyn OciRuntime,
+    record: &ContainerRecord,
+    req: &ExecRequest,
+) -> Result<i32> {
+    let process = process_for(store, record, req)?;
     let exec_id = crate::names::new_id();
     let command = req.command.join(" ");
-    let root = engine.root();
+    let root = store.root();
     let attrs = [("execID", exec_id.clone())];
     crate::events::container(root, record, &format!("exec_create: {command}"), &attrs);
     let io = crate::runtime_door::ExecIo {
@@ -63,7 +68,7 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
         stdin: req.interactive || req.tty,
         output: None,
     };
-    let started = engine.runtime.exec(&record.id, &process, io)?;
+    let started = runtime.exec(&record.id, &process, io)?;
     crate::events::container(root, record, &format!("exec_start: {command}"), &attrs);
     let died = |code: i32| {
         let attrs = [("execID", exec_id.clone()), ("exitCode", code.to_string())];
@@ -92,19 +97,10 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
 
 /// The OCI process `req` runs in the running container `record` (its spec's process with the
 /// request's command, env, user, workdir, TTY and privileges), after Docker's checks: running,
-/// not paused, the command found (127) and executable (126). For callers that run it
-/// themselves, like the API service (through the runtime binary, never forking).
-pub fn exec_process(
-    engine: &Engine,
-    record: &ContainerRecord,
-    req: &ExecRequest,
-) -> Result<Process> {
-    process_for(&engine.store, record, req)
-}
-
-/// [`exec_process`] on the record store alone (for the monitor's health probes).
+/// not paused, the command found (127) and executable (126). `Engine::exec_process` for
+/// callers that run it themselves; the monitor's health probes call it on the store alone.
 pub(crate) fn process_for(
-    store: &crate::record::Store,
+    store: &Store,
     record: &ContainerRecord,
     req: &ExecRequest,
 ) -> Result<Process> {

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod create;
+pub mod recovery;
 mod start;
 mod stop;
-pub(crate) use stop::kill_cgroup;
 
 /// The engine bound to one Berth root. Cheap to clone; every method may be called from any
 /// thread (containers are started through a monitor process either way, see `monitor`).
@@ -70,6 +70,34 @@ impl Engine {
         Ok(())
     }
 
+    /// `berth exec`: runs `req` in the running container `record`; returns the command's exit
+    /// code (0 at once with `detach`). Records Docker's `exec_create: CMD`, `exec_start: CMD`
+    /// and (when it is waited for) `exec_die` events.
+    pub fn exec(&self, record: &ContainerRecord, req: &crate::exec::ExecRequest) -> Result<i32> {
+        crate::exec::run(&self.store, self.runtime.as_ref(), record, req)
+    }
+
+    /// The OCI process `req` would run in the running container `record`, after Docker's
+    /// checks (running, not paused, the command found: 127, executable: 126), for callers that
+    /// run it themselves, like the API service (through the runtime binary, never forking).
+    pub fn exec_process(
+        &self,
+        record: &ContainerRecord,
+        req: &crate::exec::ExecRequest,
+    ) -> Result<oci_spec::runtime::Process> {
+        crate::exec::process_for(&self.store, record, req)
+    }
+
+    /// What a container's monitor gets of the engine: the record store, the runtime door and
+    /// the layers.
+    pub(crate) fn monitor_context(&self) -> crate::monitor::MonitorContext {
+        crate::monitor::MonitorContext {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+            layers: self.layers.clone(),
+        }
+    }
+
     /// Resolves a name / ID / prefix and loads the record.
     pub fn lookup(&self, reference: &str) -> Result<ContainerRecord> {
         let id = self.store.resolve(reference)?;
@@ -90,7 +118,7 @@ impl Engine {
         if self.runtime.delete(&record.id, true).is_err() {
             // The runtime could not clean up (state lost or unreadable): make sure no process
             // of the container survives its record, and drop its cgroup ourselves.
-            kill_cgroup(&record.berth_cgroups_path)?;
+            record.kill_cgroup()?;
         }
         self.remove_layer_and_record(record)
     }

@@ -17,7 +17,6 @@
 use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
 use crate::layer::Layers;
-use crate::lifecycle::Engine;
 use crate::logs::LogWriter;
 use crate::options::HostConfig;
 use crate::record::{ContainerRecord, Store};
@@ -42,29 +41,19 @@ pub(crate) struct MonitorContext {
     pub layers: Layers,
 }
 
-impl MonitorContext {
-    pub fn of(engine: &Engine) -> MonitorContext {
-        MonitorContext {
-            store: engine.store.clone(),
-            runtime: engine.runtime.clone(),
-            layers: engine.layers.clone(),
-        }
-    }
-}
-
 /// Starts the monitor for container `id`. `client` is an already-connected attach client (the
 /// foreground `run`), `ready` a pipe on which the monitor reports "0" once the container runs,
 /// or "<exit code> <message>" when it could not start.
 pub(crate) fn spawn(
-    engine: &Engine,
+    ctx: &MonitorContext,
     id: &str,
     client: Option<OwnedFd>,
     ready: Option<OwnedFd>,
 ) -> Result<()> {
     if crate::sys::is_single_threaded() {
-        fork_monitor(&MonitorContext::of(engine), id, client, ready)
+        fork_monitor(ctx, id, client, ready)
     } else {
-        crate::hidden_entry::spawn_monitor(engine.root(), id, client, ready)
+        crate::reexec::spawn_monitor(ctx.store.root(), id, client, ready)
     }
 }
 
@@ -151,7 +140,7 @@ pub(crate) fn become_monitor(
     // While this process lives the container has a witness; once it is gone (killed), the
     // next command reconstructs the container's end from what is left (see `recovery`).
     let intent =
-        berth_image::intent::Intent::begin(ctx.store.root(), crate::recovery::MONITOR, id).ok();
+        berth_image::intent::Intent::begin(ctx.store.root(), crate::intents::MONITOR, id).ok();
     drop(op);
     monitor.run();
     if let Some(i) = intent {
@@ -170,7 +159,7 @@ fn sole_monitor(ctx: &MonitorContext, id: &str) -> Result<Option<crate::record::
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let op = ctx.store.lock_container(id)?;
-        let other = berth_image::intent::owner(root, crate::recovery::MONITOR, id)
+        let other = berth_image::intent::owner(root, crate::intents::MONITOR, id)
             .filter(|o| o.pid != me && o.alive());
         if other.is_none() {
             return Ok(Some(op));
@@ -349,7 +338,7 @@ impl Monitor {
                             .ctx
                             .store
                             .container_dir(&self.id)
-                            .join(crate::recovery::EXIT_FILE),
+                            .join(crate::intents::EXIT_FILE),
                         code.to_string().as_bytes(),
                     );
                     (code, None)

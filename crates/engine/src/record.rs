@@ -2,8 +2,8 @@
 //! Docker's field names, the name registry (`containers/.names/<name>` holding the ID, created
 //! with O_EXCL so two `create`s can never take one name), lookups by name / ID / unique ID prefix,
 //! and the per-root flock held around read-modify-write of a record (never around long work).
-use crate::error::{EngineError, Result};
 pub use crate::error::UnreadableRecord;
+use crate::error::{EngineError, Result};
 use crate::options::{ContainerConfig, HostConfig};
 use crate::parsed_cache::{self, ParsedCache};
 use serde::{Deserialize, Serialize};
@@ -127,6 +127,14 @@ impl ContainerRecord {
     pub fn init_alive(&self) -> bool {
         self.state.pid > 0
             && crate::procinfo::start_time(self.state.pid) == Some(self.berth_pid_start_time)
+    }
+
+    /// SIGKILLs whatever is left in the container's cgroup and removes the cgroup (through
+    /// `berth-cgroups`): for when the runtime state that would have done it is lost.
+    pub(crate) fn kill_cgroup(&self) -> Result<()> {
+        let path = &self.berth_cgroups_path;
+        berth_cgroups::kill_and_destroy_path(path, std::time::Duration::from_secs(2))
+            .map_err(|e| EngineError::cgroup(path, e))
     }
 
     /// The truthful status: a record that says running but whose init is gone reads as exited.

@@ -1,7 +1,7 @@
 //! Exec instances: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked, with a TTY or
 //! stdcopy-framed without), `GET /exec/{id}/json`, `POST /exec/{id}/resize`. The process is the
-//! engine's (`exec::exec_process`: Docker's checks, env, user, command lookup); the service runs it
-//! the way dockerd has runc run it — through the OCI runtime binary (`berth-runtime exec`),
+//! engine's (`Engine::exec_process`: Docker's checks, env, user, command lookup); the service
+//! runs it the way dockerd has runc run it — through the OCI runtime binary (`berth-runtime exec`),
 //! spawned, never forked from this threaded process.
 use super::blocking;
 use crate::error::{ApiError, ApiResult};
@@ -249,7 +249,7 @@ pub async fn start(
         let request = request.clone();
         blocking(move || {
             let record = state.engine.lookup(&container_id)?;
-            let process = berth_engine::exec::exec_process(&state.engine, &record, &request)?;
+            let process = state.engine.exec_process(&record, &request)?;
             let dir = tempfile_dir()?;
             let path = dir.join("process.json");
             let text = serde_json::to_vec(&process)

@@ -132,7 +132,7 @@ impl Engine {
             }
             // Killed from here on, the next command finishes the removal.
             let intent =
-                berth_image::intent::Intent::begin(&self.root, crate::recovery::REMOVE, id)?;
+                berth_image::intent::Intent::begin(&self.root, crate::intents::REMOVE, id)?;
             self.remove_resources(&record)?;
             intent.done();
             drop(op);
@@ -270,19 +270,4 @@ pub(super) fn wait_exit_frame(stream: &mut UnixStream, timeout: Duration) -> boo
             Err(_) => return true,
         }
     }
-}
-
-/// SIGKILLs every process in a container's cgroup and removes the cgroup.
-pub(crate) fn kill_cgroup(cgroups_path: &str) -> Result<()> {
-    if cgroups_path.is_empty() {
-        return Ok(());
-    }
-    let cgroup_err = |source| EngineError::Cgroup {
-        path: cgroups_path.to_string(),
-        source,
-    };
-    let h = berth_cgroups::Hierarchy::detect().map_err(cgroup_err)?;
-    let cg = berth_cgroups::Cgroup::open(&h, cgroups_path).map_err(cgroup_err)?;
-    cg.kill_and_destroy(Duration::from_secs(2))
-        .map_err(cgroup_err)
 }
