@@ -167,8 +167,7 @@ fn finish_removal(engine: &Engine, id: &str) -> Result<()> {
     match engine.store.load(id) {
         Ok(record) => {
             if record.init_alive() {
-                // SAFETY: the PID was checked against its recorded start time just above.
-                unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
+                engine.kill_for_removal(&record);
             }
             engine.remove_resources(&record)
         }
