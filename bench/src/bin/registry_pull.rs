@@ -7,7 +7,10 @@
 //!   is compressed and uploaded) vs `skopeo copy docker-archive:… docker://…` to a new repository.
 //!
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
-//! `target/release/berth`. Usage: `registry_pull [ROUNDS] [MB]` (defaults 3 and 300). Run as root.
+//! `target/release/berth`. Usage: `registry_pull [ROUNDS] [MB] [--berth-only]` (defaults 3 and
+//! 300; `--berth-only` times `berth pull` alone). With `$BERTH_BASELINE` set to another build of
+//! `berth` (say, the previous commit's), its pull is timed too, alternating with the current
+//! one, as a before/after in one run. Run as root.
 use anyhow::Context;
 use berth_bench::{berth_binary, drop_tree, median, ms, output, sha256_of, timed, write_payload};
 use berth_testkit::dockerd::Dockerd;
@@ -77,7 +80,10 @@ fn make_archive(w: &Path, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let berth_only = all.iter().any(|a| a == "--berth-only");
+    let baseline = std::env::var_os("BERTH_BASELINE").map(PathBuf::from);
+    let mut args = all.into_iter().filter(|a| !a.starts_with("--"));
     let rounds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
     let total_mb: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(300);
     let berth = berth_binary();
@@ -111,14 +117,15 @@ fn main() -> anyhow::Result<()> {
     let archive = make_archive(w, &dirs)?;
     let cfg = w.join("config");
     std::fs::create_dir_all(cfg.join("docker"))?;
-    let berth_cmd = |root: &Path| {
-        let mut c = Command::new(&berth);
+    let cmd_of = |binary: &Path, root: &Path| {
+        let mut c = Command::new(binary);
         c.arg("--root")
             .arg(root)
             .env("BERTH_CONFIG_DIR", &cfg)
             .env("DOCKER_CONFIG", cfg.join("docker"));
         c
     };
+    let berth_cmd = |root: &Path| cmd_of(&berth, root);
     let seed_root = w.join("seed-root");
     output(berth_cmd(&seed_root).arg("load").arg("-i").arg(&archive))?;
     let remote = format!("{host}/bench:1");
@@ -152,15 +159,42 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let dockerd = Dockerd::start()?;
-    let have_skopeo = berth_testkit::have("skopeo");
+    let dockerd = if berth_only { None } else { Dockerd::start()? };
+    let have_skopeo = !berth_only && berth_testkit::have("skopeo");
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
 
     let (mut b_pull, mut d_pull, mut s_pull, mut floor) = (vec![], vec![], vec![], vec![]);
-    let (mut b_push, mut s_push) = (vec![], vec![]);
+    let (mut b_push, mut s_push, mut base_pull) = (vec![], vec![], vec![]);
     for round in 0..=rounds {
+        if let Some(base) = &baseline {
+            let root = w.join(format!("base-root-{round}"));
+            let t = timed(cmd_of(base, &root).args(["pull", "-q", &remote]))?;
+            drop_tree(&root);
+            if round > 0 {
+                base_pull.push(t);
+            }
+        }
         let root = w.join(format!("pull-root-{round}"));
         let t = timed(berth_cmd(&root).args(["pull", "-q", &remote]))?;
         drop_tree(&root);
+        if berth_only {
+            if round > 0 {
+                b_pull.push(t);
+            }
+            println!(
+                "round {round}: berth pull {:.0} ms (load {})",
+                ms(t),
+                load()
+            );
+            continue;
+        }
         if let Some(d) = &dockerd {
             let t = timed(d.docker().args(["pull", "-q", &remote]))?;
             let _ = output(d.docker().args(["rmi", "-f", &remote]));
@@ -230,6 +264,18 @@ fn main() -> anyhow::Result<()> {
     }
     let bp = median(&mut b_pull);
     println!("pull: berth {:.0} ms", ms(bp));
+    if !base_pull.is_empty() {
+        let b0 = median(&mut base_pull);
+        println!(
+            "pull: baseline berth {:.0} ms, ratio now/baseline {:.3}",
+            ms(b0),
+            ms(bp) / ms(b0)
+        );
+    }
+    println!("load average at the end: {}", load());
+    if berth_only {
+        return Ok(());
+    }
     if !d_pull.is_empty() {
         let dp = median(&mut d_pull);
         println!(

@@ -275,6 +275,116 @@ fn exec_with_and_without_a_tty() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
 }
 
+#[test]
+fn api_execs_record_their_events_and_local_logs_read_back() {
+    if !have_docker_cli() {
+        eprintln!("skipping: no docker CLI");
+        return;
+    }
+    let s = Service::start();
+    s.import_busybox("bb");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    s.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ex",
+        "--log-driver",
+        "local",
+        "bb",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; exec sleep 60",
+    ]);
+    let out = s.docker_out(&["exec", "ex", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    s.docker_ok(&[
+        "exec",
+        "-d",
+        "ex",
+        "sh",
+        "-c",
+        "while [ ! -e /go ]; do sleep 0.02; done; exit 4",
+    ]);
+    s.docker_ok(&["exec", "ex", "touch", "/go"]);
+    // Through GET /events: one exec_create, exec_start and exec_die per exec, with the codes.
+    let format = "{{.Action}}|{{index .Actor.Attributes \"exitCode\"}}";
+    let mut got = String::new();
+    let ok = berth_testkit::wait_until(Duration::from_secs(30), || {
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1;
+        got = s.docker_ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "event=exec_die",
+            "--format",
+            format,
+        ]);
+        got.lines().count() == 3
+    });
+    assert!(ok, "exec_die events: {got}");
+    let mut codes: Vec<&str> = got.lines().collect();
+    codes.sort();
+    assert_eq!(codes, ["exec_die|0", "exec_die|4", "exec_die|5"]);
+    // The next second: events follows until then (an --until far ahead would wait for it).
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let actions = s.docker_ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &until,
+        "--filter",
+        "event=exec_create",
+        "--filter",
+        "event=exec_start",
+        "--format",
+        "{{.Action}}",
+    ]);
+    for cmd in [
+        "sh -c exit 5",
+        "sh -c while [ ! -e /go ]; do sleep 0.02; done; exit 4",
+        "touch /go",
+    ] {
+        for kind in ["exec_create", "exec_start"] {
+            let want = format!("{kind}: {cmd}");
+            assert_eq!(
+                actions.lines().filter(|l| *l == want).count(),
+                1,
+                "{want} in {actions}"
+            );
+        }
+    }
+    // The local driver's log through GET /containers/{id}/logs.
+    let out = s.docker_out(&["logs", "ex"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n");
+    let out = s.docker_out(&["logs", "--tail", "1", "-t", "ex"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.ends_with(" one\n") || text.ends_with(" two\n"),
+        "{text}"
+    );
+    s.docker_ok(&["rm", "-f", "ex"]);
+}
+
 /// A hijacked attach over the raw socket: sends the request, checks for Docker's 101, and
 /// returns the stream (with a read deadline) for the session.
 fn raw_attach(s: &Service, container: &str, query: &str) -> std::os::unix::net::UnixStream {

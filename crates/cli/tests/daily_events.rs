@@ -1,4 +1,5 @@
-//! `exec_create` / `exec_start` / `exec_die` and `rename` events in Docker's shape, and
+//! `exec_create` / `exec_start` / `exec_die` and `rename` events in Docker's shape (a detached
+//! exec's `exec_die` too, recorded by the waiter that outlives the CLI), and
 //! `image prune --filter until= / label= / label!=`.
 mod container_common;
 use container_common::*;
@@ -84,6 +85,98 @@ fn exec_and_rename_are_events() {
     assert_ne!(ids[0], ids[2]);
     assert_eq!(ids[0].len(), 64);
     env.ok(&["rm", "-f", "crate"]);
+}
+
+/// Polls `events` (since `t0`, exec events of `container`) until `want` lines are there.
+fn wait_exec_events(env: &Env, t0: &str, container: &str, want: &[&str]) {
+    let format = "{{.Action}}|{{index .Actor.Attributes \"exitCode\"}}";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = env.ok(&[
+            "events",
+            "--since",
+            t0,
+            "--until",
+            &now(),
+            "--format",
+            format,
+            "-f",
+            &format!("container={container}"),
+            "-f",
+            "event=exec_create",
+            "-f",
+            "event=exec_start",
+            "-f",
+            "event=exec_die",
+        ]);
+        let got = got.replace("<no value>", "");
+        let got: Vec<&str> = got.lines().collect();
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "events: {got:?}, want {want:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_detached_exec_records_its_exit() {
+    let env = Env::new("exec-detached-events");
+    let t0 = now();
+    env.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "300"]);
+    // The CLI returns at once; the process ends later, when /go appears.
+    let out = env.berth(&[
+        "exec",
+        "-d",
+        "box",
+        "sh",
+        "-c",
+        "while [ ! -e /go ]; do sleep 0.02; done; exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let cmd = "sh -c while [ ! -e /go ]; do sleep 0.02; done; exit 4";
+    let create = format!("exec_create: {cmd}|");
+    let start = format!("exec_start: {cmd}|");
+    wait_exec_events(&env, &t0, "box", &[&create, &start]);
+    env.ok(&["exec", "box", "touch", "/go"]);
+    wait_exec_events(
+        &env,
+        &t0,
+        "box",
+        &[
+            &create,
+            &start,
+            "exec_create: touch /go|",
+            "exec_start: touch /go|",
+            "exec_die|0",
+            "exec_die|4",
+        ],
+    );
+    // A detached exec with a TTY, and one whose command is missing (Docker's 127, no waiter).
+    env.ok(&["exec", "-d", "-t", "box", "sh", "-c", "echo hi; exit 6"]);
+    let missing = env.berth(&["exec", "-d", "box", "nosuch"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !env
+        .ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &now(),
+            "--format",
+            "{{index .Actor.Attributes \"exitCode\"}}",
+            "-f",
+            "event=exec_die",
+        ])
+        .lines()
+        .any(|l| l == "6")
+    {
+        assert!(Instant::now() < deadline, "no exec_die with exit code 6");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["rm", "-f", "box"]);
 }
 
 #[test]

@@ -46,7 +46,13 @@ fn a_health_check_goes_starting_unhealthy_healthy() {
     assert_eq!(env.ok(&["ps", "-q", "-f", "health=starting"]).len(), 12);
     env.ok(&["exec", "hc", "touch", "/go"]);
     wait_for(&env, "hc", "{{.State.Health.Status}}", "unhealthy");
-    assert_eq!(env.inspect("hc", "{{.State.Health.FailingStreak}}"), "1");
+    // At least the probe that made it unhealthy; under load a further probe (every 100 ms)
+    // may have failed before this inspect runs.
+    let streak: u32 = env
+        .inspect("hc", "{{.State.Health.FailingStreak}}")
+        .parse()
+        .expect("a number");
+    assert!(streak >= 1, "{streak}");
     let ps = env.ok(&["ps", "--format", "{{.Status}}"]);
     assert!(ps.ends_with("(unhealthy)"), "{ps}");
     assert_eq!(env.ok(&["ps", "-q", "-f", "health=healthy"]), "");

@@ -1,7 +1,8 @@
 //! `berth push` against Debian's `docker-registry`: what Berth pushes, skopeo and Docker pull
 //! with the same manifest digest and image ID; layers already there are skipped, layers in
 //! another repository are cross-mounted, large layers go up in chunks; `-a` pushes every tag;
-//! foreign layers are pulled from their URLs and never pushed.
+//! foreign layers are pulled from their URLs (else from the registry, as Docker does) and never
+//! pushed.
 mod registry_common;
 use berth_testkit::registry::RegistryOptions;
 use berth_testkit::TempRoot;
@@ -259,4 +260,97 @@ fn foreign_layers_come_from_their_urls_and_are_not_pushed() {
     ok(rig.berth(fresh.path()).args(["pull", &copy]));
     assert_eq!(id_of(fresh.path(), &copy), config_digest);
     assert_eq!(served.lock().expect("log").len(), 4);
+}
+
+#[test]
+fn a_foreign_layer_whose_urls_fail_comes_from_the_registry_or_is_named() {
+    let Some(rig) = Rig::start(RegistryOptions::default()) else {
+        return;
+    };
+    let host = rig.host();
+    let (base_gz, base_diff) = gzip_layer(&[("base", b"in the registry")]);
+    let (foreign_gz, foreign_diff) = gzip_layer(&[("foreign", b"its URLs are gone")]);
+    let foreign = sha256(&foreign_gz);
+    let hex = foreign.trim_start_matches("sha256:");
+    // Nothing listens on port 9; the registry answers 404 for a path it does not serve.
+    let urls = [
+        format!("http://127.0.0.1:9/layers/{hex}"),
+        format!("http://{host}/elsewhere/{hex}"),
+    ];
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [base_diff, foreign_diff]}
+    }))
+    .expect("config");
+    let manifest = |config_digest: &str, base: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "digest": config_digest, "size": config.len()},
+            "layers": [
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                 "digest": base, "size": base_gz.len()},
+                {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                 "digest": foreign, "size": foreign_gz.len(), "urls": urls}
+            ]
+        }))
+        .expect("manifest")
+    };
+    let schema2 = "application/vnd.docker.distribution.manifest.v2+json";
+    // `kept`: the registry has the blob after all (Docker falls back to it).
+    let base = upload_blob(&host, "kept", &base_gz);
+    let config_digest = upload_blob(&host, "kept", &config);
+    upload_blob(&host, "kept", &foreign_gz);
+    put_manifest(
+        &host,
+        "kept",
+        "1",
+        schema2,
+        &manifest(&config_digest, &base),
+    );
+    // `lost`: nobody has it.
+    upload_blob(&host, "lost", &base_gz);
+    upload_blob(&host, "lost", &config);
+    put_manifest(
+        &host,
+        "lost",
+        "1",
+        schema2,
+        &manifest(&config_digest, &base),
+    );
+
+    let root = TempRoot::new("berth-reg-dst-").expect("root");
+    let kept = format!("{host}/kept:1");
+    ok(rig.berth(root.path()).args(["pull", &kept]));
+    let id = ok(rig
+        .berth(root.path())
+        .args(["image", "inspect", "--format", "{{.Id}}", &kept]));
+    assert_eq!(id.trim(), config_digest);
+    let log = rig.registry.log();
+    assert!(
+        log.contains(&format!("/elsewhere/{hex}")),
+        "the reachable URL was tried first: {log}"
+    );
+    assert_eq!(
+        blob_gets(&log, &foreign)
+            .iter()
+            .filter(|(status, _)| *status == 200)
+            .count(),
+        1,
+        "then the registry served it: {log}"
+    );
+
+    let empty = TempRoot::new("berth-reg-dst-").expect("root");
+    let lost = format!("{host}/lost:1");
+    let out = fails(rig.berth(empty.path()).args(["pull", &lost]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&foreign) && err.contains("lost"),
+        "the error names the repository and the layer: {err}"
+    );
+    assert_eq!(layer_count(empty.path()), 0, "no layer committed");
+    assert!(layer_dirs(empty.path()).is_empty(), "no layer left staged");
+    let images = ok(rig.berth(empty.path()).args(["images", "-q"]));
+    assert!(images.trim().is_empty(), "no image or tag: {images}");
 }

@@ -6,6 +6,8 @@
 use crate::error::{EngineError, Result};
 use crate::record::{ContainerRecord, Store};
 use crate::runtime_door::OciRuntime;
+
+pub use crate::events::ExecEvents;
 use oci_spec::runtime::{Process, Spec};
 use std::path::{Path, PathBuf};
 
@@ -48,9 +50,8 @@ fn find_command(
     }
 }
 
-/// Runs `req` in the container; returns the command's exit code (0 at once with `detach`).
-/// Records Docker's `exec_create: CMD`, `exec_start: CMD` and (when it is waited for)
-/// `exec_die` events, with the exec's ID.
+/// Runs `req` in the container; returns the command's exit code (0 at once with `detach`, the
+/// process then watched by a waiter that records its `exec_die`; see `detached_exec`).
 pub(crate) fn run(
     store: &Store,
     runtime: &dyn OciRuntime,
@@ -58,28 +59,25 @@ pub(crate) fn run(
     req: &ExecRequest,
 ) -> Result<i32> {
     let process = process_for(store, record, req)?;
-    let exec_id = crate::names::new_id();
-    let command = req.command.join(" ");
     let root = store.root();
-    let attrs = [("execID", exec_id.clone())];
-    crate::events::container(root, record, &format!("exec_create: {command}"), &attrs);
+    let events = ExecEvents::created(root, record, &crate::names::new_id(), &req.command);
+    if req.detach {
+        crate::detached_exec::start(root, record, &process, &events)?;
+        return Ok(0);
+    }
     let io = crate::runtime_door::ExecIo {
-        detach: req.detach,
+        detach: false,
         stdin: req.interactive || req.tty,
         output: None,
     };
     let started = runtime.exec(&record.id, &process, io)?;
-    crate::events::container(root, record, &format!("exec_start: {command}"), &attrs);
+    events.started();
     let died = |code: i32| {
-        let attrs = [("execID", exec_id.clone()), ("exitCode", code.to_string())];
-        crate::events::container(root, record, "exec_die", &attrs);
+        events.died(code);
         code
     };
     if let Some(code) = started.finished {
         return Ok(died(code));
-    }
-    if req.detach {
-        return Ok(0);
     }
     if let Some(master) = started.console {
         if crate::client::proxy_terminal(master, io.stdin, req.detach_keys)

@@ -5,6 +5,8 @@
 //!   monitor and exits at once. With `--client` its stdin is the foreground attach client's
 //!   socket; with `--ready` its stdout is the pipe the monitor reports readiness on.
 //! - `<program> __berth-prime-cgroup`: the cgroup head start of `cgroup_prime`.
+//! - `<program> __berth-exec-wait --root DIR`: forks the waiter of a detached exec (see
+//!   `detached_exec`) and exits at once.
 //!
 //! `<program>` is `$BERTH_BINARY` when set; else this very program when its `main` called
 //! [`run_if_requested`] first (the `berth` CLI does, and so can any program that uses the
@@ -26,6 +28,9 @@ pub fn run_if_requested() {
     let rest: Vec<OsString> = args.collect();
     match entry.as_deref().and_then(|e| e.to_str()) {
         Some(MONITOR_ENTRY) => std::process::exit(monitor_main(&rest)),
+        Some(crate::detached_exec::EXEC_WAIT_ENTRY) => {
+            std::process::exit(crate::detached_exec::waiter_main(&rest))
+        }
         Some(PRIME_CGROUP_ENTRY) => {
             crate::cgroup_prime::prime_own_cgroup();
             std::process::exit(0)

@@ -15,7 +15,7 @@
 //!   [`Engine::pause`]/[`Engine::unpause`], [`Engine::restart`]; [`Engine::lookup`] resolves a
 //!   name, ID or prefix. [`Engine::exec_process`] builds an exec's OCI process;
 //!   [`Engine::exec`] runs it.
-//!   Logs: `logs::print_logs` into any `Write`.
+//!   Logs: `logs::print_container_logs` into any `Write`.
 //! - Errors: one [`EngineError`] with typed sources; [`EngineError::exit_code`] and
 //!   [`EngineError::command_failure_code`] give Docker's 125/126/127.
 //! - **Threads.** Starting a container needs a monitor process. A single-threaded caller (the
@@ -31,26 +31,27 @@
 //! bottom: `error`; `options` (Docker's Config/HostConfig and flag parsers), `sys` (syscall
 //! helpers, thread count, wait-status decoding), `procinfo` (/proc readers), `names`,
 //! `detach_keys`, `parsed_cache`, `security_opts`, `users` (passwd/group lookup in the image),
-//! `container_fs` (paths inside a container's root); `health` (Docker's health rules and
-//! state), `intents` (the marks multi-step changes leave for recovery), `record` (the
-//! `containers/<id>/` record store, names, lock), `events` (the event log), `logs`
-//! (json-file), `layer` (`Layers`, the door to berth-image), `network` (door to berth-net),
-//! `volumes` (the volume store and a container's mounts), `spec` (pure image config + flags →
-//! OCI spec, by concern), `run_checks` (Docker's checks of run flags), `runtime_door` (the
-//! `OciRuntime` trait: the in-process library, a runc-style binary, and a fake for unit
-//! tests), `attach` (monitor ↔ client protocol and what a client asks for), `client` (the
-//! attached terminal side), `exec` (an exec's process and its run), `reexec` (re-executing a
-//! program at a hidden entry point), `cgroup_prime` (a head start for the cgroup move of a
-//! container's init), `deferred_free` (block freeing after the client is answered);
-//! `monitor` (the per-container keeper and its health checker, on a narrow `MonitorContext`:
-//! store, runtime, layers); `lifecycle` (`Engine`: create/start/stop/kill/rm/wait/pause/
-//! restart/rename/exec, and `recovery`, which rolls what a killed command left forward or
-//! back); above the engine: `hidden_entry` (the entry points a threaded caller re-executes),
-//! `inspect` (the inspect document, status texts), `listing` (`Engine::list`: Docker's `ps`
-//! filters and typed `PsRow`s, unreadable records reported), `stats`, `namespaces` (`berth
-//! ns`), `fsops` (commit/export/cp), `diff` (changes in the upper layer), `update` (live
-//! limits), `pull` (`--pull missing|always|never` through berth-registry), `housekeeping`
-//! (container prune, system df, info counts). Modules only the engine uses are `pub(crate)`.
+//! `container_fs` (paths inside a container's root); `health` (Docker's health rules and state),
+//! `intents` (the marks multi-step changes leave for recovery), `record` (the `containers/<id>/`
+//! record store, names, lock), `events` (the event log), `local_log` (the local log driver's
+//! records), `logs` (json-file and local drivers), `layer` (`Layers`, the door to berth-image),
+//! `network` (door to berth-net), `volumes` (the volume store and a container's mounts), `spec`
+//! (pure image config + flags → OCI spec, by concern), `run_checks` (Docker's checks of run flags),
+//! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a fake
+//! for unit tests), `attach` (monitor ↔ client protocol and what a client asks for), `client` (the
+//! attached terminal side), `exec` (an exec's process and its run), `detached_exec` (the waiter
+//! that records a detached exec's end), `reexec` (re-executing a program at a hidden entry point),
+//! `cgroup_prime` (a head start for the cgroup move of a container's init), `deferred_free` (block
+//! freeing after the client is answered); `monitor` (the per-container keeper and its health
+//! checker, on a narrow `MonitorContext`: store, runtime, layers); `lifecycle` (`Engine`:
+//! create/start/stop/kill/rm/wait/pause/ restart/rename/exec, and `recovery`, which rolls what a
+//! killed command left forward or back); above the engine: `hidden_entry` (the entry points a
+//! threaded caller re-executes), `inspect` (the inspect document, status texts), `listing`
+//! (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records reported),
+//! `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp), `diff` (changes in the upper
+//! layer), `update` (live limits), `pull` (`--pull missing|always|never` through berth-registry),
+//! `housekeeping` (container prune, system df, info counts). Modules only the engine uses are
+//! `pub(crate)`.
 //!
 //! # Process model
 //!
@@ -67,6 +68,7 @@ pub(crate) mod client;
 pub(crate) mod container_fs;
 pub(crate) mod deferred_free;
 pub mod detach_keys;
+pub mod detached_exec;
 pub mod diff;
 pub mod error;
 pub mod events;
@@ -80,6 +82,7 @@ pub(crate) mod intents;
 pub(crate) mod layer;
 pub mod lifecycle;
 pub mod listing;
+pub mod local_log;
 pub mod logs;
 pub(crate) mod monitor;
 pub mod names;

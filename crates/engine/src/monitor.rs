@@ -1,6 +1,6 @@
 //! The per-container monitor (Berth's conmon): a single-threaded, session-leading child
 //! subreaper that creates and starts the container through the runtime, keeps its stdio (pipes
-//! or a PTY master), writes the json-file log, serves attach clients on
+//! or a PTY master), writes the json-file or local log, serves attach clients on
 //! `containers/<id>/attach.sock`, reaps the init, records exit status / OOMKilled / FinishedAt,
 //! applies the restart policy and `--rm` cleanup, and then exits. It never outlives the
 //! container's last restart, and it never holds the metadata lock while waiting.
@@ -247,11 +247,12 @@ impl Monitor {
                 .set_nonblocking(true)
                 .map_err(|e| EngineError::io(&sock, e))?;
             let settings = crate::logs::LogSettings::of(&host.log_config)?;
-            let log = if settings.keeps_logs {
-                let log_path = crate::logs::json_log_path(&ctx.store, id);
-                Some(LogWriter::open_rotating(&log_path, settings.rotation)?)
-            } else {
-                None
+            let log = match settings.format {
+                Some(format) => {
+                    let file = crate::logs::LogFile::of(&ctx.store, id, format);
+                    Some(LogWriter::create(&file, settings.rotation)?)
+                }
+                None => None,
             };
             let signals = crate::sys::signalfd_for(&[
                 libc::SIGCHLD,

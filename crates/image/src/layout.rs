@@ -77,6 +77,7 @@ impl Layout {
                     .map_err(ImageError::io("chmod", d))?;
             }
         }
+        spread_subdirectories(&self.overlay);
         for d in [
             self.layerdb(),
             self.layerdb_tmp(),
@@ -88,6 +89,35 @@ impl Layout {
             std::fs::create_dir_all(&d).map_err(ImageError::io("creating", &d))?;
         }
         Ok(())
+    }
+}
+
+/// Marks `dir` as the top of unrelated directory trees (`chattr +T`, ext2/3/4's
+/// `FS_TOPDIR_FL`), so ext4's Orlov allocator places each new subdirectory (one per layer) in a
+/// block group of its own, one with free inodes and few directories, instead of next to its
+/// siblings. Why: on ext4 without a journal every inode allocation scans past the group's
+/// recently deleted inodes (`recently_deleted`: 5 s, or 5 minutes while their inode table block
+/// is dirty), so files created next to trees just deleted (a removed image, a pruned store,
+/// other programs' temporary files) cost O(deleted) each: measured on this host, 8000 files
+/// took 18 s next to recent deletions and 0.85 s under a `+T` directory, and a profile of a pull
+/// showed a third of its CPU time in that scan. Best effort: other filesystems lack the flag
+/// (the allocation is theirs to decide), and nothing depends on it.
+pub fn spread_subdirectories(dir: &Path) {
+    use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags, Mode, OFlags};
+    let Ok(fd) = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    match ioctl_getflags(&fd) {
+        Ok(flags) if !flags.contains(IFlags::TOPDIR) => {
+            if let Err(e) = ioctl_setflags(&fd, flags | IFlags::TOPDIR) {
+                tracing::debug!("{}: chattr +T: {e}", dir.display());
+            }
+        }
+        _ => {}
     }
 }
 
@@ -161,4 +191,29 @@ pub fn sync_dir(path: &Path) -> Result<()> {
     std::fs::File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(ImageError::io("syncing", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_directories_are_spread_where_the_filesystem_can() {
+        use rustix::fs::{ioctl_getflags, IFlags, Mode, OFlags};
+        let root = tempfile::tempdir().unwrap();
+        let layout = Layout::new(root.path());
+        layout.ensure().unwrap();
+        let open = |p: &Path| {
+            rustix::fs::open(p, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        };
+        // Only where the filesystem keeps inode flags (ext4 here; tmpfs has none).
+        if ioctl_getflags(open(root.path())).is_err() {
+            return;
+        }
+        assert!(ioctl_getflags(open(&layout.overlay))
+            .unwrap()
+            .contains(IFlags::TOPDIR));
+        // Idempotent on a store that has it.
+        layout.ensure().unwrap();
+    }
 }

@@ -8,6 +8,10 @@
 //! the prefix back (hashing and extracting it again: extraction cannot resume mid-tar) and asks
 //! the registry for the rest only. Nothing here is trusted: the caller checks the whole blob's
 //! digest, and throws the prefix away (`restart`) when that check fails.
+//!
+//! A pull that is never retried would leave its partial blob for ever: the recovery pass every
+//! command runs reclaims those no pull holds once they are [`PARTIAL_MAX_AGE`] old, and `image
+//! prune` / `system prune` reclaim every one no pull holds ([`Store::drop_stale_partials`]).
 use crate::digest::hex_part;
 use crate::error::{ImageError, Result};
 use crate::layout::write_plain;
@@ -15,7 +19,12 @@ use crate::store::Store;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long the partial download of a pull nobody retried waits for a retry: after that the
+/// recovery pass of any command reclaims it (a day: a retry usually comes within minutes).
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The locked partial download of one blob.
 #[derive(Debug)]
@@ -76,6 +85,69 @@ impl Store {
             return Ok(Some(partial));
         }
         Ok(None)
+    }
+
+    fn partials_dir(&self) -> PathBuf {
+        self.layout.distribution().join("partial")
+    }
+
+    /// True when there may be partial downloads to look at (one `stat`; the recovery pass of
+    /// every command asks).
+    pub(crate) fn has_partials(&self) -> bool {
+        std::fs::read_dir(self.partials_dir())
+            .map(|mut rd| rd.next().is_some())
+            .unwrap_or(false)
+    }
+
+    /// Removes the partial downloads no live pull holds whose last bytes arrived at least
+    /// `min_age` ago, with the half-extracted layer directory each names; returns the paths
+    /// removed and the bytes they held. A pull that opens one meanwhile either waits for
+    /// nothing (the lock is held here while it goes: that pull downloads without keeping) or
+    /// finds it gone and starts a new one (see the lock-file dance in `partial_blob`).
+    pub fn drop_stale_partials(&self, min_age: Duration) -> (Vec<PathBuf>, u64) {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        let Ok(rd) = std::fs::read_dir(self.partials_dir()) else {
+            return (removed, bytes);
+        };
+        for e in rd.flatten() {
+            let dir = e.path();
+            let data = dir.join("data");
+            // A directory killed before its `data` existed is judged by its own age.
+            let lock = match std::fs::OpenOptions::new().read(true).open(&data) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(_) => continue, // a live pull's
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(_) => continue,
+            };
+            let aged = |p: &Path| {
+                std::fs::symlink_metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= min_age)
+            };
+            if !aged(if lock.is_some() { &data } else { &dir }) {
+                continue;
+            }
+            let partial = lock.map(|file| PartialBlob {
+                dir: dir.clone(),
+                len: 0,
+                file,
+            });
+            if let Some(p) = &partial {
+                p.remove_dead_staging(self);
+            }
+            let size = crate::recovery::tree_size(&dir);
+            if crate::apply::remove_tree(&dir).is_ok() {
+                bytes += size;
+                removed.push(dir);
+            }
+            drop(partial);
+        }
+        (removed, bytes)
     }
 }
 
@@ -180,6 +252,56 @@ mod tests {
         p.remove();
         let p = store.partial_blob(&blob).unwrap().expect("fresh");
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn stale_partials_go_and_live_or_young_ones_stay() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let blob = |c: &str| format!("sha256:{}", c.repeat(64));
+        let age = |p: &PartialBlob, secs: u64| {
+            let t = std::time::SystemTime::now() - Duration::from_secs(secs);
+            p.file.set_modified(t).unwrap();
+        };
+        // Dead and old, with a half-extracted directory: both go.
+        let old = store.partial_blob(&blob("a")).unwrap().unwrap();
+        old.append(&[1u8; 8192]).unwrap();
+        let cache = crate::digest::random_hex_id();
+        std::fs::create_dir_all(store.layout.layer_dir(&cache).join("diff")).unwrap();
+        old.record_staging(&cache).unwrap();
+        age(&old, PARTIAL_MAX_AGE.as_secs() + 60);
+        let old_dir = old.dir.clone();
+        drop(old);
+        // Dead but young: stays for a retry.
+        let young = store.partial_blob(&blob("b")).unwrap().unwrap();
+        young.append(b"young").unwrap();
+        let young_dir = young.dir.clone();
+        drop(young);
+        // Old but held by a live pull: stays.
+        let live = store.partial_blob(&blob("c")).unwrap().unwrap();
+        live.append(b"live").unwrap();
+        age(&live, PARTIAL_MAX_AGE.as_secs() + 60);
+
+        assert!(store.has_partials());
+        let (removed, bytes) = store.drop_stale_partials(PARTIAL_MAX_AGE);
+        assert_eq!(removed, vec![old_dir.clone()]);
+        assert!(bytes >= 8192, "{bytes}");
+        assert!(!old_dir.exists());
+        assert!(!store.layout.layer_dir(&cache).exists(), "its staging dir");
+        assert!(young_dir.exists());
+        assert!(live.dir.exists());
+
+        // The recovery pass of every command does the same; a prune takes any age.
+        assert!(store.recover().unwrap().removed.is_empty());
+        let swept = store.sweep().unwrap();
+        assert!(swept.removed.contains(&young_dir), "{swept:?}");
+        assert!(!young_dir.exists());
+        assert!(
+            live.dir.exists(),
+            "a live pull's partial blob is never taken"
+        );
+        live.remove();
+        assert!(!store.has_partials());
     }
 
     #[test]

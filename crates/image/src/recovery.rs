@@ -10,7 +10,9 @@
 //! - `overlay2/<cache-id>` that no `layerdb` entry, no container layer (`mounts/*`), no kept
 //!   pull layer and no live staging intent names: a killed extraction, a killed commit, the
 //!   directories of a killed removal (a still-mounted `merged` is detached first);
-//! - short links `overlay2/l/*` whose layer is gone, and intents whose owner is dead.
+//! - short links `overlay2/l/*` whose layer is gone, and intents whose owner is dead;
+//! - partial downloads (`distribution/partial/*`) no pull holds: by every pass once they are
+//!   [`crate::partial::PARTIAL_MAX_AGE`] old, by [`Store::sweep`] at any age.
 //!
 //! [`Store::recover`] is cheap when there is nothing to do (two directory listings), so every
 //! command may call it; it sweeps only when a dead intent or a `layerdb/tmp` entry shows that
@@ -22,9 +24,11 @@ use crate::error::Result;
 use crate::intent;
 use crate::layers::STAGE_KIND;
 use crate::layout::read_text_opt;
+use crate::partial::PARTIAL_MAX_AGE;
 use crate::store::Store;
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What a recovery pass removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,15 +43,22 @@ impl Store {
     /// Sweeps only when a killed command left something behind (dead intents, `layerdb/tmp`
     /// entries). Cheap otherwise.
     pub fn recover(&self) -> Result<Recovered> {
+        let mut stale = Recovered::default();
+        if self.has_partials() {
+            (stale.removed, stale.bytes) = self.drop_stale_partials(PARTIAL_MAX_AGE);
+        }
         let tmp_busy = std::fs::read_dir(self.layout.layerdb_tmp())
             .map(|mut rd| rd.next().is_some())
             .unwrap_or(false);
         let intents = intent::list(&self.layout.root);
         let stage_dead = intents.iter().any(|f| f.kind == STAGE_KIND && !f.live());
         if !tmp_busy && !stage_dead {
-            return Ok(Recovered::default());
+            return Ok(stale);
         }
-        self.sweep_with(false)
+        let mut out = self.sweep_with(false)?;
+        out.removed.extend(stale.removed);
+        out.bytes += stale.bytes;
+        Ok(out)
     }
 
     /// Sweeps now (a caller found a dead intent of its own, say a killed `create`, whose
@@ -76,6 +87,9 @@ impl Store {
         }
         if drop_kept {
             self.drop_unclaimed_kept_layers();
+            let (removed, bytes) = self.drop_stale_partials(Duration::ZERO);
+            out.removed.extend(removed);
+            out.bytes += bytes;
         }
         // Objects first, intents second (see `intent`).
         let dirs: Vec<String> = std::fs::read_dir(&self.layout.overlay)

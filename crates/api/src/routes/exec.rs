@@ -1,8 +1,12 @@
 //! Exec instances: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked, with a TTY or
 //! stdcopy-framed without), `GET /exec/{id}/json`, `POST /exec/{id}/resize`. The process is the
 //! engine's (`Engine::exec_process`: Docker's checks, env, user, command lookup); the service
-//! runs it the way dockerd has runc run it — through the OCI runtime binary (`berth-runtime exec`),
-//! spawned, never forked from this threaded process.
+//! runs it the way dockerd has runc run it — through the OCI runtime binary
+//! (`berth-runtime exec`),
+//! spawned, never forked from this threaded process. A detached start goes through the
+//! engine's `detached_exec` (a waiter that outlives the request). Every exec records Docker's
+//! `exec_create`, `exec_start` and `exec_die` events through the engine's `ExecEvents`, as the
+//! CLI's `exec` does.
 use super::blocking;
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::stdcopy_header;
@@ -12,7 +16,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use berth_engine::exec::ExecRequest;
+use berth_engine::exec::{ExecEvents, ExecRequest};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -34,6 +38,8 @@ pub struct ExecInstance {
     pub pid: i32,
     /// The PTY master while a TTY exec runs (for resize).
     pub console: Option<Arc<OwnedFd>>,
+    /// Its events (`exec_create` is recorded when the instance is made).
+    pub events: ExecEvents,
 }
 
 pub type ExecTable = Mutex<HashMap<String, ExecInstance>>;
@@ -98,6 +104,7 @@ pub async fn create(
         )));
     }
     let exec_id = berth_engine::names::new_id();
+    let events = ExecEvents::created(state.engine.root(), &record, &exec_id, &request.command);
     state
         .execs
         .lock()
@@ -115,6 +122,7 @@ pub async fn create(
                 exit_code: None,
                 pid: 0,
                 console: None,
+                events,
             },
         );
     Ok((StatusCode::CREATED, Json(json!({"Id": exec_id}))))
@@ -222,7 +230,7 @@ pub async fn start(
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let detach = flag(&body, "Detach");
-    let (container_id, mut request, stdin, stdout, stderr) = {
+    let (container_id, mut request, stdin, stdout, stderr, events) = {
         let mut execs = state.execs.lock().unwrap_or_else(|e| e.into_inner());
         let e = execs.get_mut(&id).ok_or_else(|| no_such_exec(&id))?;
         if e.started {
@@ -238,10 +246,35 @@ pub async fn start(
             e.attach_stdin && !detach,
             e.attach_stdout,
             e.attach_stderr,
+            e.events.clone(),
         )
     };
     request.detach = detach;
     let tty = request.tty;
+    if detach {
+        let started = {
+            let state = state.clone();
+            let events = events.clone();
+            blocking(move || {
+                let record = state.engine.lookup(&container_id)?;
+                let process = state.engine.exec_process(&record, &request)?;
+                berth_engine::detached_exec::start(
+                    state.engine.root(),
+                    &record,
+                    &process,
+                    &events,
+                )?;
+                Ok(())
+            })
+            .await
+        };
+        set_exit(&state, &id, 0);
+        started?;
+        return Response::builder()
+            .status(StatusCode::OK)
+            .body(Body::empty())
+            .map_err(|e| ApiError::internal(e.to_string()));
+    }
     // The engine's checks and the process, written for the runtime.
     let work = {
         let state = state.clone();
@@ -271,7 +304,7 @@ pub async fn start(
         .arg("exec")
         .arg("--process")
         .arg(work.join("process.json"));
-    let console_listener = if tty && !detach {
+    let console_listener = if tty {
         let sock = work.join("console.sock");
         let l = std::os::unix::net::UnixListener::bind(&sock)
             .map_err(|e| ApiError::internal(format!("console socket: {e}")))?;
@@ -280,37 +313,18 @@ pub async fn start(
     } else {
         None
     };
-    if detach {
-        cmd.arg("--detach");
-    }
     cmd.arg(&container_id);
     cmd.stdin(if stdin && !tty {
         Stdio::piped()
     } else {
         Stdio::null()
     })
-    .stdout(if tty || detach {
-        Stdio::null()
-    } else {
-        Stdio::piped()
-    })
+    .stdout(if tty { Stdio::null() } else { Stdio::piped() })
     .stderr(Stdio::piped())
     .kill_on_drop(false);
     let mut child = cmd
         .spawn()
         .map_err(|e| ApiError::internal(format!("running {}: {e}", runtime_binary().display())))?;
-    if detach {
-        let status = child.wait().await.ok();
-        let _ = std::fs::remove_dir_all(&work);
-        set_exit(&state, &id, 0);
-        if let Some(s) = status.filter(|s| !s.success()) {
-            return Err(ApiError::internal(format!("exec failed: {s}")));
-        }
-        return Response::builder()
-            .status(StatusCode::OK)
-            .body(Body::empty())
-            .map_err(|e| ApiError::internal(e.to_string()));
-    }
     let console = match console_listener {
         Some(l) => {
             let got = tokio::task::spawn_blocking(move || {
@@ -328,6 +342,7 @@ pub async fn start(
         }
         None => None,
     };
+    events.started();
     {
         let mut execs = state.execs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = execs.get_mut(&id) {
@@ -343,6 +358,7 @@ pub async fn start(
         let client = on_upgrade.await.ok().map(hyper_util::rt::TokioIo::new);
         let record_exit = |code: i32| {
             let _ = std::fs::remove_dir_all(&work);
+            events.died(code);
             set_exit(&session_state, &id, code);
         };
         run_session(

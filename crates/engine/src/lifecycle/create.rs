@@ -246,7 +246,7 @@ impl Engine {
             os: "linux".into(),
             mount_points,
             // Docker names a log file only for the json-file driver.
-            log_path: if log_settings.keeps_logs {
+            log_path: if log_settings.format == Some(crate::logs::LogFormat::JsonFile) {
                 dir.join(format!("{id}-json.log"))
                     .to_string_lossy()
                     .into_owned()

@@ -1,5 +1,6 @@
-//! The json-file reader behind `logs`: `--tail` from the end, `--since`/`--until`, `-t`, across
-//! the rotated files, and `-f` through rotations until the container stops.
+//! The reader behind `logs`, for json-file and local logs: `--tail` from the end, `--since`/
+//! `--until`, `-t`, across the rotated files (gzipped ones streamed), and `-f` through rotations
+//! until the container stops.
 
 use super::*;
 
@@ -43,16 +44,31 @@ pub(super) fn emit(
     let _ = out.write_all(entry.log.as_bytes());
 }
 
-/// Reads the complete lines from `reader`'s position on, advancing `offset` past each, and hands
-/// every entry that parses and passes the options' filters to `each`. A partial last line (the
-/// monitor is mid-write) is left for the next read.
+/// Reads the complete entries from `reader`'s position on (lines of a json-file log, records of
+/// a local one), advancing `offset` past each, and hands every entry that passes the options'
+/// filters to `each`. A partial last entry (the monitor is mid-write) is left for the next read.
 pub(super) fn read_complete_entries(
     reader: &mut impl BufRead,
+    format: LogFormat,
     path: &Path,
     offset: &mut u64,
     opts: &LogOptions,
     mut each: impl FnMut(LogEntry),
 ) -> Result<()> {
+    if format == LogFormat::Local {
+        loop {
+            match crate::local_log::read_next(reader).map_err(|e| EngineError::io(path, e))? {
+                Next::Record(record, n) => {
+                    *offset += n;
+                    let entry = LogEntry::of_record(&record);
+                    if keep(&entry, opts) {
+                        each(entry);
+                    }
+                }
+                Next::End => return Ok(()),
+            }
+        }
+    }
     let mut line = String::new();
     loop {
         line.clear();
@@ -78,9 +94,39 @@ pub(super) fn reader_from(mut file: File, path: &Path, offset: u64) -> Result<Bu
 }
 
 /// The last `n` entries passing the filters, in order, and the offset just past the last complete
-/// line. The file is read backwards in chunks; only the entries kept and one partial line are
-/// held in memory.
+/// entry. The file is read backwards (in chunks of lines, or record by record along the
+/// `local` format's trailing lengths); only the entries kept are held in memory.
 pub(super) fn tail_entries<R: Read + Seek>(
+    file: &mut R,
+    format: LogFormat,
+    path: &Path,
+    opts: &LogOptions,
+    n: usize,
+) -> Result<(Vec<LogEntry>, u64)> {
+    if format == LogFormat::JsonFile {
+        return tail_json_entries(file, path, opts, n);
+    }
+    let io = |e| EngineError::io(path, e);
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    let end = crate::local_log::complete_end(file, len).map_err(io)?;
+    let mut found = Vec::new();
+    if n > 0 {
+        crate::local_log::read_backwards(file, end, |record| {
+            let entry = LogEntry::of_record(&record);
+            if keep(&entry, opts) {
+                found.push(entry);
+            }
+            found.len() < n
+        })
+        .map_err(io)?;
+    }
+    found.reverse();
+    Ok((found, end))
+}
+
+/// [`tail_entries`] of a json-file log: backwards in chunks; only the entries kept and one
+/// partial line are held in memory.
+fn tail_json_entries<R: Read + Seek>(
     file: &mut R,
     path: &Path,
     opts: &LogOptions,
@@ -146,75 +192,82 @@ pub(super) fn tail_entries<R: Read + Seek>(
 pub(super) struct OldFile {
     path: PathBuf,
     gz: bool,
+    format: LogFormat,
 }
 
-/// The rotated files of the log at `path`, newest (`.1`) first.
-pub(super) fn old_files(path: &Path) -> Vec<OldFile> {
+/// The rotated files of `log`, newest (`.1`) first.
+pub(super) fn old_files(log: &LogFile) -> Vec<OldFile> {
     let mut out = Vec::new();
     for n in 1.. {
-        let plain = rotated(path, n, false);
-        let gz = rotated(path, n, true);
-        if plain.exists() {
-            out.push(OldFile {
-                path: plain,
-                gz: false,
-            });
+        let plain = rotated(&log.path, n, false);
+        let gz = rotated(&log.path, n, true);
+        let (path, gz) = if plain.exists() {
+            (plain, false)
         } else if gz.exists() {
-            out.push(OldFile { path: gz, gz: true });
+            (gz, true)
         } else {
             return out;
-        }
+        };
+        out.push(OldFile {
+            path,
+            gz,
+            format: log.format,
+        });
     }
     out
 }
 
 impl OldFile {
-    /// Its whole content when gzipped (bounded by `max-size`), else None.
-    fn unpacked(&self) -> Result<Option<Vec<u8>>> {
-        if !self.gz {
-            return Ok(None);
-        }
-        let file = File::open(&self.path).map_err(|e| EngineError::io(&self.path, e))?;
-        let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(|e| EngineError::io(&self.path, e))?;
-        Ok(Some(bytes))
+    /// Its content from the start: the file, or its gzip stream decoded as it is read. None
+    /// when it was rotated away (beyond max-file) while we looked.
+    fn open(&self) -> Result<Option<Box<dyn BufRead>>> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(EngineError::io(&self.path, e)),
+        };
+        Ok(Some(if self.gz {
+            Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+        } else {
+            Box::new(BufReader::new(file))
+        }))
     }
 
     /// Every entry passing the filters, in order, to `each`.
     fn stream(&self, opts: &LogOptions, each: impl FnMut(LogEntry)) -> Result<()> {
         let mut offset = 0;
-        match self.unpacked()? {
-            Some(bytes) => {
-                read_complete_entries(&mut &bytes[..], &self.path, &mut offset, opts, each)
-            }
-            None => match File::open(&self.path) {
-                Ok(f) => read_complete_entries(
-                    &mut BufReader::new(f),
-                    &self.path,
-                    &mut offset,
-                    opts,
-                    each,
-                ),
-                // Rotated away (beyond max-file) while we looked: nothing left to read.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(EngineError::io(&self.path, e)),
-            },
+        match self.open()? {
+            Some(mut reader) => read_complete_entries(
+                &mut reader,
+                self.format,
+                &self.path,
+                &mut offset,
+                opts,
+                each,
+            ),
+            None => Ok(()),
         }
     }
 
-    /// Its last `n` entries passing the filters.
+    /// Its last `n` entries passing the filters: read backwards from its end, or (gzip reads
+    /// only forwards) streamed through a window of `n` entries.
     fn tail(&self, opts: &LogOptions, n: usize) -> Result<Vec<LogEntry>> {
-        match self.unpacked()? {
-            Some(bytes) => {
-                Ok(tail_entries(&mut std::io::Cursor::new(bytes), &self.path, opts, n)?.0)
+        if self.gz {
+            let mut window = std::collections::VecDeque::with_capacity(n.min(4096));
+            if n > 0 {
+                self.stream(opts, |entry| {
+                    if window.len() == n {
+                        window.pop_front();
+                    }
+                    window.push_back(entry);
+                })?;
             }
-            None => match File::open(&self.path) {
-                Ok(mut f) => Ok(tail_entries(&mut f, &self.path, opts, n)?.0),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-                Err(e) => Err(EngineError::io(&self.path, e)),
-            },
+            return Ok(window.into());
+        }
+        match File::open(&self.path) {
+            Ok(mut f) => Ok(tail_entries(&mut f, self.format, &self.path, opts, n)?.0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(EngineError::io(&self.path, e)),
         }
     }
 }
@@ -226,28 +279,31 @@ pub(super) struct HeldFile {
     file: File,
     gz: bool,
     ino: u64,
+    format: LogFormat,
 }
 
 impl HeldFile {
     /// Every entry passing the filters, in order, to `each`.
     fn stream(&self, opts: &LogOptions, each: impl FnMut(LogEntry)) -> Result<()> {
         let mut offset = 0;
+        let (format, path) = (self.format, &self.path);
         if self.gz {
             let mut reader =
                 BufReader::new(flate2::read::GzDecoder::new(ReadAt::start(&self.file)));
-            read_complete_entries(&mut reader, &self.path, &mut offset, opts, each)
+            read_complete_entries(&mut reader, format, path, &mut offset, opts, each)
         } else {
             let mut reader = BufReader::new(ReadAt::start(&self.file));
-            read_complete_entries(&mut reader, &self.path, &mut offset, opts, each)
+            read_complete_entries(&mut reader, format, path, &mut offset, opts, each)
         }
     }
 
-    /// Its first line (decompressed), if it has a complete one.
+    /// Its first entry's bytes (decompressed), if it has a complete one.
     fn first_line(&self) -> Option<Vec<u8>> {
         if self.gz {
-            first_line_of(flate2::read::GzDecoder::new(ReadAt::start(&self.file)))
+            let gz = flate2::read::GzDecoder::new(ReadAt::start(&self.file));
+            first_line_of(gz, self.format)
         } else {
-            first_line_of(ReadAt::start(&self.file))
+            first_line_of(ReadAt::start(&self.file), self.format)
         }
     }
 }
@@ -273,8 +329,21 @@ impl Read for ReadAt<'_> {
     }
 }
 
-/// The first complete line read from `from`'s start (at most one entry's worth of bytes).
-pub(super) fn first_line_of(from: impl Read) -> Option<Vec<u8>> {
+/// The bytes of the first complete entry read from `from`'s start (a line, or a local record
+/// with its frames; at most one entry's worth of bytes).
+pub(super) fn first_line_of(mut from: impl Read, format: LogFormat) -> Option<Vec<u8>> {
+    if format == LogFormat::Local {
+        let mut head = [0u8; 4];
+        from.read_exact(&mut head).ok()?;
+        let len = u32::from_be_bytes(head);
+        if len > crate::local_log::MAX_MESSAGE {
+            return None;
+        }
+        let mut record = head.to_vec();
+        record.resize(len as usize + 8, 0);
+        from.read_exact(&mut record[4..]).ok()?;
+        return Some(record);
+    }
     let mut line = Vec::new();
     let mut limited = BufReader::new(from.take(4 * MAX_LINE as u64));
     limited.read_until(b'\n', &mut line).ok()?;
@@ -284,7 +353,8 @@ pub(super) fn first_line_of(from: impl Read) -> Option<Vec<u8>> {
 /// The rotated files as they are now, `.1` first, opened. A missing number is passed over
 /// once (a rotation in progress moves the files up one at a time, oldest first); two in a row
 /// end the chain.
-pub(super) fn open_chain(path: &Path) -> Result<Vec<HeldFile>> {
+pub(super) fn open_chain(log: &LogFile) -> Result<Vec<HeldFile>> {
+    let path = log.path.as_path();
     let mut chain = Vec::new();
     let mut missing = 0;
     for n in 1.. {
@@ -302,6 +372,7 @@ pub(super) fn open_chain(path: &Path) -> Result<Vec<HeldFile>> {
                         file,
                         gz,
                         ino,
+                        format: log.format,
                     });
                     found = true;
                     break;
@@ -327,9 +398,10 @@ pub(super) fn inode_of(path: &Path) -> Option<u64> {
 /// opened, then checked name by name, and taken again until nothing moved in between; `held` is
 /// found in it by inode, or by its first line once gzipped. When it is not there any more (gone
 /// past `max-file`), every rotated file is newer than it.
-pub(super) fn files_after(path: &Path, held: &File) -> Result<(Vec<HeldFile>, File)> {
+pub(super) fn files_after(log: &LogFile, held: &File) -> Result<(Vec<HeldFile>, File)> {
+    let path = log.path.as_path();
     let held_ino = held.metadata().map_err(|e| EngineError::io(path, e))?.ino();
-    let held_first = first_line_of(ReadAt::start(held));
+    let held_first = first_line_of(ReadAt::start(held), log.format);
     for _ in 0..10_000 {
         let live = match File::open(path) {
             Ok(f) => f,
@@ -341,7 +413,7 @@ pub(super) fn files_after(path: &Path, held: &File) -> Result<(Vec<HeldFile>, Fi
             Err(e) => return Err(EngineError::io(path, e)),
         };
         let live_ino = live.metadata().map_err(|e| EngineError::io(path, e))?.ino();
-        let mut chain = open_chain(path)?;
+        let mut chain = open_chain(log)?;
         let still = inode_of(path) == Some(live_ino)
             && chain.iter().all(|h| inode_of(&h.path) == Some(h.ino));
         if !still {
@@ -362,34 +434,49 @@ pub(super) fn files_after(path: &Path, held: &File) -> Result<(Vec<HeldFile>, Fi
     ))
 }
 
-/// Prints the log at `path` (its rotated files first); with `follow`, keeps printing new
-/// entries, through rotations, until `still_running` says the container stopped (then prints
-/// what is left and returns).
+/// Prints the json-file log at `path`; see [`print_log`].
 pub fn print_logs(
     path: &Path,
     opts: &LogOptions,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
+    still_running: impl FnMut() -> bool,
+) -> Result<()> {
+    print_log(&LogFile::json(path), opts, stdout, stderr, still_running)
+}
+
+/// Prints the log `log` (its rotated files first); with `follow`, keeps printing new entries,
+/// through rotations, until `still_running` says the container stopped (then prints what is
+/// left and returns).
+pub fn print_log(
+    log: &LogFile,
+    opts: &LogOptions,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
     mut still_running: impl FnMut() -> bool,
 ) -> Result<()> {
+    let (path, format) = (log.path.as_path(), log.format);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !opts.follow => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+            }
             File::create(path).map_err(|e| EngineError::io(path, e))?;
             File::open(path).map_err(|e| EngineError::io(path, e))?
         }
         Err(e) => return Err(EngineError::io(path, e)),
     };
     let mut inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
-    let older = old_files(path);
+    let older = old_files(log);
     let mut offset = 0u64;
     let mut reader = match opts.tail {
         // `--tail N` reads backwards from the end, then into older files while it needs
         // more: memory holds N entries, whatever the size.
         Some(n) => {
             let mut file = file;
-            let (mut entries, end) = tail_entries(&mut file, path, opts, n)?;
+            let (mut entries, end) = tail_entries(&mut file, format, path, opts, n)?;
             for old in &older {
                 if entries.len() >= n {
                     break;
@@ -404,13 +491,13 @@ pub fn print_logs(
             offset = end;
             reader_from(file, path, offset)?
         }
-        // Otherwise entries stream from the oldest file on, one line in memory at a time.
+        // Otherwise entries stream from the oldest file on, one entry in memory at a time.
         None => {
             for old in older.iter().rev() {
                 old.stream(opts, |entry| emit(&entry, opts, stdout, stderr))?;
             }
             let mut reader = BufReader::new(file);
-            read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+            read_complete_entries(&mut reader, format, path, &mut offset, opts, |entry| {
                 emit(&entry, opts, stdout, stderr)
             })?;
             reader
@@ -426,22 +513,22 @@ pub fn print_logs(
         reader
             .seek(SeekFrom::Start(offset))
             .map_err(|e| EngineError::io(path, e))?;
-        read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+        read_complete_entries(&mut reader, format, path, &mut offset, opts, |entry| {
             emit(&entry, opts, stdout, stderr)
         })?;
         match std::fs::metadata(path) {
             // Rotated: what we hold is now `.1` (or older) and complete. Read the files
             // rotated after it, then go on with the new live file.
             Ok(meta) if meta.ino() != inode => {
-                // The writer may have added lines to our file between our read and its
+                // The writer may have added entries to our file between our read and its
                 // rename; it never writes to it after, so this read finishes it.
                 reader
                     .seek(SeekFrom::Start(offset))
                     .map_err(|e| EngineError::io(path, e))?;
-                read_complete_entries(&mut reader, path, &mut offset, opts, |entry| {
+                read_complete_entries(&mut reader, format, path, &mut offset, opts, |entry| {
                     emit(&entry, opts, stdout, stderr)
                 })?;
-                let (newer, live) = files_after(path, reader.get_ref())?;
+                let (newer, live) = files_after(log, reader.get_ref())?;
                 for held in newer {
                     held.stream(opts, |entry| emit(&entry, opts, stdout, stderr))?;
                 }
@@ -463,8 +550,19 @@ pub fn print_logs(
     }
 }
 
-/// `logs` of a container, by its log driver: the json-file log (rotated files included), or
-/// Docker's error for a driver that keeps nothing.
+/// The log container `id` keeps, by its log driver (its host config), or Docker's error for a
+/// driver that keeps nothing.
+pub fn container_log(store: &crate::record::Store, id: &str) -> Result<LogFile> {
+    let host = store.load_host_config(id).unwrap_or_default();
+    match LogSettings::of(&host.log_config).map(|s| s.format) {
+        Ok(Some(format)) => Ok(LogFile::of(store, id, format)),
+        _ => Err(EngineError::LogsNotReadable { id: id.to_string() }),
+    }
+}
+
+/// `logs` of a container, by its log driver: the json-file or local log (rotated files
+/// included), or Docker's error for a driver that keeps nothing. The CLI and the API's
+/// `/containers/{id}/logs` both call this.
 pub fn print_container_logs(
     store: &crate::record::Store,
     record: &crate::record::ContainerRecord,
@@ -473,17 +571,6 @@ pub fn print_container_logs(
     stderr: &mut dyn Write,
     still_running: impl FnMut() -> bool,
 ) -> Result<()> {
-    let host = store.load_host_config(&record.id).unwrap_or_default();
-    if !LogSettings::of(&host.log_config).is_ok_and(|s| s.keeps_logs) {
-        return Err(EngineError::LogsNotReadable {
-            id: record.id.clone(),
-        });
-    }
-    print_logs(
-        &json_log_path(store, &record.id),
-        opts,
-        stdout,
-        stderr,
-        still_running,
-    )
+    let log = container_log(store, &record.id)?;
+    print_log(&log, opts, stdout, stderr, still_running)
 }

@@ -1,5 +1,7 @@
-//! The json-file writer the monitor keeps: log settings checked as Docker checks them, lines
-//! split at newlines per stream, size rotation with optional gzip.
+//! The writer the monitor keeps, for both file drivers: log settings checked as Docker checks
+//! them (json-file's and local's own defaults and messages), lines split at newlines per stream
+//! (and at 16 KiB, as Docker's copier splits them), encoded as json-file lines or local records,
+//! size rotation with optional gzip.
 
 use super::*;
 
@@ -9,12 +11,12 @@ pub(super) const MAX_LINE: usize = 16 * 1024;
 /// A container's log driver and its options, checked as Docker's daemon checks them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSettings {
-    /// Whether anything is kept (`json-file`) or not (`none`).
-    pub keeps_logs: bool,
+    /// How the log is kept, or None (`none`: nothing is).
+    pub format: Option<LogFormat>,
     pub rotation: Rotation,
 }
 
-/// When the json-file log rotates.
+/// When the log rotates.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Rotation {
     /// `max-size` in bytes (Docker's decimal units); None is unbounded.
@@ -23,6 +25,27 @@ pub struct Rotation {
     pub max_files: usize,
     /// `compress`: gzip the rotated files.
     pub compress: bool,
+}
+
+/// The log options both file drivers accept (`labels`… only name what Docker attaches).
+const KNOWN_OPTS: [&str; 8] = [
+    "max-size",
+    "max-file",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+];
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 impl LogSettings {
@@ -39,19 +62,11 @@ impl LogSettings {
                     return Err(bad("invalid logging opts for driver none".into()));
                 }
                 return Ok(LogSettings {
-                    keeps_logs: false,
+                    format: None,
                     rotation: Rotation::default(),
                 });
             }
-            // Docker's own binary format; Berth keeps json-file only (say so, not "not found").
-            "local" => {
-                return Err(EngineError::InvalidOption {
-                    option: "--log-driver".into(),
-                    message: "the local log driver is not supported by berth: use json-file \
-                              with --log-opt max-size and max-file"
-                        .into(),
-                })
-            }
+            "local" => return LogSettings::local(config),
             other => {
                 return Err(EngineError::InvalidOption {
                     option: "--log-driver".into(),
@@ -61,17 +76,11 @@ impl LogSettings {
                 })
             }
         }
-        const KNOWN: [&str; 8] = [
-            "max-size",
-            "max-file",
-            "compress",
-            "labels",
-            "labels-regex",
-            "env",
-            "env-regex",
-            "tag",
-        ];
-        if let Some(key) = config.config.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        if let Some(key) = config
+            .config
+            .keys()
+            .find(|k| !KNOWN_OPTS.contains(&k.as_str()))
+        {
             return Err(bad(format!(
                 "unknown log opt '{key}' for json-file log driver"
             )));
@@ -93,10 +102,9 @@ impl LogSettings {
             None => 1,
         };
         let compress = match config.config.get("compress") {
-            Some(text) => match text.as_str() {
-                "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-                "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
-                _ => return Err(init(&format!("invalid value for compress: {text}"))),
+            Some(text) => match parse_go_bool(text) {
+                Some(b) => b,
+                None => return Err(init(&format!("invalid value for compress: {text}"))),
             },
             None => false,
         };
@@ -106,13 +114,76 @@ impl LogSettings {
             ));
         }
         Ok(LogSettings {
-            keeps_logs: true,
+            format: Some(LogFormat::JsonFile),
             rotation: Rotation {
                 max_size,
                 max_files,
                 compress,
             },
         })
+    }
+
+    /// The `local` driver's options: Docker's defaults (20 MiB, 5 files, compressed) and checks.
+    fn local(config: &crate::options::LogConfig) -> Result<LogSettings> {
+        let bad = |message: String| EngineError::InvalidOption {
+            option: "--log-opt".into(),
+            message,
+        };
+        if let Some(key) = config
+            .config
+            .keys()
+            .find(|k| !KNOWN_OPTS.contains(&k.as_str()))
+        {
+            return Err(bad(format!("unknown log opt '{key}' for log driver local")));
+        }
+        let init = |m: &str| bad(format!("failed to initialize logging driver: {m}"));
+        let max_size = match config.config.get("max-size") {
+            Some(text) => match parse_human_size(text) {
+                Some(n) if n < 0 => return Err(init("max-size must not be negative")),
+                Some(0) => None,
+                Some(n) => Some(n as u64),
+                None => return Err(init(&format!("invalid value for max-size: {text}"))),
+            },
+            None => Some(20 * 1024 * 1024),
+        };
+        let max_files = match config.config.get("max-file") {
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if n < 0 => return Err(init("max-file must not be negative")),
+                Ok(n) => n as usize,
+                Err(_) => return Err(init(&format!("invalid value for max-file: {text}"))),
+            },
+            None => 5,
+        };
+        let compress = match config.config.get("compress") {
+            Some(text) => parse_go_bool(text).ok_or_else(|| {
+                init(&format!(
+                    "invalid boolean value for compress: strconv.ParseBool: parsing \"{text}\": \
+                     invalid syntax"
+                ))
+            })?,
+            None => true,
+        };
+        if compress && max_files <= 1 {
+            return Err(init(
+                "compression cannot be enabled when max file count is 1",
+            ));
+        }
+        if max_files < 1 {
+            return Err(init("max-file cannot be less than 1"));
+        }
+        Ok(LogSettings {
+            format: Some(LogFormat::Local),
+            rotation: Rotation {
+                max_size,
+                max_files,
+                compress,
+            },
+        })
+    }
+
+    /// Whether anything is kept to read back.
+    pub fn keeps_logs(&self) -> bool {
+        self.format.is_some()
     }
 }
 
@@ -149,22 +220,36 @@ pub(super) fn rotated(path: &Path, n: usize, gz: bool) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Appends a container's output to its json-file log, rotating it by size.
+/// Appends a container's output to its log (json-file or local), rotating it by size.
 pub struct LogWriter {
     file: File,
     path: PathBuf,
+    format: LogFormat,
     size: u64,
     rotation: Rotation,
     pending: [Vec<u8>; 2],
+    /// Per stream, the split line being written in pieces (`local`'s partial metadata): its
+    /// ID and the ordinal of the last piece written.
+    split: [Option<(String, i32)>; 2],
 }
 
 impl LogWriter {
-    /// An unbounded log at `path`.
+    /// An unbounded json-file log at `path`.
     pub fn open(path: &Path) -> Result<LogWriter> {
         LogWriter::open_rotating(path, Rotation::default())
     }
 
+    /// A json-file log at `path`.
     pub fn open_rotating(path: &Path, rotation: Rotation) -> Result<LogWriter> {
+        LogWriter::create(&LogFile::json(path), rotation)
+    }
+
+    /// The log `log`, appended to (its directory made when missing).
+    pub fn create(log: &LogFile, rotation: Rotation) -> Result<LogWriter> {
+        let path = &log.path;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -174,9 +259,11 @@ impl LogWriter {
         Ok(LogWriter {
             file,
             path: path.to_path_buf(),
+            format: log.format,
             size,
             rotation,
             pending: [Vec::new(), Vec::new()],
+            split: [None, None],
         })
     }
 
@@ -187,7 +274,8 @@ impl LogWriter {
         let mut out = Vec::new();
         loop {
             let buf = &self.pending[slot];
-            let cut = match buf.iter().position(|b| *b == b'\n') {
+            // Docker's copier: a line longer than its buffer goes out in pieces.
+            let cut = match buf.iter().take(MAX_LINE).position(|b| *b == b'\n') {
                 Some(i) => i + 1,
                 None if buf.len() >= MAX_LINE => MAX_LINE,
                 None => break,
@@ -215,7 +303,13 @@ impl LogWriter {
     /// it unless one entry alone does.
     fn add_entry(&mut self, out: &mut Vec<u8>, line: &[u8], slot: usize) {
         let start = out.len();
-        encode(out, line, slot);
+        match self.format {
+            LogFormat::JsonFile => encode(out, line, slot),
+            LogFormat::Local => {
+                let record = self.local_record(line, slot);
+                crate::local_log::encode(out, &record);
+            }
+        }
         let len = (out.len() - start) as u64;
         if let Some(max) = self.rotation.max_size {
             if self.size > 0 && self.size + len > max {
@@ -229,6 +323,44 @@ impl LogWriter {
             }
         }
         self.size += len;
+    }
+
+    /// `line` (ending in a newline, or a piece of a longer one) as Docker's local driver
+    /// records it: without the newline; a piece, and the piece that completes a split line,
+    /// carry partial metadata (one random ID per split line, ordinals from 1).
+    fn local_record(&mut self, line: &[u8], slot: usize) -> LogRecord {
+        let whole = line.strip_suffix(b"\n");
+        let (text, partial) = match (whole, self.split[slot].take()) {
+            (Some(text), None) => (text, None),
+            (Some(text), Some((id, ordinal))) => (
+                text,
+                Some(crate::local_log::PartialMetadata {
+                    last: true,
+                    id,
+                    ordinal: ordinal + 1,
+                }),
+            ),
+            (None, split) => {
+                let (id, ordinal) = split.unwrap_or_else(|| (crate::names::new_id(), 0));
+                self.split[slot] = Some((id.clone(), ordinal + 1));
+                (
+                    line,
+                    Some(crate::local_log::PartialMetadata {
+                        last: false,
+                        id,
+                        ordinal: ordinal + 1,
+                    }),
+                )
+            }
+        };
+        LogRecord {
+            source: if slot == 1 { "stderr" } else { "stdout" }.into(),
+            time_nano: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            line: text.to_vec(),
+            partial: partial.is_some(),
+            partial_log_metadata: partial,
+            attrs: Vec::new(),
+        }
     }
 
     fn append(&mut self, bytes: &[u8]) {

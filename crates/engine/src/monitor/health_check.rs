@@ -22,7 +22,7 @@ struct Probe {
     collected: Vec<u8>,
     start: String,
     started: Instant,
-    exec_id: String,
+    events: crate::exec::ExecEvents,
     timed_out: bool,
 }
 
@@ -147,11 +147,12 @@ impl Checker {
             ..Default::default()
         };
         let process = crate::exec::process_for(store, record, &req)?;
-        let exec_id = crate::names::new_id();
-        let root = store.root();
-        let command = self.schedule.command.join(" ");
-        let attrs = [("execID", exec_id.clone())];
-        crate::events::container(root, record, &format!("exec_create: {command}"), &attrs);
+        let events = crate::exec::ExecEvents::created(
+            store.root(),
+            record,
+            &crate::names::new_id(),
+            &self.schedule.command,
+        );
         let (read, write) = crate::sys::pipe()?;
         crate::sys::set_nonblocking(read.as_raw_fd());
         let start = now_rfc3339();
@@ -162,7 +163,7 @@ impl Checker {
         };
         let begun = runtime.exec(&record.id, &process, io)?;
         drop(write);
-        crate::events::container(root, record, &format!("exec_start: {command}"), &attrs);
+        events.started();
         let pid = begun.pid.ok_or_else(|| {
             crate::error::EngineError::state(&record.id, "the runtime ran the probe to its end")
         })?;
@@ -176,7 +177,7 @@ impl Checker {
             collected: Vec::new(),
             start,
             started,
-            exec_id,
+            events,
             timed_out: false,
         })
     }
@@ -205,13 +206,8 @@ impl Checker {
             exit_code,
             output,
         };
+        p.events.died(exit_code as i32);
         if let Ok(record) = store.load(id) {
-            crate::events::container(
-                store.root(),
-                &record,
-                "exec_die",
-                &[("execID", p.exec_id), ("exitCode", exit_code.to_string())],
-            );
             self.finish(store, &record, entry);
         }
     }

@@ -41,11 +41,6 @@ pub(super) fn past_output(
     record: &ContainerRecord,
     wants: hijack::Wants,
 ) -> Vec<u8> {
-    let path = state
-        .engine
-        .store
-        .container_dir(&record.id)
-        .join(format!("{}-json.log", record.id));
     let shared = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let framer = |stream: u8, enabled: bool| VecFramer {
         out: shared.clone(),
@@ -55,7 +50,14 @@ pub(super) fn past_output(
     };
     let mut o = framer(1, wants.stdout);
     let mut e = framer(2, wants.stderr);
-    let _ = berth_engine::logs::print_logs(&path, &LogOptions::default(), &mut o, &mut e, || false);
+    let _ = berth_engine::logs::print_container_logs(
+        &state.engine.store,
+        record,
+        &LogOptions::default(),
+        &mut o,
+        &mut e,
+        || false,
+    );
     drop((o, e));
     std::rc::Rc::try_unwrap(shared)
         .map(|c| c.into_inner())
@@ -119,22 +121,8 @@ pub async fn logs(
         blocking(move || Ok(state.engine.lookup(&id)?)).await?
     };
     let tty = record.config.tty;
-    let readable = berth_engine::logs::LogSettings::of(
-        &state
-            .engine
-            .store
-            .load_host_config(&record.id)
-            .unwrap_or_default()
-            .log_config,
-    )
-    .is_ok_and(|s| s.keeps_logs);
-    if !readable {
-        return Err(berth_engine::EngineError::LogsNotReadable {
-            id: record.id.clone(),
-        }
-        .into());
-    }
-    let path = berth_engine::logs::json_log_path(&state.engine.store, &record.id);
+    // The driver's check (Docker's error for `none`) before the stream starts.
+    berth_engine::logs::container_log(&state.engine.store, &record.id)?;
     let busy = state.activity.enter();
     let body = blocking_body(move |w| {
         let _busy = busy;
@@ -152,14 +140,11 @@ pub async fn logs(
             enabled: stderr,
         };
         let id = record.id.clone();
-        let _ = berth_engine::logs::print_logs(&path, &opts, &mut o, &mut e, || {
-            state
-                .engine
-                .store
-                .load(&id)
-                .map(|r| still_logging(&r))
-                .unwrap_or(false)
-        });
+        let store = &state.engine.store;
+        let _ =
+            berth_engine::logs::print_container_logs(store, &record, &opts, &mut o, &mut e, || {
+                store.load(&id).map(|r| still_logging(&r)).unwrap_or(false)
+            });
     });
     let kind = if tty {
         "application/vnd.docker.raw-stream"
