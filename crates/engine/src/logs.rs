@@ -22,8 +22,8 @@ mod reader;
 mod writer;
 pub use crate::options::parse_since;
 pub use reader::{container_log, print_container_logs, print_log, print_logs, LogOptions};
-pub use writer::{parse_human_size, LogSettings, LogWriter, Rotation};
 use writer::{rotated, MAX_LINE};
+pub use writer::{LogSettings, LogWriter, Rotation};
 
 /// One line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
