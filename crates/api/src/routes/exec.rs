@@ -206,15 +206,6 @@ fn set_exit(state: &AppState, id: &str, code: i32) {
     }
 }
 
-fn exit_code_of(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        _ => 125,
-    }
-}
-
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -541,7 +532,7 @@ async fn run_session<C>(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
     }
     stdin_task.abort();
-    record_exit(status.map(exit_code_of).unwrap_or(126));
+    record_exit(status.map(berth_engine::sys::exit_code_of).unwrap_or(126));
     let writer = cli_w.lock().await.take();
     if let Some(mut w) = writer {
         let _ = w.shutdown().await;
