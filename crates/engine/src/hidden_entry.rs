@@ -80,7 +80,7 @@ fn monitor_main(args: &[OsString]) -> i32 {
         runtime: crate::runtime_door::from_env(&root),
         layers: crate::layer::Layers::new(&root),
     };
-    match crate::monitor::fork_monitor(&ctx, &id, client, ready) {
+    match crate::lifecycle::keeper::fork_monitor(&ctx, &id, client, ready) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{MONITOR_ENTRY}: {e}");

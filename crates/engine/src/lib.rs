@@ -42,21 +42,23 @@
 //! attached terminal side), `exec` (an exec's process and its run), `detached_exec` (the waiter
 //! that records a detached exec's end), `reexec` (re-executing a program at a hidden entry point),
 //! `cgroup_prime` (a head start for the cgroup move of a container's init), `deferred_free` (block
-//! freeing after the client is answered); `monitor` (the per-container keeper and its health
+//! freeing after the client is answered); `monitor` (the per-container conmon and its health
 //! checker, on a narrow `MonitorContext`: store, runtime, layers); `lifecycle` (`Engine`:
-//! create/start/stop/kill/rm/wait/pause/ restart/rename/exec, and `recovery`, which rolls what a
-//! killed command left forward or back); above the engine: `hidden_entry` (the entry points a
-//! threaded caller re-executes), `inspect` (the inspect document, status texts), `listing`
-//! (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records reported),
-//! `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp), `diff` (changes in the upper
-//! layer), `update` (live limits), `pull` (`--pull missing|always|never` through berth-registry),
-//! `housekeeping` (container prune, system df, info counts). Modules only the engine uses are
-//! `pub(crate)`.
+//! create/start/stop/kill/rm/wait/pause/restart/rename/exec, `keeper`, the monitor's parent, a
+//! subreaper that records the container's end if the monitor is killed, and `recovery`, which rolls
+//! what a killed command or monitor left forward or back); above the engine: `hidden_entry` (the
+//! entry points a threaded caller re-executes), `inspect` (the inspect document, status texts),
+//! `listing` (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records
+//! reported), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp), `diff` (changes in
+//! the upper layer), `update` (live limits), `pull` (`--pull missing|always|never` through
+//! berth-registry), `housekeeping` (container prune, system df, info counts). Modules only the
+//! engine uses are `pub(crate)`.
 //!
 //! # Process model
 //!
 //! `run` creates the record, layer and bundle in the caller, then starts the monitor (forked,
-//! or re-executed from a threaded caller; setsid, child subreaper). The monitor creates and
+//! or re-executed from a threaded caller; setsid, child subreaper) under its keeper (forked
+//! just before it; a subreaper too, so a killed monitor's container is adopted by it). The monitor creates and
 //! starts the container through the runtime door (the init is its child), pumps stdio into the
 //! json-file log and to attached clients over `containers/<id>/attach.sock` (or the socket the
 //! caller handed over), reaps the init, records the exit, applies the restart policy and

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod create;
+pub(crate) mod keeper;
 pub mod recovery;
 mod start;
 mod stop;

@@ -126,7 +126,8 @@ impl Engine {
     /// The one stop sequence (`stop`, `restart`, `rm -f`, recovery): `signal` to the init,
     /// up to `grace` for it to end, then SIGKILL to every process of the container and up to
     /// [`KILL_WAIT`] more. Through the container's monitor when it has one (the monitor is told
-    /// not to restart it and records the end); else directly, recording the end (137) here.
+    /// not to restart it and records the end); else directly, waiting for the keeper's record
+    /// when a keeper took over from a killed monitor, or recording the end (137) here.
     fn end_container(&self, record: &ContainerRecord, signal: i32, grace: Duration) -> Ended {
         let id = record.id.as_str();
         if let Some(mut stream) = self.connect(id) {
@@ -142,6 +143,24 @@ impl Engine {
             send(&mut stream, libc::SIGKILL);
             let _ = self.runtime.kill(id, libc::SIGKILL, true);
             wait_exit_frame(&mut stream, KILL_WAIT);
+            return Ended::ByMonitor;
+        }
+        if recovery::supervised(&self.root, id) {
+            // The keeper that took over from a killed monitor reaps the init and records the
+            // real exit: signal, and wait for that record.
+            let recorded = || self.store.load(id).map_or(true, |r| !r.state.running);
+            let every = Backoff::fixed(Duration::from_millis(20));
+            let signal_init = |signal: i32| {
+                if record.init_alive() {
+                    // SAFETY: the PID was checked against its recorded start time just now.
+                    unsafe { libc::kill(record.state.pid, signal) };
+                }
+            };
+            signal_init(signal);
+            if signal == libc::SIGKILL || !poll::until(grace, every, recorded) {
+                signal_init(libc::SIGKILL);
+                poll::until(KILL_WAIT, every, recorded);
+            }
             return Ended::ByMonitor;
         }
         if record.init_alive() {
@@ -225,7 +244,8 @@ const KILL_WAIT: Duration = Duration::from_secs(30);
 /// Who recorded the end of a container that `end_container` stopped.
 #[derive(Debug, PartialEq)]
 enum Ended {
-    /// Its monitor (which also cleans up after it).
+    /// Its monitor, or the keeper that took over from a killed monitor (either also cleans up
+    /// after it).
     ByMonitor,
     /// `end_container` itself: there was no monitor.
     Here,
