@@ -252,3 +252,46 @@ pub struct UnreadableRecord {
     #[source]
     pub error: EngineError,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_runtime::RuntimeError;
+
+    fn runtime(source: RuntimeError) -> EngineError {
+        EngineError::Runtime {
+            id: "c".into(),
+            source,
+        }
+    }
+
+    /// 126/127 come from the errno the init sent, never from the words of the message.
+    #[test]
+    fn command_failure_codes_come_from_the_errno() {
+        let exec = |errno, message: &str| {
+            runtime(RuntimeError::Exec {
+                message: message.into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            })
+        };
+        assert_eq!(
+            exec(libc::ENOENT, "exec: \"x\"").command_failure_code(),
+            127
+        );
+        assert_eq!(
+            exec(libc::EACCES, "not found, oddly").command_failure_code(),
+            126
+        );
+        assert_eq!(exec(libc::ENOEXEC, "").command_failure_code(), 126);
+        // A setup failure with an errno (or words that sound like one) is the engine's 125.
+        let setup = runtime(RuntimeError::InitFailed {
+            message: "sysctl x: no such file or directory".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        });
+        assert_eq!(setup.command_failure_code(), 125);
+        let words = runtime(RuntimeError::ContainerInit(
+            "executable file not found".into(),
+        ));
+        assert_eq!(words.command_failure_code(), 125);
+    }
+}

@@ -79,6 +79,7 @@ pub mod fsops;
 pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
+pub mod image_verbs;
 pub mod inspect;
 pub(crate) mod intents;
 pub(crate) mod layer;

@@ -29,6 +29,7 @@ pub mod error;
 pub mod exec;
 pub mod hooks;
 pub mod init;
+pub mod init_error;
 pub mod lifecycle;
 pub mod mount_options;
 pub mod mountinfo;
