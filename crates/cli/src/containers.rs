@@ -457,6 +457,7 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
     };
     let table = crate::render::Table {
         go_type: "*formatter.ContainerContext",
+        legacy_wording: false,
         columns: shown,
         headers: &[
             ("CreatedAt", "CREATED AT"),
@@ -592,6 +593,7 @@ fn stats(
         .collect::<Result<_, _>>()?;
     let table = crate::render::Table {
         go_type: "*container.statsContext",
+        legacy_wording: false,
         columns: &[
             ("CONTAINER ID", "ID"),
             ("NAME", "Name"),

@@ -291,6 +291,7 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
         format,
         &crate::render::Table {
             go_type: "*formatter.diskUsageContext",
+            legacy_wording: false,
             columns: &[
                 ("TYPE", "Type"),
                 ("TOTAL", "TotalCount"),
@@ -319,6 +320,7 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
             None,
             &crate::render::Table {
                 go_type: "*formatter.volumeContext",
+                legacy_wording: false,
                 columns: &[
                     ("VOLUME NAME", "Name"),
                     ("LINKS", "Links"),

@@ -182,6 +182,7 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
     };
     let table = crate::render::Table {
         go_type: "*formatter.imageContext",
+        legacy_wording: true,
         columns,
         headers: IMAGE_HEADERS,
     };
@@ -349,6 +350,7 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
         .collect();
     let table = crate::render::Table {
         go_type: "*image.historyContext",
+        legacy_wording: true,
         columns: &[
             ("IMAGE", "ID"),
             ("CREATED", "CreatedSince"),
