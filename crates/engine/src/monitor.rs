@@ -339,6 +339,7 @@ impl Monitor {
                     if error.is_none() {
                         let exit = [("exitCode", code.to_string())];
                         crate::events::container(root, &record, "die", &exit);
+                        crate::volumes::record_mount_events(root, &record, false);
                     }
                     crate::events::container(root, &record, "destroy", &[]);
                 }

@@ -19,6 +19,7 @@ impl Monitor {
                 "die",
                 &[("exitCode", code.to_string())],
             );
+            crate::volumes::record_mount_events(self.ctx.store.root(), &record, false);
         }
         // Only reached for --rm when removing it failed: final_cleanup retries the whole
         // removal (runtime state first) before anyone is told.
