@@ -225,6 +225,66 @@ fn image_verbs_record_docker_shaped_events() {
 }
 
 #[test]
+fn volumes_are_mounted_and_unmounted_with_their_container() {
+    let env = Env::new("volume-events");
+    let t0 = now();
+    env.ok(&["volume", "create", "data"]);
+    env.ok(&[
+        "run",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        "-v",
+        "data:/ro:ro",
+        "busybox",
+        "true",
+    ]);
+    let id = env.inspect("user", "{{.Id}}");
+    let format = "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"container\"}} \
+                  {{index .Actor.Attributes \"destination\"}} \
+                  {{index .Actor.Attributes \"read/write\"}}";
+    let want_mounts = [
+        format!("volume mount data {id} /data true"),
+        format!("volume mount data {id} /ro false"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = env.ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &now(),
+            "--format",
+            format,
+        ]);
+        let got = got.replace("<no value>", "");
+        let lines: Vec<&str> = got.lines().map(str::trim_end).collect();
+        let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix));
+        if let (Some(start), Some(die), Some(unmount)) = (
+            at("container start"),
+            at("container die"),
+            at("volume unmount data"),
+        ) {
+            let mut mounts: Vec<&str> = lines[..start]
+                .iter()
+                .copied()
+                .filter(|l| l.starts_with("volume mount"))
+                .collect();
+            mounts.sort_unstable();
+            assert_eq!(mounts, want_mounts, "{got}");
+            assert!(die < unmount, "{got}");
+            assert!(lines[0].starts_with("volume create data"), "{got}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "events: {got}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["rm", "user"]);
+}
+
+#[test]
 fn image_prune_honours_until_and_label_filters() {
     let env = Env::new("prune-filters");
     let tar = env.path().join("busybox.tar");
