@@ -177,7 +177,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             match engine
                 .store
                 .resolve(&container)
-                .and_then(|id| engine.store.rename(&id, &new_name))
+                .and_then(|id| engine.rename(&id, &new_name))
             {
                 Ok(()) => 0,
                 Err(e) => fail(e),
@@ -532,7 +532,7 @@ fn exec(engine: &Engine, flags: &ExecFlags) -> i32 {
             }
         },
     };
-    match berth_engine::exec::exec(engine, &record, &req) {
+    match engine.exec(&record, &req) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error response from daemon: {e}");

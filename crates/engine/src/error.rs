@@ -29,7 +29,7 @@ pub enum EngineError {
     /// A container record exists but cannot be read (a listing reports these beside its rows;
     /// an operation that must know every container, like a volume's users, fails with it).
     #[error(transparent)]
-    UnreadableRecord(Box<crate::record::UnreadableRecord>),
+    UnreadableRecord(Box<UnreadableRecord>),
     #[error("multiple containers match the prefix {0}: use more characters")]
     AmbiguousContainer(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
@@ -177,6 +177,14 @@ impl EngineError {
         }
     }
 
+    /// A failed operation on the cgroup at `path`.
+    pub fn cgroup(path: &str, source: berth_cgroups::CgroupError) -> EngineError {
+        EngineError::Cgroup {
+            path: path.to_string(),
+            source,
+        }
+    }
+
     pub fn state(id: &str, reason: impl Into<String>) -> EngineError {
         EngineError::State {
             id: id.to_string(),
@@ -235,6 +243,15 @@ fn binary_message_code(message: &str) -> i32 {
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A container record that exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("container {id}: unreadable record: {error}")]
+pub struct UnreadableRecord {
+    pub id: String,
+    #[source]
+    pub error: EngineError,
+}
 
 #[cfg(test)]
 mod tests {

@@ -203,9 +203,6 @@ fn one_file_is_truncated_and_options_are_checked_as_docker_does() {
             .contains("compress cannot be true")
     );
     assert!(err("foo", &[]).contains("plugin \"foo\" not found"));
-    assert_eq!(parse_human_size("1.5MB"), Some(1_500_000));
-    assert_eq!(parse_human_size("10k"), Some(10_000));
-    assert_eq!(parse_human_size("big"), None);
 }
 
 /// The writer is another process in real use and rotates whenever it likes, also while the

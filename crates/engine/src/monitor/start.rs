@@ -102,7 +102,7 @@ impl Monitor {
         let me = std::process::id() as i32;
         let schedule = crate::health::Schedule::of(&record.config);
         let has_health = schedule.is_some();
-        self.health = schedule.map(crate::health::Checker::new);
+        self.health = schedule.map(health_check::Checker::new);
         self.ctx.store.update(&self.id, |r| {
             if has_health {
                 // Docker keeps the log of earlier runs and starts over otherwise.
