@@ -19,7 +19,6 @@
 use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
 use crate::layer::Layers;
-use crate::lifecycle::Engine;
 use crate::logs::LogWriter;
 use crate::options::HostConfig;
 use crate::record::{ContainerRecord, Store};
@@ -32,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod finish;
+mod health_check;
 mod io;
 mod start;
 
@@ -41,43 +41,6 @@ pub(crate) struct MonitorContext {
     pub store: Store,
     pub runtime: Arc<dyn OciRuntime>,
     pub layers: Layers,
-}
-
-impl MonitorContext {
-    pub fn of(engine: &Engine) -> MonitorContext {
-        MonitorContext {
-            store: engine.store.clone(),
-            runtime: engine.runtime.clone(),
-            layers: engine.layers.clone(),
-        }
-    }
-}
-
-/// Starts the monitor for container `id`. `client` is an already-connected attach client (the
-/// foreground `run`), `ready` a pipe on which the monitor reports "0" once the container runs,
-/// or "<exit code> <message>" when it could not start.
-pub(crate) fn spawn(
-    engine: &Engine,
-    id: &str,
-    client: Option<OwnedFd>,
-    ready: Option<OwnedFd>,
-) -> Result<()> {
-    if crate::sys::is_single_threaded() {
-        fork_monitor(&MonitorContext::of(engine), id, client, ready)
-    } else {
-        crate::hidden_entry::spawn_monitor(engine.root(), id, client, ready)
-    }
-}
-
-/// Forks the monitor, under its keeper (see `keeper`: the subreaper that reaps and records
-/// the container's end should the monitor be killed). Call only from a single-threaded process.
-pub(crate) fn fork_monitor(
-    ctx: &MonitorContext,
-    id: &str,
-    client: Option<OwnedFd>,
-    ready: Option<OwnedFd>,
-) -> Result<()> {
-    crate::keeper::fork_keeper(ctx, id, client, ready)
 }
 
 /// Runs the monitor in this (new, single-threaded) process; returns its exit code. `keeper`
@@ -143,7 +106,7 @@ pub(crate) fn become_monitor(
     };
     // While this process lives the container has a witness; once it is gone (killed), the
     // next command reconstructs the container's end from what is left (see `recovery`).
-    let (root, kind) = (ctx.store.root(), crate::recovery::MONITOR);
+    let (root, kind) = (ctx.store.root(), crate::intents::MONITOR);
     let intent = match keeper {
         Some(heir) => berth_image::intent::Intent::begin_with_heir(root, kind, id, heir),
         None => berth_image::intent::Intent::begin(root, kind, id),
@@ -167,7 +130,7 @@ fn sole_monitor(ctx: &MonitorContext, id: &str) -> Result<Option<crate::record::
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let op = ctx.store.lock_container(id)?;
-        let other = berth_image::intent::owner(root, crate::recovery::MONITOR, id)
+        let other = berth_image::intent::owner(root, crate::intents::MONITOR, id)
             .filter(|o| o.pid != me && o.alive());
         if other.is_none() {
             return Ok(Some(op));
@@ -233,7 +196,7 @@ struct Monitor {
     /// Files of a removed `--rm` container, freed when the monitor exits (see deferred_free).
     held: crate::deferred_free::Held,
     /// The health checker of the current run, when the container has a health check.
-    health: Option<crate::health::Checker>,
+    health: Option<health_check::Checker>,
 }
 
 /// A failed setup, with the channels to report it on.
@@ -351,7 +314,7 @@ impl Monitor {
                             .ctx
                             .store
                             .container_dir(&self.id)
-                            .join(crate::recovery::EXIT_FILE),
+                            .join(crate::intents::EXIT_FILE),
                         code.to_string().as_bytes(),
                     );
                     (code, None)
@@ -376,6 +339,7 @@ impl Monitor {
                     if error.is_none() {
                         let exit = [("exitCode", code.to_string())];
                         crate::events::container(root, &record, "die", &exit);
+                        crate::volumes::record_mount_events(root, &record, false);
                     }
                     crate::events::container(root, &record, "destroy", &[]);
                 }

@@ -434,6 +434,29 @@ fn uses_volume(record: &ContainerRecord, name: &str) -> bool {
         .any(|m| m.r#type == "volume" && m.name == name)
 }
 
+/// Docker's `volume mount` events (`mounted`: recorded just before the container's `start`, with
+/// the container, destination, propagation and read/write) or `volume unmount` events (after its
+/// `die`), one for each volume the container uses.
+pub(crate) fn record_mount_events(root: &Path, record: &ContainerRecord, mounted: bool) {
+    for m in record
+        .mount_points
+        .values()
+        .filter(|m| m.r#type == "volume")
+    {
+        let mut attrs = vec![
+            ("container", record.id.clone()),
+            ("driver", LOCAL_DRIVER.to_string()),
+        ];
+        if mounted {
+            attrs.push(("destination", m.destination.clone()));
+            attrs.push(("propagation", String::new()));
+            attrs.push(("read/write", m.rw.to_string()));
+        }
+        let action = if mounted { "mount" } else { "unmount" };
+        crate::events::other(root, "volume", action, &m.name, &attrs);
+    }
+}
+
 /// `label=k` or `label=k=v` against an optional label map (none matches nothing).
 pub(crate) fn label_matches(labels: Option<&BTreeMap<String, String>>, want: &str) -> bool {
     labels.is_some_and(|l| berth_image::filter::label_matches(l, want))

@@ -22,13 +22,40 @@
 //! records it `Dead` with the reason once its init is gone.
 //!
 //! Written by hand: no crate offers a subreaper that hands a container over between processes.
+use super::Engine;
 use crate::error::{EngineError, Result};
-use crate::lifecycle::Engine;
 use crate::monitor::MonitorContext;
 use berth_image::intent::{self, Intent, Owner};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+/// Starts the monitor for container `id`. `client` is an already-connected attach client (the
+/// foreground `run`), `ready` a pipe on which the monitor reports "0" once the container runs,
+/// or "<exit code> <message>" when it could not start.
+pub(crate) fn spawn(
+    ctx: &MonitorContext,
+    id: &str,
+    client: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+) -> Result<()> {
+    if crate::sys::is_single_threaded() {
+        fork_monitor(ctx, id, client, ready)
+    } else {
+        crate::reexec::spawn_monitor(ctx.store.root(), id, client, ready)
+    }
+}
+
+/// Forks the monitor, under its keeper (see this module: the subreaper that reaps and records
+/// the container's end should the monitor be killed). Call only from a single-threaded process.
+pub(crate) fn fork_monitor(
+    ctx: &MonitorContext,
+    id: &str,
+    client: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+) -> Result<()> {
+    fork_keeper(ctx, id, client, ready)
+}
 
 /// Forks the keeper, which forks the monitor of container `id` (see `monitor::become_monitor`)
 /// and keeps it. Returns once the keeper is forked; the monitor reports on `ready`/`client`
@@ -102,7 +129,7 @@ fn keeper_main(
         return 0;
     }
     // A monitor that finished dropped its intent (or a newer monitor owns it now).
-    if intent::owner(&root, crate::recovery::MONITOR, id).is_none_or(|o| o.pid != monitor) {
+    if intent::owner(&root, crate::intents::MONITOR, id).is_none_or(|o| o.pid != monitor) {
         return 0;
     }
     let engine = Engine::with_runtime(&root, ctx.runtime.clone());
@@ -137,7 +164,7 @@ fn take_over(engine: &Engine, id: &str, monitor: i32) -> Result<()> {
     let root = engine.root();
     // From now on the intent is ours (no heir: should we die too, the next command's recovery
     // records what it can). Not being able to write it is no reason to abandon the container.
-    let held = Intent::begin(root, crate::recovery::MONITOR, id);
+    let held = Intent::begin(root, crate::intents::MONITOR, id);
     if let Err(e) = &held {
         say(
             engine,
@@ -177,7 +204,7 @@ fn take_over(engine: &Engine, id: &str, monitor: i32) -> Result<()> {
                 &engine
                     .store
                     .container_dir(id)
-                    .join(crate::recovery::EXIT_FILE),
+                    .join(crate::intents::EXIT_FILE),
                 code.to_string().as_bytes(),
             )?;
         }
@@ -191,7 +218,7 @@ fn take_over(engine: &Engine, id: &str, monitor: i32) -> Result<()> {
             return Ok(());
         }
     }
-    crate::recovery::finish_after_monitor(engine, id, done)?;
+    super::recovery::finish_after_monitor(engine, id, done)?;
     Ok(())
 }
 

@@ -21,21 +21,15 @@
 //! short. [`sweep`] (`system prune`, `container prune`, and `rm -f` of a leftover) also looks
 //! for leftovers no intent names: container directories without a record, names whose
 //! container is gone, container layers of no container, and the image store's orphans.
+use super::Engine;
 use crate::error::{EngineError, Result};
-use crate::lifecycle::Engine;
 use berth_common::time::now_rfc3339;
 use berth_image::intent::{self, Found};
 use std::collections::HashSet;
 
-/// Intent kinds this module owns.
-pub const CREATE: &str = "create";
-pub const REMOVE: &str = "remove";
-pub const STEP: &str = "step";
-pub const MONITOR: &str = "monitor";
-
-/// The file a monitor writes its container's exit code to as soon as it reaps the init (before
-/// the record is updated), for whoever finds the monitor dead.
-pub const EXIT_FILE: &str = "berth-exit-code";
+/// The intent kinds and the exit file this module acts on (written by `lifecycle`, `monitor`
+/// and the builder).
+pub use crate::intents::{CREATE, EXIT_FILE, MONITOR, REMOVE, STEP};
 
 /// What a recovery pass did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -177,8 +171,7 @@ fn finish_removal(engine: &Engine, id: &str) -> Result<()> {
     match engine.store.load(id) {
         Ok(record) => {
             if record.init_alive() {
-                // SAFETY: the PID was checked against its recorded start time just above.
-                unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
+                engine.kill_for_removal(&record);
             }
             engine.remove_resources(&record)
         }
@@ -224,7 +217,7 @@ fn reconcile_exit(
     let was_running = record.state.running || record.state.restarting;
     if was_running {
         let _ = engine.runtime.delete(id, true);
-        let _ = crate::lifecycle::kill_cgroup(&record.berth_cgroups_path);
+        let _ = record.kill_cgroup();
         let monitor = record.berth_monitor_pid;
         engine.store.update(id, |r| {
             r.state.running = false;
