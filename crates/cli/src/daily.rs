@@ -384,7 +384,8 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
         }
     }
     let store = berth_image::Store::open(root)?;
-    let (events, bytes) = store.prune_images(all)?;
+    let no_filter = berth_image::filter::PruneFilter::default();
+    let (events, bytes) = berth_engine::image_verbs::prune(&store, all, &no_filter)?;
     reclaimed += bytes;
     if !events.is_empty() {
         println!("Deleted Images:");
