@@ -292,7 +292,7 @@ fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
-    let (events, reclaimed) = store.prune_images_filtered(a.all, &filter)?;
+    let (events, reclaimed) = berth_engine::image_verbs::prune(store, a.all, &filter)?;
     if !events.is_empty() {
         println!("Deleted Images:");
         for e in events {

@@ -33,6 +33,21 @@ pub fn render_document(template: &Template, doc: &Value) -> Result<String, Forma
         .map_err(|e| parse_error(e, 1))
 }
 
+/// Renders a document Docker formats as one typed struct (`info`: `system.dockerInfo`): a
+/// field it lacks is Go's `can't evaluate field` error, worded without a prefix.
+pub fn render_struct(
+    template: &Template,
+    doc: &Value,
+    go_type: &str,
+) -> Result<String, FormatError> {
+    template
+        .render(doc, Shape::Row { go_type })
+        .map_err(|e| FormatError {
+            code: 1,
+            message: e.to_string(),
+        })
+}
+
 /// Parses a document's `--format` template (Docker's `template parsing error: …`, exit 1).
 pub fn parse_template(format: &str) -> Result<Template, FormatError> {
     Template::parse(format).map_err(|e| parse_error(e, 1))

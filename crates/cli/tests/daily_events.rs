@@ -285,6 +285,42 @@ fn volumes_are_mounted_and_unmounted_with_their_container() {
 }
 
 #[test]
+fn prunes_record_what_they_reclaimed() {
+    let env = Env::new("prune-events");
+    let t0 = now();
+    env.ok(&["run", "--name", "gone", "-v", "/anon", "busybox", "true"]);
+    env.ok(&["container", "prune", "-f"]);
+    env.ok(&["volume", "prune", "-f"]);
+    let tar = env.path().join("busybox.tar");
+    let id = env.ok(&["import", tar.to_str().expect("path")]);
+    env.ok(&["image", "prune", "-f"]);
+    let got = env.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &now(),
+        "--filter",
+        "event=prune",
+        "--filter",
+        "event=delete",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"reclaimed\"}}",
+    ]);
+    let got = got.replace("<no value>", "");
+    let lines: Vec<&str> = got.lines().map(str::trim_end).collect();
+    assert_eq!(lines.len(), 4, "{got}");
+    assert!(lines[0].starts_with("container prune  "), "{got}");
+    assert!(lines[1].starts_with("volume prune  "), "{got}");
+    assert_eq!(lines[2], format!("image delete {id}"), "{got}");
+    assert!(lines[3].starts_with("image prune  "), "{got}");
+    for line in [lines[0], lines[1], lines[3]] {
+        let bytes = line.rsplit(' ').next().unwrap_or_default();
+        assert!(bytes.parse::<u64>().is_ok(), "{line}");
+    }
+}
+
+#[test]
 fn image_prune_honours_until_and_label_filters() {
     let env = Env::new("prune-filters");
     let tar = env.path().join("busybox.tar");

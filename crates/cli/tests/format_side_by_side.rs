@@ -124,6 +124,14 @@ fn format_strings_render_as_docker_does() {
     compare(&["history", "--format", "{{.Nope}}", "busybox"]);
     compare(&["ps", "-a", "--format", "{{.Names"]);
     compare(&["images", "--format", "{{.Repository"]);
+    compare(&["system", "df", "--format", "{{.Type}}"]);
+    compare(&["system", "df", "--format", "{{.Nope}}"]);
+    compare(&[
+        "info",
+        "--format",
+        "{{.OSType}} {{.CgroupDriver}} {{len .Runtimes | printf \"%T\"}}",
+    ]);
+    compare(&["info", "--format", "{{.Nope}}"]);
     // network ls: Berth's rows (host and none, and bridge once made) read as Docker's.
     let args = [
         "network",

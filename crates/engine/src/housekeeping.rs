@@ -73,6 +73,8 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
             pruned.deleted.push(record.id);
         }
     }
+    let reclaimed = [("reclaimed", pruned.reclaimed_bytes.to_string())];
+    crate::events::other(engine.root(), "container", "prune", "", &reclaimed);
     Ok(pruned)
 }
 

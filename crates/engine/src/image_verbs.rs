@@ -60,6 +60,34 @@ pub fn remove(
     Ok(events)
 }
 
+/// `image prune`; records what it removed (`untag` and `delete`, each untag under the image
+/// deleted after it, as the store lists them) and then Docker's `prune` with the bytes
+/// reclaimed.
+pub fn prune(
+    store: &Store,
+    all: bool,
+    filter: &berth_image::filter::PruneFilter,
+) -> Result<(Vec<RemoveEvent>, u64)> {
+    let (events, reclaimed) = store.prune_images_filtered(all, filter)?;
+    let mut untagged = 0;
+    for e in &events {
+        match e {
+            RemoveEvent::Untagged(_) => untagged += 1,
+            RemoveEvent::Deleted(id) => {
+                for _ in 0..std::mem::take(&mut untagged) {
+                    record(store, "untag", id, id, BTreeMap::new());
+                }
+                record(store, "delete", id, id, BTreeMap::new());
+            }
+        }
+    }
+    let mut attributes = BTreeMap::new();
+    attributes.insert("reclaimed".to_string(), reclaimed.to_string());
+    let event = crate::events::Event::new("image", "prune", "", attributes);
+    crate::events::record(store.root(), &event);
+    Ok((events, reclaimed))
+}
+
 /// `load`; records `load` for every image the archive held.
 pub fn load(store: &Store, input: impl Read, progress: &dyn Progress) -> Result<Vec<LoadedImage>> {
     let loaded = store.load(input, progress)?;

@@ -423,6 +423,10 @@ impl Volumes {
             report.reclaimed_bytes += size;
             report.deleted.push(volume.name);
         }
+        if let Some(root) = self.dir.parent() {
+            let reclaimed = [("reclaimed", report.reclaimed_bytes.to_string())];
+            crate::events::other(root, "volume", "prune", "", &reclaimed);
+        }
         Ok(report)
     }
 }

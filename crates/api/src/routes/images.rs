@@ -159,7 +159,9 @@ pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiR
         .and_then(|v| v.first())
         .is_some_and(|d| d == "false" || d == "0");
     blocking(move || {
-        let (events, reclaimed) = state.images()?.prune_images(all)?;
+        let no_filter = berth_image::filter::PruneFilter::default();
+        let (events, reclaimed) =
+            berth_engine::image_verbs::prune(&state.images()?, all, &no_filter)?;
         let deleted = events_json(&events);
         Ok(Json(json!({
             "ImagesDeleted": if events.is_empty() { Value::Null } else { deleted },

@@ -163,8 +163,20 @@ fn wait_for_child(pid: i32) -> bool {
 fn take_over(engine: &Engine, id: &str, monitor: i32) -> Result<()> {
     let root = engine.root();
     // From now on the intent is ours (no heir: should we die too, the next command's recovery
-    // records what it can).
-    let held = Intent::begin(root, crate::intents::MONITOR, id)?;
+    // records what it can). Not being able to write it is no reason to abandon the container.
+    let held = Intent::begin(root, crate::intents::MONITOR, id);
+    if let Err(e) = &held {
+        say(
+            engine,
+            id,
+            &format!("taking over the monitor's intent: {e}"),
+        );
+    }
+    let done = move || {
+        if let Ok(intent) = held {
+            intent.done();
+        }
+    };
     say(
         engine,
         id,
@@ -174,18 +186,19 @@ fn take_over(engine: &Engine, id: &str, monitor: i32) -> Result<()> {
         Ok(r) => r,
         Err(_) => {
             // Removed meanwhile: nothing to keep.
-            held.done();
+            done();
             return Ok(());
         }
     };
     let init = record.state.pid;
     if record.state.running && init > 0 {
         let me = std::process::id() as i32;
-        engine.store.update(id, |r| {
+        // Failing that (a removal under way), the container is still ours to reap.
+        let _ = engine.store.update(id, |r| {
             if r.state.pid == init {
                 r.berth_monitor_pid = me;
             }
-        })?;
+        });
         if let Some(code) = wait_for_init(&record) {
             crate::record::write_atomic(
                 &engine
@@ -201,11 +214,11 @@ fn take_over(engine: &Engine, id: &str, monitor: i32) -> Result<()> {
     match engine.store.lock_container(id) {
         Ok(op) if engine.store.load(id).is_ok() => drop(op),
         _ => {
-            held.done();
+            done();
             return Ok(());
         }
     }
-    super::recovery::finish_after_monitor(engine, id, || held.done())?;
+    super::recovery::finish_after_monitor(engine, id, done)?;
     Ok(())
 }
 
