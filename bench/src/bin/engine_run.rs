@@ -1,12 +1,17 @@
 //! Benchmark: `berth run --rm --network none IMG true` vs `docker run --rm --network none IMG
 //! true` on the same busybox rootfs tar (imported into a temporary berth root and, when dockerd
 //! is installed, into a private dockerd), alternated, medians and ratio printed. Then the memory
-//! cost of a detached container's keeper: the VmRSS of berth's monitor vs containerd-shim's.
+//! cost of a detached container's supervision: the VmRSS and PSS of berth's monitor and of its
+//! keeper (the subreaper above it) vs containerd-shim's VmRSS.
 //! Build first: `cargo build --release -p berth-cli`. The binary is `$BERTH` or
-//! `target/release/berth`. Usage: `engine_run [ROUNDS]` (default 30). Run as root.
-use berth_bench::{berth, berth_binary, median, numeric_arg, output, require_built};
+//! `target/release/berth`. Usage: `engine_run [ROUNDS] [--berth-only]` (default 30;
+//! `--berth-only` skips Docker). With `$BERTH_BASELINE` set to another build of `berth` (say,
+//! the previous commit's), its `run --rm` is timed too, alternating with the current one, as a
+//! before/after in one run. Run as root.
+use berth_bench::{berth, berth_binary, median, ms, numeric_arg, output, require_built};
 use berth_testkit::dockerd::Dockerd;
-use std::process::Stdio;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const IMAGE: &str = "bench-busybox:latest";
@@ -16,6 +21,18 @@ fn rss_kib(pid: &str) -> Option<u64> {
     status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Proportional set size (`/proc/<pid>/smaps_rollup`): shared pages count for a share each.
+fn pss_kib(pid: &str) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find(|l| l.starts_with("Pss:"))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -37,7 +54,11 @@ fn comm(pid: &str) -> String {
 
 fn main() -> anyhow::Result<()> {
     let rounds: usize = numeric_arg(1, "ROUNDS", 30)?;
+    let berth_only = std::env::args().any(|a| a == "--berth-only");
+    let baseline = std::env::var_os("BERTH_BASELINE").map(PathBuf::from);
     require_built(&berth_binary(), "berth-cli")?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at start: {}", load.trim());
     let root = tempfile::Builder::new()
         .prefix("berth-bench-engine-")
         .tempdir()?;
@@ -51,7 +72,29 @@ fn main() -> anyhow::Result<()> {
                 .stdout(Stdio::null()),
         )
     };
-    let dockerd = Dockerd::start()?;
+    if let Some(before) = &baseline {
+        let before_run = || {
+            let mut cmd = Command::new(before);
+            cmd.arg("--root").arg(root.path()).stdin(Stdio::null());
+            berth_bench::time_once(
+                cmd.args(["run", "--rm", "--network", "none", IMAGE, "true"])
+                    .stdout(Stdio::null()),
+            )
+        };
+        let (after, before) = berth_bench::compare(
+            "run --rm IMG true (this berth vs BERTH_BASELINE)",
+            rounds,
+            berth_run,
+            before_run,
+        )?;
+        println!(
+            "before/after: {:.2} ms -> {:.2} ms ({:+.2} ms)",
+            ms(before),
+            ms(after),
+            ms(after) - ms(before)
+        );
+    }
+    let dockerd = if berth_only { None } else { Dockerd::start()? };
     match &dockerd {
         Some(d) => {
             output(d.docker().arg("import").arg(&tar).arg(IMAGE))?;
@@ -106,13 +149,17 @@ fn main() -> anyhow::Result<()> {
     )?)?;
     let monitor = record["BerthMonitorPid"].as_i64().unwrap_or(0).to_string();
     let berth_rss = rss_kib(&monitor);
-    let _ = berth(root.path()).args(["rm", "-f", &id]).output();
-    match berth_rss {
-        Some(kib) => {
-            println!("detached container keeper: berth monitor (pid {monitor}) VmRSS {kib} KiB")
+    let keeper = parent_of(&monitor).unwrap_or_default();
+    for (what, pid) in [("monitor", &monitor), ("keeper", &keeper)] {
+        match (rss_kib(pid), pss_kib(pid)) {
+            (Some(rss), Some(pss)) => println!(
+                "detached container: berth {what} (pid {pid}, {}) VmRSS {rss} KiB, PSS {pss} KiB",
+                comm(pid)
+            ),
+            _ => println!("detached container: berth {what} not found"),
         }
-        None => println!("detached container keeper: berth monitor not found"),
     }
+    let _ = berth(root.path()).args(["rm", "-f", &id]).output();
     if let Some(d) = &dockerd {
         let cid =
             output(

@@ -36,6 +36,20 @@ pub struct Cgroup {
 /// effort: it carries no controllers, and some hosts do not let us write there.
 const HYBRID_UNIFIED: &str = "unified";
 
+/// [`Cgroup::kill_and_destroy`] of the cgroup at `cgroups_path` on this host's hierarchy, for
+/// callers that hold only the path a container recorded (its runtime state lost). An empty path
+/// names no cgroup: nothing to do.
+pub fn kill_and_destroy_path(
+    cgroups_path: &str,
+    timeout: std::time::Duration,
+) -> Result<(), CgroupError> {
+    if cgroups_path.is_empty() {
+        return Ok(());
+    }
+    let h = Hierarchy::detect()?;
+    Cgroup::open(&h, cgroups_path)?.kill_and_destroy(timeout)
+}
+
 impl Cgroup {
     /// Name the cgroup for an OCI cgroupsPath: absolute ("/berth/abc") from the hierarchy root;
     /// relative ("berth/abc") under the calling process's own cgroup (per controller on v1).

@@ -46,7 +46,7 @@ mod stats;
 mod v1;
 mod v2;
 
-pub use cgroup::{systemd_cgroups_path, Cgroup};
+pub use cgroup::{kill_and_destroy_path, systemd_cgroups_path, Cgroup};
 pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight};
 pub use devices::{default_allowed_devices, DeviceRule};
 pub use error::CgroupError;

@@ -177,7 +177,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             match engine
                 .store
                 .resolve(&container)
-                .and_then(|id| engine.store.rename(&id, &new_name))
+                .and_then(|id| engine.rename(&id, &new_name))
             {
                 Ok(()) => 0,
                 Err(e) => fail(e),
@@ -457,6 +457,7 @@ fn ps(engine: &Engine, flags: &PsFlags) -> anyhow::Result<i32> {
     };
     let table = crate::render::Table {
         go_type: "*formatter.ContainerContext",
+        legacy_wording: false,
         columns: shown,
         headers: &[
             ("CreatedAt", "CREATED AT"),
@@ -531,7 +532,7 @@ fn exec(engine: &Engine, flags: &ExecFlags) -> i32 {
             }
         },
     };
-    match berth_engine::exec::exec(engine, &record, &req) {
+    match engine.exec(&record, &req) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error response from daemon: {e}");
@@ -592,6 +593,7 @@ fn stats(
         .collect::<Result<_, _>>()?;
     let table = crate::render::Table {
         go_type: "*container.statsContext",
+        legacy_wording: false,
         columns: &[
             ("CONTAINER ID", "ID"),
             ("NAME", "Name"),

@@ -290,7 +290,8 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
         &json_rows,
         format,
         &crate::render::Table {
-            go_type: "*formatter.diskUsageContext",
+            go_type: "*formatter.diskUsageImagesContext",
+            legacy_wording: true,
             columns: &[
                 ("TYPE", "Type"),
                 ("TOTAL", "TotalCount"),
@@ -319,6 +320,7 @@ pub fn system_df(root: &Path, verbose: bool, format: Option<&str>) -> anyhow::Re
             None,
             &crate::render::Table {
                 go_type: "*formatter.volumeContext",
+                legacy_wording: false,
                 columns: &[
                     ("VOLUME NAME", "Name"),
                     ("LINKS", "Links"),
@@ -382,7 +384,8 @@ pub fn system_prune(root: &Path, all: bool, volumes: bool, force: bool) -> anyho
         }
     }
     let store = berth_image::Store::open(root)?;
-    let (events, bytes) = store.prune_images(all)?;
+    let no_filter = berth_image::filter::PruneFilter::default();
+    let (events, bytes) = berth_engine::image_verbs::prune(&store, all, &no_filter)?;
     reclaimed += bytes;
     if !events.is_empty() {
         println!("Deleted Images:");
@@ -475,7 +478,14 @@ fn info(root: &Path, format: Option<&str>) -> anyhow::Result<i32> {
         Some("json") | Some("{{json .}}") => println!("{doc}"),
         Some(t) => {
             let template = crate::render::parse_template(t)?;
-            println!("{}", crate::render::render_document(&template, &doc)?)
+            match crate::render::render_struct(&template, &doc, "system.dockerInfo") {
+                Ok(line) => println!("{line}"),
+                Err(e) => {
+                    // Docker ends its (empty) output before the error.
+                    println!();
+                    return Err(e.into());
+                }
+            }
         }
         None => {
             let s = |k: &str| match &doc[k] {

@@ -36,7 +36,7 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
             crate::containers::inspect(root, a.format.as_deref(), &a.names)
         }
         ImageCommand::Inspect(a) => inspect(&store, a, false),
-        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(root, &store, a),
+        ImageCommand::Rmi(a) | ImageCommand::Image(ImageSub::Rm(a)) => rmi(&store, a),
         ImageCommand::History(a) | ImageCommand::Image(ImageSub::History(a)) => history(&store, a),
         ImageCommand::Tag(a) | ImageCommand::Image(ImageSub::Tag(a)) => {
             if a.target.contains('@') {
@@ -44,29 +44,14 @@ pub fn run(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
                     "refusing to create a tag with a digest reference"
                 ))
             } else {
-                store
-                    .tag(&a.source, &a.target)
+                berth_engine::image_verbs::tag(&store, &a.source, &a.target)
                     .map_err(Into::into)
-                    .map(|_| {
-                        if let Ok(img) = store.resolve(&a.source) {
-                            berth_engine::events::image(root, "tag", &img.id, Some(&a.target));
-                        }
-                        0
-                    })
+                    .map(|_| 0)
             }
         }
-        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => {
-            let names = a.images.clone();
-            save(&store, a).inspect(|_| {
-                for name in &names {
-                    berth_engine::events::image(root, "save", name, Some(name));
-                }
-            })
-        }
-        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(root, &store, a),
-        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => {
-            import(root, &store, a)
-        }
+        ImageCommand::Save(a) | ImageCommand::Image(ImageSub::Save(a)) => save(&store, a),
+        ImageCommand::Load(a) | ImageCommand::Image(ImageSub::Load(a)) => load(&store, a),
+        ImageCommand::Import(a) | ImageCommand::Image(ImageSub::Import(a)) => import(&store, a),
         ImageCommand::Image(ImageSub::Prune(a)) => prune(&store, a),
     };
     match result {
@@ -197,6 +182,7 @@ fn list(store: &Store, a: ListArgs) -> anyhow::Result<i32> {
     };
     let table = crate::render::Table {
         go_type: "*formatter.imageContext",
+        legacy_wording: true,
         columns,
         headers: IMAGE_HEADERS,
     };
@@ -261,20 +247,18 @@ fn inspect(store: &Store, a: InspectArgs, image_only: bool) -> anyhow::Result<i3
     inspect_images(store, &a.names, a.format.as_deref(), image_only)
 }
 
-fn rmi(root: &Path, store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
+fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for r in &a.images {
-        match store.remove_image(r, a.force, !a.no_prune) {
+        match berth_engine::image_verbs::remove(store, r, a.force, !a.no_prune) {
             Ok(events) => {
                 for e in events {
                     match e {
                         RemoveEvent::Untagged(t) => {
                             println!("Untagged: {t}");
-                            berth_engine::events::image(root, "untag", r, Some(&t));
                         }
                         RemoveEvent::Deleted(id) => {
                             println!("Deleted: {id}");
-                            berth_engine::events::image(root, "delete", &id, None);
                         }
                     }
                 }
@@ -308,7 +292,7 @@ fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
-    let (events, reclaimed) = store.prune_images_filtered(a.all, &filter)?;
+    let (events, reclaimed) = berth_engine::image_verbs::prune(store, a.all, &filter)?;
     if !events.is_empty() {
         println!("Deleted Images:");
         for e in events {
@@ -366,6 +350,7 @@ fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<i32> {
         .collect();
     let table = crate::render::Table {
         go_type: "*image.historyContext",
+        legacy_wording: true,
         columns: &[
             ("IMAGE", "ID"),
             ("CREATED", "CreatedSince"),

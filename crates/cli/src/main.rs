@@ -35,7 +35,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show the Berth version information.
-    Version,
+    Version {
+        /// Format output using a custom template: 'json', or a Go template over Docker's
+        /// version document (`.Client`, `.Server`).
+        #[arg(short, long)]
+        format: Option<String>,
+    },
     /// Generate the autocompletion script for the specified shell
     Completion {
         /// bash, zsh, fish, elvish or powershell
@@ -104,7 +109,10 @@ fn main() {
             .with_env_filter("debug")
             .init();
     }
-    if !matches!(cli.command, Command::Completion { .. } | Command::Version) {
+    if !matches!(
+        cli.command,
+        Command::Completion { .. } | Command::Version { .. }
+    ) {
         recover(&cli.root);
     }
     let result = match cli.command {
@@ -112,10 +120,13 @@ fn main() {
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Version => {
+        Command::Version { format: None } => {
             println!("Berth version {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::Version {
+            format: Some(format),
+        } => render::print_version(&format),
         Command::Image(c) => images::run(&cli.root, c),
         Command::Container(c) => containers::run(&cli.root, c),
         Command::Build(c) => build::run(&cli.root, c),

@@ -27,6 +27,10 @@ pub enum NetworkVerb {
         /// Do not truncate the output.
         #[arg(long = "no-trunc")]
         no_trunc: bool,
+        /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go
+        /// template.
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Display detailed information on one or more networks.
     Inspect {
@@ -165,7 +169,11 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 Err(e) => Ok(daemon_error(e)),
             }
         }
-        NetworkVerb::Ls { quiet, no_trunc } => {
+        NetworkVerb::Ls {
+            quiet,
+            no_trunc,
+            format,
+        } => {
             let nets = store.networks()?;
             let id = |full: &str| -> String {
                 if no_trunc {
@@ -180,14 +188,44 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 }
                 return Ok(0);
             }
-            let mut tw = tabwriter::TabWriter::new(std::io::stdout()).padding(3);
-            writeln!(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")?;
-            for n in &nets {
-                writeln!(tw, "{}\t{}\tbridge\tlocal", id(&n.id), n.name)?;
+            // Docker's `network ls` rows (its networkContext), the host and none networks last.
+            let mut rows: Vec<serde_json::Value> = nets
+                .iter()
+                .map(|n| {
+                    let labels: Vec<String> =
+                        n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    serde_json::json!({
+                        "ID": id(&n.id),
+                        "Name": n.name,
+                        "Driver": "bridge",
+                        "Scope": "local",
+                        "IPv6": n.enable_ipv6().to_string(),
+                        "Internal": n.internal.to_string(),
+                        "Labels": labels.join(","),
+                        "CreatedAt": n.created,
+                    })
+                })
+                .collect();
+            for (name, driver) in [("host", "host"), ("none", "null")] {
+                rows.push(serde_json::json!({
+                    "ID": name, "Name": name, "Driver": driver, "Scope": "local",
+                    "IPv6": "false", "Internal": "false", "Labels": "", "CreatedAt": "",
+                }));
             }
-            writeln!(tw, "host\thost\thost\tlocal")?;
-            writeln!(tw, "none\tnone\tnull\tlocal")?;
-            tw.flush()?;
+            let table = crate::render::Table {
+                go_type: "*network.networkContext",
+                legacy_wording: true,
+                columns: &[
+                    ("NETWORK ID", "ID"),
+                    ("NAME", "Name"),
+                    ("DRIVER", "Driver"),
+                    ("SCOPE", "Scope"),
+                ],
+                headers: &[("IPv6", "IPV6"), ("CreatedAt", "CREATED")],
+            };
+            let mut out = std::io::stdout().lock();
+            crate::render::print_rows(&mut out, &rows, format.as_deref(), &table)?;
+            out.flush()?;
             Ok(0)
         }
         NetworkVerb::Inspect { format, networks } => {
@@ -202,6 +240,9 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 }
             }
             if let Err(e) = crate::render::print_inspect(&out, format.as_deref()) {
+                if let Some(code) = crate::render::report_format_error(&e) {
+                    return Ok(code);
+                }
                 eprintln!("Error response from daemon: {e}");
                 return Ok(1);
             }

@@ -179,12 +179,7 @@ fn pull(root: &Path, a: PullArgs) -> anyhow::Result<i32> {
     drop(bars);
     for p in &pulled {
         let familiar = p.reference.familiar_string();
-        berth_engine::events::image(
-            root,
-            "pull",
-            &familiar,
-            Some(familiar.split([':', '@']).next().unwrap_or(&familiar)),
-        );
+        berth_engine::image_verbs::pulled(&store, &p.reference);
         if !a.quiet {
             if p.downloaded {
                 println!("Status: Downloaded newer image for {familiar}");

@@ -33,6 +33,21 @@ pub fn render_document(template: &Template, doc: &Value) -> Result<String, Forma
         .map_err(|e| parse_error(e, 1))
 }
 
+/// Renders a document Docker formats as one typed struct (`info`: `system.dockerInfo`): a
+/// field it lacks is Go's `can't evaluate field` error, worded without a prefix.
+pub fn render_struct(
+    template: &Template,
+    doc: &Value,
+    go_type: &str,
+) -> Result<String, FormatError> {
+    template
+        .render(doc, Shape::Row { go_type })
+        .map_err(|e| FormatError {
+            code: 1,
+            message: e.to_string(),
+        })
+}
+
 /// Parses a document's `--format` template (Docker's `template parsing error: …`, exit 1).
 pub fn parse_template(format: &str) -> Result<Template, FormatError> {
     Template::parse(format).map_err(|e| parse_error(e, 1))
@@ -59,6 +74,11 @@ pub struct Table<'a> {
     /// The Go type Docker renders a row of this listing from, as its errors name it
     /// (`*formatter.ContainerContext`).
     pub go_type: &'a str,
+    /// Docker words a failing template of this listing the older way (`images`, `history`,
+    /// `network ls`): `template parsing error: …` both when it does not parse and when it
+    /// fails on a row; the others say `failed to parse template: …` / `failed to execute
+    /// template: …`.
+    pub legacy_wording: bool,
     /// `(HEADER, Field)` of the default table, in order.
     pub columns: &'a [(&'a str, &'a str)],
     /// `(Field, HEADER)` for fields whose header is not the upper-cased name.
@@ -105,10 +125,19 @@ pub fn print_rows(
     };
     let escapes = |t: &str| t.replace("\\t", "\t").replace("\\n", "\n");
     let execute = |template: &Template, row: &Value| {
-        template.render(row, shape).map_err(|e| FormatError {
-            code: 1,
-            message: format!("failed to execute template: {e}"),
-        })
+        template
+            .render(row, shape)
+            .map_err(|e| match table.legacy_wording {
+                true => parse_error(e, 1),
+                false => FormatError {
+                    code: 1,
+                    message: format!("failed to execute template: {e}"),
+                },
+            })
+    };
+    let row_parse_error = |e| match table.legacy_wording {
+        true => parse_error(e, 1),
+        false => row_parse_error(e),
     };
     match format {
         Some("json") | Some("{{json .}}") => {
@@ -161,6 +190,31 @@ pub fn print_rows(
         }
     }
     Ok(())
+}
+
+/// `berth version --format`: Docker's version document — `.Client` (this CLI) and `.Server`
+/// (the engine, which for daemonless Berth is this same program).
+pub fn print_version(format: &str) -> anyhow::Result<i32> {
+    let server = berth_api::routes::system::version_document();
+    let client = serde_json::json!({
+        "Platform": {"Name": "Berth"},
+        "Version": server["Version"],
+        "ApiVersion": server["ApiVersion"],
+        "DefaultAPIVersion": server["ApiVersion"],
+        "GitCommit": server["GitCommit"],
+        "GoVersion": server["GoVersion"],
+        "Os": server["Os"],
+        "Arch": server["Arch"],
+        "BuildTime": "",
+        "Context": "default",
+    });
+    let doc = serde_json::json!({"Client": client, "Server": server});
+    let line = match format {
+        "json" | "{{json .}}" => doc.to_string(),
+        t => render_document(&parse_template(t)?, &doc)?,
+    };
+    println!("{line}");
+    Ok(0)
 }
 
 /// Prints `inspect` documents as Docker does: a JSON array indented by 4 spaces (fields in
@@ -228,6 +282,7 @@ mod tests {
 
     const PS: Table = Table {
         go_type: "*formatter.ContainerContext",
+        legacy_wording: false,
         columns: &[("CONTAINER ID", "ID"), ("NAMES", "Names")],
         headers: &[("RunningFor", "CREATED"), ("CreatedAt", "CREATED AT")],
     };
@@ -281,6 +336,7 @@ mod tests {
         let rows = vec![json!({"ID": "a", "Names": "b"})];
         let table = Table {
             go_type: "*formatter.ContainerContext",
+            legacy_wording: false,
             columns: &[("A", "ID"), ("B", "Names")],
             headers: &[],
         };

@@ -146,6 +146,7 @@ pub fn run(root: &Path, command: VolumeCommand) -> anyhow::Result<i32> {
                 a.format.as_deref(),
                 &crate::render::Table {
                     go_type: "*formatter.volumeContext",
+                    legacy_wording: false,
                     columns: &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
                     headers: &[],
                 },

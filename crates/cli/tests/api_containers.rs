@@ -383,6 +383,32 @@ fn api_execs_record_their_events_and_local_logs_read_back() {
         "{text}"
     );
     s.docker_ok(&["rm", "-f", "ex"]);
+    // Image verbs through the API record their events too (the engine's image_verbs).
+    s.docker_ok(&["tag", "bb", "bb:other"]);
+    s.docker_ok(&["rmi", "bb:other"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let images = s.docker_ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{index .Actor.Attributes \"name\"}}",
+    ]);
+    let lines: Vec<&str> = images.lines().collect();
+    assert!(lines.contains(&"tag bb:other"), "{images}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("untag sha256:")),
+        "{images}"
+    );
 }
 
 /// A hijacked attach over the raw socket: sends the request, checks for Docker's 101, and

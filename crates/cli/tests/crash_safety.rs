@@ -43,13 +43,113 @@ fn settled_check(env: &Env) -> Vec<String> {
     berth_engine::recovery::check(&engine, true).unwrap()
 }
 
+/// The parent of `pid` (`/proc/<pid>/stat` field 4): a monitor's keeper.
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The monitor, its keeper and the init of a running container.
+fn supervision(env: &Env, id: &str) -> (i32, i32, i32) {
+    let (monitor, init) = pids(env, id);
+    let keeper = parent_of(monitor);
+    assert!(
+        keeper > 1 && keeper != monitor,
+        "keeper of {monitor}: {keeper}"
+    );
+    (monitor, keeper, init)
+}
+
+/// Waits (bounded) until `check` holds for the container's `inspect` output of `format`.
+fn inspect_until(env: &Env, name: &str, format: &str, check: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    let ok = wait_until(Duration::from_secs(30), || {
+        last = env.inspect(name, format);
+        check(&last)
+    });
+    assert!(ok, "{name}: {format} stayed {last:?}");
+    last
+}
+
+/// A container that exits 7 once `/go` appears in it (see `go`), and 3 on SIGTERM.
+const EXITS_ON_GO: &str =
+    "trap 'exit 3' TERM; while [ ! -e /go ]; do sleep 0.02; done; rm -f /go; exit 7";
+
+/// Makes `/go` appear in the container, from the host (an `exec` could still be in the
+/// container's PID namespace when its init exits, and be killed with it).
+fn go(env: &Env, name: &str) {
+    let merged = env.inspect(name, "{{.GraphDriver.Data.MergedDir}}");
+    std::fs::write(Path::new(&merged).join("go"), "").unwrap();
+}
+
 #[test]
-fn a_killed_monitor_does_not_lose_the_exit_and_restart_always_comes_back() {
-    let env = Env::new("crash-monitor");
-    // 1. Monitor killed, then the init: nobody can know the status → Dead, with the reason.
-    let lost = env.ok(&["run", "-d", "--name", "lost", "busybox", "sleep", "1000"]);
-    let (monitor, init) = pids(&env, &lost);
+fn a_killed_monitor_leaves_the_real_exit_code_to_its_keeper() {
+    let env = Env::new("crash-keeper");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "seven",
+        "busybox",
+        "sh",
+        "-c",
+        EXITS_ON_GO,
+    ]);
+    let (monitor, keeper, init) = supervision(&env, &id);
     kill9(monitor);
+    // The keeper took over: the container still runs, with the keeper as its witness.
+    inspect_until(&env, "seven", "{{.State.Status}}", |s| s == "running");
+    assert!(wait_until(Duration::from_secs(10), || pids(&env, &id).0 == keeper));
+    assert!(!gone(init));
+    go(&env, "seven");
+    // `wait` (no monitor to ask) waits for the keeper's record.
+    assert_eq!(env.ok(&["wait", "seven"]), "7");
+    assert_eq!(
+        env.inspect(
+            "seven",
+            "{{.State.Status}} {{.State.ExitCode}} [{{.State.Error}}]"
+        ),
+        "exited 7 []"
+    );
+    let ps = env.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=seven",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(ps.starts_with("Exited (7)"), "{ps}");
+    // Its job done, the keeper leaves, and so does whatever the container held.
+    assert!(wait_until(Duration::from_secs(10), || gone(keeper)));
+    assert!(env.mounts_below().is_empty(), "{:?}", env.mounts_below());
+    assert_eq!(settled_check(&env), Vec::<String>::new());
+
+    // The same container started again has a keeper again; a stop after its monitor was
+    // killed records the real end (its TERM trap exits 3), not a made-up one.
+    env.ok(&["start", "seven"]);
+    let (monitor, _, _) = supervision(&env, &id);
+    kill9(monitor);
+    env.ok(&["stop", "-t", "10", "seven"]);
+    assert_eq!(
+        env.inspect("seven", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 3"
+    );
+    env.ok(&["rm", "seven"]);
+    assert!(env.mounts_below().is_empty(), "{:?}", env.mounts_below());
+    assert_eq!(settled_check(&env), Vec::<String>::new());
+}
+
+#[test]
+fn a_killed_monitor_and_keeper_leave_dead_with_the_reason() {
+    let env = Env::new("crash-monitor");
+    // 1. Monitor and keeper killed, then the init: nobody can know the status → Dead, with
+    //    the reason.
+    let lost = env.ok(&["run", "-d", "--name", "lost", "busybox", "sleep", "1000"]);
+    let (monitor, keeper, init) = supervision(&env, &lost);
+    kill9(monitor);
+    kill9(keeper);
     assert_eq!(env.inspect("lost", "{{.State.Status}}"), "running");
     kill9(init);
     assert_eq!(env.inspect("lost", "{{.State.Status}}"), "dead");
@@ -60,10 +160,11 @@ fn a_killed_monitor_does_not_lose_the_exit_and_restart_always_comes_back() {
     );
     assert!(env.mounts_below().is_empty(), "{:?}", env.mounts_below());
 
-    // 2. Monitor killed after it reaped the init but before it recorded the exit: the exit
+    // 2. Killed after one of them reaped the init but before it recorded the exit: the exit
     //    file it wrote first is the truth.
     let late = env.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "1000"]);
-    let (monitor, init) = pids(&env, &late);
+    let (monitor, keeper, init) = supervision(&env, &late);
+    kill9(keeper);
     kill9(monitor);
     std::fs::write(
         env.path()
@@ -91,11 +192,12 @@ fn a_killed_monitor_does_not_lose_the_exit_and_restart_always_comes_back() {
         "sleep",
         "1000",
     ]);
-    let (monitor, init) = pids(&env, &always);
+    let (monitor, keeper, init) = supervision(&env, &always);
     kill9(monitor);
+    kill9(keeper);
     kill9(init);
     assert_eq!(env.inspect("always", "{{.State.Status}}"), "running");
-    let (monitor2, init2) = pids(&env, &always);
+    let (monitor2, _, init2) = supervision(&env, &always);
     assert!(monitor2 != monitor && init2 != init && !gone(init2));
 
     for name in ["lost", "late", "always"] {
@@ -103,6 +205,51 @@ fn a_killed_monitor_does_not_lose_the_exit_and_restart_always_comes_back() {
     }
     assert!(env.record_ids().is_empty());
     assert!(env.mounts_below().is_empty());
+    assert_eq!(settled_check(&env), Vec::<String>::new());
+}
+
+#[test]
+fn restart_always_keeps_restarting_after_a_killed_monitor() {
+    let env = Env::new("crash-restart");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        EXITS_ON_GO,
+    ]);
+    let (monitor, _, init) = supervision(&env, &id);
+    kill9(monitor);
+    assert!(!gone(init));
+    // Its end (no command runs meanwhile) is seen by the keeper, which starts it again under
+    // a new keeper and monitor.
+    go(&env, "again");
+    let restarted = |env: &Env, before: i64| {
+        inspect_until(env, "again", "{{.RestartCount}} {{.State.Status}}", |s| {
+            let mut it = s.split(' ');
+            let count: i64 = it.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+            count > before && it.next() == Some("running")
+        })
+    };
+    restarted(&env, 0);
+    let (monitor2, _, init2) = supervision(&env, &id);
+    assert!(monitor2 != monitor && init2 != init);
+    assert_eq!(env.inspect("again", "{{.State.ExitCode}}"), "0");
+    // The new monitor applies the policy itself, and survives being killed in turn.
+    go(&env, "again");
+    restarted(&env, 1);
+    let (monitor3, _, _) = supervision(&env, &id);
+    kill9(monitor3);
+    go(&env, "again");
+    restarted(&env, 2);
+    env.ok(&["rm", "-f", "again"]);
+    assert!(env.record_ids().is_empty());
+    assert!(env.mounts_below().is_empty(), "{:?}", env.mounts_below());
     assert_eq!(settled_check(&env), Vec::<String>::new());
 }
 

@@ -87,7 +87,8 @@ fn exec_and_rename_are_events() {
     env.ok(&["rm", "-f", "crate"]);
 }
 
-/// Polls `events` (since `t0`, exec events of `container`) until `want` lines are there.
+/// Polls `events` (since `t0`, exec events of `container`) until the `want` lines are there,
+/// in any order.
 fn wait_exec_events(env: &Env, t0: &str, container: &str, want: &[&str]) {
     let format = "{{.Action}}|{{index .Actor.Attributes \"exitCode\"}}";
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -110,7 +111,11 @@ fn wait_exec_events(env: &Env, t0: &str, container: &str, want: &[&str]) {
             "event=exec_die",
         ]);
         let got = got.replace("<no value>", "");
-        let got: Vec<&str> = got.lines().collect();
+        // The two execs run side by side: their events interleave in any order.
+        let mut got: Vec<&str> = got.lines().collect();
+        got.sort_unstable();
+        let mut want = want.to_vec();
+        want.sort_unstable();
         if got == want {
             return;
         }
@@ -177,6 +182,142 @@ fn a_detached_exec_records_its_exit() {
         std::thread::sleep(Duration::from_millis(20));
     }
     env.ok(&["rm", "-f", "box"]);
+}
+
+#[test]
+fn image_verbs_record_docker_shaped_events() {
+    let env = Env::new("image-events");
+    let t0 = now();
+    let tar = env.path().join("busybox.tar");
+    let tar = tar.to_str().expect("path");
+    let id = env.ok(&["import", "-c", "LABEL team=blue", tar, "labelled:one"]);
+    env.ok(&["tag", "labelled:one", "labelled:two"]);
+    let saved = env.path().join("saved.tar");
+    env.ok(&["save", "-o", saved.to_str().expect("path"), "labelled:one"]);
+    env.ok(&["rmi", "labelled:two"]);
+    env.ok(&["rmi", "labelled:one"]);
+    env.ok(&["load", "-i", saved.to_str().expect("path")]);
+    let got = env.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &now(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"name\"}} {{index .Actor.Attributes \"team\"}}",
+    ]);
+    let got = got.replace("<no value>", "");
+    let want = [
+        format!("import {id} {id} blue"),
+        format!("tag {id} labelled:two blue"),
+        format!("save {id} {id} blue"),
+        format!("untag {id} {id} blue"),
+        format!("untag {id} {id} blue"),
+        format!("delete {id} {id} "),
+        format!("load {id} {id} blue"),
+    ];
+    assert_eq!(
+        got.lines().map(str::trim_end).collect::<Vec<_>>(),
+        want.iter().map(|w| w.trim_end()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn volumes_are_mounted_and_unmounted_with_their_container() {
+    let env = Env::new("volume-events");
+    let t0 = now();
+    env.ok(&["volume", "create", "data"]);
+    env.ok(&[
+        "run",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        "-v",
+        "data:/ro:ro",
+        "busybox",
+        "true",
+    ]);
+    let id = env.inspect("user", "{{.Id}}");
+    let format = "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"container\"}} \
+                  {{index .Actor.Attributes \"destination\"}} \
+                  {{index .Actor.Attributes \"read/write\"}}";
+    let want_mounts = [
+        format!("volume mount data {id} /data true"),
+        format!("volume mount data {id} /ro false"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = env.ok(&[
+            "events",
+            "--since",
+            &t0,
+            "--until",
+            &now(),
+            "--format",
+            format,
+        ]);
+        let got = got.replace("<no value>", "");
+        let lines: Vec<&str> = got.lines().map(str::trim_end).collect();
+        let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix));
+        if let (Some(start), Some(die), Some(unmount)) = (
+            at("container start"),
+            at("container die"),
+            at("volume unmount data"),
+        ) {
+            let mut mounts: Vec<&str> = lines[..start]
+                .iter()
+                .copied()
+                .filter(|l| l.starts_with("volume mount"))
+                .collect();
+            mounts.sort_unstable();
+            assert_eq!(mounts, want_mounts, "{got}");
+            assert!(die < unmount, "{got}");
+            assert!(lines[0].starts_with("volume create data"), "{got}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "events: {got}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["rm", "user"]);
+}
+
+#[test]
+fn prunes_record_what_they_reclaimed() {
+    let env = Env::new("prune-events");
+    let t0 = now();
+    env.ok(&["run", "--name", "gone", "-v", "/anon", "busybox", "true"]);
+    env.ok(&["container", "prune", "-f"]);
+    env.ok(&["volume", "prune", "-f"]);
+    let tar = env.path().join("busybox.tar");
+    let id = env.ok(&["import", tar.to_str().expect("path")]);
+    env.ok(&["image", "prune", "-f"]);
+    let got = env.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &now(),
+        "--filter",
+        "event=prune",
+        "--filter",
+        "event=delete",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"reclaimed\"}}",
+    ]);
+    let got = got.replace("<no value>", "");
+    let lines: Vec<&str> = got.lines().map(str::trim_end).collect();
+    assert_eq!(lines.len(), 4, "{got}");
+    assert!(lines[0].starts_with("container prune  "), "{got}");
+    assert!(lines[1].starts_with("volume prune  "), "{got}");
+    assert_eq!(lines[2], format!("image delete {id}"), "{got}");
+    assert!(lines[3].starts_with("image prune  "), "{got}");
+    for line in [lines[0], lines[1], lines[3]] {
+        let bytes = line.rsplit(' ').next().unwrap_or_default();
+        assert!(bytes.parse::<u64>().is_ok(), "{line}");
+    }
 }
 
 #[test]

@@ -113,6 +113,41 @@ fn format_strings_render_as_docker_does() {
     for format in PS {
         compare(&["ps", "-a", "--filter", "name=fmt", "--format", format]);
     }
+    compare(&[
+        "version",
+        "--format",
+        "{{.Client.Os}}/{{.Client.Arch}} {{.Server.Os}} {{if .Server.Version}}v{{end}}",
+    ]);
+    compare(&["network", "ls", "--format", "{{.Nope}}"]);
+    compare(&["images", "--format", "{{.Nope}}"]);
+    compare(&["volume", "ls", "--format", "{{.Nope}}"]);
+    compare(&["history", "--format", "{{.Nope}}", "busybox"]);
+    compare(&["ps", "-a", "--format", "{{.Names"]);
+    compare(&["images", "--format", "{{.Repository"]);
+    compare(&["system", "df", "--format", "{{.Type}}"]);
+    compare(&["system", "df", "--format", "{{.Nope}}"]);
+    compare(&[
+        "info",
+        "--format",
+        "{{.OSType}} {{.CgroupDriver}} {{len .Runtimes | printf \"%T\"}}",
+    ]);
+    compare(&["info", "--format", "{{.Nope}}"]);
+    // network ls: Berth's rows (host and none, and bridge once made) read as Docker's.
+    let args = [
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}} {{.IPv6}}",
+    ];
+    let (b, d) = (env.berth(&args), out(docker.docker().args(args)));
+    for line in stdout(&b).lines() {
+        if !stdout(&d).lines().any(|l| l == line) {
+            differ.push(format!(
+                "network ls: {line:?} not in docker's {:?}",
+                stdout(&d)
+            ));
+        }
+    }
     // A table's header line comes from the same template (its words: the column widths
     // follow the rows' "… seconds ago").
     let header = |o: &Output| {

@@ -1,6 +1,6 @@
 //! Docker's sizes as people read and write them (`go-units`): "4.26MB" (decimal, `HumanSize`),
-//! "1.5MiB" (binary, `BytesSize`), and "512m" / "1g" parsed (`RAMInBytes`); and Docker's
-//! `Ellipsis` for cut columns.
+//! "1.5MiB" (binary, `BytesSize`), "512m" / "1g" parsed (binary, `RAMInBytes`) and "10m" /
+//! "1.5MB" parsed (decimal, `FromHumanSize`); and Docker's `Ellipsis` for cut columns.
 
 /// Go's `%.{prec}g` for a positive float.
 fn go_g(v: f64, prec: usize) -> String {
@@ -98,6 +98,29 @@ pub fn parse_bytes(text: &str) -> Result<i64, InvalidSize> {
     Ok((value * mult as f64) as i64)
 }
 
+/// Docker's `units.FromHumanSize`: decimal units (`1k` = 1000), an optional `b`/`B`, and
+/// optional space: `10m`, `1.5MB`, `500 k`, `100`.
+pub fn parse_human_size(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let value: f64 = t[..split].parse().ok()?;
+    let unit = t[split..].trim().to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let scale = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "p" => 1e15,
+        _ => return None,
+    };
+    Some((value * scale) as i64)
+}
+
 /// Docker's `Ellipsis`: at most `max` characters, the last one "…" when cut.
 pub fn ellipsis(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -111,6 +134,15 @@ pub fn ellipsis(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_sizes_are_decimal() {
+        assert_eq!(parse_human_size("1.5MB"), Some(1_500_000));
+        assert_eq!(parse_human_size("10k"), Some(10_000));
+        assert_eq!(parse_human_size("500 k"), Some(500_000));
+        assert_eq!(parse_human_size("100"), Some(100));
+        assert_eq!(parse_human_size("big"), None);
+    }
 
     #[test]
     fn sizes_like_go_units() {

@@ -1,7 +1,20 @@
 //! The wire protocol between a monitor and its clients (`run` in the foreground, `attach`,
 //! `start -a`, `wait`, `stop`) over `containers/<id>/attach.sock` or an inherited socketpair.
-//! Frames are `[kind: u8][len: u32 BE][payload]`. Owns encoding and decoding only.
+//! Frames are `[kind: u8][len: u32 BE][payload]`. Owns encoding and decoding, and what a client
+//! asks for when it attaches ([`AttachOptions`]).
 use std::io::{self, Read, Write};
+
+/// What an attached client wants (`-a`, `-i`, `-t`, `--sig-proxy`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+    pub sig_proxy: bool,
+    /// `--detach-keys` (default ctrl-p,ctrl-q), honoured on an interactive terminal.
+    pub detach_keys: crate::detach_keys::DetachKeys,
+}
 
 /// Client → monitor: which streams the client wants (payload: one byte of [`WANT_*`] bits).
 pub const HELLO: u8 = b'h';

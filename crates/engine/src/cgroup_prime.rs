@@ -58,8 +58,8 @@ pub fn start() -> Option<Primer> {
         Path::new("/sys/fs/cgroup"),
     )?;
     if !crate::sys::is_single_threaded() {
-        let child = std::process::Command::new(crate::hidden_entry::entry_program()?)
-            .arg(crate::hidden_entry::PRIME_CGROUP_ENTRY)
+        let child = std::process::Command::new(crate::reexec::entry_program()?)
+            .arg(crate::reexec::PRIME_CGROUP_ENTRY)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -1,9 +1,9 @@
 //! The attached side of a container session (foreground `run`, `start -a`, `attach`): forwards
 //! this terminal's stdin and window size to the monitor, writes the container's output to this
 //! process's stdout/stderr, proxies signals (`--sig-proxy`), and returns the exit code.
+use crate::attach::AttachOptions;
 use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
-use crate::lifecycle::AttachOptions;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;

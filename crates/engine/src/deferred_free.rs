@@ -71,12 +71,9 @@ impl Held {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.fds.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fds.is_empty()
     }
 }
 

@@ -10,7 +10,7 @@
 //!
 //! This module must not know about terminals of its callers or the API's exec table.
 use crate::error::{EngineError, Result};
-use crate::exec::ExecEvents;
+use crate::events::ExecEvents;
 use crate::record::ContainerRecord;
 use oci_spec::runtime::Process;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ pub fn start(
         ),
         exit_code: 126,
     };
-    let program = crate::hidden_entry::entry_program().ok_or_else(|| {
+    let program = crate::reexec::entry_program().ok_or_else(|| {
         launch_failed(
             "no program serves berth's hidden entry points: call \
              berth_engine::hidden_entry::run_if_requested() at the start of main, or set \

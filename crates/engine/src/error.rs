@@ -29,7 +29,7 @@ pub enum EngineError {
     /// A container record exists but cannot be read (a listing reports these beside its rows;
     /// an operation that must know every container, like a volume's users, fails with it).
     #[error(transparent)]
-    UnreadableRecord(Box<crate::record::UnreadableRecord>),
+    UnreadableRecord(Box<UnreadableRecord>),
     #[error("multiple containers match the prefix {0}: use more characters")]
     AmbiguousContainer(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
@@ -177,6 +177,14 @@ impl EngineError {
         }
     }
 
+    /// A failed operation on the cgroup at `path`.
+    pub fn cgroup(path: &str, source: berth_cgroups::CgroupError) -> EngineError {
+        EngineError::Cgroup {
+            path: path.to_string(),
+            source,
+        }
+    }
+
     pub fn state(id: &str, reason: impl Into<String>) -> EngineError {
         EngineError::State {
             id: id.to_string(),
@@ -235,3 +243,55 @@ fn binary_message_code(message: &str) -> i32 {
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A container record that exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("container {id}: unreadable record: {error}")]
+pub struct UnreadableRecord {
+    pub id: String,
+    #[source]
+    pub error: EngineError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_runtime::RuntimeError;
+
+    fn runtime(source: RuntimeError) -> EngineError {
+        EngineError::Runtime {
+            id: "c".into(),
+            source,
+        }
+    }
+
+    /// 126/127 come from the errno the init sent, never from the words of the message.
+    #[test]
+    fn command_failure_codes_come_from_the_errno() {
+        let exec = |errno, message: &str| {
+            runtime(RuntimeError::Exec {
+                message: message.into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            })
+        };
+        assert_eq!(
+            exec(libc::ENOENT, "exec: \"x\"").command_failure_code(),
+            127
+        );
+        assert_eq!(
+            exec(libc::EACCES, "not found, oddly").command_failure_code(),
+            126
+        );
+        assert_eq!(exec(libc::ENOEXEC, "").command_failure_code(), 126);
+        // A setup failure with an errno (or words that sound like one) is the engine's 125.
+        let setup = runtime(RuntimeError::InitFailed {
+            message: "sysctl x: no such file or directory".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        });
+        assert_eq!(setup.command_failure_code(), 125);
+        let words = runtime(RuntimeError::ContainerInit(
+            "executable file not found".into(),
+        ));
+        assert_eq!(words.command_failure_code(), 125);
+    }
+}

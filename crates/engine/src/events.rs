@@ -9,6 +9,7 @@
 //! interleave within a line. Recording an event never fails the action it describes: errors are
 //! logged and dropped.
 use crate::error::{EngineError, Result};
+use crate::record::ContainerRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
@@ -239,7 +240,7 @@ impl EventFilter {
                         || (e.kind == "image"
                             && (e.actor.id == *v || e.actor.id.contains(v.as_str())))
                 }
-                "label" => crate::volumes::label_matches(Some(&e.actor.attributes), v),
+                "label" => berth_image::filter::label_matches(&e.actor.attributes, v),
                 "volume" => e.kind == "volume" && e.actor.id == *v,
                 "network" => {
                     e.kind == "network"
@@ -397,7 +398,73 @@ fn wait_for_change(inotify: &rustix::fd::OwnedFd, until: Option<i64>) {
 /// `--since`/`--until` values: RFC 3339, Unix seconds (with fraction), or a duration ago
 /// (`10m`); as Unix nanoseconds.
 pub fn parse_time(text: &str) -> Result<i64> {
-    crate::logs::parse_since(text).map(|t| t.timestamp_nanos_opt().unwrap_or(i64::MAX))
+    crate::options::parse_since(text).map(|t| t.timestamp_nanos_opt().unwrap_or(i64::MAX))
+}
+
+/// The events of one exec instance in Docker's shape (`exec_create: CMD`, `exec_start: CMD`,
+/// `exec_die` with its `exitCode`), each with the exec's ID and the container's attributes. The
+/// CLI's `exec`, the API's exec routes and the detached exec's waiter all record through this.
+#[derive(Debug, Clone)]
+pub struct ExecEvents {
+    root: PathBuf,
+    record: ContainerRecord,
+    exec_id: String,
+    command: Vec<String>,
+}
+
+impl ExecEvents {
+    /// Records `exec_create` of exec `exec_id` running `command` in `record`'s container.
+    pub fn created(
+        root: &Path,
+        record: &ContainerRecord,
+        exec_id: &str,
+        command: &[String],
+    ) -> ExecEvents {
+        let events = ExecEvents::of_existing(root, record, exec_id, command);
+        events.emit(&format!("exec_create: {}", command.join(" ")), None);
+        events
+    }
+
+    /// The events of an exec whose `exec_create` is already recorded.
+    pub(crate) fn of_existing(
+        root: &Path,
+        record: &ContainerRecord,
+        exec_id: &str,
+        command: &[String],
+    ) -> ExecEvents {
+        ExecEvents {
+            root: root.to_path_buf(),
+            record: record.clone(),
+            exec_id: exec_id.to_string(),
+            command: command.to_vec(),
+        }
+    }
+
+    pub fn exec_id(&self) -> &str {
+        &self.exec_id
+    }
+
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+
+    /// Records `exec_start` (the process runs).
+    pub fn started(&self) {
+        self.emit(&format!("exec_start: {}", self.command.join(" ")), None);
+    }
+
+    /// Records `exec_die` with the process's exit code.
+    pub fn died(&self, code: i32) {
+        self.emit("exec_die", Some(code));
+    }
+
+    fn emit(&self, action: &str, exit_code: Option<i32>) {
+        let mut attrs = vec![("execID", self.exec_id.clone())];
+        if let Some(code) = exit_code {
+            attrs.push(("exitCode", code.to_string()));
+        }
+        crate::events::container(&self.root, &self.record, action, &attrs);
+    }
 }
 
 #[cfg(test)]

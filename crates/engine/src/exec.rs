@@ -4,8 +4,10 @@
 //! container's own root first, so a missing command gives Docker's 127 and an unexecutable one
 //! 126 without a trip through the runtime.
 use crate::error::{EngineError, Result};
-use crate::lifecycle::Engine;
-use crate::record::ContainerRecord;
+use crate::record::{ContainerRecord, Store};
+use crate::runtime_door::OciRuntime;
+
+pub use crate::events::ExecEvents;
 use oci_spec::runtime::{Process, Spec};
 use std::path::{Path, PathBuf};
 
@@ -48,79 +50,19 @@ fn find_command(
     }
 }
 
-/// The events of one exec instance in Docker's shape (`exec_create: CMD`, `exec_start: CMD`,
-/// `exec_die` with its `exitCode`), each with the exec's ID and the container's attributes. The
-/// CLI's `exec`, the API's exec routes and the detached exec's waiter all record through this.
-#[derive(Debug, Clone)]
-pub struct ExecEvents {
-    root: PathBuf,
-    record: ContainerRecord,
-    exec_id: String,
-    command: Vec<String>,
-}
-
-impl ExecEvents {
-    /// Records `exec_create` of exec `exec_id` running `command` in `record`'s container.
-    pub fn created(
-        root: &Path,
-        record: &ContainerRecord,
-        exec_id: &str,
-        command: &[String],
-    ) -> ExecEvents {
-        let events = ExecEvents::of_existing(root, record, exec_id, command);
-        events.emit(&format!("exec_create: {}", command.join(" ")), None);
-        events
-    }
-
-    /// The events of an exec whose `exec_create` is already recorded.
-    pub(crate) fn of_existing(
-        root: &Path,
-        record: &ContainerRecord,
-        exec_id: &str,
-        command: &[String],
-    ) -> ExecEvents {
-        ExecEvents {
-            root: root.to_path_buf(),
-            record: record.clone(),
-            exec_id: exec_id.to_string(),
-            command: command.to_vec(),
-        }
-    }
-
-    pub fn exec_id(&self) -> &str {
-        &self.exec_id
-    }
-
-    pub fn command(&self) -> &[String] {
-        &self.command
-    }
-
-    /// Records `exec_start` (the process runs).
-    pub fn started(&self) {
-        self.emit(&format!("exec_start: {}", self.command.join(" ")), None);
-    }
-
-    /// Records `exec_die` with the process's exit code.
-    pub fn died(&self, code: i32) {
-        self.emit("exec_die", Some(code));
-    }
-
-    fn emit(&self, action: &str, exit_code: Option<i32>) {
-        let mut attrs = vec![("execID", self.exec_id.clone())];
-        if let Some(code) = exit_code {
-            attrs.push(("exitCode", code.to_string()));
-        }
-        crate::events::container(&self.root, &self.record, action, &attrs);
-    }
-}
-
 /// Runs `req` in the container; returns the command's exit code (0 at once with `detach`, the
 /// process then watched by a waiter that records its `exec_die`; see `detached_exec`).
-pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Result<i32> {
-    let process = exec_process(engine, record, req)?;
-    let events = ExecEvents::created(engine.root(), record, &crate::names::new_id(), &req.command);
+pub(crate) fn run(
+    store: &Store,
+    runtime: &dyn OciRuntime,
+    record: &ContainerRecord,
+    req: &ExecRequest,
+) -> Result<i32> {
+    let process = process_for(store, record, req)?;
+    let root = store.root();
+    let events = ExecEvents::created(root, record, &crate::names::new_id(), &req.command);
     if req.detach {
-        crate::detached_exec::start(engine.root(), record, &process, &events)?;
+        crate::detached_exec::start(root, record, &process, &events)?;
         return Ok(0);
     }
     let io = crate::runtime_door::ExecIo {
@@ -128,7 +70,7 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
         stdin: req.interactive || req.tty,
         output: None,
     };
-    let started = engine.runtime.exec(&record.id, &process, io)?;
+    let started = runtime.exec(&record.id, &process, io)?;
     events.started();
     let died = |code: i32| {
         events.died(code);
@@ -153,19 +95,10 @@ pub fn exec(engine: &Engine, record: &ContainerRecord, req: &ExecRequest) -> Res
 
 /// The OCI process `req` runs in the running container `record` (its spec's process with the
 /// request's command, env, user, workdir, TTY and privileges), after Docker's checks: running,
-/// not paused, the command found (127) and executable (126). For callers that run it
-/// themselves, like the API service (through the runtime binary, never forking).
-pub fn exec_process(
-    engine: &Engine,
-    record: &ContainerRecord,
-    req: &ExecRequest,
-) -> Result<Process> {
-    process_for(&engine.store, record, req)
-}
-
-/// [`exec_process`] on the record store alone (for the monitor's health probes).
+/// not paused, the command found (127) and executable (126). `Engine::exec_process` for
+/// callers that run it themselves; the monitor's health probes call it on the store alone.
 pub(crate) fn process_for(
-    store: &crate::record::Store,
+    store: &Store,
     record: &ContainerRecord,
     req: &ExecRequest,
 ) -> Result<Process> {

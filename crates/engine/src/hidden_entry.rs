@@ -11,21 +11,13 @@
 //! `<program>` is `$BERTH_BINARY` when set; else this very program when its `main` called
 //! [`run_if_requested`] first (the `berth` CLI does, and so can any program that uses the
 //! engine from threads, like Docker's `reexec.Init`); else a `berth` next to this program.
-//! The spawn uses `posix_spawn` (std's `Command` with no pre-exec hook), never a bare fork.
-use crate::error::{EngineError, Result};
+//! Spawning a program at these entry points is `reexec`'s.
+use crate::reexec::{MONITOR_ENTRY, PRIME_CGROUP_ENTRY};
 use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 
-/// argv\[1\] of the monitor entry point.
-pub const MONITOR_ENTRY: &str = "__berth-monitor";
-/// argv\[1\] of the cgroup-priming entry point.
-pub const PRIME_CGROUP_ENTRY: &str = "__berth-prime-cgroup";
-
-/// Set once this program's `main` has offered to serve the entry points.
-static SERVES_ENTRY_POINTS: AtomicBool = AtomicBool::new(false);
+pub use crate::reexec::entry_program;
 
 /// Call first thing in `main`: when this process was started as one of the engine's hidden
 /// entry points, runs it and exits; otherwise returns, and from then on the engine re-executes
@@ -43,69 +35,8 @@ pub fn run_if_requested() {
             crate::cgroup_prime::prime_own_cgroup();
             std::process::exit(0)
         }
-        _ => SERVES_ENTRY_POINTS.store(true, Ordering::SeqCst),
+        _ => crate::reexec::serve_entry_points(),
     }
-}
-
-/// The program to re-execute for a hidden entry point.
-pub fn entry_program() -> Option<PathBuf> {
-    if let Some(explicit) = std::env::var_os("BERTH_BINARY").filter(|b| !b.is_empty()) {
-        return Some(PathBuf::from(explicit));
-    }
-    if SERVES_ENTRY_POINTS.load(Ordering::SeqCst) {
-        return Some(PathBuf::from("/proc/self/exe"));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.parent()
-        .map(|dir| dir.join("berth"))
-        .filter(|berth| berth.is_file())
-}
-
-/// Starts the monitor of container `id` through the hidden entry point; returns once the
-/// entry process has forked it.
-pub(crate) fn spawn_monitor(
-    root: &Path,
-    id: &str,
-    client: Option<OwnedFd>,
-    ready: Option<OwnedFd>,
-) -> Result<()> {
-    let program = entry_program().ok_or_else(|| EngineError::MonitorLaunch {
-        id: id.to_string(),
-        reason: "no program serves berth's hidden entry points: call \
-                 berth_engine::hidden_entry::run_if_requested() at the start of main, or set \
-                 BERTH_BINARY to a berth binary"
-            .into(),
-    })?;
-    let mut cmd = Command::new(&program);
-    cmd.arg(MONITOR_ENTRY).arg("--root").arg(root).arg(id);
-    match client {
-        Some(fd) => {
-            cmd.arg("--client").stdin(Stdio::from(fd));
-        }
-        None => {
-            cmd.stdin(Stdio::null());
-        }
-    }
-    match ready {
-        Some(fd) => {
-            cmd.arg("--ready").stdout(Stdio::from(fd));
-        }
-        None => {
-            cmd.stdout(Stdio::null());
-        }
-    }
-    cmd.stderr(Stdio::inherit());
-    let status = cmd.status().map_err(|e| EngineError::MonitorLaunch {
-        id: id.to_string(),
-        reason: format!("running {}: {e}", program.display()),
-    })?;
-    if !status.success() {
-        return Err(EngineError::MonitorLaunch {
-            id: id.to_string(),
-            reason: format!("{} {MONITOR_ENTRY} exited with {status}", program.display()),
-        });
-    }
-    Ok(())
 }
 
 /// `__berth-monitor --root DIR ID [--client] [--ready]`; returns this process's exit code.
@@ -149,7 +80,7 @@ fn monitor_main(args: &[OsString]) -> i32 {
         runtime: crate::runtime_door::from_env(&root),
         layers: crate::layer::Layers::new(&root),
     };
-    match crate::monitor::fork_monitor(&ctx, &id, client, ready) {
+    match crate::lifecycle::keeper::fork_monitor(&ctx, &id, client, ready) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{MONITOR_ENTRY}: {e}");

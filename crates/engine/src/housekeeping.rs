@@ -36,7 +36,7 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
     }
     // Leftovers of killed commands first: half-made containers are never listed, so only the
     // sweep can find them.
-    let swept = crate::recovery::sweep(engine)?;
+    let swept = crate::lifecycle::recovery::sweep(engine)?;
     let all = engine.store.load_all();
     let mut pruned = Pruned {
         deleted: swept.removed,
@@ -73,6 +73,8 @@ pub fn prune_containers(engine: &Engine, filters: &[(String, String)]) -> Result
             pruned.deleted.push(record.id);
         }
     }
+    let reclaimed = [("reclaimed", pruned.reclaimed_bytes.to_string())];
+    crate::events::other(engine.root(), "container", "prune", "", &reclaimed);
     Ok(pruned)
 }
 

@@ -13,7 +13,8 @@
 //!   [`Engine::start_with_client`] (a server's own attach socket, frames as in `attach`);
 //!   [`Engine::wait`], [`Engine::stop`], [`Engine::kill`], [`Engine::remove`],
 //!   [`Engine::pause`]/[`Engine::unpause`], [`Engine::restart`]; [`Engine::lookup`] resolves a
-//!   name, ID or prefix. `exec::exec_process` builds an exec's OCI process; `exec::exec` runs it.
+//!   name, ID or prefix. [`Engine::exec_process`] builds an exec's OCI process;
+//!   [`Engine::exec`] runs it.
 //!   Logs: `logs::print_container_logs` into any `Write`.
 //! - Errors: one [`EngineError`] with typed sources; [`EngineError::exit_code`] and
 //!   [`EngineError::command_failure_code`] give Docker's 125/126/127.
@@ -26,31 +27,38 @@
 //!
 //! # Module map
 //!
-//! `options` (Docker's Config/HostConfig and flag parsers), `run_checks` (Docker's checks of
-//! run flags), `spec` (pure image config + flags → OCI spec), `security_opts`, `users`
-//! (passwd/group lookup in the image), `record` (the `containers/<id>/` record store, names,
-//! lock), `layer` (`Layers`, the door to berth-image: resolve an image, a container's layer),
-//! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a
-//! fake for unit tests), `lifecycle` (create/start/stop/kill/rm/wait/pause/restart), `monitor`
-//! (the per-container keeper, on a narrow `MonitorContext`: store, runtime, layers),
-//! `hidden_entry` (the entry points a threaded caller re-executes), `attach` + `client`
-//! (monitor ↔ client protocol and the attached terminal side), `logs` (json-file and local
-//! drivers; `local_log` is the local format's records), `exec` (+ `detached_exec`, the waiter
-//! that records a detached exec's end), `inspect` (the inspect document, status texts),
+//! Modules form a graph without cycles (`tests/module_graph.rs` checks it), roughly from the
+//! bottom: `error`; `options` (Docker's Config/HostConfig and flag parsers), `sys` (syscall
+//! helpers, thread count, wait-status decoding), `procinfo` (/proc readers), `names`,
+//! `detach_keys`, `parsed_cache`, `security_opts`, `users` (passwd/group lookup in the image),
+//! `container_fs` (paths inside a container's root); `health` (Docker's health rules and state),
+//! `intents` (the marks multi-step changes leave for recovery), `record` (the `containers/<id>/`
+//! record store, names, lock), `events` (the event log), `local_log` (the local log driver's
+//! records), `logs` (json-file and local drivers), `layer` (`Layers`, the door to berth-image),
+//! `network` (door to berth-net), `volumes` (the volume store and a container's mounts), `spec`
+//! (pure image config + flags → OCI spec, by concern), `run_checks` (Docker's checks of run flags),
+//! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a fake
+//! for unit tests), `attach` (monitor ↔ client protocol and what a client asks for), `client` (the
+//! attached terminal side), `exec` (an exec's process and its run), `detached_exec` (the waiter
+//! that records a detached exec's end), `reexec` (re-executing a program at a hidden entry point),
+//! `cgroup_prime` (a head start for the cgroup move of a container's init), `deferred_free` (block
+//! freeing after the client is answered); `monitor` (the per-container conmon and its health
+//! checker, on a narrow `MonitorContext`: store, runtime, layers); `lifecycle` (`Engine`:
+//! create/start/stop/kill/rm/wait/pause/restart/rename/exec, `keeper`, the monitor's parent, a
+//! subreaper that records the container's end if the monitor is killed, and `recovery`, which rolls
+//! what a killed command or monitor left forward or back); above the engine: `hidden_entry` (the
+//! entry points a threaded caller re-executes), `inspect` (the inspect document, status texts),
 //! `listing` (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records
-//! reported), `stats`, `namespaces` (`berth ns`),
-//! `fsops` + `container_fs` (commit/export/cp), `procinfo` (/proc readers), `sys` (syscall
-//! helpers, thread count, wait-status decoding), `cgroup_prime` (a head start for the cgroup
-//! move of a container's init), `deferred_free` (block freeing after the client is answered),
-//! `names`, `error`, `volumes` (the volume store and a container's mounts), `network` (door to
-//! berth-net), `diff` (changes in the upper layer), `update` (live limits), `pull` (`--pull
-//! missing|always|never` through berth-registry), `events` (the event log), `housekeeping`
-//! (container prune, system df, info counts).
+//! reported), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp), `diff` (changes in
+//! the upper layer), `update` (live limits), `pull` (`--pull missing|always|never` through
+//! berth-registry), `housekeeping` (container prune, system df, info counts). Modules only the
+//! engine uses are `pub(crate)`.
 //!
 //! # Process model
 //!
 //! `run` creates the record, layer and bundle in the caller, then starts the monitor (forked,
-//! or re-executed from a threaded caller; setsid, child subreaper). The monitor creates and
+//! or re-executed from a threaded caller; setsid, child subreaper) under its keeper (forked
+//! just before it; a subreaper too, so a killed monitor's container is adopted by it). The monitor creates and
 //! starts the container through the runtime door (the init is its child), pumps stdio into the
 //! json-file log and to attached clients over `containers/<id>/attach.sock` (or the socket the
 //! caller handed over), reaps the init, records the exit, applies the restart policy and
@@ -58,9 +66,9 @@
 //! (joined before it reports; it never forks again).
 pub mod attach;
 pub mod cgroup_prime;
-pub mod client;
-pub mod container_fs;
-pub mod deferred_free;
+pub(crate) mod client;
+pub(crate) mod container_fs;
+pub(crate) mod deferred_free;
 pub mod detach_keys;
 pub mod detached_exec;
 pub mod diff;
@@ -71,35 +79,38 @@ pub mod fsops;
 pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
+pub mod image_verbs;
 pub mod inspect;
-pub mod layer;
+pub(crate) mod intents;
+pub(crate) mod layer;
 pub mod lifecycle;
 pub mod listing;
 pub mod local_log;
 pub mod logs;
-pub mod monitor;
+pub(crate) mod monitor;
 pub mod names;
 pub mod namespaces;
 pub mod network;
 pub mod options;
-pub mod parsed_cache;
+pub(crate) mod parsed_cache;
 pub mod procinfo;
 pub mod pull;
 pub mod record;
-pub mod recovery;
+pub(crate) mod reexec;
 pub mod run_checks;
 pub mod runtime_door;
-pub mod security_opts;
+pub(crate) mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;
 pub mod update;
-pub mod users;
+pub(crate) mod users;
 pub mod volumes;
 
+pub use attach::AttachOptions;
 pub use berth_net as net;
 pub use error::{EngineError, Result};
-pub use lifecycle::{AttachOptions, Engine};
+pub use lifecycle::{recovery, Engine};
 pub use listing::{Filter, ListOptions, Listing, PsRow};
 pub use options::{ContainerConfig, HostConfig, RunOptions};
 pub use record::{ContainerRecord, Records, Status, Store, UnreadableRecord};

@@ -1,7 +1,7 @@
 //! A container's life: `create` (record, layer, per-container files, OCI bundle), `start`
 //! (detached, or attached through the monitor's socket), `stop`, `kill`, `restart`, `pause`,
 //! `wait`, `rm`. Cleans up whatever it half-made when a step fails.
-use crate::attach;
+use crate::attach::{self, AttachOptions};
 use crate::error::{EngineError, Result};
 use crate::layer::{self, Layers};
 use crate::names;
@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod create;
+pub(crate) mod keeper;
+pub mod recovery;
 mod start;
 mod stop;
-pub(crate) use stop::kill_cgroup;
 
 /// The engine bound to one Berth root. Cheap to clone; every method may be called from any
 /// thread (containers are started through a monitor process either way, see `monitor`).
@@ -30,18 +31,6 @@ pub struct Engine {
     pub(crate) runtime: Arc<dyn OciRuntime>,
     pub(crate) layers: Layers,
     root: PathBuf,
-}
-
-/// What an attached client wants (`-a`, `-i`, `-t`, `--sig-proxy`).
-#[derive(Debug, Clone, Copy)]
-pub struct AttachOptions {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    pub tty: bool,
-    pub sig_proxy: bool,
-    /// `--detach-keys` (default ctrl-p,ctrl-q), honoured on an interactive terminal.
-    pub detach_keys: crate::detach_keys::DetachKeys,
 }
 
 /// Where, under the engine's root, a client may install a static init for `--init`.
@@ -73,6 +62,43 @@ impl Engine {
         &self.root
     }
 
+    /// `berth rename`: gives container `id` the name `new_name` and records Docker's `rename`
+    /// event.
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let old_name = self.store.rename(id, new_name)?;
+        let record = self.store.load(id)?;
+        crate::events::container(&self.root, &record, "rename", &[("oldName", old_name)]);
+        Ok(())
+    }
+
+    /// `berth exec`: runs `req` in the running container `record`; returns the command's exit
+    /// code (0 at once with `detach`). Records Docker's `exec_create: CMD`, `exec_start: CMD`
+    /// and (when it is waited for) `exec_die` events.
+    pub fn exec(&self, record: &ContainerRecord, req: &crate::exec::ExecRequest) -> Result<i32> {
+        crate::exec::run(&self.store, self.runtime.as_ref(), record, req)
+    }
+
+    /// The OCI process `req` would run in the running container `record`, after Docker's
+    /// checks (running, not paused, the command found: 127, executable: 126), for callers that
+    /// run it themselves, like the API service (through the runtime binary, never forking).
+    pub fn exec_process(
+        &self,
+        record: &ContainerRecord,
+        req: &crate::exec::ExecRequest,
+    ) -> Result<oci_spec::runtime::Process> {
+        crate::exec::process_for(&self.store, record, req)
+    }
+
+    /// What a container's monitor gets of the engine: the record store, the runtime door and
+    /// the layers.
+    pub(crate) fn monitor_context(&self) -> crate::monitor::MonitorContext {
+        crate::monitor::MonitorContext {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+            layers: self.layers.clone(),
+        }
+    }
+
     /// Resolves a name / ID / prefix and loads the record.
     pub fn lookup(&self, reference: &str) -> Result<ContainerRecord> {
         let id = self.store.resolve(reference)?;
@@ -93,7 +119,7 @@ impl Engine {
         if self.runtime.delete(&record.id, true).is_err() {
             // The runtime could not clean up (state lost or unreadable): make sure no process
             // of the container survives its record, and drop its cgroup ourselves.
-            kill_cgroup(&record.berth_cgroups_path)?;
+            record.kill_cgroup()?;
         }
         self.remove_layer_and_record(record)
     }

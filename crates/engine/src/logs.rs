@@ -20,11 +20,10 @@ use std::path::{Path, PathBuf};
 
 mod reader;
 mod writer;
-pub use reader::{
-    container_log, parse_since, print_container_logs, print_log, print_logs, LogOptions,
-};
-pub use writer::{parse_human_size, LogSettings, LogWriter, Rotation};
+pub use crate::options::parse_since;
+pub use reader::{container_log, print_container_logs, print_log, print_logs, LogOptions};
 use writer::{rotated, MAX_LINE};
+pub use writer::{LogSettings, LogWriter, Rotation};
 
 /// One line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

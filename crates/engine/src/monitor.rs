@@ -10,14 +10,15 @@
 //! re-executes a program that serves the hidden entry point (`hidden_entry`) with the attach
 //! client and the ready pipe as the new process's stdin and stdout; that process forks the
 //! monitor (it is single-threaded) and exits at once, so the caller reaps it right away and the
-//! monitor is never the caller's zombie.
+//! monitor is never the caller's zombie. Either way the fork goes through the keeper (`keeper`):
+//! the monitor's parent, a subreaper too, which records the container's end should the monitor
+//! be killed. The monitor names it as the heir of its intent.
 //!
 //! It sees the engine only through `MonitorContext`: the record store, the runtime door and
 //! the layers.
 use crate::attach::{self, FrameBuffer};
 use crate::error::{EngineError, Result};
 use crate::layer::Layers;
-use crate::lifecycle::Engine;
 use crate::logs::LogWriter;
 use crate::options::HostConfig;
 use crate::record::{ContainerRecord, Store};
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod finish;
+mod health_check;
 mod io;
 mod start;
 
@@ -41,60 +43,15 @@ pub(crate) struct MonitorContext {
     pub layers: Layers,
 }
 
-impl MonitorContext {
-    pub fn of(engine: &Engine) -> MonitorContext {
-        MonitorContext {
-            store: engine.store.clone(),
-            runtime: engine.runtime.clone(),
-            layers: engine.layers.clone(),
-        }
-    }
-}
-
-/// Starts the monitor for container `id`. `client` is an already-connected attach client (the
-/// foreground `run`), `ready` a pipe on which the monitor reports "0" once the container runs,
-/// or "<exit code> <message>" when it could not start.
-pub(crate) fn spawn(
-    engine: &Engine,
-    id: &str,
-    client: Option<OwnedFd>,
-    ready: Option<OwnedFd>,
-) -> Result<()> {
-    if crate::sys::is_single_threaded() {
-        fork_monitor(&MonitorContext::of(engine), id, client, ready)
-    } else {
-        crate::hidden_entry::spawn_monitor(engine.root(), id, client, ready)
-    }
-}
-
-/// Forks the monitor. Call only from a single-threaded process.
-pub(crate) fn fork_monitor(
-    ctx: &MonitorContext,
-    id: &str,
-    client: Option<OwnedFd>,
-    ready: Option<OwnedFd>,
-) -> Result<()> {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: the caller checked that this process is single-threaded, so the child may run
-    // ordinary Rust code.
-    match unsafe { libc::fork() } {
-        -1 => Err(EngineError::last_os(format!("fork of the monitor of {id}"))),
-        0 => {
-            let code = become_monitor(ctx, id, client, ready);
-            // SAFETY: leaving the forked child without running the parent's atexit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Runs the monitor in this (new, single-threaded) process; returns its exit code.
+/// Runs the monitor in this (new, single-threaded) process; returns its exit code. `keeper`
+/// is the process that takes the container over should this one die (named as the heir of the
+/// monitor intent).
 pub(crate) fn become_monitor(
     ctx: &MonitorContext,
     id: &str,
     client: Option<OwnedFd>,
     ready: Option<OwnedFd>,
+    keeper: Option<berth_image::intent::Owner>,
 ) -> i32 {
     // SAFETY: plain syscalls on our own process.
     unsafe {
@@ -149,8 +106,12 @@ pub(crate) fn become_monitor(
     };
     // While this process lives the container has a witness; once it is gone (killed), the
     // next command reconstructs the container's end from what is left (see `recovery`).
-    let intent =
-        berth_image::intent::Intent::begin(ctx.store.root(), crate::recovery::MONITOR, id).ok();
+    let (root, kind) = (ctx.store.root(), crate::intents::MONITOR);
+    let intent = match keeper {
+        Some(heir) => berth_image::intent::Intent::begin_with_heir(root, kind, id, heir),
+        None => berth_image::intent::Intent::begin(root, kind, id),
+    }
+    .ok();
     drop(op);
     monitor.run();
     if let Some(i) = intent {
@@ -169,7 +130,7 @@ fn sole_monitor(ctx: &MonitorContext, id: &str) -> Result<Option<crate::record::
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let op = ctx.store.lock_container(id)?;
-        let other = berth_image::intent::owner(root, crate::recovery::MONITOR, id)
+        let other = berth_image::intent::owner(root, crate::intents::MONITOR, id)
             .filter(|o| o.pid != me && o.alive());
         if other.is_none() {
             return Ok(Some(op));
@@ -184,7 +145,11 @@ fn sole_monitor(ctx: &MonitorContext, id: &str) -> Result<Option<crate::record::
 }
 
 /// Tells whoever waits that the monitor could not even set up (before any container start).
-fn report_setup_failure(e: &EngineError, client: Option<OwnedFd>, ready: Option<OwnedFd>) {
+pub(crate) fn report_setup_failure(
+    e: &EngineError,
+    client: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+) {
     let message = format!("container monitor: {e}");
     if let Some(ready) = ready {
         let _ = std::fs::File::from(ready).write_all(format!("125 {message}\n").as_bytes());
@@ -231,7 +196,7 @@ struct Monitor {
     /// Files of a removed `--rm` container, freed when the monitor exits (see deferred_free).
     held: crate::deferred_free::Held,
     /// The health checker of the current run, when the container has a health check.
-    health: Option<crate::health::Checker>,
+    health: Option<health_check::Checker>,
 }
 
 /// A failed setup, with the channels to report it on.
@@ -349,7 +314,7 @@ impl Monitor {
                             .ctx
                             .store
                             .container_dir(&self.id)
-                            .join(crate::recovery::EXIT_FILE),
+                            .join(crate::intents::EXIT_FILE),
                         code.to_string().as_bytes(),
                     );
                     (code, None)
@@ -374,6 +339,7 @@ impl Monitor {
                     if error.is_none() {
                         let exit = [("exitCode", code.to_string())];
                         crate::events::container(root, &record, "die", &exit);
+                        crate::volumes::record_mount_events(root, &record, false);
                     }
                     crate::events::container(root, &record, "destroy", &[]);
                 }

@@ -364,6 +364,18 @@ pub fn parse_label(text: &str) -> (String, String) {
     }
 }
 
+/// Parses `--since`/`--until`: RFC 3339, a Unix timestamp, or a relative duration like `10m`,
+/// `2h`, `30s` (Docker's `GetTimestamp`).
+pub fn parse_since(text: &str) -> crate::error::Result<chrono::DateTime<chrono::Utc>> {
+    berth_common::time::parse_timestamp(text, chrono::Utc::now()).ok_or_else(|| {
+        EngineError::InvalidFlag {
+            flag: "--since".into(),
+            value: text.into(),
+            reason: "expected a timestamp or a duration like 10m".into(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,9 @@ impl Engine {
         };
         let session = Session::from_environment()?;
         let pulled = berth_registry::pull(&images, &session, reference, &options, progress)?;
+        for p in &pulled {
+            crate::image_verbs::pulled(&images, &p.reference);
+        }
         Ok(pulled.iter().any(|p| p.downloaded))
     }
 }

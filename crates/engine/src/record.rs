@@ -2,6 +2,7 @@
 //! Docker's field names, the name registry (`containers/.names/<name>` holding the ID, created
 //! with O_EXCL so two `create`s can never take one name), lookups by name / ID / unique ID prefix,
 //! and the per-root flock held around read-modify-write of a record (never around long work).
+pub use crate::error::UnreadableRecord;
 use crate::error::{EngineError, Result};
 use crate::options::{ContainerConfig, HostConfig};
 use crate::parsed_cache::{self, ParsedCache};
@@ -128,6 +129,14 @@ impl ContainerRecord {
             && crate::procinfo::start_time(self.state.pid) == Some(self.berth_pid_start_time)
     }
 
+    /// SIGKILLs whatever is left in the container's cgroup and removes the cgroup (through
+    /// `berth-cgroups`): for when the runtime state that would have done it is lost.
+    pub(crate) fn kill_cgroup(&self) -> Result<()> {
+        let path = &self.berth_cgroups_path;
+        berth_cgroups::kill_and_destroy_path(path, std::time::Duration::from_secs(2))
+            .map_err(|e| EngineError::cgroup(path, e))
+    }
+
     /// The truthful status: a record that says running but whose init is gone reads as exited.
     pub fn status(&self) -> Status {
         let s = &self.state;
@@ -173,15 +182,6 @@ impl ContainerRecord {
 
 /// The empty time Docker shows for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-/// A container record that exists but cannot be read.
-#[derive(Debug, thiserror::Error)]
-#[error("container {id}: unreadable record: {error}")]
-pub struct UnreadableRecord {
-    pub id: String,
-    #[source]
-    pub error: EngineError,
-}
 
 /// The records of a root: the readable ones, newest first, and the unreadable ones.
 #[derive(Debug, Default)]
@@ -462,8 +462,9 @@ impl Store {
         }
     }
 
-    /// Renames a container (Docker's `rename`).
-    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+    /// Renames a container in the store; returns its old name. `Engine::rename` is Docker's
+    /// `rename` (this plus its event).
+    pub(crate) fn rename(&self, id: &str, new_name: &str) -> Result<String> {
         let _lock = self.lock()?;
         let mut record = self.load(id)?;
         self.reserve_name(new_name, id)?;
@@ -473,8 +474,7 @@ impl Store {
             format!("/{}", new_name.trim_start_matches('/')),
         );
         self.save(&record)?;
-        crate::events::container(&self.root, &record, "rename", &[("oldName", old_name)]);
-        Ok(())
+        Ok(old_name)
     }
 }
 

@@ -423,6 +423,10 @@ impl Volumes {
             report.reclaimed_bytes += size;
             report.deleted.push(volume.name);
         }
+        if let Some(root) = self.dir.parent() {
+            let reclaimed = [("reclaimed", report.reclaimed_bytes.to_string())];
+            crate::events::other(root, "volume", "prune", "", &reclaimed);
+        }
         Ok(report)
     }
 }
@@ -432,6 +436,29 @@ fn uses_volume(record: &ContainerRecord, name: &str) -> bool {
         .mount_points
         .values()
         .any(|m| m.r#type == "volume" && m.name == name)
+}
+
+/// Docker's `volume mount` events (`mounted`: recorded just before the container's `start`, with
+/// the container, destination, propagation and read/write) or `volume unmount` events (after its
+/// `die`), one for each volume the container uses.
+pub(crate) fn record_mount_events(root: &Path, record: &ContainerRecord, mounted: bool) {
+    for m in record
+        .mount_points
+        .values()
+        .filter(|m| m.r#type == "volume")
+    {
+        let mut attrs = vec![
+            ("container", record.id.clone()),
+            ("driver", LOCAL_DRIVER.to_string()),
+        ];
+        if mounted {
+            attrs.push(("destination", m.destination.clone()));
+            attrs.push(("propagation", String::new()));
+            attrs.push(("read/write", m.rw.to_string()));
+        }
+        let action = if mounted { "mount" } else { "unmount" };
+        crate::events::other(root, "volume", action, &m.name, &attrs);
+    }
 }
 
 /// `label=k` or `label=k=v` against an optional label map (none matches nothing).

@@ -887,4 +887,80 @@ mod tests {
         let _ = apply_tar(&t[..], &dest, "hostile", &outer.path().join("split"));
         assert!(!outer.path().join("x").exists());
     }
+
+    /// Hands out a stream in chunks of `size` bytes, so headers, payloads and padding straddle
+    /// chunk boundaries everywhere.
+    struct Tiny<'a>(&'a [u8], usize);
+
+    impl ChunkSource for Tiny<'_> {
+        fn next_chunk(&mut self) -> std::io::Result<Option<crate::side::SharedChunk>> {
+            if self.0.is_empty() {
+                return Ok(None);
+            }
+            let n = self.1.min(self.0.len());
+            let chunk = crate::side::Chunk::from_vec(self.0[..n].to_vec());
+            self.0 = &self.0[n..];
+            Ok(Some(chunk))
+        }
+    }
+
+    fn gunzip(path: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn chunk_boundaries_change_nothing_recorded() {
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        let mut t = tar_of(&[
+            ("d/", tar::EntryType::Directory, "", b""),
+            ("d/big", tar::EntryType::Regular, "", &big),
+            ("d/empty", tar::EntryType::Regular, "", b""),
+            ("d/small", tar::EntryType::Regular, "", b"abc"),
+            ("d/link", tar::EntryType::Symlink, "small", b""),
+        ]);
+        t.extend_from_slice(b"trailing bytes after the end blocks");
+        let work = tempfile::tempdir().unwrap();
+        let mut results = Vec::new();
+        for size in [1, 7, 512, 513, 4096, 1 << 20] {
+            let dest = work.path().join(format!("d{size}"));
+            std::fs::create_dir(&dest).unwrap();
+            let split = work.path().join(format!("split{size}"));
+            let applied = apply_chunks(Tiny(&t, size), &dest, "t", &split).unwrap();
+            assert_eq!(
+                applied.diff_id,
+                crate::digest::sha256_digest(&t),
+                "size {size}"
+            );
+            assert_eq!(
+                std::fs::read(dest.join("d/big")).unwrap(),
+                big,
+                "size {size}"
+            );
+            results.push((size, applied.size, gunzip(&split)));
+        }
+        let (_, size, doc) = &results[results.len() - 1];
+        for (chunk, s, d) in &results {
+            assert_eq!((s, d), (size, doc), "chunks of {chunk} bytes");
+        }
+        let mut crc = crate::tarsplit::Crc64::new();
+        crc.update(&big);
+        let mut seen = None;
+        crate::tarsplit::read_entries(
+            &std::fs::read(work.path().join("split7")).unwrap()[..],
+            |e| {
+                if let crate::tarsplit::TarSplitEntry::File { name, crc: c, .. } = e {
+                    if name == b"d/big" {
+                        seen = c;
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, Some(crc.value()));
+    }
 }

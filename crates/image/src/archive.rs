@@ -1002,6 +1002,47 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_member_reaches_the_extractor_in_the_buffers_it_was_read_into() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let pool = ChunkPool::new();
+        let mut buf = pool.buffer();
+        buf[..4].copy_from_slice(b"tail");
+        let chunk = pool.share(buf, 4);
+        tx.send(Piece::Data(chunk.clone())).unwrap();
+        tx.send(Piece::End).unwrap();
+        let mut r = ChunkReader {
+            rx,
+            current: Some(Chunk::from_vec(b"head".to_vec())),
+            pos: 0,
+            ended: false,
+        };
+        assert_eq!(r.head(), b"head");
+        assert_eq!(r.next_chunk().unwrap().unwrap().bytes(), b"head");
+        let got = r.next_chunk().unwrap().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&got, &chunk));
+        assert!(r.next_chunk().unwrap().is_none());
+        // Read (for a decompressor) goes across the head and the chunks; a queue that closes
+        // without the end marker is a truncated archive.
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        tx.send(Piece::Data(chunk)).unwrap();
+        drop(tx);
+        let mut r = ChunkReader {
+            rx,
+            current: Some(Chunk::from_vec(b"head".to_vec())),
+            pos: 0,
+            ended: false,
+        };
+        let mut out = [0u8; 8];
+        let mut got = 0;
+        while got < 8 {
+            got += r.read(&mut out[got..]).unwrap();
+        }
+        assert_eq!(&out, b"headtail");
+        let err = r.read(&mut out).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
     fn a_truncated_archive_fails_and_leaves_no_layer() {
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();

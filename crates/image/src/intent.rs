@@ -12,6 +12,10 @@
 //! intents SECOND. An intent is always written before its object appears, so an object seen in
 //! the first listing has its intent visible in the second.
 //!
+//! An intent may also name an heir: a second process that takes the change over should the
+//! owner die (a container's keeper for its monitor). The change counts as in progress while
+//! either lives, so no recovery pass acts on it behind the heir's back.
+//!
 //! This module owns the files only; what an intent of each kind means is up to its writer.
 use crate::error::{ImageError, Result};
 use std::path::{Path, PathBuf};
@@ -79,13 +83,15 @@ pub struct Found {
     pub object: String,
     /// None when the file was unreadable or half-written: its owner died while writing it.
     pub owner: Option<Owner>,
+    /// Who takes the change over when the owner dies, when the owner named one.
+    pub heir: Option<Owner>,
     pub path: PathBuf,
 }
 
 impl Found {
-    /// Whether the change it names may still be in progress.
+    /// Whether the change it names may still be in progress: its owner or its heir lives.
     pub fn live(&self) -> bool {
-        self.owner.is_some_and(|o| o.alive())
+        self.owner.is_some_and(|o| o.alive()) || self.heir.is_some_and(|h| h.alive())
     }
 
     /// Drops the record (after recovery dealt with its object).
@@ -104,6 +110,16 @@ pub struct Intent {
 impl Intent {
     /// Records that this process begins a change of `kind` on `object`.
     pub fn begin(root: &Path, kind: &str, object: &str) -> Result<Intent> {
+        Intent::write(root, kind, object, None)
+    }
+
+    /// Like [`Intent::begin`], naming `heir` as the process that finishes the change should
+    /// this one die (the record stays live while either runs).
+    pub fn begin_with_heir(root: &Path, kind: &str, object: &str, heir: Owner) -> Result<Intent> {
+        Intent::write(root, kind, object, Some(heir))
+    }
+
+    fn write(root: &Path, kind: &str, object: &str, heir: Option<Owner>) -> Result<Intent> {
         let dir = intents_dir(root);
         std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
         let path = dir.join(format!("{kind}-{object}"));
@@ -113,7 +129,11 @@ impl Intent {
             ".{kind}-{object}.{}",
             &crate::digest::random_hex_id()[..8]
         ));
-        std::fs::write(&tmp, Owner::me().encode()).map_err(ImageError::io("writing", &tmp))?;
+        let mut text = Owner::me().encode();
+        if let Some(heir) = heir {
+            text.push_str(&heir.encode());
+        }
+        std::fs::write(&tmp, text).map_err(ImageError::io("writing", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(ImageError::io("writing", &path))?;
         Ok(Intent { path })
     }
@@ -121,6 +141,26 @@ impl Intent {
     /// The change is complete: forget it.
     pub fn done(self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The intent `kind`-`object`, if there is one (live or not).
+pub fn find(root: &Path, kind: &str, object: &str) -> Option<Found> {
+    let path = intents_dir(root).join(format!("{kind}-{object}"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(parse(kind, object, &text, path))
+}
+
+fn parse(kind: &str, object: &str, text: &str, path: PathBuf) -> Found {
+    let mut lines = text.lines();
+    let owner = lines.next().and_then(Owner::decode);
+    let heir = lines.next().and_then(Owner::decode);
+    Found {
+        kind: kind.to_string(),
+        object: object.to_string(),
+        owner,
+        heir,
+        path,
     }
 }
 
@@ -144,15 +184,8 @@ pub fn list(root: &Path) -> Vec<Found> {
         let Some((kind, object)) = name.split_once('-') else {
             continue;
         };
-        let owner = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| Owner::decode(&t));
-        out.push(Found {
-            kind: kind.to_string(),
-            object: object.to_string(),
-            owner,
-            path,
-        });
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        out.push(parse(kind, object, &text, path));
     }
     out
 }
@@ -201,6 +234,44 @@ mod tests {
         assert!(live_objects(root.path(), "stage").contains("abc"));
         intent.done();
         assert!(list(root.path()).is_empty());
+    }
+
+    #[test]
+    fn an_intent_with_a_live_heir_stays_live_after_its_owner_died() {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let st = start_time(pid).unwrap_or(1);
+        child.wait().unwrap();
+        let dead = Owner {
+            pid,
+            start_time: st,
+        };
+        // This process as the owner, a dead heir: live (the owner runs).
+        let intent = Intent::begin_with_heir(root.path(), "monitor", "c", dead).unwrap();
+        let found = list(root.path());
+        assert_eq!(found[0].heir, Some(dead));
+        assert!(found[0].live());
+        assert_eq!(owner(root.path(), "monitor", "c"), Some(Owner::me()));
+        intent.done();
+        // A dead owner, this process as the heir: still live.
+        let dir = intents_dir(root.path());
+        std::fs::write(
+            dir.join("monitor-d"),
+            format!("{}{}", dead.encode(), Owner::me().encode()),
+        )
+        .unwrap();
+        let found = list(root.path());
+        assert_eq!(found[0].owner, Some(dead));
+        assert!(found[0].live());
+        assert_eq!(find(root.path(), "monitor", "d"), Some(found[0].clone()));
+        // Both dead: not live.
+        std::fs::write(
+            dir.join("monitor-d"),
+            format!("{}{}", dead.encode(), dead.encode()),
+        )
+        .unwrap();
+        assert!(!list(root.path())[0].live());
     }
 
     #[test]

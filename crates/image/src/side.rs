@@ -474,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn the_worker_hashes_the_stream_and_crcs_each_payload() {
+    fn the_worker_hashes_the_whole_stream_and_walks_its_layout() {
         let data: Vec<u8> = (0..3 * CHUNK + 77).map(|i| (i * 7 % 251) as u8).collect();
         let worker = SideWorker::spawn(None).unwrap();
         let side = worker.handle();

@@ -2,6 +2,7 @@
 //! (bounding dropped first, keep-caps across the uid change, then effective/permitted/
 //! inheritable, then ambient). Capabilities the running kernel lacks are skipped.
 
+use crate::init_error::InitError;
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
@@ -47,30 +48,30 @@ pub fn from_spec(caps: Option<&LinuxCapabilities>) -> CapSets {
 
 /// Drops every bounding capability not in the set (needs CAP_SETPCAP, so done before the uid
 /// change).
-pub fn apply_bounding(sets: &CapSets) -> Result<(), String> {
-    let current =
-        caps::read(None, CapSet::Bounding).map_err(|e| format!("reading bounding set: {e}"))?;
+pub fn apply_bounding(sets: &CapSets) -> Result<(), InitError> {
+    let current = caps::read(None, CapSet::Bounding)
+        .map_err(|e| InitError::caps("reading bounding set", e))?;
     for cap in current.difference(&sets.bounding) {
         caps::drop(None, CapSet::Bounding, *cap)
-            .map_err(|e| format!("dropping {cap} from bounding set: {e}"))?;
+            .map_err(|e| InitError::caps(format!("dropping {cap} from bounding set"), e))?;
     }
     Ok(())
 }
 
 /// Sets effective, permitted, inheritable and ambient (after the uid change).
-pub fn apply_sets(sets: &CapSets) -> Result<(), String> {
+pub fn apply_sets(sets: &CapSets) -> Result<(), InitError> {
     caps::set(None, CapSet::Effective, &sets.effective)
-        .map_err(|e| format!("setting effective capabilities: {e}"))?;
+        .map_err(|e| InitError::caps("setting effective capabilities", e))?;
     caps::set(None, CapSet::Permitted, &sets.permitted)
-        .map_err(|e| format!("setting permitted capabilities: {e}"))?;
+        .map_err(|e| InitError::caps("setting permitted capabilities", e))?;
     caps::set(None, CapSet::Inheritable, &sets.inheritable)
-        .map_err(|e| format!("setting inheritable capabilities: {e}"))?;
+        .map_err(|e| InitError::caps("setting inheritable capabilities", e))?;
     caps::clear(None, CapSet::Ambient).ok();
     for cap in &sets.ambient {
         // Like runc, an ambient capability that is not permitted+inheritable is skipped.
         if sets.permitted.contains(cap) && sets.inheritable.contains(cap) {
             caps::raise(None, CapSet::Ambient, *cap)
-                .map_err(|e| format!("raising ambient {cap}: {e}"))?;
+                .map_err(|e| InitError::caps(format!("raising ambient {cap}"), e))?;
         }
     }
     Ok(())

@@ -6,7 +6,9 @@ use oci_spec::runtime::Process;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use std::io::IoSlice;
 
-type Res<T> = std::result::Result<T, String>;
+use crate::init_error::InitError;
+
+type Res<T> = std::result::Result<T, InitError>;
 
 /// Opens a pty in the container (after pivot_root), sends the master over `socket`, and makes
 /// the slave stdin/stdout/stderr and the controlling terminal of a new session.
@@ -14,11 +16,12 @@ pub fn setup(socket: &OwnedFd, process: &Process) -> Res<()> {
     use rustix::pty::OpenptFlags;
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-            .map_err(|e| format!("opening /dev/ptmx: {e}"))?;
-    rustix::pty::unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
-    let name = rustix::pty::ptsname(&master, Vec::new()).map_err(|e| format!("ptsname: {e}"))?;
+            .map_err(|e| InitError::sys("opening /dev/ptmx", e))?;
+    rustix::pty::unlockpt(&master).map_err(|e| InitError::sys("unlockpt", e))?;
+    let name =
+        rustix::pty::ptsname(&master, Vec::new()).map_err(|e| InitError::sys("ptsname", e))?;
     let slave = rustix::pty::ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY)
-        .map_err(|e| format!("opening pty slave: {e}"))?;
+        .map_err(|e| InitError::sys("opening pty slave", e))?;
     if let Some(size) = process.console_size() {
         let ws = rustix::termios::Winsize {
             ws_row: size.height() as u16,
@@ -27,7 +30,7 @@ pub fn setup(socket: &OwnedFd, process: &Process) -> Res<()> {
             ws_ypixel: 0,
         };
         rustix::termios::tcsetwinsize(&slave, ws)
-            .map_err(|e| format!("setting console size: {e}"))?;
+            .map_err(|e| InitError::sys("setting console size", e))?;
     }
     // The process's own terminal, as under runc: owned by its uid/gid, not by the runtime's root.
     let user = process.user();
@@ -36,14 +39,19 @@ pub fn setup(socket: &OwnedFd, process: &Process) -> Res<()> {
         Some(rustix::process::Uid::from_raw(user.uid())),
         Some(rustix::process::Gid::from_raw(user.gid())),
     )
-    .map_err(|e| format!("chown of pty slave to {}:{}: {e}", user.uid(), user.gid()))?;
+    .map_err(|e| {
+        InitError::sys(
+            format!("chown of pty slave to {}:{}", user.uid(), user.gid()),
+            e,
+        )
+    })?;
     send_fd(socket, &master, name.as_bytes())?;
     drop(master);
-    rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
-    rustix::process::ioctl_tiocsctty(&slave).map_err(|e| format!("TIOCSCTTY: {e}"))?;
+    rustix::process::setsid().map_err(|e| InitError::sys("setsid", e))?;
+    rustix::process::ioctl_tiocsctty(&slave).map_err(|e| InitError::sys("TIOCSCTTY", e))?;
     for target in 0..3 {
         crate::sys::dup_onto(slave.as_raw_fd(), target)
-            .map_err(|e| format!("dup2 pty onto {target}: {e}"))?;
+            .map_err(|e| InitError::sys(format!("dup2 pty onto {target}"), e))?;
     }
     Ok(())
 }
@@ -61,6 +69,6 @@ pub fn send_fd(socket: &OwnedFd, fd: &OwnedFd, payload: &[u8]) -> Res<()> {
         &mut control,
         SendFlags::NOSIGNAL,
     )
-    .map_err(|e| format!("sending pty master over console socket: {e}"))?;
+    .map_err(|e| InitError::sys("sending pty master over console socket", e))?;
     Ok(())
 }

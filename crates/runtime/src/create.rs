@@ -349,19 +349,13 @@ fn create_in(
             }
             tag::HOOKS => {
                 let json = serde_json::to_vec(&view).unwrap_or_default();
-                crate::hooks::run_all(&runtime_hooks, &json).map_err(|reason| {
-                    RuntimeError::Hook {
-                        path: "createRuntime".into(),
-                        reason,
-                    }
+                crate::hooks::run_all(&runtime_hooks, &json).map_err(|e| RuntimeError::Hook {
+                    path: "createRuntime".into(),
+                    reason: e.to_string(),
                 })?;
                 send_to_init(&runtime_end, tag::GO, &[])?;
             }
-            tag::ERROR => {
-                return Err(RuntimeError::ContainerInit(
-                    String::from_utf8_lossy(&msg).into_owned(),
-                ))
-            }
+            tag::ERROR => return Err(crate::sync::init_failed(&msg)),
             tag::EXEC_FAILED => return Err(crate::sync::exec_failed(&msg)),
             t => {
                 return Err(RuntimeError::ContainerInit(format!(
@@ -492,9 +486,10 @@ fn send_to_init(end: &sync::SyncSocket, tag: u8, payload: &[u8]) -> Result<()> {
 fn pending_init_error(end: &sync::SyncSocket) -> Option<RuntimeError> {
     while let Ok(Some((t, msg))) = end.try_recv() {
         if t == tag::ERROR {
-            return Some(RuntimeError::ContainerInit(
-                String::from_utf8_lossy(&msg).into_owned(),
-            ));
+            return Some(crate::sync::init_failed(&msg));
+        }
+        if t == tag::EXEC_FAILED {
+            return Some(crate::sync::exec_failed(&msg));
         }
     }
     None

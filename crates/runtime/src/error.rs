@@ -36,6 +36,14 @@ pub enum RuntimeError {
     Hook { path: PathBuf, reason: String },
     #[error("unable to start container process: {0}")]
     ContainerInit(String),
+    /// The init (or an exec'd process) failed to set itself up; `source` carries the errno it
+    /// sent over the sync socket (see `init_error`).
+    #[error("unable to start container process: {message}")]
+    InitFailed {
+        message: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The container's command cannot be executed; `source` carries the errno (ENOENT when
     /// it does not exist, EACCES/ENOEXEC when it cannot run).
     #[error("unable to start container process: {message}")]

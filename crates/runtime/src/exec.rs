@@ -10,6 +10,7 @@
 
 use crate::cgroup;
 use crate::error::{Result, RuntimeError};
+use crate::init_error::InitError;
 use crate::state::{self, Status};
 use crate::sync::{self, tag, SyncSocket};
 use crate::{capabilities, console, process, sys, ExecOptions, Runtime};
@@ -209,11 +210,7 @@ pub fn exec(rt: &Runtime, id: &str, process: &Process, opts: &ExecOptions) -> Re
                 crate::create::send_to_seccomp_agent(spec, &st.view(&dir), child, fd)
                     .map_err(fail)?;
             }
-            Ok(Some((tag::ERROR, msg, _))) => {
-                return Err(fail(RuntimeError::ContainerInit(
-                    String::from_utf8_lossy(&msg).into_owned(),
-                )))
-            }
+            Ok(Some((tag::ERROR, msg, _))) => return Err(fail(crate::sync::init_failed(&msg))),
             Ok(Some((tag::EXEC_FAILED, msg, _))) => {
                 return Err(fail(crate::sync::exec_failed(&msg)))
             }
@@ -276,33 +273,30 @@ fn run_child(ctx: ExecContext<'_>) -> ! {
         libc::close(ctx.runtime_sync_fd);
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    let (message, code, errno) = match child_setup(&ctx) {
+    let err = match child_setup(&ctx) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    match errno {
-        Some(errno) => {
-            let mut payload = errno.to_le_bytes().to_vec();
-            payload.extend_from_slice(message.as_bytes());
-            let _ = ctx.sync.send(tag::EXEC_FAILED, &payload);
-        }
-        None => {
-            let _ = ctx.sync.send(tag::ERROR, message.as_bytes());
-        }
-    }
+    // The errno travels with the message (see `init_error`).
+    let tag = if err.is_command_failure() {
+        tag::EXEC_FAILED
+    } else {
+        tag::ERROR
+    };
+    let _ = ctx.sync.send(tag, &err.encode());
     // SAFETY: leaving the forked child without running the parent's destructors.
-    unsafe { libc::_exit(code) }
+    unsafe { libc::_exit(err.exit_code()) }
 }
 
 /// Loads the container's seccomp filter; a notify listener goes to the runtime, which hands it
 /// to the agent at listenerPath as it does for the init. When the runtime is gone (exec
 /// --ignore-paused returns before the process sets itself up) the listener closes and
 /// notified syscalls fail with ENOSYS.
-fn load_seccomp(ctx: &ExecContext<'_>) -> std::result::Result<(), String> {
+fn load_seccomp(ctx: &ExecContext<'_>) -> std::result::Result<(), InitError> {
     let Some(program) = ctx.seccomp else {
         return Ok(());
     };
-    if let Some(listener) = program.load_with_listener().map_err(|e| e.to_string())? {
+    if let Some(listener) = program.load_with_listener()? {
         // SAFETY: the kernel just returned this fd to us; we own it.
         let listener = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(listener) };
         let _ = ctx.sync.send_fd(tag::SECCOMP_FD, &listener);
@@ -312,60 +306,56 @@ fn load_seccomp(ctx: &ExecContext<'_>) -> std::result::Result<(), String> {
 
 enum Never {}
 
-/// A child's failure: message, exit code, and the errno when the command cannot be executed.
-type ChildFailure = (String, i32, Option<i32>);
-
-fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, ChildFailure> {
-    let e1 = |m: String| (m, 1, None);
-    process::apply_exec_cpu_affinity(ctx.process, false).map_err(e1)?;
+fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, InitError> {
+    process::apply_exec_cpu_affinity(ctx.process, false)?;
     match ctx.sync.recv() {
         Ok(Some((tag::GO, _))) => {}
-        _ => return Err(e1("runtime went away".into())),
+        _ => return Err(InitError::Sync("runtime went away".into())),
     }
     // In the container's cgroup now (the runtime wrote it before GO).
-    process::apply_exec_cpu_affinity(ctx.process, true).map_err(e1)?;
+    process::apply_exec_cpu_affinity(ctx.process, true)?;
     for (flag, fd, what) in ctx.joins {
-        sys::setns(fd, *flag, what).map_err(|e| e1(e.to_string()))?;
+        sys::setns(fd, *flag, what).map_err(InitError::from_runtime)?;
     }
-    rustix::process::fchdir(ctx.root).map_err(|e| e1(format!("entering container root: {e}")))?;
-    rustix::process::chroot(".").map_err(|e| e1(format!("chroot to container root: {e}")))?;
+    rustix::process::fchdir(ctx.root).map_err(|e| InitError::sys("entering container root", e))?;
+    rustix::process::chroot(".").map_err(|e| InitError::sys("chroot to container root", e))?;
     let p = ctx.process;
     if let Some(sock) = &ctx.console_socket {
-        console::setup(sock, p).map_err(e1)?;
+        console::setup(sock, p)?;
     } else {
         // A session of its own, as runc gives every process it starts in a container.
-        rustix::process::setsid().map_err(|e| e1(format!("setsid: {e}")))?;
+        rustix::process::setsid().map_err(|e| InitError::sys("setsid", e))?;
         if let Some(stdio) = ctx.stdio {
-            sys::install_stdio(stdio).map_err(|e| e1(format!("setting up stdio: {e}")))?;
+            sys::install_stdio(stdio).map_err(|e| InitError::sys("setting up stdio", e))?;
         }
     }
-    process::apply_rlimits(p).map_err(e1)?;
-    process::apply_io_priority(p).map_err(e1)?;
-    process::apply_scheduler(p).map_err(e1)?;
+    process::apply_rlimits(p)?;
+    process::apply_io_priority(p)?;
+    process::apply_scheduler(p)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if nnp {
-        process::set_no_new_privs().map_err(e1)?;
+        process::set_no_new_privs()?;
     } else {
-        load_seccomp(ctx).map_err(e1)?;
+        load_seccomp(ctx)?;
     }
     let cwd_done = process::enter_cwd(p.cwd()).is_ok();
     let sets = capabilities::from_spec(p.capabilities().as_ref());
-    process::switch_user_and_caps(p, &sets, true).map_err(e1)?;
+    process::switch_user_and_caps(p, &sets, true)?;
     if !cwd_done {
-        process::enter_cwd(p.cwd()).map_err(e1)?;
+        process::enter_cwd(p.cwd())?;
     }
     // SAFETY: umask only changes this process's mask.
     unsafe { libc::umask(p.user().umask().unwrap_or(0o022) as libc::mode_t) };
     let env = process::environment(p);
     let args = p.args().clone().unwrap_or_default();
-    let path = process::look_path(&args[0], &env).map_err(|e| {
-        let code = if e.errno == libc::ENOENT { 127 } else { 126 };
-        (e.to_string(), code, Some(e.errno))
-    })?;
+    let Some(arg0) = args.first() else {
+        return Err(InitError::Refused("process args must not be empty".into()));
+    };
+    let path = process::look_path(arg0, &env)?;
     sys::cloexec_from(3 + ctx.preserve_fds)
-        .map_err(|e| e1(format!("marking fds close-on-exec: {e}")))?;
+        .map_err(|e| InitError::sys("marking fds close-on-exec", e))?;
     if nnp {
-        load_seccomp(ctx).map_err(e1)?;
+        load_seccomp(ctx)?;
     }
     // SAFETY: default dispositions and an empty mask for the exec'd program.
     unsafe {
@@ -375,9 +365,8 @@ fn child_setup(ctx: &ExecContext<'_>) -> std::result::Result<Never, ChildFailure
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
     let failure = process::exec(&path, &args, &env);
-    Err((
-        failure.message.clone(),
-        failure.exit_code(),
-        Some(failure.errno),
-    ))
+    Err(InitError::Exec {
+        message: failure.message,
+        source: std::io::Error::from_raw_os_error(failure.errno),
+    })
 }

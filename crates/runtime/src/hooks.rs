@@ -4,10 +4,32 @@
 //! logged (poststart, poststop).
 
 use oci_spec::runtime::Hook;
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+/// Why a hook failed, naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("hook {}: starting: {source}", path.display())]
+    Start {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("hook {}: waiting: {source}", path.display())]
+    Wait {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("hook {}: timed out after {secs}s", path.display())]
+    Timeout { path: PathBuf, secs: u64 },
+    #[error("hook {}: exited with {status}", path.display())]
+    Failed { path: PathBuf, status: ExitStatus },
+}
 
 /// Where and with what environment a hook runs.
 #[derive(Default, Clone, Copy)]
@@ -21,19 +43,28 @@ pub struct HookContext<'a> {
 }
 
 /// Runs `hooks` in order; the first failure stops and is returned.
-pub fn run_all(hooks: &[Hook], state_json: &[u8]) -> Result<(), String> {
+pub fn run_all(hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
     run_all_with(hooks, state_json, HookContext::default())
 }
 
 /// [`run_all`] with a working directory and default environment.
-pub fn run_all_with(hooks: &[Hook], state_json: &[u8], ctx: HookContext<'_>) -> Result<(), String> {
+pub fn run_all_with(
+    hooks: &[Hook],
+    state_json: &[u8],
+    ctx: HookContext<'_>,
+) -> Result<(), HookError> {
     for hook in hooks {
-        run(hook, state_json, ctx).map_err(|e| format!("hook {}: {e}", hook.path().display()))?;
+        run(hook, state_json, ctx)?;
     }
     Ok(())
 }
 
-fn run(hook: &Hook, state_json: &[u8], ctx: HookContext<'_>) -> Result<(), String> {
+fn run(hook: &Hook, state_json: &[u8], ctx: HookContext<'_>) -> Result<(), HookError> {
+    let path = || hook.path().clone();
+    let wait = |source| HookError::Wait {
+        path: path(),
+        source,
+    };
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args() {
         if let Some((first, rest)) = args.split_first() {
@@ -58,7 +89,10 @@ fn run(hook: &Hook, state_json: &[u8], ctx: HookContext<'_>) -> Result<(), Strin
         cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("starting: {e}"))?;
+    let mut child = cmd.spawn().map_err(|source| HookError::Start {
+        path: path(),
+        source,
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin; that is not an error.
         let _ = stdin.write_all(state_json);
@@ -68,17 +102,23 @@ fn run(hook: &Hook, state_json: &[u8], ctx: HookContext<'_>) -> Result<(), Strin
         .filter(|t| *t > 0)
         .map(|t| Duration::from_secs(t as u64));
     if let Some(timeout) = timeout {
-        let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(|e| format!("pidfd: {e}"))?;
-        if !crate::sys::wait_pidfd(&pidfd, Some(timeout)).map_err(|e| format!("waiting: {e}"))? {
+        let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(wait)?;
+        if !crate::sys::wait_pidfd(&pidfd, Some(timeout)).map_err(wait)? {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {}s", timeout.as_secs()));
+            return Err(HookError::Timeout {
+                path: path(),
+                secs: timeout.as_secs(),
+            });
         }
     }
-    let status = child.wait().map_err(|e| format!("waiting: {e}"))?;
+    let status = child.wait().map_err(wait)?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("exited with {status}"))
+        Err(HookError::Failed {
+            path: path(),
+            status,
+        })
     }
 }

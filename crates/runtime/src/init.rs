@@ -13,6 +13,7 @@
 //! preserved ones is marked close-on-exec before exec, and the cwd is checked to lie under the
 //! container root after chdir.
 
+use crate::init_error::InitError;
 use crate::namespaces::Plan;
 use crate::rootfs::{self, CgroupBind, RootfsPlan};
 use crate::state::ContainerState;
@@ -58,92 +59,79 @@ pub fn run(ctx: InitContext<'_>) -> ! {
     unsafe { libc::close(ctx.runtime_sync_fd) };
     // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes this process's dumpable flag.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let err = match setup_and_exec(&ctx) {
+    let failed = match setup_and_exec(&ctx) {
         Ok(never) => match never {},
-        Err(e) => e,
+        Err(f) => f,
     };
-    match err.errno {
-        Some(errno) => {
-            let mut payload = errno.to_le_bytes().to_vec();
-            payload.extend_from_slice(err.message.as_bytes());
-            let _ = ctx.sync.send(tag::EXEC_FAILED, &payload);
-        }
-        None => {
-            let _ = ctx.sync.send(tag::ERROR, err.message.as_bytes());
-        }
-    }
-    if err.after_start {
-        let line = format!("berth-runtime: {}\n", err.message);
+    let err = &failed.error;
+    // The errno travels with the message: the runtime (and the engine's 126/127) read it.
+    let tag = if err.is_command_failure() {
+        tag::EXEC_FAILED
+    } else {
+        tag::ERROR
+    };
+    let _ = ctx.sync.send(tag, &err.encode());
+    if failed.after_start {
+        let line = format!("berth-runtime: {err}\n");
         // SAFETY: writing a buffer to stderr.
         unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
     }
     // SAFETY: _exit skips atexit handlers and destructors that belong to the parent's image.
-    unsafe { libc::_exit(err.code) }
+    unsafe { libc::_exit(err.exit_code()) }
 }
 
 enum Never {}
 
-struct InitError {
-    message: String,
-    code: i32,
+/// The init's failure, and whether it came after `start` (when the runtime that created the
+/// container is gone and only the container's stderr can tell).
+struct Failed {
+    error: InitError,
     after_start: bool,
-    /// Set when the command itself cannot be executed.
-    errno: Option<i32>,
 }
 
-impl From<process::LookupError> for InitError {
-    fn from(e: process::LookupError) -> InitError {
-        InitError {
-            message: e.to_string(),
-            code: if e.errno == libc::ENOENT { 127 } else { 126 },
+impl<E: Into<InitError>> From<E> for Failed {
+    fn from(e: E) -> Failed {
+        Failed {
+            error: e.into(),
             after_start: false,
-            errno: Some(e.errno),
         }
     }
 }
 
-impl From<&str> for InitError {
-    fn from(message: &str) -> InitError {
-        InitError::from(message.to_owned())
-    }
-}
-
-impl From<String> for InitError {
-    fn from(message: String) -> InitError {
-        InitError {
-            message,
-            code: 1,
-            after_start: false,
-            errno: None,
-        }
-    }
-}
-
-fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
+fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, Failed> {
     let spec = ctx.spec;
     let linux = spec.linux().as_ref();
-    let oci_process = spec.process().as_ref().ok_or("process is missing")?;
+    let oci_process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Refused("process is missing".into()))?;
     let ns = ctx.namespaces;
 
     let host_pid = match ctx.sync.recv() {
         Ok(Some((tag::GO, payload))) if payload.len() == 4 => {
             i32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]])
         }
-        Ok(Some((tag::ERROR, _))) | Ok(None) => return Err("runtime went away".to_string().into()),
-        other => return Err(format!("unexpected message from runtime: {other:?}").into()),
+        Ok(Some((tag::ERROR, _))) | Ok(None) => {
+            return Err(InitError::Sync("runtime went away".into()).into())
+        }
+        other => {
+            return Err(
+                InitError::Sync(format!("unexpected message from runtime: {other:?}")).into(),
+            )
+        }
     };
 
     // Still in the runtime's namespaces, with its /proc: a container without a mount namespace
     // may have no /proc once chrooted.
     if let Some(adj) = oci_process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| format!("setting oom_score_adj {adj}: {e}"))?;
+            .map_err(|e| InitError::sys(format!("setting oom_score_adj {adj}"), e))?;
     }
     for (flag, fd, what) in &ns.joins {
         if *flag == libc::CLONE_NEWPID {
             continue; // joined by the runtime for its children
         }
-        sys::setns(fd, *flag, what).map_err(|e| e.to_string())?;
+        sys::setns(fd, *flag, what).map_err(InitError::from_runtime)?;
     }
     if ns.has_new(libc::CLONE_NEWUSER) || ns.joins_kind(libc::CLONE_NEWUSER) {
         become_ns_root()?;
@@ -152,7 +140,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     if unshare != 0 {
         // SAFETY: unshare on this single-threaded process.
         if unsafe { libc::unshare(unshare) } != 0 {
-            return Err(format!("unshare: {}", std::io::Error::last_os_error()).into());
+            return Err(InitError::last_os("unshare").into());
         }
     }
 
@@ -160,22 +148,23 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     let setgroups_allowed = !ns.has_new(libc::CLONE_NEWUSER) || setgroups_allowed();
     let in_mount_ns = ns.has_new(libc::CLONE_NEWNS);
     let in_cgroup = std::cell::Cell::new(false);
-    let join_cgroup = || -> Result<(), String> {
+    let join_cgroup = || -> Result<(), InitError> {
         if in_cgroup.get() {
             return Ok(());
         }
         match ctx.sync.recv() {
             Ok(Some((tag::CGROUP_JOINED, _))) => {}
-            _ => return Err("runtime went away before joining the cgroup".into()),
+            _ => {
+                return Err(InitError::Sync(
+                    "runtime went away before joining the cgroup".into(),
+                ))
+            }
         }
         in_cgroup.set(true);
         if ns.has_new(libc::CLONE_NEWCGROUP) {
             // SAFETY: unshare on this single-threaded process.
             if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
-                return Err(format!(
-                    "unshare cgroup namespace: {}",
-                    std::io::Error::last_os_error()
-                ));
+                return Err(InitError::last_os("unshare cgroup namespace"));
             }
         }
         Ok(())
@@ -201,10 +190,10 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     if ctx.has_runtime_hooks {
         ctx.sync
             .send(tag::HOOKS, &[])
-            .map_err(|e| format!("sync: {e}"))?;
+            .map_err(|e| InitError::sys("sync", e))?;
         match ctx.sync.recv() {
             Ok(Some((tag::GO, _))) => {}
-            _ => return Err("runtime hooks failed".to_string().into()),
+            _ => return Err(InitError::Sync("runtime hooks failed".into()).into()),
         }
     }
     let mut hook_state = ctx.hook_state.clone();
@@ -232,8 +221,8 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     if in_mount_ns {
         rootfs::enter_root(ctx.rootfs, ctx.no_pivot)?;
     } else {
-        rustix::process::chroot(ctx.rootfs).map_err(|e| format!("chroot: {e}"))?;
-        rustix::process::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+        rustix::process::chroot(ctx.rootfs).map_err(|e| InitError::sys("chroot", e))?;
+        rustix::process::chdir("/").map_err(|e| InitError::sys("chdir /", e))?;
     }
 
     if let Some(sock) = &ctx.console_socket {
@@ -241,26 +230,27 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     } else {
         // A session of its own, as runc's init always has (console::setup makes one too):
         // CRIU refuses to dump a tree whose session leader is outside its pid namespace.
-        rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
+        rustix::process::setsid().map_err(|e| InitError::sys("setsid", e))?;
         if let Some(stdio) = ctx.stdio {
-            sys::install_stdio(stdio).map_err(|e| format!("setting up stdio: {e}"))?;
+            sys::install_stdio(stdio).map_err(|e| InitError::sys("setting up stdio", e))?;
         }
         if in_mount_ns {
-            sys::reopen_dev_null().map_err(|e| format!("reopening /dev/null: {e}"))?;
+            sys::reopen_dev_null().map_err(|e| InitError::sys("reopening /dev/null", e))?;
         }
     }
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !ns.has_new(libc::CLONE_NEWUTS) && !ns.joins_kind(libc::CLONE_NEWUTS) {
-            return Err("unable to set hostname without a private UTS namespace"
-                .to_string()
-                .into());
+            return Err(InitError::Refused(
+                "unable to set hostname without a private UTS namespace".into(),
+            )
+            .into());
         }
         rustix::system::sethostname(hostname.as_bytes())
-            .map_err(|e| format!("sethostname: {e}"))?;
+            .map_err(|e| InitError::sys("sethostname", e))?;
     }
     if let Some(domain) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::setdomainname(domain.as_bytes())
-            .map_err(|e| format!("setdomainname: {e}"))?;
+            .map_err(|e| InitError::sys("setdomainname", e))?;
     }
     if in_mount_ns {
         rootfs::write_sysctls(spec)?;
@@ -299,12 +289,12 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     // the agent before `create` returns (runc does the same).
     let load_late = nnp && !ctx.seccomp.is_some_and(|p| p.notifies());
     if let (false, Some(program)) = (load_late, ctx.seccomp) {
-        if let Some(listener) = program.load_with_listener().map_err(|e| e.to_string())? {
+        if let Some(listener) = program.load_with_listener().map_err(InitError::from)? {
             // SAFETY: the kernel just returned this fd to us; we own it.
             let listener = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(listener) };
             ctx.sync
                 .send_fd(tag::SECCOMP_FD, &listener)
-                .map_err(|e| format!("sending the seccomp listener to the runtime: {e}"))?;
+                .map_err(|e| InitError::sys("sending the seccomp listener to the runtime", e))?;
         }
     }
     let cwd = oci_process.cwd();
@@ -320,7 +310,7 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     let mut env = process::environment(oci_process);
     let args = oci_process.args().clone().unwrap_or_default();
     let Some(arg0) = args.first() else {
-        return Err("process args must not be empty".to_string().into());
+        return Err(InitError::Refused("process args must not be empty".into()).into());
     };
     let path = process::look_path(arg0, &env)?;
     if let Some(n) = ctx.listen_fds {
@@ -330,26 +320,24 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         env.push(format!("LISTEN_PID={}", unsafe { libc::getpid() }));
     }
     sys::cloexec_from(3 + ctx.preserve_fds)
-        .map_err(|e| format!("marking fds close-on-exec: {e}"))?;
+        .map_err(|e| InitError::sys("marking fds close-on-exec", e))?;
 
     ctx.sync
         .send(tag::READY, &[])
-        .map_err(|e| format!("sync: {e}"))?;
+        .map_err(|e| InitError::sys("sync", e))?;
     if let Some(dir) = &ctx.fifo_dir {
         wait_for_start(dir)?;
     }
-    let after_start = |message: String| InitError {
-        message,
-        code: 1,
+    let after_start = |error: InitError| Failed {
+        error,
         after_start: true,
-        errno: None,
     };
     if load_late {
         // With no_new_privs the filter goes on as late as possible (fewer syscalls for the
         // runtime's own code to need), but before the startContainer hooks, as runc does:
         // they run in the container and get its seccomp policy.
         if let Some(program) = ctx.seccomp {
-            program.load().map_err(|e| after_start(e.to_string()))?;
+            program.load().map_err(|e| after_start(e.into()))?;
         }
     }
     if let Some(h) = spec
@@ -367,45 +355,37 @@ fn setup_and_exec(ctx: &InitContext<'_>) -> Result<Never, InitError> {
                 default_env: Some(&env),
             },
         )
-        .map_err(after_start)?;
+        .map_err(|e| after_start(e.into()))?;
     }
     reset_signals();
     let failure = process::exec(&path, &args, &env);
-    Err(InitError {
-        code: failure.exit_code(),
+    Err(after_start(InitError::Exec {
         message: failure.message,
-        after_start: true,
-        errno: Some(failure.errno),
-    })
+        source: std::io::Error::from_raw_os_error(failure.errno),
+    }))
 }
 
 /// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(state_dir: &OwnedFd) -> Result<(), String> {
+fn wait_for_start(state_dir: &OwnedFd) -> Result<(), InitError> {
     let fd = rustix::fs::openat(
         state_dir,
         crate::state::EXEC_FIFO,
         rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-    .map_err(|e| format!("opening exec fifo: {e}"))?;
-    rustix::io::write(&fd, b"0").map_err(|e| format!("writing exec fifo: {e}"))?;
+    .map_err(|e| InitError::sys("opening exec fifo", e))?;
+    rustix::io::write(&fd, b"0").map_err(|e| InitError::sys("writing exec fifo", e))?;
     Ok(())
 }
 
-fn become_ns_root() -> Result<(), String> {
+fn become_ns_root() -> Result<(), InitError> {
     // SAFETY: credential syscalls on this single-threaded process.
     unsafe {
         if libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0 {
-            return Err(format!(
-                "setresgid 0 in user namespace: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(InitError::last_os("setresgid 0 in user namespace"));
         }
         if libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0 {
-            return Err(format!(
-                "setresuid 0 in user namespace: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(InitError::last_os("setresuid 0 in user namespace"));
         }
     }
     Ok(())

@@ -3,7 +3,8 @@
 //! `<root>/<id>/` holding `state.json` and, until `start`, `exec.fifo`.
 //!
 //! Module map: `spec` (bundle loading), `state` (state file, status), `create` (runtime side of
-//! making a container) and `init` (the container init, its child side), `namespaces`, `rootfs`,
+//! making a container) and `init` (the container init, its child side; its failures are
+//! `init_error::InitError`, sent to the runtime with their errno), `namespaces`, `rootfs`,
 //! `mount_options`, `secure_join`, `process`, `capabilities`, `console`, `hooks`, `exec`,
 //! `lifecycle` (start/kill/delete/pause/…), `cgroup` (glue to berth-cgroups), `seccomp`, `sys`
 //! (raw syscalls), `validate` (spec checks before anything is made), `defaults` (`spec`/`features` output),
@@ -29,6 +30,7 @@ pub mod error;
 pub mod exec;
 pub mod hooks;
 pub mod init;
+pub mod init_error;
 pub mod lifecycle;
 pub mod mount_options;
 pub mod mountinfo;

@@ -10,7 +10,9 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-type Res<T> = std::result::Result<T, String>;
+use crate::init_error::InitError;
+
+type Res<T> = std::result::Result<T, InitError>;
 
 use berth_common::process::DEFAULT_PATH;
 
@@ -62,10 +64,13 @@ pub fn apply_rlimits(process: &Process) -> Res<()> {
             } else {
                 String::new()
             };
-            return Err(format!(
-                "setting rlimit {name} (soft {}, hard {}): {e}{hint}",
-                r.soft(),
-                r.hard()
+            return Err(InitError::sys(
+                format!(
+                    "setting rlimit {name} (soft {}, hard {}){hint}",
+                    r.soft(),
+                    r.hard()
+                ),
+                e,
             ));
         }
     }
@@ -87,10 +92,7 @@ pub fn apply_io_priority(process: &Process) -> Res<()> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: ioprio_set(WHO_PROCESS, 0 = self, value) only changes our I/O priority.
     if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } != 0 {
-        return Err(format!(
-            "setting ioPriority: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(InitError::last_os("setting ioPriority"));
     }
     Ok(())
 }
@@ -148,11 +150,10 @@ pub fn apply_scheduler(process: &Process) -> Res<()> {
     };
     // SAFETY: sched_setattr(0 = self, attr, 0) reads a valid, correctly sized sched_attr.
     if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
-        return Err(format!(
-            "setting scheduler {:?}: {}",
-            sched.policy(),
-            std::io::Error::last_os_error()
-        ));
+        return Err(InitError::last_os(format!(
+            "setting scheduler {:?}",
+            sched.policy()
+        )));
     }
     Ok(())
 }
@@ -163,7 +164,7 @@ pub fn parse_cpu_list(list: &str) -> Res<libc::cpu_set_t> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let bad = || format!("invalid cpu list {list:?}");
+        let bad = || InitError::Refused(format!("invalid cpu list {list:?}"));
         let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
         if a > b || b >= libc::CPU_SETSIZE as usize {
             return Err(bad());
@@ -193,10 +194,9 @@ pub fn apply_exec_cpu_affinity(process: &Process, stage_final: bool) -> Res<()> 
     let set = parse_cpu_list(list)?;
     // SAFETY: sched_setaffinity(0 = self) reads a valid cpu_set_t of the size passed.
     if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(format!(
-            "setting execCPUAffinity {list:?}: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(InitError::last_os(format!(
+            "setting execCPUAffinity {list:?}"
+        )));
     }
     Ok(())
 }
@@ -213,47 +213,41 @@ pub fn apply_personality(spec: &oci_spec::runtime::Spec) -> Res<()> {
     };
     // SAFETY: personality(2) only changes this process's execution domain.
     if unsafe { libc::personality(persona) } < 0 {
-        return Err(format!("personality: {}", std::io::Error::last_os_error()));
+        return Err(InitError::last_os("personality"));
     }
     Ok(())
 }
 
 /// Sets no_new_privs.
 pub fn set_no_new_privs() -> Res<()> {
-    rustix::thread::set_no_new_privs(true).map_err(|e| format!("setting no_new_privs: {e}"))
+    rustix::thread::set_no_new_privs(true).map_err(|e| InitError::sys("setting no_new_privs", e))
 }
 
 /// Switches to the process user keeping the spec's capabilities (runc's order).
 pub fn switch_user_and_caps(process: &Process, sets: &CapSets, setgroups_allowed: bool) -> Res<()> {
     capabilities::apply_bounding(sets)?;
-    rustix::thread::set_keep_capabilities(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+    rustix::thread::set_keep_capabilities(true)
+        .map_err(|e| InitError::sys("PR_SET_KEEPCAPS", e))?;
     let user = process.user();
     if setgroups_allowed {
         let gids: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
         // SAFETY: setgroups reads `len` gids from a valid slice.
         if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } != 0 {
-            return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+            return Err(InitError::last_os("setgroups"));
         }
     }
     // SAFETY: plain credential syscalls on this (single-threaded) process; the raw syscalls
     // avoid glibc's all-threads broadcast, which is pointless here.
     unsafe {
         if libc::syscall(libc::SYS_setresgid, user.gid(), user.gid(), user.gid()) != 0 {
-            return Err(format!(
-                "setresgid {}: {}",
-                user.gid(),
-                std::io::Error::last_os_error()
-            ));
+            return Err(InitError::last_os(format!("setresgid {}", user.gid())));
         }
         if libc::syscall(libc::SYS_setresuid, user.uid(), user.uid(), user.uid()) != 0 {
-            return Err(format!(
-                "setresuid {}: {}",
-                user.uid(),
-                std::io::Error::last_os_error()
-            ));
+            return Err(InitError::last_os(format!("setresuid {}", user.uid())));
         }
     }
-    rustix::thread::set_keep_capabilities(false).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+    rustix::thread::set_keep_capabilities(false)
+        .map_err(|e| InitError::sys("PR_SET_KEEPCAPS", e))?;
     capabilities::apply_sets(sets)
 }
 
@@ -265,14 +259,17 @@ pub fn enter_cwd(cwd: &Path) -> Res<()> {
     } else {
         cwd
     };
-    rustix::process::chdir(cwd)
-        .map_err(|e| format!("chdir to cwd ({:?}) set in config.json failed: {e}", cwd))?;
+    rustix::process::chdir(cwd).map_err(|e| {
+        InitError::sys(
+            format!("chdir to cwd ({cwd:?}) set in config.json failed"),
+            e,
+        )
+    })?;
     match rustix::process::getcwd(Vec::new()) {
         Ok(p) if p.as_bytes().starts_with(b"/") => Ok(()),
-        _ => Err(format!(
-            "cwd {:?} is outside the container root (possible fd leak), refusing",
-            cwd
-        )),
+        _ => Err(InitError::Refused(format!(
+            "cwd {cwd:?} is outside the container root (possible fd leak), refusing"
+        ))),
     }
 }
 

@@ -4,6 +4,7 @@
 //! chroot), then masked and read-only paths and the read-only root. Runs only in the init, which
 //! is single-threaded; it never touches the runtime's own mount namespace.
 
+use crate::init_error::InitError;
 use crate::mount_options::{self, MountOptions};
 use crate::mountinfo;
 use crate::secure_join::{ensure_in_root, open_in_root, proc_fd_path, Kind};
@@ -79,10 +80,10 @@ pub fn mount_sources(spec: &Spec, bundle: &Path) -> Vec<Option<rustix::fd::Owned
         .collect()
 }
 
-type Res<T> = std::result::Result<T, String>;
+type Res<T> = std::result::Result<T, InitError>;
 
-fn err(what: impl std::fmt::Display, e: impl Into<io::Error>) -> String {
-    format!("{what}: {}", e.into())
+fn err(what: impl std::fmt::Display, e: impl Into<io::Error>) -> InitError {
+    InitError::sys(what, e)
 }
 
 /// A C string for a syscall; a NUL byte inside is refused (it would cut the string short and
@@ -151,14 +152,19 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
     // propagation is applied to the container's "/" after pivot_root (see `enter_root`).
     let parent = mountinfo::mount_point_of(plan.rootfs)
         .map_err(|e| err("reading /proc/self/mountinfo", e))?;
-    let parent_str = parent.to_str().ok_or("mount point is not UTF-8")?;
+    let parent_str = parent
+        .to_str()
+        .ok_or_else(|| InitError::Refused("mount point is not UTF-8".into()))?;
     mount(None, parent_str, None, libc::MS_PRIVATE, None).map_err(|e| {
         err(
             format!("making the rootfs's parent mount {parent_str} private"),
             e,
         )
     })?;
-    let rootfs = plan.rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
+    let rootfs = plan
+        .rootfs
+        .to_str()
+        .ok_or_else(|| InitError::Refused("rootfs path is not UTF-8".into()))?;
     mount(
         Some(rootfs),
         rootfs,
@@ -185,11 +191,11 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
     {
         let cloned = plan.mount_sources.get(i).and_then(Option::as_ref);
         mount_one(plan, root.as_fd(), m, cloned).map_err(|e| {
-            format!(
-                "mounting {:?} to rootfs at {:?}: {e}",
+            e.context(format!(
+                "mounting {:?} to rootfs at {:?}",
                 source_of(m),
                 m.destination()
-            )
+            ))
         })?;
         if is_dev(m.destination()) {
             let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
@@ -206,7 +212,7 @@ pub fn prepare(plan: &RootfsPlan<'_>) -> Res<()> {
         let dev = open_in_root(root.as_fd(), Path::new("/dev"), OFlags::PATH)
             .map_err(|e| err("/dev", e))?;
         remount_bind(&proc_fd_path(&dev), libc::MS_RDONLY)
-            .map_err(|e| format!("remounting /dev read-only: {e}"))?;
+            .map_err(|e| e.context("remounting /dev read-only"))?;
     }
     Ok(())
 }
@@ -286,9 +292,9 @@ fn refuse_non_directory(root: rustix::fd::BorrowedFd<'_>, dest: &Path, typ: &str
     };
     let st = rustix::fs::fstat(&fd).map_err(|e| err(dest.display(), e))?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
-        return Err(format!(
+        return Err(InitError::Refused(format!(
             "filesystem {typ:?} must be mounted on ordinary directory"
-        ));
+        )));
     }
     Ok(())
 }
@@ -330,7 +336,10 @@ fn bind_mount(
     opts: &MountOptions,
     cloned: Option<&rustix::fd::OwnedFd>,
 ) -> Res<()> {
-    let source = m.source().as_ref().ok_or("bind mount without source")?;
+    let source = m
+        .source()
+        .as_ref()
+        .ok_or_else(|| InitError::Refused("bind mount without source".into()))?;
     let source = if source.is_absolute() {
         source.clone()
     } else {
@@ -361,7 +370,9 @@ fn bind_mount(
         if opts.recursive {
             flags |= libc::MS_REC;
         }
-        let source_str = source.to_str().ok_or("source path is not UTF-8")?;
+        let source_str = source
+            .to_str()
+            .ok_or_else(|| InitError::Refused("source path is not UTF-8".into()))?;
         mount(Some(source_str), &proc_fd_path(&target), None, flags, None)
             .map_err(|e| err("bind", e))?;
     }
@@ -437,7 +448,10 @@ fn cgroup_v1_mount(
         }
         let sub = dest.join(&bind.name);
         let t = ensure_in_root(root, &sub, Kind::Dir).map_err(|e| err(sub.display(), e))?;
-        let host = bind.host_dir.to_str().ok_or("cgroup path is not UTF-8")?;
+        let host = bind
+            .host_dir
+            .to_str()
+            .ok_or_else(|| InitError::Refused("cgroup path is not UTF-8".into()))?;
         mount(
             Some(host),
             &proc_fd_path(&t),
@@ -479,7 +493,9 @@ pub fn enter_root(rootfs: &Path, no_pivot: bool) -> Res<()> {
     if no_pivot {
         hide_host_proc_and_sys(rootfs)?;
         rustix::process::chdir(rootfs).map_err(|e| err("chdir rootfs", e))?;
-        let here = rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
+        let here = rootfs
+            .to_str()
+            .ok_or_else(|| InitError::Refused("rootfs path is not UTF-8".into()))?;
         mount(Some(here), "/", None, libc::MS_MOVE, None)
             .map_err(|e| err("moving rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| err("chroot", e))?;

@@ -134,6 +134,17 @@ impl SyncSocket {
     }
 }
 
+/// The error an ERROR message carries: the init's failure with its errno, when it had one.
+pub fn init_failed(payload: &[u8]) -> crate::RuntimeError {
+    match crate::init_error::decode(payload) {
+        (Some(errno), message) => crate::RuntimeError::InitFailed {
+            message,
+            source: std::io::Error::from_raw_os_error(errno),
+        },
+        (None, message) => crate::RuntimeError::ContainerInit(message),
+    }
+}
+
 /// The error an EXEC_FAILED message carries.
 pub fn exec_failed(payload: &[u8]) -> crate::RuntimeError {
     let (errno, message) = match payload {
@@ -157,8 +168,10 @@ mod tests {
         for use_fd_variant in [false, true] {
             let (runtime, init) = pair().unwrap();
             runtime.send(tag::CGROUP_JOINED, b"").unwrap();
-            init.send(tag::ERROR, b"proc must be mounted on ordinary directory")
-                .unwrap();
+            let failure = crate::init_error::InitError::Refused(
+                "proc must be mounted on ordinary directory".into(),
+            );
+            init.send(tag::ERROR, &failure.encode()).unwrap();
             drop(init);
             let (t, payload) = if use_fd_variant {
                 let (t, p, _) = runtime.recv_with_fd().unwrap().unwrap();
@@ -167,7 +180,10 @@ mod tests {
                 runtime.recv().unwrap().unwrap()
             };
             assert_eq!(t, tag::ERROR);
-            assert_eq!(payload, b"proc must be mounted on ordinary directory");
+            assert_eq!(
+                init_failed(&payload).to_string(),
+                "unable to start container process: proc must be mounted on ordinary directory"
+            );
             assert!(runtime.recv().unwrap().is_none(), "then EOF");
         }
     }

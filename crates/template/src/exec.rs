@@ -124,30 +124,28 @@ impl<'a> Exec<'a> {
     fn range(&mut self, b: &Branch, dot: &Val, depth: usize) -> Res<()> {
         // The range's own variables are set per element, not from the pipeline's value.
         let value = self.pipe_value(&b.pipe, dot)?;
-        let items: Vec<(Val, Val)> = match &value {
-            Val::Missing => Vec::new(),
-            Val::Json(Value::Null, _) => Vec::new(),
-            Val::Json(Value::Array(a), _) => a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Val::int(i as i64), Val::Json(v.clone(), Kind::Struct)))
-                .collect(),
+        // Lazily: `{{range 1000000}}` must not build a million values first.
+        type Items<'v> = Box<dyn Iterator<Item = (Val, Val)> + 'v>;
+        let items: Items = match &value {
+            Val::Missing => Box::new(std::iter::empty()),
+            Val::Json(Value::Null, _) => Box::new(std::iter::empty()),
+            Val::Json(Value::Array(a), _) => Box::new(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| (Val::int(i as i64), Val::Json(v.clone(), Kind::Struct))),
+            ),
             Val::Json(Value::Object(m), Kind::Map) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                keys.into_iter()
-                    .map(|k| {
-                        (
-                            Val::str(k.clone()),
-                            Val::Json(m[k.as_str()].clone(), Kind::Struct),
-                        )
-                    })
-                    .collect()
+                Box::new(keys.into_iter().map(|k| {
+                    (
+                        Val::str(k.clone()),
+                        Val::Json(m[k.as_str()].clone(), Kind::Struct),
+                    )
+                }))
             }
             Val::Json(Value::Number(n), _) if n.as_i64().is_some() && !n.is_f64() => {
-                (0..n.as_i64().unwrap_or(0))
-                    .map(|i| (Val::int(i), Val::int(i)))
-                    .collect()
+                Box::new((0..n.as_i64().unwrap_or(0)).map(|i| (Val::int(i), Val::int(i))))
             }
             v => {
                 return Err(fault(
@@ -157,7 +155,8 @@ impl<'a> Exec<'a> {
                 ))
             }
         };
-        if items.is_empty() {
+        let mut items = items.peekable();
+        if items.peek().is_none() {
             self.list(&b.otherwise, dot, depth + 1)?;
             return Ok(());
         }
@@ -172,8 +171,7 @@ impl<'a> Exec<'a> {
                 _ => {}
             }
             let flow = self.list(&b.body, &item, depth + 1)?;
-            self.vars
-                .truncate(mark.max(if b.pipe.assign { 0 } else { mark }));
+            self.vars.truncate(mark);
             if matches!(flow, Flow::Break) {
                 break;
             }

@@ -77,7 +77,14 @@ struct Parser<'a> {
     vars: Vec<String>,
     /// How many `range`s enclose the current node (for `break`/`continue`).
     ranges: usize,
+    /// How deep branches and parentheses nest here (bounded, so no input overflows the stack).
+    depth: usize,
 }
+
+/// The deepest nesting of `if`/`with`/`range` and parentheses a template may have (Go bounds
+/// it too, at 10000; ours is lower so parsing and evaluating stay well inside the 2 MiB stack
+/// of a spawned thread even in a debug build).
+const MAX_DEPTH: usize = 100;
 
 /// Parses a template.
 pub(crate) fn parse(text: &str) -> Result<Vec<Node>, Error> {
@@ -88,6 +95,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, Error> {
         at: 0,
         vars: vec!["$".into()],
         ranges: 0,
+        depth: 0,
     };
     let (nodes, end) = p.list()?;
     match end {
@@ -226,6 +234,16 @@ impl Parser<'_> {
 
     /// Parses `if`/`with`/`range` after the keyword, through its `{{end}}`.
     fn branch(&mut self, word: &str, pos: usize) -> Result<Node, Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(pos, "max expression depth exceeded"));
+        }
+        let node = self.branch_inner(word, pos);
+        self.depth -= 1;
+        node
+    }
+
+    fn branch_inner(&mut self, word: &str, pos: usize) -> Result<Node, Error> {
         let scope = self.vars.len();
         let pipe = self.pipeline(word, word == "range")?;
         if word == "range" {
@@ -408,8 +426,13 @@ impl Parser<'_> {
             Tok::Bool(b) => Term::Bool(b),
             Tok::Nil => Term::Nil,
             Tok::LParen => {
-                let pipe = self.pipe_until("parenthesized pipeline", false, true)?;
-                Term::Sub(Box::new(pipe), Vec::new())
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(self.err(pos, "max expression depth exceeded"));
+                }
+                let pipe = self.pipe_until("parenthesized pipeline", false, true);
+                self.depth -= 1;
+                Term::Sub(Box::new(pipe?), Vec::new())
             }
             other => return Err(self.err(pos, format!("unexpected {} in operand", show(&other)))),
         };
@@ -515,6 +538,16 @@ mod tests {
             "template: :2: {{break}} outside {{range}}"
         );
         assert_eq!(parse_err("{{}}"), "template: :1: missing value for command");
+        let deep = format!("{{{{{}.A{}}}}}", "(".repeat(100_000), ")".repeat(100_000));
+        assert_eq!(
+            parse_err(&deep),
+            "template: :1: max expression depth exceeded"
+        );
+        let deep = "{{if 1}}".repeat(100_000);
+        assert_eq!(
+            parse_err(&deep),
+            "template: :1: max expression depth exceeded"
+        );
     }
 
     #[test]

@@ -126,6 +126,7 @@ fn format_one(spec: &Spec, verb: char, arg: &Value) -> String {
             (format!("'{}'", c.unwrap_or('\u{FFFD}')), false)
         }
         ('t', Value::Bool(b)) => (b.to_string(), false),
+        ('T', a) => (type_of(a, Kind::Struct).to_string(), false),
         ('c', _) if int.is_some() => {
             let c = int
                 .and_then(|i| u32::try_from(i).ok())
@@ -293,5 +294,6 @@ mod tests {
             "abc|1.500000e+06"
         );
         assert_eq!(f("%v", json!([["a", "b"]])), "[a b]");
+        assert_eq!(f("%T %T %T", json!([1, "s", null])), "int string <nil>");
     }
 }

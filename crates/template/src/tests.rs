@@ -170,6 +170,8 @@ fn range_variables_break_continue_and_else() {
         "empty"
     );
     assert_eq!(r("{{range 3}}{{.}}{{end}}"), "012");
+    // Counted lazily: a huge count that breaks at once costs nothing.
+    assert_eq!(r("{{range 1000000000000}}{{.}}{{break}}{{end}}"), "0");
     assert_eq!(
         r("{{$n := 0}}{{range .Mounts}}{{$n = .Source}}{{end}}{{$n}}"),
         "/b"

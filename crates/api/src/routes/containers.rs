@@ -127,7 +127,7 @@ pub async fn create(
 pub async fn inspect(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<berth_engine::inspect::ContainerInspect>> {
     blocking(move || {
         let record = state.engine.lookup(&id)?;
         Ok(Json(berth_engine::inspect::inspect(&state.engine, &record)))
@@ -403,7 +403,7 @@ pub async fn rename(
         .ok_or_else(|| ApiError::bad_request("name is required"))?;
     blocking(move || {
         let record = state.engine.lookup(&id)?;
-        state.engine.store.rename(&record.id, &name)?;
+        state.engine.rename(&record.id, &name)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

@@ -1,7 +1,8 @@
 //! Exec instances: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked, with a TTY or
 //! stdcopy-framed without), `GET /exec/{id}/json`, `POST /exec/{id}/resize`. The process is the
-//! engine's (`exec::exec_process`: Docker's checks, env, user, command lookup); the service runs it
-//! the way dockerd has runc run it — through the OCI runtime binary (`berth-runtime exec`),
+//! engine's (`Engine::exec_process`: Docker's checks, env, user, command lookup); the service
+//! runs it the way dockerd has runc run it — through the OCI runtime binary
+//! (`berth-runtime exec`),
 //! spawned, never forked from this threaded process. A detached start goes through the
 //! engine's `detached_exec` (a waiter that outlives the request). Every exec records Docker's
 //! `exec_create`, `exec_start` and `exec_die` events through the engine's `ExecEvents`, as the
@@ -205,15 +206,6 @@ fn set_exit(state: &AppState, id: &str, code: i32) {
     }
 }
 
-fn exit_code_of(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        _ => 125,
-    }
-}
-
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -256,7 +248,7 @@ pub async fn start(
             let events = events.clone();
             blocking(move || {
                 let record = state.engine.lookup(&container_id)?;
-                let process = berth_engine::exec::exec_process(&state.engine, &record, &request)?;
+                let process = state.engine.exec_process(&record, &request)?;
                 berth_engine::detached_exec::start(
                     state.engine.root(),
                     &record,
@@ -281,7 +273,7 @@ pub async fn start(
         let request = request.clone();
         blocking(move || {
             let record = state.engine.lookup(&container_id)?;
-            let process = berth_engine::exec::exec_process(&state.engine, &record, &request)?;
+            let process = state.engine.exec_process(&record, &request)?;
             let dir = tempfile_dir()?;
             let path = dir.join("process.json");
             let text = serde_json::to_vec(&process)
@@ -540,7 +532,7 @@ async fn run_session<C>(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
     }
     stdin_task.abort();
-    record_exit(status.map(exit_code_of).unwrap_or(126));
+    record_exit(status.map(berth_engine::sys::exit_code_of).unwrap_or(126));
     let writer = cli_w.lock().await.take();
     if let Some(mut w) = writer {
         let _ = w.shutdown().await;

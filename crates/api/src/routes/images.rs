@@ -113,7 +113,7 @@ pub async fn by_name_post(
             None => repo,
         };
         return blocking(move || {
-            state.images()?.tag(&name, &target)?;
+            berth_engine::image_verbs::tag(&state.images()?, &name, &target)?;
             Ok(StatusCode::CREATED.into_response())
         })
         .await;
@@ -134,7 +134,7 @@ pub async fn remove(
     let force = query_bool(q.get("force"));
     let noprune = query_bool(q.get("noprune"));
     blocking(move || {
-        let events = state.images()?.remove_image(&name, force, !noprune)?;
+        let events = berth_engine::image_verbs::remove(&state.images()?, &name, force, !noprune)?;
         Ok(Json(events_json(&events)))
     })
     .await
@@ -159,7 +159,9 @@ pub async fn prune(State(state): State<Arc<AppState>>, Query(q): Params) -> ApiR
         .and_then(|v| v.first())
         .is_some_and(|d| d == "false" || d == "0");
     blocking(move || {
-        let (events, reclaimed) = state.images()?.prune_images(all)?;
+        let no_filter = berth_image::filter::PruneFilter::default();
+        let (events, reclaimed) =
+            berth_engine::image_verbs::prune(&state.images()?, all, &no_filter)?;
         let deleted = events_json(&events);
         Ok(Json(json!({
             "ImagesDeleted": if events.is_empty() { Value::Null } else { deleted },
@@ -200,7 +202,7 @@ async fn save(state: Arc<AppState>, names: Vec<String>) -> ApiResult<Response> {
         .await?
     };
     let body = blocking_body(move |mut w| {
-        if let Err(e) = store.save(&names, &mut w) {
+        if let Err(e) = berth_engine::image_verbs::save(&store, &names, &mut w) {
             w.fail(e);
         }
     });
@@ -248,7 +250,7 @@ pub async fn load(
                 out: std::sync::Mutex::new(&mut w),
                 quiet,
             };
-            store.load(input, &progress)
+            berth_engine::image_verbs::load(&store, input, &progress)
         };
         match result {
             Ok(loaded) => {
@@ -346,12 +348,14 @@ pub async fn create(
         }
         let store = state.images()?;
         let input = body_reader(req.into_body());
-        let body = blocking_body(move |mut w| match store.import(input, &options) {
-            Ok(id) => {
-                let _ = w.json_line(&json!({"status": id}));
-            }
-            Err(e) => {
-                let _ = w.json_line(&error_line(&e.to_string()));
+        let body = blocking_body(move |mut w| {
+            match berth_engine::image_verbs::import(&store, input, &options) {
+                Ok(id) => {
+                    let _ = w.json_line(&json!({"status": id}));
+                }
+                Err(e) => {
+                    let _ = w.json_line(&error_line(&e.to_string()));
+                }
             }
         });
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
@@ -384,6 +388,7 @@ pub async fn create(
             match result {
                 Ok(pulled) => {
                     for p in pulled {
+                        berth_engine::image_verbs::pulled(&store, &p.reference);
                         let familiar = p.reference.familiar_string();
                         let _ = w.json_line(
                             &json!({"status": format!("Digest: {}", p.manifest_digest)}),

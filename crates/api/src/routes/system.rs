@@ -52,10 +52,15 @@ fn go_arch() -> &'static str {
 }
 
 pub async fn version() -> Json<Value> {
+    Json(version_document())
+}
+
+/// Docker's `GET /version` document (also what `berth version --format` renders as `.Server`).
+pub fn version_document() -> Value {
     let engine_version = env!("CARGO_PKG_VERSION");
     // bollard-stubs types `Components[].Details` as a map of unit types, so this one document
     // is written out by hand in Docker's shape.
-    Json(json!({
+    json!({
         "Platform": {"Name": "Berth"},
         "Components": [{
             "Name": "Engine",
@@ -80,7 +85,7 @@ pub async fn version() -> Json<Value> {
         "Os": "linux",
         "Arch": go_arch(),
         "KernelVersion": kernel_version(),
-    }))
+    })
 }
 
 fn os_name() -> String {

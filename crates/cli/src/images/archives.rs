@@ -18,7 +18,7 @@ pub(super) fn save(store: &Store, a: SaveArgs) -> anyhow::Result<i32> {
                 let f = std::fs::File::create(&tmp)
                     .with_context(|| format!("creating {}", tmp.display()))?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                store.save(&a.images, &mut w)?;
+                berth_engine::image_verbs::save(store, &a.images, &mut w)?;
                 w.flush()?;
                 std::fs::rename(&tmp, path)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -37,7 +37,7 @@ pub(super) fn save(store: &Store, a: SaveArgs) -> anyhow::Result<i32> {
                 );
             }
             let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            store.save(&a.images, &mut w)?;
+            berth_engine::image_verbs::save(store, &a.images, &mut w)?;
             w.flush()?;
         }
     }
@@ -101,7 +101,7 @@ impl Progress for PlainLines {
     }
 }
 
-pub(super) fn load(root: &Path, store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
+pub(super) fn load(store: &Store, a: LoadArgs) -> anyhow::Result<i32> {
     let input: Box<dyn Read> = match &a.input {
         Some(p) => {
             Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?)
@@ -124,12 +124,11 @@ pub(super) fn load(root: &Path, store: &Store, a: LoadArgs) -> anyhow::Result<i3
     } else {
         &PlainLines
     };
-    let loaded = store.load(input, progress)?;
+    let loaded = berth_engine::image_verbs::load(store, input, progress)?;
     for img in loaded {
         for (tag, old) in &img.renamed {
             println!("The image {tag} already exists, renaming the old one with ID {old} to empty string");
         }
-        berth_engine::events::image(root, "load", &img.id, img.tags.first().map(String::as_str));
         if img.tags.is_empty() {
             println!("Loaded image ID: {}", img.id);
         }
@@ -140,7 +139,7 @@ pub(super) fn load(root: &Path, store: &Store, a: LoadArgs) -> anyhow::Result<i3
     Ok(0)
 }
 
-pub(super) fn import(root: &Path, store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
+pub(super) fn import(store: &Store, a: ImportArgs) -> anyhow::Result<i32> {
     if let Some(p) = &a.platform {
         let want = format!("linux/{}", berth_image::import::host_architecture());
         if p != &want && p != "linux" {
@@ -157,16 +156,16 @@ pub(super) fn import(root: &Path, store: &Store, a: ImportArgs) -> anyhow::Resul
             "-".into()
         },
     };
+    use berth_engine::image_verbs::import as import_image;
     let id = if a.source == "-" {
-        store.import(std::io::stdin().lock(), &options)?
+        import_image(store, std::io::stdin().lock(), &options)?
     } else if a.source.starts_with("http://") || a.source.starts_with("https://") {
         let body = fetch(&a.source)?;
-        store.import(body, &options)?
+        import_image(store, body, &options)?
     } else {
         let f = std::fs::File::open(&a.source).with_context(|| format!("open {}", a.source))?;
-        store.import(f, &options)?
+        import_image(store, f, &options)?
     };
-    berth_engine::events::image(root, "import", &id, a.reference.as_deref());
     println!("{id}");
     Ok(0)
 }

@@ -66,7 +66,7 @@ impl Engine {
         };
         // Before anything of the container exists: a kill -9 from here on leaves an intent
         // whose dead owner tells the next command to take the half-made container apart.
-        let intent = berth_image::intent::Intent::begin(&self.root, crate::recovery::CREATE, &id)?;
+        let intent = berth_image::intent::Intent::begin(&self.root, crate::intents::CREATE, &id)?;
         let mut guard = CreateGuard {
             engine: self,
             id: id.clone(),

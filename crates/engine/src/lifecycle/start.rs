@@ -20,7 +20,7 @@ impl Engine {
         }
         self.ensure_network(id)?;
         let (read, write) = crate::sys::pipe()?;
-        crate::monitor::spawn(self, id, None, Some(write))?;
+        keeper::spawn(&self.monitor_context(), id, None, Some(write))?;
         let mut text = String::new();
         let _ = std::fs::File::from(read).read_to_string(&mut text);
         let text = text.trim();
@@ -43,7 +43,7 @@ impl Engine {
         let mut stream = UnixStream::from(ours);
         // The monitor reads the greeting before it starts the container.
         crate::client::send_greeting(&mut stream, opts)?;
-        crate::monitor::spawn(self, id, Some(theirs), None)?;
+        keeper::spawn(&self.monitor_context(), id, Some(theirs), None)?;
         crate::client::session(stream, opts)
     }
 
@@ -57,7 +57,7 @@ impl Engine {
         let wants = crate::attach::WANT_STDOUT | crate::attach::WANT_STDERR;
         crate::attach::write_frame(&mut stream, crate::attach::HELLO, &[wants])
             .map_err(|e| EngineError::os("attach", e))?;
-        crate::monitor::spawn(self, id, Some(theirs), None)?;
+        keeper::spawn(&self.monitor_context(), id, Some(theirs), None)?;
         loop {
             let frame =
                 crate::attach::read_frame(&mut stream).map_err(|e| EngineError::os("attach", e))?;
@@ -97,7 +97,7 @@ impl Engine {
     pub fn start_with_client(&self, id: &str, client: std::os::fd::OwnedFd) -> Result<()> {
         // Like every start: a stopped container gave its networks back.
         self.ensure_network(id)?;
-        crate::monitor::spawn(self, id, Some(client), None)
+        keeper::spawn(&self.monitor_context(), id, Some(client), None)
     }
 
     /// Connects to a running container's monitor.
@@ -137,12 +137,14 @@ impl Engine {
         // monitor is about to write it (the monitor clears its PID with the exit code).
         loop {
             let record = self.store.load(id)?;
-            let monitor_busy =
-                record.berth_monitor_pid != 0 && crate::procinfo::alive(record.berth_monitor_pid);
+            // The keeper that took over from a killed monitor counts as its monitor.
+            let monitor_busy = (record.berth_monitor_pid != 0
+                && crate::procinfo::alive(record.berth_monitor_pid))
+                || recovery::supervised(&self.root, id);
             if !monitor_busy && !record.init_alive() {
                 // A monitor killed before it recorded the end: reconstruct it first.
                 if record.state.running {
-                    crate::recovery::recover(self)?;
+                    recovery::recover(self)?;
                     return Ok(self.store.load(id)?.state.exit_code);
                 }
                 return Ok(record.state.exit_code);

@@ -67,43 +67,13 @@ impl Engine {
             root: &self.root,
             record: &record,
         };
-        match self.connect(id) {
-            Some(mut stream) => {
-                let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
-                let _ = attach::write_frame(&mut stream, attach::NO_RESTART, &[]);
-                let _ =
-                    attach::write_frame(&mut stream, attach::SIGNAL, &attach::i32_payload(signal));
-                if wait_exit_frame(&mut stream, timeout) {
-                    return Ok(());
-                }
-                let _ = attach::write_frame(
-                    &mut stream,
-                    attach::SIGNAL,
-                    &attach::i32_payload(libc::SIGKILL),
-                );
-                let _ = self.runtime.kill(id, libc::SIGKILL, true);
-                wait_exit_frame(&mut stream, Duration::from_secs(30));
-                Ok(())
-            }
-            None => {
-                // Monitor gone: signal directly and clean the runtime state ourselves.
-                // SAFETY: PID verified alive with its start time by is_running().
-                unsafe { libc::kill(record.state.pid, signal) };
-                poll::until(timeout, Backoff::fixed(Duration::from_millis(20)), || {
-                    !record.init_alive()
-                });
-                let _ = self.runtime.kill(id, libc::SIGKILL, true);
-                let _ = self.runtime.delete(id, true);
-                let _ = self.store.update(id, |r| {
-                    r.state.running = false;
-                    r.state.pid = 0;
-                    r.state.exit_code = 137;
-                    r.state.finished_at = now_rfc3339();
-                });
-                let _ = crate::network::release(&self.root, id);
-                self.unmount(&record)
-            }
+        if self.end_container(&record, signal, timeout) == Ended::ByMonitor {
+            return Ok(());
         }
+        // No monitor cleaned up after the container: do it here.
+        let _ = self.runtime.delete(id, true);
+        let _ = crate::network::release(&self.root, id);
+        self.unmount(&record)
     }
 
     /// `berth rm [-f]`. Takes the container's own lock for the removal, so a concurrent start
@@ -132,7 +102,7 @@ impl Engine {
             }
             // Killed from here on, the next command finishes the removal.
             let intent =
-                berth_image::intent::Intent::begin(&self.root, crate::recovery::REMOVE, id)?;
+                berth_image::intent::Intent::begin(&self.root, crate::intents::REMOVE, id)?;
             self.remove_resources(&record)?;
             intent.done();
             drop(op);
@@ -150,34 +120,66 @@ impl Engine {
 
     /// SIGKILLs a running container for `rm -f` and waits (bounded) for its end.
     pub(super) fn kill_for_removal(&self, record: &ContainerRecord) {
+        self.end_container(record, libc::SIGKILL, Duration::ZERO);
+    }
+
+    /// The one stop sequence (`stop`, `restart`, `rm -f`, recovery): `signal` to the init,
+    /// up to `grace` for it to end, then SIGKILL to every process of the container and up to
+    /// [`KILL_WAIT`] more. Through the container's monitor when it has one (the monitor is told
+    /// not to restart it and records the end); else directly, waiting for the keeper's record
+    /// when a keeper took over from a killed monitor, or recording the end (137) here.
+    fn end_container(&self, record: &ContainerRecord, signal: i32, grace: Duration) -> Ended {
         let id = record.id.as_str();
         if let Some(mut stream) = self.connect(id) {
             let _ = attach::write_frame(&mut stream, attach::HELLO, &[0]);
             let _ = attach::write_frame(&mut stream, attach::NO_RESTART, &[]);
-            let _ = attach::write_frame(
-                &mut stream,
-                attach::SIGNAL,
-                &attach::i32_payload(libc::SIGKILL),
-            );
+            let send = |stream: &mut UnixStream, signal: i32| {
+                let _ = attach::write_frame(stream, attach::SIGNAL, &attach::i32_payload(signal));
+            };
+            send(&mut stream, signal);
+            if signal != libc::SIGKILL && wait_exit_frame(&mut stream, grace) {
+                return Ended::ByMonitor;
+            }
+            send(&mut stream, libc::SIGKILL);
             let _ = self.runtime.kill(id, libc::SIGKILL, true);
-            wait_exit_frame(&mut stream, Duration::from_secs(30));
-        } else if record.init_alive() {
-            // SAFETY: PID verified alive with its start time.
-            unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
-            let _ = self.runtime.kill(id, libc::SIGKILL, true);
-            poll::until(
-                Duration::from_secs(10),
-                Backoff::fixed(Duration::from_millis(10)),
-                || !record.init_alive(),
-            );
-            // No monitor will record the end: do it here, so the next round sees it stopped.
-            let _ = self.store.update(id, |r| {
-                r.state.running = false;
-                r.state.pid = 0;
-                r.state.exit_code = 137;
-                r.state.finished_at = now_rfc3339();
-            });
+            wait_exit_frame(&mut stream, KILL_WAIT);
+            return Ended::ByMonitor;
         }
+        if recovery::supervised(&self.root, id) {
+            // The keeper that took over from a killed monitor reaps the init and records the
+            // real exit: signal, and wait for that record.
+            let recorded = || self.store.load(id).map_or(true, |r| !r.state.running);
+            let every = Backoff::fixed(Duration::from_millis(20));
+            let signal_init = |signal: i32| {
+                if record.init_alive() {
+                    // SAFETY: the PID was checked against its recorded start time just now.
+                    unsafe { libc::kill(record.state.pid, signal) };
+                }
+            };
+            signal_init(signal);
+            if signal == libc::SIGKILL || !poll::until(grace, every, recorded) {
+                signal_init(libc::SIGKILL);
+                poll::until(KILL_WAIT, every, recorded);
+            }
+            return Ended::ByMonitor;
+        }
+        if record.init_alive() {
+            let every = Backoff::fixed(Duration::from_millis(10));
+            // SAFETY: the PID was checked against its recorded start time just above.
+            unsafe { libc::kill(record.state.pid, signal) };
+            if signal != libc::SIGKILL {
+                poll::until(grace, every, || !record.init_alive());
+            }
+            let _ = self.runtime.kill(id, libc::SIGKILL, true);
+            poll::until(KILL_WAIT, every, || !record.init_alive());
+        }
+        let _ = self.store.update(id, |r| {
+            r.state.running = false;
+            r.state.pid = 0;
+            r.state.exit_code = 137;
+            r.state.finished_at = now_rfc3339();
+        });
+        Ended::Here
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {
@@ -236,6 +238,19 @@ impl Engine {
     }
 }
 
+/// How long a SIGKILLed container is waited for before the caller goes on.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
+/// Who recorded the end of a container that `end_container` stopped.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    /// Its monitor, or the keeper that took over from a killed monitor (either also cleans up
+    /// after it).
+    ByMonitor,
+    /// `end_container` itself: there was no monitor.
+    Here,
+}
+
 /// Records Docker's `stop` event when a running container's stop is over (however it ended).
 pub(super) struct StopEvent<'a> {
     root: &'a Path,
@@ -270,19 +285,4 @@ pub(super) fn wait_exit_frame(stream: &mut UnixStream, timeout: Duration) -> boo
             Err(_) => return true,
         }
     }
-}
-
-/// SIGKILLs every process in a container's cgroup and removes the cgroup.
-pub(crate) fn kill_cgroup(cgroups_path: &str) -> Result<()> {
-    if cgroups_path.is_empty() {
-        return Ok(());
-    }
-    let cgroup_err = |source| EngineError::Cgroup {
-        path: cgroups_path.to_string(),
-        source,
-    };
-    let h = berth_cgroups::Hierarchy::detect().map_err(cgroup_err)?;
-    let cg = berth_cgroups::Cgroup::open(&h, cgroups_path).map_err(cgroup_err)?;
-    cg.kill_and_destroy(Duration::from_secs(2))
-        .map_err(cgroup_err)
 }

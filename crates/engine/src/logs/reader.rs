@@ -16,18 +16,6 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
-/// Parses `--since`/`--until`: RFC 3339, a Unix timestamp, or a relative duration like `10m`,
-/// `2h`, `30s` (Docker's `GetTimestamp`).
-pub fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
-    berth_common::time::parse_timestamp(text, chrono::Utc::now()).ok_or_else(|| {
-        EngineError::InvalidFlag {
-            flag: "--since".into(),
-            value: text.into(),
-            reason: "expected a timestamp or a duration like 10m".into(),
-        }
-    })
-}
-
 pub(super) fn entry_time(entry: &LogEntry) -> Option<chrono::DateTime<chrono::Utc>> {
     berth_common::time::parse_rfc3339(&entry.time)
 }

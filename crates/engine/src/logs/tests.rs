@@ -203,9 +203,6 @@ fn one_file_is_truncated_and_options_are_checked_as_docker_does() {
             .contains("compress cannot be true")
     );
     assert!(err("foo", &[]).contains("plugin \"foo\" not found"));
-    assert_eq!(parse_human_size("1.5MB"), Some(1_500_000));
-    assert_eq!(parse_human_size("10k"), Some(10_000));
-    assert_eq!(parse_human_size("big"), None);
 }
 
 /// The writer is another process in real use and rotates whenever it likes, also while the
@@ -213,15 +210,19 @@ fn one_file_is_truncated_and_options_are_checked_as_docker_does() {
 /// or repeated (a full run once lost 40 lines of `logs -f` that way).
 #[test]
 fn follow_keeps_every_line_while_a_concurrent_writer_rotates() {
-    for compress in [false, true] {
+    let formats = [LogFormat::JsonFile, LogFormat::Local];
+    for (format, compress) in formats.into_iter().flat_map(|f| [(f, false), (f, true)]) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c-json.log");
+        let log = LogFile {
+            path: dir.path().join("c.log"),
+            format,
+        };
         let rotation = Rotation {
             max_size: Some(1500),
             max_files: 1000,
             compress,
         };
-        let mut w = LogWriter::open_rotating(&path, rotation).unwrap();
+        let mut w = LogWriter::create(&log, rotation).unwrap();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer_done = done.clone();
         let lines = 6000;
@@ -241,7 +242,7 @@ fn follow_keeps_every_line_while_a_concurrent_writer_rotates() {
             ..Default::default()
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        print_logs(&path, &opts, &mut out, &mut err, || {
+        print_log(&log, &opts, &mut out, &mut err, || {
             !done.load(std::sync::atomic::Ordering::SeqCst)
         })
         .unwrap();
@@ -249,10 +250,10 @@ fn follow_keeps_every_line_while_a_concurrent_writer_rotates() {
         let text = String::from_utf8(out).unwrap();
         let want: Vec<String> = (0..lines).map(|i| format!("line {i}")).collect();
         let got: Vec<&str> = text.lines().collect();
-        assert_eq!(got.len(), want.len(), "compress={compress}");
+        assert_eq!(got.len(), want.len(), "{format:?} compress={compress}");
         assert!(
             got.iter().zip(&want).all(|(a, b)| a == b),
-            "compress={compress}"
+            "{format:?} compress={compress}"
         );
     }
 }

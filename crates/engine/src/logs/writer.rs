@@ -4,6 +4,7 @@
 //! size rotation with optional gzip.
 
 use super::*;
+use berth_common::units::parse_human_size;
 
 /// Longest line Docker writes as one entry before splitting.
 pub(super) const MAX_LINE: usize = 16 * 1024;
@@ -185,29 +186,6 @@ impl LogSettings {
     pub fn keeps_logs(&self) -> bool {
         self.format.is_some()
     }
-}
-
-/// Docker's `units.FromHumanSize`: decimal units (`1k` = 1000), an optional `b`/`B`, and
-/// optional space: `10m`, `1.5MB`, `500 k`, `100`.
-pub fn parse_human_size(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let value: f64 = t[..split].parse().ok()?;
-    let unit = t[split..].trim().to_ascii_lowercase();
-    let unit = unit.strip_suffix('b').unwrap_or(&unit);
-    let unit = unit.strip_suffix('i').unwrap_or(unit);
-    let scale = match unit {
-        "" => 1.0,
-        "k" => 1e3,
-        "m" => 1e6,
-        "g" => 1e9,
-        "t" => 1e12,
-        "p" => 1e15,
-        _ => return None,
-    };
-    Some((value * scale) as i64)
 }
 
 /// The `n`th rotated file of `path` (`<path>.n`, or `<path>.n.gz`).

@@ -19,6 +19,7 @@ impl Monitor {
                 "die",
                 &[("exitCode", code.to_string())],
             );
+            crate::volumes::record_mount_events(self.ctx.store.root(), &record, false);
         }
         // Only reached for --rm when removing it failed: final_cleanup retries the whole
         // removal (runtime state first) before anyone is told.
@@ -49,7 +50,7 @@ impl Monitor {
             })
             .inspect(|_| {
                 let dir = self.ctx.store.container_dir(&self.id);
-                let _ = std::fs::remove_file(dir.join(crate::recovery::EXIT_FILE));
+                let _ = std::fs::remove_file(dir.join(crate::intents::EXIT_FILE));
             })
     }
 
@@ -117,7 +118,7 @@ impl Monitor {
             if self.ctx.runtime.delete(&self.id, true).is_err() {
                 // The runtime state may be gone already (its root removed under us): the
                 // cgroup must not outlive the container anyway.
-                if let Err(e) = crate::lifecycle::kill_cgroup(&record.berth_cgroups_path) {
+                if let Err(e) = record.kill_cgroup() {
                     eprintln!("monitor {}: {e}", self.id);
                 }
             }

@@ -102,7 +102,7 @@ impl Monitor {
         let me = std::process::id() as i32;
         let schedule = crate::health::Schedule::of(&record.config);
         let has_health = schedule.is_some();
-        self.health = schedule.map(crate::health::Checker::new);
+        self.health = schedule.map(health_check::Checker::new);
         self.ctx.store.update(&self.id, |r| {
             if has_health {
                 // Docker keeps the log of earlier runs and starts over otherwise.
@@ -127,7 +127,9 @@ impl Monitor {
             r.berth_pid_start_time = start_time;
         })?;
         if let Ok(record) = self.ctx.store.load(&self.id) {
-            crate::events::container(self.ctx.store.root(), &record, "start", &[]);
+            let root = self.ctx.store.root();
+            crate::volumes::record_mount_events(root, &record, true);
+            crate::events::container(root, &record, "start", &[]);
         }
         if let Some(ready) = self.ready.take() {
             let _ = std::fs::File::from(ready).write_all(b"0\n");

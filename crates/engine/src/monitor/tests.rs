@@ -1,4 +1,5 @@
 use super::*;
+use crate::lifecycle::Engine;
 use crate::options::{RestartPolicy, RunOptions};
 use crate::runtime_door::fake::FakeRuntime;
 
@@ -63,7 +64,7 @@ impl Fixture {
     /// its ready pipe.
     fn monitor(&self, id: &str) -> String {
         let (read, write) = crate::sys::pipe().expect("pipe");
-        let mut monitor = Monitor::new(MonitorContext::of(&self.engine), id, None, Some(write))
+        let mut monitor = Monitor::new(self.engine.monitor_context(), id, None, Some(write))
             .map_err(|(e, _, _)| e)
             .expect("monitor");
         monitor.run();
@@ -176,7 +177,7 @@ fn a_log_that_cannot_be_opened_is_reported() {
         .join(format!("{id}-json.log"));
     std::fs::create_dir_all(&log).expect("a directory where the log goes");
     let (read, write) = crate::sys::pipe().expect("pipe");
-    let err = match Monitor::new(MonitorContext::of(&f.engine), &id, None, Some(write)) {
+    let err = match Monitor::new(f.engine.monitor_context(), &id, None, Some(write)) {
         Ok(_) => panic!("the monitor started without its log"),
         Err((e, client, ready)) => {
             report_setup_failure(&e, client, ready);
@@ -185,6 +186,34 @@ fn a_log_that_cannot_be_opened_is_reported() {
     };
     assert!(
         err.to_string().contains(&log.display().to_string()),
+        "{err}"
+    );
+    let mut text = String::new();
+    std::fs::File::from(read)
+        .read_to_string(&mut text)
+        .expect("ready");
+    assert!(text.starts_with("125 container monitor: "), "{text}");
+    assert_eq!(f.creates(), 0);
+}
+
+#[test]
+fn an_attach_socket_that_cannot_be_bound_is_reported() {
+    let f = fixture(FakeRuntime::default());
+    let id = f.container("true", "no", 0);
+    let sock = f.engine.store.container_dir(&id).join("attach.sock");
+    // A directory (with something in it) where the socket goes: it cannot be removed as a
+    // stale socket, and bind(2) finds the name taken.
+    std::fs::create_dir_all(sock.join("kept")).expect("a directory where the socket goes");
+    let (read, write) = crate::sys::pipe().expect("pipe");
+    let err = match Monitor::new(f.engine.monitor_context(), &id, None, Some(write)) {
+        Ok(_) => panic!("the monitor started without its attach socket"),
+        Err((e, client, ready)) => {
+            report_setup_failure(&e, client, ready);
+            e
+        }
+    };
+    assert!(
+        err.to_string().contains(&sock.display().to_string()),
         "{err}"
     );
     let mut text = String::new();

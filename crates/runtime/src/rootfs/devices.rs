@@ -82,7 +82,9 @@ pub(super) fn make_device(
     if plan.in_user_ns {
         // mknod is not allowed in a user namespace: bind the host's node.
         let target = ensure_in_root(root, path, Kind::File).map_err(|e| err(what(), e))?;
-        let host = path.to_str().ok_or("device path is not UTF-8")?;
+        let host = path
+            .to_str()
+            .ok_or_else(|| InitError::Refused("device path is not UTF-8".into()))?;
         return mount(
             Some(host),
             &proc_fd_path(&target),
@@ -95,7 +97,7 @@ pub(super) fn make_device(
     let parent = path.parent().unwrap_or(Path::new("/"));
     let name = path
         .file_name()
-        .ok_or_else(|| format!("{}: no file name", what()))?;
+        .ok_or_else(|| InitError::Refused(format!("{}: no file name", what())))?;
     let dir = ensure_in_root(root, parent, Kind::Dir).map_err(|e| err(what(), e))?;
     let dev = rustix::fs::makedev(major as u32, minor as u32);
     let file_type = rustix::fs::FileType::from_raw_mode(kind);

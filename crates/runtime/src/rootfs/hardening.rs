@@ -32,14 +32,14 @@ pub fn readonly_paths(paths: &[String]) -> Res<()> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(err(format!("read-only path {p}"), e)),
         }
-        remount_bind(p, libc::MS_RDONLY).map_err(|e| format!("read-only path {p}: {e}"))?;
+        remount_bind(p, libc::MS_RDONLY).map_err(|e| e.context(format!("read-only path {p}")))?;
     }
     Ok(())
 }
 
 /// After pivot_root: remount `/` read-only.
 pub fn readonly_root() -> Res<()> {
-    remount_bind("/", libc::MS_RDONLY).map_err(|e| format!("read-only root: {e}"))
+    remount_bind("/", libc::MS_RDONLY).map_err(|e| e.context("read-only root"))
 }
 
 /// After pivot_root: `/proc/sys` writes for the spec's sysctls.
@@ -49,7 +49,7 @@ pub fn write_sysctls(spec: &Spec) -> Res<()> {
     };
     for (key, value) in sysctls {
         if key.is_empty() || key.contains("..") || key.starts_with('/') {
-            return Err(format!("invalid sysctl {key:?}"));
+            return Err(InitError::Refused(format!("invalid sysctl {key:?}")));
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         std::fs::write(&path, value.as_bytes()).map_err(|e| err(format!("sysctl {key}"), e))?;

@@ -8,32 +8,28 @@
 //! - `remove-<id>`: written before `rm` starts taking the container apart. Dead owner: the
 //!   removal is finished.
 //! - `step-<id>`: a build step's container layer. Dead owner: the layer is unmounted and removed.
-//! - `monitor-<id>`: held by a container's monitor for its whole life. Dead owner while the
-//!   container's init is gone: the exit is reconstructed (the exit file the monitor writes right
-//!   after reaping, else `Dead` with the reason), the container is cleaned up as its monitor
-//!   would have, `--rm` containers are removed, and `--restart always|unless-stopped|on-failure`
-//!   containers are started again. While the init still runs, the intent stays and nothing
-//!   changes: `ps` says running, which is the truth.
+//! - `monitor-<id>`: held by a container's monitor for its whole life, naming its keeper
+//!   (`keeper`) as heir: while either lives, nothing here touches the container (a keeper
+//!   whose monitor died reaps the init, writes the exit file and calls
+//!   [`finish_after_monitor`]). Both dead while the container's init is gone: the exit is
+//!   reconstructed (the exit file whoever reaped wrote, else `Dead` with the reason), the
+//!   container is cleaned up as its monitor would have, `--rm` containers are removed, and
+//!   `--restart always|unless-stopped|on-failure` containers are started again. While the init
+//!   still runs, the intent stays and nothing changes: `ps` says running, which is the truth.
 //!
 //! [`recover`] is what every command runs first: two directory listings when nothing was cut
 //! short. [`sweep`] (`system prune`, `container prune`, and `rm -f` of a leftover) also looks
 //! for leftovers no intent names: container directories without a record, names whose
 //! container is gone, container layers of no container, and the image store's orphans.
+use super::Engine;
 use crate::error::{EngineError, Result};
-use crate::lifecycle::Engine;
 use berth_common::time::now_rfc3339;
 use berth_image::intent::{self, Found};
 use std::collections::HashSet;
 
-/// Intent kinds this module owns.
-pub const CREATE: &str = "create";
-pub const REMOVE: &str = "remove";
-pub const STEP: &str = "step";
-pub const MONITOR: &str = "monitor";
-
-/// The file a monitor writes its container's exit code to as soon as it reaps the init (before
-/// the record is updated), for whoever finds the monitor dead.
-pub const EXIT_FILE: &str = "berth-exit-code";
+/// The intent kinds and the exit file this module acts on (written by `lifecycle`, `monitor`
+/// and the builder).
+pub use crate::intents::{CREATE, EXIT_FILE, MONITOR, REMOVE, STEP};
 
 /// What a recovery pass did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -140,7 +136,9 @@ fn act_on_dead(engine: &Engine, dead: &[&Found], report: &mut Report) -> Result<
                     Err(e) => return Err(e.into()),
                 }
             }
-            MONITOR if reconcile_exit(engine, id, report)? => f.clear(),
+            MONITOR => {
+                reconcile_exit(engine, id, report, || f.clear())?;
+            }
             _ => {}
         }
     }
@@ -173,8 +171,7 @@ fn finish_removal(engine: &Engine, id: &str) -> Result<()> {
     match engine.store.load(id) {
         Ok(record) => {
             if record.init_alive() {
-                // SAFETY: the PID was checked against its recorded start time just above.
-                unsafe { libc::kill(record.state.pid, libc::SIGKILL) };
+                engine.kill_for_removal(&record);
             }
             engine.remove_resources(&record)
         }
@@ -182,10 +179,31 @@ fn finish_removal(engine: &Engine, id: &str) -> Result<()> {
     }
 }
 
+/// What a keeper does once the container whose monitor died has ended (it reaped the init and
+/// wrote the exit file, or could not): records the exit, does the monitor's cleanup, removes a
+/// `--rm` container or starts a `--restart` one again. `clear` drops the keeper's intent, before
+/// any restart (whose new monitor writes its own).
+pub(crate) fn finish_after_monitor(
+    engine: &Engine,
+    id: &str,
+    clear: impl FnOnce(),
+) -> Result<Report> {
+    let mut report = Report::default();
+    reconcile_exit(engine, id, &mut report, clear)?;
+    Ok(report)
+}
+
 /// A container whose monitor died: when its init is gone too, records how it ended and does
-/// the monitor's cleanup; true when the monitor intent can go.
-fn reconcile_exit(engine: &Engine, id: &str, report: &mut Report) -> Result<bool> {
+/// the monitor's cleanup, calling `clear` once the monitor intent can go (before a restart);
+/// true when it did.
+fn reconcile_exit(
+    engine: &Engine,
+    id: &str,
+    report: &mut Report,
+    clear: impl FnOnce(),
+) -> Result<bool> {
     let Ok(record) = engine.store.load(id) else {
+        clear();
         return Ok(true);
     };
     if record.init_alive() {
@@ -199,7 +217,7 @@ fn reconcile_exit(engine: &Engine, id: &str, report: &mut Report) -> Result<bool
     let was_running = record.state.running || record.state.restarting;
     if was_running {
         let _ = engine.runtime.delete(id, true);
-        let _ = crate::lifecycle::kill_cgroup(&record.berth_cgroups_path);
+        let _ = record.kill_cgroup();
         let monitor = record.berth_monitor_pid;
         engine.store.update(id, |r| {
             r.state.running = false;
@@ -210,17 +228,26 @@ fn reconcile_exit(engine: &Engine, id: &str, report: &mut Report) -> Result<bool
             r.berth_pid_start_time = 0;
             r.state.finished_at = now_rfc3339();
             match saved_code {
-                Some(code) => r.state.exit_code = code,
+                Some(code) => {
+                    r.state.exit_code = code;
+                    r.state.dead = false;
+                    r.state.error.clear();
+                }
                 None => {
                     r.state.dead = true;
                     r.state.exit_code = 255;
                     r.state.error = format!(
-                        "the container's monitor (pid {monitor}) was killed before it could \
-                         record how the container ended; its exit status is lost"
+                        "the container's monitor (pid {monitor}) and its keeper were killed \
+                         before they could record how the container ended; its exit status is \
+                         lost"
                     );
                 }
             }
         })?;
+        if let Some(code) = saved_code {
+            let exit = [("exitCode", code.to_string())];
+            crate::events::container(engine.root(), &record, "die", &exit);
+        }
         report.reconciled.push(id.to_string());
     }
     let _ = std::fs::remove_file(&exit_file);
@@ -228,17 +255,29 @@ fn reconcile_exit(engine: &Engine, id: &str, report: &mut Report) -> Result<bool
     if host.auto_remove {
         engine.remove_resources(&engine.store.load(id)?)?;
         report.removed.push(id.to_string());
+        clear();
         return Ok(true);
     }
     let record = engine.store.load(id)?;
     let _ = engine.unmount(&record);
     let _ = crate::network::release(engine.root(), id);
+    // Before any restart: the new monitor writes its own intent under the same name, which a
+    // later clear would delete.
+    clear();
     if was_running && wants_restart(&record, &host) {
-        // The monitor would have; its successor records the start (and clears `Dead`).
+        // The monitor would have (and counted it); its successor records the start (and
+        // clears `Dead`).
+        engine.store.update(id, |r| r.restart_count += 1)?;
         engine.start_detached(id)?;
         report.restarted.push(id.to_string());
     }
     Ok(true)
+}
+
+/// Whether a monitor, or the keeper that took over from a killed one, still answers for
+/// container `id`: it will record how the container ends, so nobody else may.
+pub fn supervised(root: &std::path::Path, id: &str) -> bool {
+    intent::find(root, MONITOR, id).is_some_and(|f| f.live())
 }
 
 /// Whether the restart policy brings this container back after an end its monitor missed.
