@@ -126,7 +126,7 @@ pub enum EngineError {
     #[error("configured logging driver does not support reading")]
     LogsNotReadable { id: String },
     #[error("Decoding seccomp profile failed: {0}")]
-    SeccompProfile(#[source] berth_runtime::seccomp::SeccompError),
+    SeccompProfile(#[source] serde_json::Error),
     #[error("unable to find user {user}: {reason}")]
     User { user: String, reason: String },
     #[error("{path}: invalid JSON: {source}")]

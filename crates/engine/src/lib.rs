@@ -72,6 +72,7 @@ pub(crate) mod deferred_free;
 pub mod detach_keys;
 pub mod detached_exec;
 pub mod diff;
+pub mod docker_profile;
 pub mod error;
 pub mod events;
 pub mod exec;

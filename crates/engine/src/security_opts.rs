@@ -8,6 +8,7 @@
 //!   `label=disable` ask for nothing and are accepted, a profile or label is refused rather
 //!   than silently ignored;
 //! - any other key is refused with Docker's message (`invalid --security-opt 2: "…"`).
+use crate::docker_profile;
 use crate::error::{EngineError, Result};
 use serde_json::Value;
 
@@ -156,11 +157,11 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts> {
 pub fn seccomp_for(opts: &SecurityOpts, caps: &[String]) -> Result<Option<Value>> {
     let profile = match &opts.seccomp {
         Seccomp::Unconfined => return Ok(None),
-        Seccomp::Default => berth_runtime::seccomp::docker_profile_for_capabilities(caps),
+        Seccomp::Default => docker_profile::docker_profile_for_capabilities(caps),
         Seccomp::Profile(json) => {
-            let docker = berth_runtime::seccomp::DockerProfile::from_json(json)
+            let docker = docker_profile::DockerProfile::from_json(json)
                 .map_err(EngineError::SeccompProfile)?;
-            docker.to_oci(&berth_runtime::seccomp::DockerTarget::host(caps))
+            docker.to_oci(&docker_profile::DockerTarget::host(caps))
         }
     };
     if matches!(opts.seccomp, Seccomp::Default)

@@ -283,23 +283,8 @@ pub fn socket_path(full: &std::path::Path) -> Result<SocketPath> {
     })
 }
 
-/// Docker's code for how a process ended, from a `waitpid` status: its exit code, or 128 + the
-/// signal that killed it; None for a stop or continue report.
-pub fn decode_wait_status(status: libc::c_int) -> Option<i32> {
-    if libc::WIFEXITED(status) {
-        Some(libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        Some(128 + libc::WTERMSIG(status))
-    } else {
-        None
-    }
-}
-
-/// [`decode_wait_status`] for a std `ExitStatus` (125 when it says neither).
-pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    decode_wait_status(status.into_raw()).unwrap_or(125)
-}
+/// How a process ended, as Docker reports it (one rule, in berth-common).
+pub use berth_common::process::{decode_wait_status, exit_code_of};
 
 /// Whether this process has exactly one thread (`Threads:` in `/proc/self/status`), so that a
 /// forked child may run ordinary Rust code. False when it cannot tell.

@@ -2,9 +2,8 @@
 //! libseccomp, which allocates), and loads the prebuilt program in the container's init right
 //! before exec with one async-signal-safe seccomp(2) call.
 //!
-//! Also owns Docker's seccomp profile format (`archMap`, `includes`/`excludes` by capability,
-//! architecture and kernel version) and Docker's default profile, and turns them into an OCI
-//! profile for a given capability set the way Docker does for `docker run`.
+//! Knows only OCI profiles: Docker's profile format and default profile belong to the engine
+//! (`berth-engine`'s `spec::docker_profile`).
 //!
 //! Must not: set `no_new_privs` (the caller's business), log from [`Program::load`], or allocate
 //! after fork.
@@ -13,22 +12,14 @@ use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
-    LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator,
 };
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::str::FromStr;
 
 mod cache;
-mod docker_profile;
 pub use cache::compile_cached;
-pub use docker_profile::{
-    allowed_syscalls, docker_default, docker_default_profile, docker_profile_for_capabilities,
-    DockerArchMap, DockerFilter, DockerProfile, DockerSyscall, DockerTarget,
-    DOCKER_DEFAULT_CAPABILITIES,
-};
 
 /// Errors compiling or loading a seccomp profile.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +39,6 @@ pub enum SeccompError {
     /// The kernel refused the filter.
     #[error("load seccomp filter: {0}")]
     Load(std::io::Error),
-    /// A Docker-format profile could not be parsed.
-    #[error("parse seccomp profile JSON: {0}")]
-    Json(serde_json::Error),
 }
 
 fn scmp(what: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) -> SeccompError {

@@ -157,12 +157,17 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
 /// Waits for a child and returns its shell-style status (code, or 128+signal).
 pub fn wait_child(pid: i32) -> io::Result<i32> {
     loop {
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid out pointer for the status.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if let Some(code) = berth_common::process::decode_wait_status(status) {
+            return Ok(code);
         }
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 
 /// Docker's default capability set (one list, kept with the default seccomp profile that
 /// depends on it).
-pub const DEFAULT_CAPS: &[&str] = berth_runtime::seccomp::DOCKER_DEFAULT_CAPABILITIES;
+pub const DEFAULT_CAPS: &[&str] = crate::docker_profile::DOCKER_DEFAULT_CAPABILITIES;
 
 /// Every capability the kernel knows (for `--privileged` and `--cap-add ALL`).
 pub const ALL_CAPS: &[&str] = &[

@@ -2,7 +2,12 @@
 //! and kernel version), Docker's default profile and capability set, and their OCI form for a
 //! given capability set as `docker run` computes it.
 
-use super::*;
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
+    LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// Docker's capability set for containers without `--cap-add`/`--cap-drop`.
 pub const DOCKER_DEFAULT_CAPABILITIES: &[&str] = &[
@@ -83,7 +88,7 @@ pub struct DockerFilter {
     pub min_kernel: Option<String>,
 }
 
-pub(super) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -116,7 +121,7 @@ impl DockerTarget {
 }
 
 /// Rust target arch -> Go GOARCH name, which Docker profiles use in includes/excludes.
-pub(super) fn go_arch(rust_arch: &str) -> &str {
+pub(crate) fn go_arch(rust_arch: &str) -> &str {
     match rust_arch {
         "x86_64" => "amd64",
         "x86" => "x86",
@@ -132,7 +137,7 @@ pub(super) fn go_arch(rust_arch: &str) -> &str {
 }
 
 /// The seccomp architecture of a Go arch name, for picking the profile's archMap entry.
-pub(super) fn native_arch(go_arch: &str) -> Option<Arch> {
+pub(crate) fn native_arch(go_arch: &str) -> Option<Arch> {
     Some(match go_arch {
         "amd64" => Arch::ScmpArchX86_64,
         "x86" | "386" => Arch::ScmpArchX86,
@@ -148,21 +153,21 @@ pub(super) fn native_arch(go_arch: &str) -> Option<Arch> {
 }
 
 /// "6.18.44-fc-v669" -> (6, 18).
-pub(super) fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
+pub(crate) fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     Some((major, minor))
 }
 
-pub(super) fn has_cap(caps: &[String], cap: &str) -> bool {
+pub(crate) fn has_cap(caps: &[String], cap: &str) -> bool {
     caps.iter().any(|c| c.eq_ignore_ascii_case(cap))
 }
 
 impl DockerProfile {
     /// Parse a profile in Docker's JSON format.
-    pub fn from_json(json: &str) -> Result<DockerProfile, SeccompError> {
-        serde_json::from_str(json).map_err(SeccompError::Json)
+    pub fn from_json(json: &str) -> Result<DockerProfile, serde_json::Error> {
+        serde_json::from_str(json)
     }
 
     /// Translate to an OCI profile for `target`, as Docker does: keep the archMap entry of the
@@ -239,7 +244,7 @@ pub fn docker_profile_for_capabilities(capabilities: &[String]) -> LinuxSeccomp 
 
 /// Syscalls Docker's default profile allows unconditionally.
 #[rustfmt::skip]
-pub(super) const DOCKER_ALLOWED: &[&str] = &[
+pub(crate) const DOCKER_ALLOWED: &[&str] = &[
     "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "capget", "capset", "chdir",
     "chmod", "chown", "chown32", "clock_adjtime", "clock_adjtime64", "clock_getres",
     "clock_getres_time64", "clock_gettime", "clock_gettime64", "clock_nanosleep",
@@ -296,7 +301,7 @@ pub(super) const DOCKER_ALLOWED: &[&str] = &[
 ];
 
 /// The CLONE_NEW* namespace flags: unprivileged clone() may not use any of them.
-pub(super) const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
+pub(crate) const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 
 /// Docker's default profile in Docker's format (errno EPERM by default, an allow list, and
 /// rules that depend on capabilities, architecture and kernel version).
@@ -500,3 +505,6 @@ pub fn allowed_syscalls(profile: &LinuxSeccomp) -> BTreeMap<String, usize> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
