@@ -481,7 +481,13 @@ pub fn inspect(root: &Path, format: Option<&str>, containers: &[String]) -> anyh
     let mut code = 0;
     for c in containers {
         match engine.lookup(c) {
-            Ok(record) => docs.push(berth_engine::inspect::inspect(&engine, &record)),
+            Ok(record) => match berth_engine::inspect::inspect(&engine, &record) {
+                Ok(doc) => docs.push(doc),
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    code = 1;
+                }
+            },
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;

@@ -10,6 +10,11 @@ use crate::record::{ContainerRecord, Status, ZERO_TIME};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+mod network_settings;
+pub use network_settings::{
+    Address, EndpointIpamConfig, EndpointSettings, NetworkSettings, PortBindingView,
+};
+
 /// How long ago the RFC 3339 time `text` was, as Docker says it ("3 seconds").
 pub(crate) fn since(text: &str) -> String {
     match berth_common::time::parse_rfc3339(text) {
@@ -89,7 +94,7 @@ pub struct ContainerInspect {
     pub mounts: Vec<MountView>,
     pub config: ContainerConfig,
     /// Docker's `NetworkSettings`, as the network door describes the container's endpoints.
-    pub network_settings: serde_json::Value,
+    pub network_settings: NetworkSettings,
     /// Namespace kind → `kind:[inode]` of the running init (empty when it is not running).
     pub namespaces: BTreeMap<String, String>,
     /// Controller → cgroup path of the running init (empty when it is not running).
@@ -153,7 +158,10 @@ pub struct MountView {
 }
 
 /// The inspect view of one container, read now (its init's namespaces and cgroups live).
-pub fn inspect(engine: &Engine, record: &ContainerRecord) -> ContainerInspect {
+pub fn inspect(
+    engine: &Engine,
+    record: &ContainerRecord,
+) -> crate::error::Result<ContainerInspect> {
     let mut host = engine
         .store
         .load_host_config(&record.id)
@@ -199,9 +207,20 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> ContainerInspect {
         .as_ref()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    let network_settings =
-        crate::network::settings_json(engine.root(), &record.id, &host.network_mode, &exposed);
-    ContainerInspect {
+    // The network door describes the endpoints as JSON; read it into Docker's typed shape.
+    let network_settings: NetworkSettings = serde_json::from_value(crate::network::settings_json(
+        engine.root(),
+        &record.id,
+        &host.network_mode,
+        &exposed,
+    ))
+    .map_err(|e| {
+        crate::error::EngineError::encode(
+            format!("the network settings of container {}", record.id),
+            e,
+        )
+    })?;
+    Ok(ContainerInspect {
         id: record.id.clone(),
         created: record.created.clone(),
         path: record.path.clone(),
@@ -249,7 +268,7 @@ pub fn inspect(engine: &Engine, record: &ContainerRecord) -> ContainerInspect {
         namespaces,
         cgroups,
         cgroups_path: record.berth_cgroups_path.clone(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -290,7 +309,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let text = serde_json::to_string(&inspect(&engine, &r)).unwrap();
+        let text = serde_json::to_string(&inspect(&engine, &r).unwrap()).unwrap();
         let order = [
             "\"Id\"",
             "\"Created\"",

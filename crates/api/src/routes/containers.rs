@@ -130,7 +130,7 @@ pub async fn inspect(
 ) -> ApiResult<Json<berth_engine::inspect::ContainerInspect>> {
     blocking(move || {
         let record = state.engine.lookup(&id)?;
-        Ok(Json(berth_engine::inspect::inspect(&state.engine, &record)))
+        Ok(Json(berth_engine::inspect::inspect(&state.engine, &record)?))
     })
     .await
 }
