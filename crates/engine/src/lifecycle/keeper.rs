@@ -90,6 +90,27 @@ fn keeper_main(
     client: Option<OwnedFd>,
     ready: Option<OwnedFd>,
 ) -> i32 {
+    // The monitor first: it is on the way to the container's start, the keeper's own setup is
+    // not (the subreaper flag only matters once the monitor dies, long after its first steps).
+    let me = std::process::id() as i32;
+    // SAFETY: this process is single-threaded (a fresh fork of a single-threaded caller).
+    let monitor = match unsafe { libc::fork() } {
+        -1 => {
+            let e = EngineError::last_os(format!("fork of the monitor of container {id}"));
+            crate::monitor::report_setup_failure(&e, client, ready);
+            return 1;
+        }
+        0 => {
+            let keeper = intent::start_time(me).map(|start_time| Owner {
+                pid: me,
+                start_time,
+            });
+            let code = crate::monitor::become_monitor(ctx, id, client, ready, keeper);
+            // SAFETY: leaving the forked child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        pid => pid,
+    };
     // SAFETY: plain syscalls on our own process.
     unsafe {
         libc::setsid();
@@ -105,21 +126,6 @@ fn keeper_main(
             let _ = crate::sys::dup_onto(null.as_raw_fd(), fd);
         }
     }
-    let me = Owner::me();
-    // SAFETY: this process is single-threaded (a fresh fork of a single-threaded caller).
-    let monitor = match unsafe { libc::fork() } {
-        -1 => {
-            let e = EngineError::last_os(format!("fork of the monitor of container {id}"));
-            crate::monitor::report_setup_failure(&e, client, ready);
-            return 1;
-        }
-        0 => {
-            let code = crate::monitor::become_monitor(ctx, id, client, ready, Some(me));
-            // SAFETY: leaving the forked child without running the parent's atexit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        pid => pid,
-    };
     // The monitor's copies are the ones that count: ours would keep the caller from seeing
     // the ready pipe's end.
     drop(client);
