@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 mod devices;
+mod mounts;
+mod namespaces;
 mod process;
 mod resources;
 mod security;
@@ -111,86 +113,8 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
         "noNewPrivileges": no_new_privs,
     });
 
-    let dir = |name: &str| ctx.container_dir.join(name).to_string_lossy().into_owned();
-    let shm_size = if host.shm_size > 0 {
-        host.shm_size
-    } else {
-        64 << 20
-    };
-    let sys_ro = if host.privileged { "rw" } else { "ro" };
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", sys_ro]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", sys_ro]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
-        json!({"destination": "/etc/resolv.conf", "type": "bind", "source": dir("resolv.conf"), "options": ["rbind", "rprivate"]}),
-        json!({"destination": "/etc/hostname", "type": "bind", "source": dir("hostname"), "options": ["rbind", "rprivate"]}),
-        json!({"destination": "/etc/hosts", "type": "bind", "source": dir("hosts"), "options": ["rbind", "rprivate"]}),
-    ];
-    let mut user_mounts: Vec<Value> = Vec::new();
-    for m in &host.mounts {
-        let rw = if m.read_only { "ro" } else { "rw" };
-        match m.r#type.as_str() {
-            "bind" => user_mounts.push(json!({"destination": m.target, "type": "bind", "source": m.source, "options": ["rbind", "rprivate", rw]})),
-            "volume" => {
-                let source = ctx.volumes_dir.join(&m.source).join("_data");
-                user_mounts.push(json!({"destination": m.target, "type": "bind", "source": source.to_string_lossy(), "options": ["rbind", "rprivate", rw]}))
-            }
-            _ => user_mounts.push(json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", rw]})),
-        }
-    }
-    for (target, opts) in &host.tmpfs {
-        let mut options = vec![
-            "nosuid".to_string(),
-            "nodev".to_string(),
-            "noexec".to_string(),
-        ];
-        options.extend(
-            opts.split(',')
-                .filter(|o| !o.is_empty())
-                .map(str::to_string),
-        );
-        user_mounts.push(
-            json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}),
-        );
-    }
-    if let Some(init) = &ctx.init_binary {
-        user_mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init.to_string_lossy(), "options": ["bind", "ro"]}));
-    }
-    user_mounts.sort_by_key(|m| {
-        m["destination"]
-            .as_str()
-            .map(|d| d.matches('/').count())
-            .unwrap_or(0)
-    });
-    // A user mount over a default one (e.g. -v …:/etc/hosts) replaces it.
-    mounts.retain(|d| {
-        !user_mounts
-            .iter()
-            .any(|u| u["destination"] == d["destination"])
-    });
-    mounts.extend(user_mounts);
-
-    let mut namespaces = vec![json!({"type": "mount"})];
-    let ns = |kind: &str, mode: &str, path: &Option<String>| -> Option<Value> {
-        if let (Some(p), "network") = (path, kind) {
-            // A namespace prepared (and pinned) before the container starts.
-            Some(json!({"type": kind, "path": p}))
-        } else if mode == "host" {
-            None
-        } else if mode.starts_with("container:") {
-            path.as_ref().map(|p| json!({"type": kind, "path": p}))
-        } else {
-            Some(json!({"type": kind}))
-        }
-    };
-    namespaces.extend(ns("pid", &host.pid_mode, &ctx.join_pid_ns));
-    namespaces.extend(ns("ipc", &host.ipc_mode, &ctx.join_ipc_ns));
-    namespaces.extend(ns("uts", &host.uts_mode, &None));
-    namespaces.extend(ns("network", &host.network_mode, &ctx.join_net_ns));
+    let mounts = mounts::mounts(host, ctx)?;
+    let namespaces = namespaces::namespaces(host, ctx)?;
 
     let mut resources = json!({
         "devices": [
