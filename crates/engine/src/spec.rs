@@ -90,29 +90,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
                 .unwrap_or_else(|| "/".into())
         ));
     }
-    let caps = capabilities(host, ctx.host_cap_mask);
-    let no_new_privs = crate::security_opts::no_new_privileges(&host.security_opt);
-    let mut rlimits: Vec<Value> = Vec::new();
-    if !host.ulimits.iter().any(|u| u.name == "nofile") {
-        rlimits.push(
-            json!({"type": "RLIMIT_NOFILE", "soft": ctx.host_nofile.1, "hard": ctx.host_nofile.1}),
-        );
-    }
-    for u in &host.ulimits {
-        let v = |x: i64| if x < 0 { u64::MAX } else { x as u64 };
-        rlimits.push(json!({"type": rlimit_name(&u.name), "soft": v(u.soft), "hard": v(u.hard)}));
-    }
-    let process = json!({
-        "terminal": config.tty,
-        "user": {"uid": ctx.user.uid, "gid": ctx.user.gid, "additionalGids": ctx.user.additional_gids},
-        "args": args,
-        "env": env,
-        "cwd": if config.working_dir.is_empty() { "/".to_string() } else { config.working_dir.clone() },
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "rlimits": rlimits,
-        "noNewPrivileges": no_new_privs,
-    });
-
+    let process = process::process(config, host, ctx, args, env)?;
     let mounts = mounts::mounts(host, ctx)?;
     let namespaces = namespaces::namespaces(host, ctx)?;
 
