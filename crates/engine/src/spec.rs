@@ -116,8 +116,10 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
         resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
         devices = ctx.host_devices.clone();
     }
-    for (key, limits) in resource_limits(host) {
-        resources[key] = limits;
+    let limits = serde_json::to_value(resource_limits(host)?)
+        .map_err(|e| EngineError::encode("the resource limits", e))?;
+    if let (Value::Object(limits), Value::Object(resources)) = (limits, &mut resources) {
+        resources.extend(limits);
     }
 
     let mut linux = json!({

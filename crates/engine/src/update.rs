@@ -143,7 +143,7 @@ pub fn update(engine: &Engine, id: &str, req: &UpdateRequest) -> Result<()> {
     let record = engine.store.load(id)?;
     let old = engine.store.load_host_config(id)?;
     let host = updated_host_config(id, &old, req)?;
-    let limits = crate::spec::resource_limits(&host);
+    let limits = crate::spec::resource_limits(&host)?;
     if record.is_running() && !record.berth_cgroups_path.is_empty() {
         apply_live(id, &record.berth_cgroups_path, &limits)?;
     }
@@ -154,20 +154,17 @@ pub fn update(engine: &Engine, id: &str, req: &UpdateRequest) -> Result<()> {
 }
 
 /// Writes `limits` to the container's cgroup (only the controllers they name).
-fn apply_live(id: &str, cgroups_path: &str, limits: &serde_json::Map<String, Value>) -> Result<()> {
-    let resources: oci_spec::runtime::LinuxResources =
-        serde_json::from_value(Value::Object(limits.clone())).map_err(|e| {
-            refuse(
-                id,
-                format!("the new limits are not valid OCI resources: {e}"),
-            )
-        })?;
+fn apply_live(
+    id: &str,
+    cgroups_path: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
     let hierarchy = berth_cgroups::Hierarchy::detect()
         .map_err(|e| refuse(id, format!("cgroup {cgroups_path}: {e}")))?;
     let cgroup = berth_cgroups::Cgroup::open(&hierarchy, cgroups_path)
         .map_err(|e| refuse(id, format!("cgroup {cgroups_path}: {e}")))?;
     cgroup
-        .apply(&resources)
+        .apply(resources)
         .map_err(|e| refuse(id, format!("cgroup {cgroups_path}: {e}")))
 }
 
@@ -175,7 +172,7 @@ fn apply_live(id: &str, cgroups_path: &str, limits: &serde_json::Map<String, Val
 fn rewrite_bundle_limits(
     engine: &Engine,
     id: &str,
-    limits: &serde_json::Map<String, Value>,
+    limits: &oci_spec::runtime::LinuxResources,
 ) -> Result<()> {
     let path = engine.store.container_dir(id).join("config.json");
     let bytes = match std::fs::read(&path) {
@@ -194,7 +191,13 @@ fn rewrite_bundle_limits(
         for key in ["memory", "cpu", "pids", "blockIO"] {
             resources.remove(key);
         }
-        resources.extend(limits.clone());
+        let limits = serde_json::to_value(limits).map_err(|source| EngineError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        if let Value::Object(limits) = limits {
+            resources.extend(limits);
+        }
     }
     let json = serde_json::to_vec(&spec).map_err(|source| EngineError::Json {
         path: path.clone(),
@@ -223,9 +226,9 @@ mod tests {
         .unwrap();
         assert_eq!(host.memory, 64 << 20);
         assert_eq!(host.pids_limit, Some(-1));
-        let limits = crate::spec::resource_limits(&host);
-        assert_eq!(limits["memory"]["limit"], 64 << 20);
-        assert_eq!(limits["cpu"]["shares"], 512);
+        let limits = crate::spec::resource_limits(&host).unwrap();
+        assert_eq!(limits.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(limits.cpu().as_ref().unwrap().shares(), Some(512));
         let too_small = UpdateRequest {
             memory: Some(1 << 20),
             ..Default::default()
