@@ -4,7 +4,7 @@
 use crate::error::{EngineError, Result};
 use crate::options::{ContainerConfig, HostConfig, RunOptions};
 use crate::users::ResolvedUser;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxBuilder, RootBuilder, Spec, SpecBuilder};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -94,64 +94,57 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
     let mounts = mounts::mounts(host, ctx)?;
     let namespaces = namespaces::namespaces(host, ctx)?;
 
-    let mut resources = json!({
-        "devices": [
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
-            {"allow": true, "type": "c", "access": "m"},
-            {"allow": true, "type": "b", "access": "m"}
-        ]
-    });
-    let mut devices = Vec::new();
-    if host.privileged {
-        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
-        devices = ctx.host_devices.clone();
-    }
-    let limits = serde_json::to_value(resource_limits(host)?)
-        .map_err(|e| EngineError::encode("the resource limits", e))?;
-    if let (Value::Object(limits), Value::Object(resources)) = (limits, &mut resources) {
-        resources.extend(limits);
-    }
-
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "resources": resources,
-        "cgroupsPath": ctx.cgroups_path,
-    });
-    if !devices.is_empty() {
-        linux["devices"] = Value::Array(devices);
+    let mut resources = resource_limits(host)?;
+    resources.set_devices(Some(devices::device_rules(host.privileged)?));
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources)
+        .cgroups_path(ctx.cgroups_path.clone())
+        .build()?;
+    // The builder starts from runc's defaults; this spec sets only what Docker sets.
+    linux.set_uid_mappings(None);
+    linux.set_gid_mappings(None);
+    linux.set_sysctl(None);
+    linux.set_rootfs_propagation(None);
+    linux.set_mount_label(None);
+    linux.set_masked_paths(None);
+    linux.set_readonly_paths(None);
+    linux.set_devices(None);
+    if host.privileged && !ctx.host_devices.is_empty() {
+        // `host_devices` still hands the nodes over as JSON (see devices.rs).
+        let devices = serde_json::from_value(Value::Array(ctx.host_devices.clone()))
+            .map_err(|e| EngineError::encode("the host devices", e))?;
+        linux.set_devices(Some(devices));
     }
     if !host.privileged {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        let owned = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        linux.set_masked_paths(Some(owned(MASKED_PATHS)));
+        linux.set_readonly_paths(Some(owned(READONLY_PATHS)));
         let unconfined = host
             .security_opt
             .iter()
             .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
         if let (Some(profile), false) = (&ctx.seccomp, unconfined) {
-            linux["seccomp"] = profile.clone();
+            // `security_opts::seccomp_for` still hands the profile over as JSON.
+            let profile = serde_json::from_value(profile.clone())
+                .map_err(|e| EngineError::encode("the seccomp profile", e))?;
+            linux.set_seccomp(Some(profile));
         }
     }
-    let mut spec = json!({
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": {"path": ctx.rootfs.to_string_lossy(), "readonly": host.readonly_rootfs},
-        "mounts": mounts,
-        "linux": linux,
-    });
-    if !mode_is(&host.uts_mode, "host") {
-        spec["hostname"] = json!(config.hostname);
-    }
-    serde_json::from_value(spec).map_err(|e| EngineError::encode("the OCI spec", e))
+    let root = RootBuilder::default()
+        .path(&ctx.rootfs)
+        .readonly(host.readonly_rootfs)
+        .build()?;
+    let mut spec = SpecBuilder::default()
+        .version("1.0.2")
+        .process(process)
+        .root(root)
+        .mounts(mounts)
+        .linux(linux)
+        .build()?;
+    spec.set_annotations(None);
+    spec.set_hostname((!mode_is(&host.uts_mode, "host")).then(|| config.hostname.clone()));
+    Ok(spec)
 }
 
 /// The brief's entry point: image config + flags → (final Config, OCI spec).

@@ -1,6 +1,54 @@
-//! The host's device nodes, as `--privileged` hands them to a container.
+//! Devices: the device cgroup rules every container gets, and the host's device nodes, as
+//! `--privileged` hands them to a container.
 
 use super::*;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+
+/// The device cgroup rules: Docker's allow list (null, zero, full, random, urandom, tty,
+/// console, ptmx, pts, tun, and mknod of any node) after a deny-all, or allow-all when
+/// `privileged`.
+pub(super) fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
+    let rule =
+        |typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
+            let mut b = LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .access(access);
+            if let Some(t) = typ {
+                b = b.typ(t);
+            }
+            if let Some(m) = major {
+                b = b.major(m);
+            }
+            if let Some(m) = minor {
+                b = b.minor(m);
+            }
+            b.build()
+        };
+    if privileged {
+        return Ok(vec![rule(None, None, None, "rwm")?]);
+    }
+    let mut deny_all = rule(None, None, None, "rwm")?;
+    deny_all.set_allow(false);
+    let c = Some(LinuxDeviceType::C);
+    let mut rules = vec![deny_all];
+    for (major, minor) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+        (10, Some(200)),
+    ] {
+        rules.push(rule(c, Some(major), minor, "rwm")?);
+    }
+    rules.push(rule(c, None, None, "m")?);
+    rules.push(rule(Some(LinuxDeviceType::B), None, None, "m")?);
+    Ok(rules)
+}
 
 /// The host's character and block devices under `dev` (Docker's `--privileged` gives them all),
 /// in OCI `linux.devices` form; `/dev/pts`, `/dev/shm` and `/dev/mqueue` belong to the container
