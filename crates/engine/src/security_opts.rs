@@ -10,7 +10,6 @@
 //! - any other key is refused with Docker's message (`invalid --security-opt 2: "…"`).
 use crate::docker_profile;
 use crate::error::{EngineError, Result};
-use serde_json::Value;
 
 /// Which seccomp filter a container gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +153,10 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts> {
 }
 
 /// The OCI seccomp section for a container with `caps`: `None` when unconfined.
-pub fn seccomp_for(opts: &SecurityOpts, caps: &[String]) -> Result<Option<Value>> {
+pub fn seccomp_for(
+    opts: &SecurityOpts,
+    caps: &[String],
+) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
     let profile = match &opts.seccomp {
         Seccomp::Unconfined => return Ok(None),
         Seccomp::Default => docker_profile::docker_profile_for_capabilities(caps),
@@ -169,9 +171,7 @@ pub fn seccomp_for(opts: &SecurityOpts, caps: &[String]) -> Result<Option<Value>
     {
         return Ok(None);
     }
-    serde_json::to_value(profile)
-        .map(Some)
-        .map_err(|e| EngineError::encode("the seccomp profile", e))
+    Ok(Some(profile))
 }
 
 #[cfg(test)]
@@ -225,6 +225,7 @@ mod tests {
         .unwrap();
         let opts = p(&[&format!("seccomp={}", file.display())]).unwrap();
         let v = seccomp_for(&opts, &[]).unwrap().unwrap();
+        let v = serde_json::to_value(v).unwrap();
         assert_eq!(v["defaultAction"], "SCMP_ACT_ALLOW");
         assert!(v.to_string().contains("mkdirat"));
         let bad = p(&["seccomp={not json"]).unwrap();

@@ -5,7 +5,7 @@ use crate::error::{EngineError, Result};
 use crate::options::{ContainerConfig, HostConfig, RunOptions};
 use crate::users::ResolvedUser;
 use oci_spec::runtime::{LinuxBuilder, RootBuilder, Spec, SpecBuilder};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 
 mod devices;
@@ -39,7 +39,7 @@ pub struct SpecContext {
     /// `linux.cgroupsPath`.
     pub cgroups_path: String,
     /// Docker's default seccomp profile in OCI form, when available.
-    pub seccomp: Option<Value>,
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// The host's RLIMIT_NOFILE (soft, hard): the default for the container since this host
     /// cannot raise limits.
     pub host_nofile: (u64, u64),
@@ -53,7 +53,7 @@ pub struct SpecContext {
     pub host_cap_mask: u64,
     /// The host's device nodes in OCI `linux.devices` form, given to `--privileged` containers
     /// (see [`host_devices`]).
-    pub host_devices: Vec<Value>,
+    pub host_devices: Vec<oci_spec::runtime::LinuxDevice>,
 }
 
 fn mode_is(mode: &str, what: &str) -> bool {
@@ -111,10 +111,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
     linux.set_readonly_paths(None);
     linux.set_devices(None);
     if host.privileged && !ctx.host_devices.is_empty() {
-        // `host_devices` still hands the nodes over as JSON (see devices.rs).
-        let devices = serde_json::from_value(Value::Array(ctx.host_devices.clone()))
-            .map_err(|e| EngineError::encode("the host devices", e))?;
-        linux.set_devices(Some(devices));
+        linux.set_devices(Some(ctx.host_devices.clone()));
     }
     if !host.privileged {
         let owned = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>();
@@ -125,10 +122,7 @@ pub fn build_spec(config: &ContainerConfig, host: &HostConfig, ctx: &SpecContext
             .iter()
             .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
         if let (Some(profile), false) = (&ctx.seccomp, unconfined) {
-            // `security_opts::seccomp_for` still hands the profile over as JSON.
-            let profile = serde_json::from_value(profile.clone())
-                .map_err(|e| EngineError::encode("the seccomp profile", e))?;
-            linux.set_seccomp(Some(profile));
+            linux.set_seccomp(Some(profile.clone()));
         }
     }
     let root = RootBuilder::default()

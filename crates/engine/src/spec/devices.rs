@@ -2,7 +2,9 @@
 //! `--privileged` hands them to a container.
 
 use super::*;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+use oci_spec::runtime::{
+    LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+};
 
 /// The device cgroup rules: Docker's allow list (null, zero, full, random, urandom, tty,
 /// console, ptmx, pts, tun, and mknod of any node) after a deny-all, or allow-all when
@@ -53,7 +55,7 @@ pub(super) fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
 /// The host's character and block devices under `dev` (Docker's `--privileged` gives them all),
 /// in OCI `linux.devices` form; `/dev/pts`, `/dev/shm` and `/dev/mqueue` belong to the container
 /// itself and are skipped, as are the container's own default devices' stand-ins (ptmx, console).
-pub fn host_devices(dev: &std::path::Path) -> Vec<Value> {
+pub fn host_devices(dev: &std::path::Path) -> Vec<LinuxDevice> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut found = Vec::new();
     let mut dirs = vec![dev.to_path_buf()];
@@ -75,9 +77,9 @@ pub fn host_devices(dev: &std::path::Path) -> Vec<Value> {
                 continue;
             }
             let typ = if kind.is_char_device() {
-                "c"
+                LinuxDeviceType::C
             } else if kind.is_block_device() {
-                "b"
+                LinuxDeviceType::B
             } else {
                 continue;
             };
@@ -85,17 +87,21 @@ pub fn host_devices(dev: &std::path::Path) -> Vec<Value> {
                 continue;
             }
             let rdev = meta.rdev();
-            found.push(json!({
-                "path": path.to_string_lossy(),
-                "type": typ,
-                "major": libc::major(rdev),
-                "minor": libc::minor(rdev),
-                "fileMode": meta.mode() & 0o7777,
-                "uid": meta.uid(),
-                "gid": meta.gid(),
-            }));
+            let device = LinuxDeviceBuilder::default()
+                .path(path)
+                .typ(typ)
+                .major(i64::from(libc::major(rdev)))
+                .minor(i64::from(libc::minor(rdev)))
+                .file_mode(meta.mode() & 0o7777)
+                .uid(meta.uid())
+                .gid(meta.gid())
+                .build();
+            // Every field is set, so the builder cannot refuse it.
+            if let Ok(device) = device {
+                found.push(device);
+            }
         }
     }
-    found.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    found.sort_by(|a, b| a.path().cmp(b.path()));
     found
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::options::{parse_volume, Ulimit};
+use serde_json::json;
 
 fn image() -> ContainerConfig {
     ContainerConfig {
@@ -148,11 +149,15 @@ fn privileged_gets_everything() {
 fn privileged_gets_the_host_devices_and_others_do_not() {
     let mut ctx = ctx();
     ctx.host_devices = host_devices(std::path::Path::new("/dev"));
+    let path = |p: &str| std::path::PathBuf::from(p);
     assert!(ctx
         .host_devices
         .iter()
-        .any(|d| d["path"] == "/dev/null" && d["major"] == 1 && d["minor"] == 3));
-    assert!(!ctx.host_devices.iter().any(|d| d["path"] == "/dev/ptmx"));
+        .any(|d| *d.path() == path("/dev/null") && d.major() == 1 && d.minor() == 3));
+    assert!(!ctx
+        .host_devices
+        .iter()
+        .any(|d| *d.path() == path("/dev/ptmx")));
     let mut opts = RunOptions::default();
     let plain =
         serde_json::to_value(from_image_and_flags(&image(), &opts, &ctx).unwrap().1).unwrap();
