@@ -271,6 +271,18 @@ pub fn inspect(
     })
 }
 
+/// Asserts that `keys` stand in `text` in this order (a serialized view's field order).
+#[cfg(test)]
+pub(crate) fn assert_in_order(text: &str, keys: &[&str]) {
+    let mut at = 0;
+    for key in keys {
+        let found = text[at..]
+            .find(key)
+            .unwrap_or_else(|| panic!("{key} after {at} in {text}"));
+        at += found + key.len();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,13 +350,7 @@ mod tests {
             "\"Cgroups\"",
             "\"CgroupsPath\"",
         ];
-        let mut at = 0;
-        for key in order {
-            let found = text[at..]
-                .find(key)
-                .unwrap_or_else(|| panic!("{key} after {at} in {text}"));
-            at += found + key.len();
-        }
+        assert_in_order(&text, &order);
         assert!(
             !text.contains("\"Health\""),
             "no Health without a health check: {text}"

@@ -4,6 +4,7 @@
 //! Test-only: no production crate depends on this one.
 
 pub mod dockerd;
+pub mod forked;
 pub mod registry;
 
 use anyhow::{bail, Context, Result};

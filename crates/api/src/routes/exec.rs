@@ -364,18 +364,7 @@ pub async fn start(
         )
         .await;
     });
-    let kind = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .header(header::CONTENT_TYPE, kind)
-        .body(Body::empty())
-        .map_err(|e| ApiError::internal(e.to_string()))
+    super::upgrade_response(tty)
 }
 
 /// Docker answers a start whose process cannot run on the hijacked stream itself: the message

@@ -28,6 +28,29 @@ where
 }
 
 /// Docker's query booleans: `1`, `true`, `True` are true; absent, `0`, `false` are not.
+/// The content type of an attach, exec or logs stream: the raw bytes with a TTY, else Docker's
+/// stdcopy frames.
+pub fn stream_content_type(tty: bool) -> &'static str {
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
+}
+
+/// The `101 Switching Protocols` answer that hands a connection over to an attach or exec
+/// session.
+pub fn upgrade_response(tty: bool) -> ApiResult<axum::response::Response> {
+    use axum::http::{header, StatusCode};
+    axum::response::Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, stream_content_type(tty))
+        .body(axum::body::Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 pub fn query_bool(value: Option<&String>) -> bool {
     matches!(
         value.map(|v| v.to_ascii_lowercase()).as_deref(),

@@ -141,37 +141,11 @@ fn default_profile_compiles_for_every_capability() {
     berth_runtime::seccomp::compile(&profile).unwrap();
 }
 
-/// Fork; in the child (async-signal-safe calls only) set no_new_privs, load `prog`, run
-/// `probe` and _exit with what it returns. Returns the child's exit code.
 fn in_filtered_child(prog: &berth_runtime::seccomp::Program, probe: impl Fn() -> i32) -> i32 {
-    // SAFETY: the child only calls prctl, Program::load (one syscall, no allocation), the
-    // probe's raw syscalls and _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: plain syscalls in the forked child; _exit never returns.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                libc::_exit(101);
-            }
-            if prog.load().is_err() {
-                libc::_exit(102);
-            }
-            libc::_exit(probe());
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for the child we just forked.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid);
-    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
-    libc::WEXITSTATUS(status)
+    berth_testkit::forked::in_filtered_child(|| prog.load().is_ok(), probe)
 }
 
-fn errno() -> i32 {
-    // SAFETY: reading this thread's errno.
-    unsafe { *libc::__errno_location() }
-}
+use berth_testkit::forked::errno;
 
 #[test]
 fn docker_default_profile_blocks_namespaces_but_not_files() {

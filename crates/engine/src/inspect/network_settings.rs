@@ -164,13 +164,7 @@ mod tests {
             "\"MacAddress\"",
             "\"Networks\":{\"bridge\":{\"IPAMConfig\":null,\"Links\":null,\"Aliases\":null,\"MacAddress\":\"\",\"DriverOpts\":null,\"NetworkID\":\"\",\"EndpointID\":\"\",\"Gateway\":\"\",\"IPAddress\":\"172.17.0.2\",\"IPPrefixLen\":0,\"IPv6Gateway\":\"\",\"GlobalIPv6Address\":\"\",\"GlobalIPv6PrefixLen\":0,\"DNSNames\":null}}",
         ];
-        let mut at = 0;
-        for key in order {
-            let found = text[at..]
-                .find(key)
-                .unwrap_or_else(|| panic!("{key} after {at} in {text}"));
-            at += found + key.len();
-        }
+        crate::inspect::assert_in_order(&text, &order);
         let back: NetworkSettings = serde_json::from_str(&text).unwrap();
         assert_eq!(back, s);
     }

@@ -119,37 +119,11 @@ fn notify_needs_a_listener_and_is_never_the_default() {
     assert!(compile(&p).unwrap().notifies());
 }
 
-/// Fork; in the child (async-signal-safe calls only) set no_new_privs, load `prog`, run
-/// `probe` and _exit with what it returns. Returns the child's exit code.
 fn in_filtered_child(prog: &Program, probe: impl Fn() -> i32) -> i32 {
-    // SAFETY: the child only calls prctl, Program::load (one syscall, no allocation), the
-    // probe's raw syscalls and _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: plain syscalls in the forked child; _exit never returns.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                libc::_exit(101);
-            }
-            if prog.load().is_err() {
-                libc::_exit(102);
-            }
-            libc::_exit(probe());
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for the child we just forked.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid);
-    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
-    libc::WEXITSTATUS(status)
+    berth_testkit::forked::in_filtered_child(|| prog.load().is_ok(), probe)
 }
 
-fn errno() -> i32 {
-    // SAFETY: reading this thread's errno.
-    unsafe { *libc::__errno_location() }
-}
+use berth_testkit::forked::errno;
 
 #[test]
 fn loaded_filter_makes_mkdir_fail_with_the_profile_errno() {

@@ -146,11 +146,7 @@ pub async fn logs(
                 store.load(&id).map(|r| still_logging(&r)).unwrap_or(false)
             });
     });
-    let kind = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let kind = crate::routes::stream_content_type(tty);
     Ok(([(header::CONTENT_TYPE, kind)], body).into_response())
 }
 
@@ -255,16 +251,5 @@ pub async fn attach(
             },
         );
     }
-    let kind = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .header(header::CONTENT_TYPE, kind)
-        .body(Body::empty())
-        .map_err(|e| ApiError::internal(e.to_string()))
+    crate::routes::upgrade_response(tty)
 }
