@@ -15,6 +15,14 @@ use berth_net::{AttachRequest, EndpointRecord, NetStore, PortBinding};
 use crate::error::{EngineError, Result};
 use crate::options::{ContainerConfig, HostConfig, NetworkingOptions};
 
+mod objects;
+mod ports;
+mod views;
+use objects::network_event;
+pub use objects::{create, prune, remove};
+pub use ports::{port_bindings, publish_to_port_bindings};
+pub use views::{endpoints, netns_path, published, record_root, settings_json};
+
 impl From<berth_net::NetError> for EngineError {
     fn from(e: berth_net::NetError) -> EngineError {
         use berth_net::NetError as N;
@@ -74,60 +82,6 @@ pub struct Prepared {
     pub netns: Option<PathBuf>,
     pub hosts: String,
     pub resolv_conf: String,
-}
-
-/// The published ports a container asks for: `HostConfig.PortBindings` plus, with `-P`, every
-/// exposed port of the image on a random host port.
-pub fn port_bindings(host: &HostConfig, config: &ContainerConfig) -> Result<Vec<PortBinding>> {
-    let mut out = Vec::new();
-    for (key, list) in &host.port_bindings {
-        let Some((port, proto)) = key.split_once('/').or(Some((key.as_str(), "tcp"))) else {
-            continue;
-        };
-        let entries = list.as_array().cloned().unwrap_or_default();
-        for entry in entries {
-            let ip = entry["HostIp"].as_str().unwrap_or("");
-            let host_port = entry["HostPort"].as_str().unwrap_or("");
-            let spec = match (ip.is_empty(), host_port.is_empty()) {
-                (true, true) => format!("{port}/{proto}"),
-                (true, false) => format!("{host_port}:{port}/{proto}"),
-                (false, _) => format!("{ip}:{host_port}:{port}/{proto}"),
-            };
-            out.extend(berth_net::ports::parse_publish(&spec)?);
-        }
-    }
-    if host.publish_all_ports {
-        for key in config.exposed_ports.iter().flat_map(|m| m.keys()) {
-            for b in berth_net::ports::parse_exposed(key)? {
-                let already = out
-                    .iter()
-                    .any(|o| o.container_port == b.container_port && o.protocol == b.protocol);
-                if !already {
-                    out.push(b);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Docker's PortBindings map (one key per container port) for `-p` values.
-pub fn publish_to_port_bindings(specs: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
-    let mut map: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for spec in specs {
-        for b in berth_net::ports::parse_publish(spec)? {
-            let key = format!("{}/{}", b.container_port, b.protocol.as_str());
-            let entry = serde_json::json!({
-                "HostIp": b.host_ip.map(|i| i.to_string()).unwrap_or_default(),
-                "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
-            });
-            match map.entry(key).or_insert_with(|| serde_json::json!([])) {
-                serde_json::Value::Array(list) => list.push(entry),
-                other => *other = serde_json::json!([entry]),
-            }
-        }
-    }
-    Ok(map)
 }
 
 fn parse_extra_hosts(
@@ -507,133 +461,12 @@ pub fn disconnect(root: &Path, id: &str, network: &str) -> Result<()> {
     }
 }
 
-/// Records a network event as Docker's daemon logs it: the network's id as the actor, its name
-/// and driver type, and the container for `connect`/`disconnect`.
-fn network_event(root: &Path, action: &str, id: &str, name: &str, container: Option<&str>) {
-    let mut attrs = vec![("name", name.to_string()), ("type", "bridge".to_string())];
-    if let Some(container) = container {
-        attrs.push(("container", container.to_string()));
-    }
-    crate::events::other(root, "network", action, id, &attrs);
-}
-
-/// `network create`: makes the network and records its `create` event.
-pub fn create(root: &Path, req: &berth_net::CreateNetwork) -> Result<berth_net::NetworkRecord> {
-    let net = store(root).create(req)?;
-    network_event(root, "create", &net.id, &net.name, None);
-    Ok(net)
-}
-
-/// `network rm`: removes one unused network and records its `destroy` event (Docker's action
-/// for a removed local network).
-pub fn remove(root: &Path, key: &str) -> Result<berth_net::NetworkRecord> {
-    let net = store(root).remove(key)?;
-    network_event(root, "destroy", &net.id, &net.name, None);
-    Ok(net)
-}
-
-/// `network prune`: removes every unused user network (names returned), each with its
-/// `destroy` event.
-pub fn prune(root: &Path) -> Result<Vec<String>> {
-    let net_store = store(root);
-    let before = net_store.networks()?;
-    let removed = net_store.prune()?;
-    for net in before.iter().filter(|n| removed.contains(&n.name)) {
-        network_event(root, "destroy", &net.id, &net.name, None);
-    }
-    Ok(removed)
-}
-
 fn parse_ip6(ip6: &str) -> Result<std::net::Ipv6Addr> {
     ip6.parse().map_err(|_| EngineError::InvalidFlag {
         flag: "--ip6".into(),
         value: ip6.into(),
         reason: "not an IPv6 address".into(),
     })
-}
-
-/// The endpoints of container `id` (eth0 first).
-pub fn endpoints(root: &Path, id: &str) -> Vec<EndpointRecord> {
-    if !root.join("network").exists() {
-        return Vec::new();
-    }
-    store(root).container_endpoints(id).unwrap_or_default()
-}
-
-/// The pinned namespace of container `id`, if it has one.
-pub fn netns_path(root: &Path, id: &str) -> Option<PathBuf> {
-    let p = store(root).netns_path(id);
-    p.exists().then_some(p)
-}
-
-/// Docker's `NetworkSettings` for inspect.
-pub fn settings_json(
-    root: &Path,
-    id: &str,
-    network_mode: &str,
-    exposed: &[String],
-) -> serde_json::Value {
-    let eps = endpoints(root, id);
-    let net_store = store(root);
-    let bindings: Vec<PortBinding> = eps.iter().flat_map(|e| e.ports.clone()).collect();
-    let mut networks = serde_json::Map::new();
-    for ep in &eps {
-        let rec = net_store.find(&ep.network_id).ok();
-        networks.insert(ep.network_name.clone(), ep.settings_json(rec.as_ref()));
-    }
-    if eps.is_empty() {
-        let name = match mode(network_mode) {
-            Mode::Host => "host",
-            Mode::None => "none",
-            _ => "",
-        };
-        if !name.is_empty() {
-            networks.insert(
-                name.into(),
-                serde_json::json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null}),
-            );
-        }
-    }
-    let first = eps.first();
-    serde_json::json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": netns_path(root, id).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": berth_net::ports::ports_json(&bindings, exposed),
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": first.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-        "Gateway": first.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
-        "GlobalIPv6Address": first.and_then(|e| e.ip6).map(|ip| ip.to_string()).unwrap_or_default(),
-        "GlobalIPv6PrefixLen": first.filter(|e| e.ip6.is_some()).map(|e| e.prefix_len6).unwrap_or(0),
-        "IPAddress": first.map(|e| e.ip.to_string()).unwrap_or_default(),
-        "IPPrefixLen": first.map(|e| e.prefix_len).unwrap_or(0),
-        "IPv6Gateway": first.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
-        "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
-        "Networks": networks,
-    })
-}
-
-/// The Berth root a record lives under (`<root>/containers/<id>/hosts`).
-pub fn record_root(record: &crate::record::ContainerRecord) -> Option<PathBuf> {
-    Path::new(&record.hosts_path)
-        .parent()?
-        .parent()?
-        .parent()
-        .map(Path::to_path_buf)
-}
-
-/// The published ports of container `id` (for `ps` and `port`).
-pub fn published(root: &Path, id: &str) -> Vec<PortBinding> {
-    endpoints(root, id)
-        .into_iter()
-        .flat_map(|e| e.ports)
-        .collect()
 }
 
 /// `network connect`: attaches a running or created container to one more network.
@@ -715,57 +548,4 @@ pub fn connect(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!(mode(""), Mode::Network("bridge".into()));
-        assert_eq!(mode("default"), Mode::Network("bridge".into()));
-        assert_eq!(mode("none"), Mode::None);
-        assert_eq!(mode("container:web"), Mode::Container("web".into()));
-        assert_eq!(mode("mynet"), Mode::Network("mynet".into()));
-    }
-
-    #[test]
-    fn publish_specs_become_port_bindings_and_back() {
-        let map = publish_to_port_bindings(&[
-            "127.0.0.1:18080:80".into(),
-            "9000-9001:90-91/udp".into(),
-            "53".into(),
-        ])
-        .unwrap();
-        assert_eq!(map["80/tcp"][0]["HostIp"], "127.0.0.1");
-        assert_eq!(map["91/udp"][0]["HostPort"], "9001");
-        assert_eq!(map["53/tcp"][0]["HostPort"], "");
-        let host = HostConfig {
-            port_bindings: map,
-            ..Default::default()
-        };
-        let config = ContainerConfig {
-            exposed_ports: Some([("443/tcp".to_string(), serde_json::json!({}))].into()),
-            ..Default::default()
-        };
-        assert_eq!(port_bindings(&host, &config).unwrap().len(), 4);
-        let host = HostConfig {
-            publish_all_ports: true,
-            ..host
-        };
-        let all = port_bindings(&host, &config).unwrap();
-        assert_eq!(all.len(), 5);
-        assert!(all
-            .iter()
-            .any(|b| b.container_port == 443 && b.host_port == 0));
-    }
-
-    #[test]
-    fn add_host_forms() {
-        let host = HostConfig {
-            extra_hosts: vec!["db:10.0.0.9".into(), "gw:host-gateway".into()],
-            ..Default::default()
-        };
-        let got = parse_extra_hosts(&host, Some(Ipv4Addr::new(172, 17, 0, 1))).unwrap();
-        assert_eq!(got[1], ("gw".to_string(), "172.17.0.1".to_string()));
-        assert!(parse_extra_hosts(&host, None).is_err());
-    }
-}
+mod tests;
