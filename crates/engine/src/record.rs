@@ -9,7 +9,6 @@ use crate::parsed_cache::{self, ParsedCache};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Docker's `State` as stored in `config.v2.json`.
@@ -267,7 +266,10 @@ impl Store {
         Ok(MetadataLock { _file: file })
     }
 
-    /// Claims `name` for `id`; fails with Docker's conflict message when taken.
+    /// Claims `name` for `id`; fails with Docker's conflict message when taken. The name file
+    /// appears with its ID already in it (written to a temporary file, then hard-linked into
+    /// place, which fails when the name exists), so a command killed at any moment never leaves
+    /// a name that points at nothing.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         if !crate::names::valid_name(name) {
             return Err(EngineError::InvalidName(name.to_string()));
@@ -275,14 +277,13 @@ impl Store {
         let dir = self.names_dir();
         fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         let path = dir.join(name);
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => f
-                .write_all(id.as_bytes())
-                .map_err(|e| EngineError::io(&path, e)),
+        // Valid names never start with '.', so a temporary file is never taken for a name.
+        let tmp = dir.join(format!(".{name}.{id}.tmp"));
+        fs::write(&tmp, id.as_bytes()).map_err(|e| EngineError::io(&tmp, e))?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&path).unwrap_or_default();
                 Err(EngineError::NameInUse {
@@ -291,6 +292,24 @@ impl Store {
                 })
             }
             Err(e) => Err(EngineError::io(&path, e)),
+        }
+    }
+
+    /// Removes the temporary files of name claims cut short (older than a minute, so a claim
+    /// in progress keeps its own).
+    pub fn remove_stale_name_temps(&self) {
+        let Ok(rd) = fs::read_dir(self.names_dir()) else {
+            return;
+        };
+        let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for e in rd.flatten() {
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < minute_ago);
+            if e.file_name().to_string_lossy().starts_with('.') && stale {
+                let _ = fs::remove_file(e.path());
+            }
         }
     }
 
@@ -313,6 +332,9 @@ impl Store {
         rd.flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
+                if name.starts_with('.') {
+                    return None;
+                }
                 let id = fs::read_to_string(e.path()).ok()?;
                 Some((name, id.trim().to_string()))
             })
@@ -501,6 +523,47 @@ mod tests {
             name: format!("/{name}"),
             ..Default::default()
         }
+    }
+
+    /// A name file is only ever seen whole: a claim writes the ID beside it and links it into
+    /// place, so a command killed mid-claim cannot leave an empty name (a crash test once found
+    /// "name d1 is held by missing container " after a kill between create and write).
+    #[test]
+    fn a_name_appears_with_its_id_and_claims_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        store.reserve_name("web", &a).unwrap();
+        assert!(matches!(
+            store.reserve_name("web", &b),
+            Err(EngineError::NameInUse { ref id, .. }) if *id == a
+        ));
+        let entries: Vec<String> = fs::read_dir(store.names_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(entries, vec!["web".to_string()]);
+        assert_eq!(
+            fs::read_to_string(store.names_dir().join("web")).unwrap(),
+            a
+        );
+        // What a claim killed between its two steps leaves is no name, and is swept once stale.
+        let leftover = store.names_dir().join(format!(".db.{b}.tmp"));
+        fs::write(&leftover, &b).unwrap();
+        assert_eq!(store.names(), vec![("web".to_string(), a.clone())]);
+        store.remove_stale_name_temps();
+        assert!(leftover.exists(), "a young claim keeps its file");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        fs::File::options()
+            .write(true)
+            .open(&leftover)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        store.remove_stale_name_temps();
+        assert!(!leftover.exists());
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub fn sweep(engine: &Engine) -> Result<Report> {
             engine.store.release_name(&name, &id);
         }
     }
+    engine.store.remove_stale_name_temps();
     engine.store.remove_graves();
     report.reclaimed_bytes += store.recover_now()?.bytes;
     Ok(report)
