@@ -207,19 +207,8 @@ pub fn inspect(
         .as_ref()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    // The network door describes the endpoints as JSON; read it into Docker's typed shape.
-    let network_settings: NetworkSettings = serde_json::from_value(crate::network::settings_json(
-        engine.root(),
-        &record.id,
-        &host.network_mode,
-        &exposed,
-    ))
-    .map_err(|e| {
-        crate::error::EngineError::encode(
-            format!("the network settings of container {}", record.id),
-            e,
-        )
-    })?;
+    let network_settings =
+        crate::network::settings(engine.root(), &record.id, &host.network_mode, &exposed);
     Ok(ContainerInspect {
         id: record.id.clone(),
         created: record.created.clone(),

@@ -90,38 +90,6 @@ pub struct EndpointRecord {
     pub gateway6: Option<Ipv6Addr>,
 }
 
-impl EndpointRecord {
-    /// Docker's `NetworkSettings.Networks.<name>` entry.
-    pub fn settings_json(&self, record: Option<&NetworkRecord>) -> Value {
-        let short: String = self.container_id.chars().take(12).collect();
-        let mut aliases = self.aliases.clone();
-        if record.is_some_and(|r| r.has_dns()) && !aliases.contains(&short) {
-            aliases.push(short);
-        }
-        json!({
-            "IPAMConfig": null,
-            "Links": null,
-            "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
-            "MacAddress": self.mac,
-            "DriverOpts": null,
-            "NetworkID": self.network_id,
-            "EndpointID": self.endpoint_id,
-            "Gateway": self.gateway.map(|g| g.to_string()).unwrap_or_default(),
-            "IPAddress": self.ip.to_string(),
-            "IPPrefixLen": self.prefix_len,
-            "IPv6Gateway": self.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-            "GlobalIPv6Address": self.ip6.map(|ip| ip.to_string()).unwrap_or_default(),
-            "GlobalIPv6PrefixLen": if self.ip6.is_some() { self.prefix_len6 } else { 0 },
-            "DNSNames": if record.is_some_and(|r| r.has_dns()) {
-                let mut names = vec![self.container_name.clone()];
-                names.extend(self.aliases.iter().cloned());
-                names.push(self.container_id.chars().take(12).collect());
-                json!(names)
-            } else { Value::Null },
-        })
-    }
-}
-
 /// Docker's `network inspect` object for one network and its endpoints.
 pub fn inspect_json(record: &NetworkRecord, endpoints: &[EndpointRecord]) -> Value {
     let mut config = json!({

@@ -1,6 +1,5 @@
 //! Published ports: Docker's `-p` syntax parsed into bindings, random host ports chosen from the
 //! kernel's ephemeral range, and the `NetworkSettings.Ports` / `berth port` views of them.
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -140,31 +139,6 @@ pub fn host_port_free(ip: Option<Ipv4Addr>, port: u16, protocol: Protocol) -> bo
     }
 }
 
-/// Docker's `NetworkSettings.Ports` map: `"80/tcp": [{"HostIp":"0.0.0.0","HostPort":"8080"}]`,
-/// with exposed but unpublished ports as `null`.
-pub fn ports_json(bindings: &[PortBinding], exposed: &[String]) -> serde_json::Value {
-    let mut map: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for key in exposed {
-        map.insert(key.clone(), serde_json::Value::Null);
-    }
-    for b in bindings {
-        let key = format!("{}/{}", b.container_port, b.protocol.as_str());
-        let entry = map
-            .entry(key)
-            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-        if !entry.is_array() {
-            *entry = serde_json::Value::Array(Vec::new());
-        }
-        if let serde_json::Value::Array(list) = entry {
-            list.push(serde_json::json!({
-                "HostIp": b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
-                "HostPort": b.host_port.to_string(),
-            }));
-        }
-    }
-    serde_json::to_value(map).unwrap_or(serde_json::Value::Null)
-}
-
 /// The `ps` PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
 pub fn ports_column(bindings: &[PortBinding]) -> String {
     bindings
@@ -230,8 +204,5 @@ mod tests {
     fn ports_views_match_docker() {
         let b = parse_publish("127.0.0.1:18080:80").unwrap();
         assert_eq!(ports_column(&b), "127.0.0.1:18080->80/tcp");
-        let json = ports_json(&b, &["443/tcp".to_string()]);
-        assert_eq!(json["80/tcp"][0]["HostPort"], "18080");
-        assert!(json["443/tcp"].is_null());
     }
 }
