@@ -260,14 +260,14 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 Ok(r) => r,
                 Err(e) => return Ok(fail(e)),
             };
-            let opts = berth_engine::fsops::CommitOptions {
+            let opts = berth_engine::commit_export_cp::CommitOptions {
                 reference: repository,
                 author,
                 message,
                 changes: change,
                 pause,
             };
-            match berth_engine::fsops::commit(&engine, &record, &opts) {
+            match berth_engine::commit_export_cp::commit(&engine, &record, &opts) {
                 Ok(id) => {
                     println!("{id}");
                     Ok(0)
@@ -286,7 +286,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                         std::fs::File::create(path)
                             .with_context(|| format!("creating {}", path.display()))?,
                     );
-                    let r = berth_engine::fsops::export(&engine, &record, &mut file);
+                    let r = berth_engine::commit_export_cp::export(&engine, &record, &mut file);
                     file.flush()?;
                     r
                 }
@@ -299,7 +299,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                     }
                     let stdout = std::io::stdout();
                     let mut out = std::io::BufWriter::new(stdout.lock());
-                    let r = berth_engine::fsops::export(&engine, &record, &mut out);
+                    let r = berth_engine::commit_export_cp::export(&engine, &record, &mut out);
                     out.flush()?;
                     r
                 }
@@ -315,7 +315,7 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
             src,
             dst,
         } => {
-            let opts = berth_engine::fsops::CopyOptions {
+            let opts = berth_engine::commit_export_cp::CopyOptions {
                 archive,
                 follow_link,
             };
@@ -330,22 +330,36 @@ pub fn run(root: &Path, command: ContainerCommand) -> anyhow::Result<i32> {
                 (Some((c, path)), None) if dst == "-" => engine.lookup(&c).and_then(|r| {
                     let stdout = std::io::stdout();
                     let mut out = std::io::BufWriter::new(stdout.lock());
-                    let res = berth_engine::fsops::archive_from(&engine, &r, &path, opts, &mut out);
+                    let res = berth_engine::commit_export_cp::archive_from(
+                        &engine, &r, &path, opts, &mut out,
+                    );
                     res.and_then(|()| {
                         out.flush()
                             .map_err(|e| berth_engine::EngineError::io("stdout", e))
                     })
                 }),
                 (Some((c, path)), None) => engine.lookup(&c).and_then(|r| {
-                    berth_engine::fsops::copy_from(&engine, &r, &path, Path::new(&dst), opts)
+                    berth_engine::commit_export_cp::copy_from(
+                        &engine,
+                        &r,
+                        &path,
+                        Path::new(&dst),
+                        opts,
+                    )
                 }),
                 (None, Some((c, path))) if src == "-" => engine.lookup(&c).and_then(|r| {
                     let stdin = std::io::stdin();
                     let mut input = stdin.lock();
-                    berth_engine::fsops::extract_to(&engine, &r, &mut input, &path, opts)
+                    berth_engine::commit_export_cp::extract_to(&engine, &r, &mut input, &path, opts)
                 }),
                 (None, Some((c, path))) => engine.lookup(&c).and_then(|r| {
-                    berth_engine::fsops::copy_to(&engine, &r, Path::new(&src), &path, opts)
+                    berth_engine::commit_export_cp::copy_to(
+                        &engine,
+                        &r,
+                        Path::new(&src),
+                        &path,
+                        opts,
+                    )
                 }),
                 _ => {
                     eprintln!("berth: copying between containers or between host paths is not supported; one side must be CONTAINER:PATH");
@@ -631,6 +645,6 @@ fn ns(engine: &Engine, containers: &[String]) -> anyhow::Result<i32> {
         }
     }
     records.sort_by(|a, b| a.created.cmp(&b.created));
-    print!("{}", berth_engine::namespaces::table(&records));
+    print!("{}", berth_engine::ns_view::table(&records));
     Ok(0)
 }

@@ -80,8 +80,8 @@ pub(crate) fn run(
         return Ok(died(code));
     }
     if let Some(master) = started.console {
-        if crate::client::proxy_terminal(master, io.stdin, req.detach_keys)
-            == crate::client::TerminalEnd::Detached
+        if crate::terminal_session::proxy_terminal(master, io.stdin, req.detach_keys)
+            == crate::terminal_session::TerminalEnd::Detached
         {
             // Docker's words and status for a detached exec; the process runs on.
             eprintln!("read escape sequence");

@@ -208,7 +208,7 @@ pub fn inspect(
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     let network_settings =
-        crate::network::settings(engine.root(), &record.id, &host.network_mode, &exposed);
+        network_settings::settings(engine.root(), &record.id, &host.network_mode, &exposed);
     Ok(ContainerInspect {
         id: record.id.clone(),
         created: record.created.clone(),

@@ -38,7 +38,7 @@
 //! `network` (door to berth-net), `volumes` (the volume store and a container's mounts), `spec`
 //! (pure image config + flags → OCI spec, by concern), `run_checks` (Docker's checks of run flags),
 //! `runtime_door` (the `OciRuntime` trait: the in-process library, a runc-style binary, and a fake
-//! for unit tests), `attach` (monitor ↔ client protocol and what a client asks for), `client` (the
+//! for unit tests), `attach` (monitor ↔ client protocol and what a client asks for), `terminal_session` (the
 //! attached terminal side), `exec` (an exec's process and its run), `detached_exec` (the waiter
 //! that records a detached exec's end), `reexec` (re-executing a program at a hidden entry point),
 //! `cgroup_prime` (a head start for the cgroup move of a container's init), `deferred_free` (block
@@ -49,7 +49,7 @@
 //! what a killed command or monitor left forward or back); above the engine: `hidden_entry` (the
 //! entry points a threaded caller re-executes), `inspect` (the inspect document, status texts),
 //! `listing` (`Engine::list`: Docker's `ps` filters and typed `PsRow`s, unreadable records
-//! reported), `stats`, `namespaces` (`berth ns`), `fsops` (commit/export/cp), `diff` (changes in
+//! reported), `stats`, `ns_view` (`berth ns`), `commit_export_cp`, `diff` (changes in
 //! the upper layer), `update` (live limits), `pull` (`--pull missing|always|never` through
 //! berth-registry), `housekeeping` (container prune, system df, info counts). Modules only the
 //! engine uses are `pub(crate)`.
@@ -66,7 +66,7 @@
 //! (joined before it reports; it never forks again).
 pub mod attach;
 pub mod cgroup_prime;
-pub(crate) mod client;
+pub mod commit_export_cp;
 pub(crate) mod container_fs;
 pub(crate) mod deferred_free;
 pub mod detach_keys;
@@ -76,7 +76,6 @@ pub mod docker_profile;
 pub mod error;
 pub mod events;
 pub mod exec;
-pub mod fsops;
 pub mod health;
 pub mod hidden_entry;
 pub mod housekeeping;
@@ -90,8 +89,8 @@ pub mod local_log;
 pub mod logs;
 pub(crate) mod monitor;
 pub mod names;
-pub mod namespaces;
 pub mod network;
+pub mod ns_view;
 pub mod options;
 pub(crate) mod parsed_cache;
 pub mod procinfo;
@@ -104,6 +103,7 @@ pub(crate) mod security_opts;
 pub mod spec;
 pub mod stats;
 pub mod sys;
+pub(crate) mod terminal_session;
 pub mod update;
 pub(crate) mod users;
 pub mod volumes;

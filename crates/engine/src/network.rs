@@ -21,7 +21,7 @@ mod views;
 use objects::network_event;
 pub use objects::{create, prune, remove};
 pub use ports::{port_bindings, publish_to_port_bindings};
-pub use views::{endpoints, netns_path, published, record_root, settings};
+pub use views::{endpoints, netns_path, published, record_root};
 
 impl From<berth_net::NetError> for EngineError {
     fn from(e: berth_net::NetError) -> EngineError {

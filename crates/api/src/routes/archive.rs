@@ -1,5 +1,5 @@
 //! `GET|HEAD|PUT /containers/{id}/archive`: `docker cp` both ways. The tar streams in and out are
-//! berth-engine's (`fsops::archive_from` / `extract_to`, which resolve every path inside the
+//! berth-engine's (`commit_export_cp::archive_from` / `extract_to`, which resolve every path inside the
 //! container's root); this module adds Docker's `X-Docker-Container-Path-Stat` header, read from
 //! the first tar header of the same stream.
 use super::{blocking, query_bool};
@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use berth_engine::fsops::{self, CopyOptions};
+use berth_engine::commit_export_cp::{self, CopyOptions};
 use berth_engine::{ContainerRecord, EngineError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ fn not_found_or(err: EngineError, path: &str) -> ApiError {
 /// `os.FileMode` bits: directories 1<<31, symlinks 1<<27.
 fn stat(state: &AppState, record: &ContainerRecord, path: &str) -> ApiResult<HeaderValue> {
     let mut first = FirstHeader::default();
-    let result = fsops::archive_from(
+    let result = commit_export_cp::archive_from(
         &state.engine,
         record,
         path,
@@ -145,7 +145,7 @@ pub async fn get(
         .await?
     };
     let body = blocking_body(move |mut w| {
-        if let Err(e) = fsops::archive_from(
+        if let Err(e) = commit_export_cp::archive_from(
             &state.engine,
             &record,
             &path,
@@ -174,7 +174,7 @@ pub async fn put(
     let mut input = body_reader(req.into_body());
     blocking(move || {
         let record = state.engine.lookup(&id)?;
-        fsops::extract_to(&state.engine, &record, &mut input, &path, opts)
+        commit_export_cp::extract_to(&state.engine, &record, &mut input, &path, opts)
             .map_err(|e| not_found_or(e, &path))?;
         Ok(StatusCode::OK)
     })

@@ -471,7 +471,7 @@ pub async fn export(
         blocking(move || Ok(state.engine.lookup(&id)?)).await?
     };
     let body = blocking_body(move |mut w| {
-        if let Err(e) = berth_engine::fsops::export(&state.engine, &record, &mut w) {
+        if let Err(e) = berth_engine::commit_export_cp::export(&state.engine, &record, &mut w) {
             w.fail(e);
         }
     });

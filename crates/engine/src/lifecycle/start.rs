@@ -42,9 +42,9 @@ impl Engine {
         let (ours, theirs) = crate::sys::socketpair()?;
         let mut stream = UnixStream::from(ours);
         // The monitor reads the greeting before it starts the container.
-        crate::client::send_greeting(&mut stream, opts)?;
+        crate::terminal_session::send_greeting(&mut stream, opts)?;
         keeper::spawn(&self.monitor_context(), id, Some(theirs), None)?;
-        crate::client::session(stream, opts)
+        crate::terminal_session::session(stream, opts)
     }
 
     /// Starts a container and writes its stdout and stderr, interleaved as they come, to
@@ -119,8 +119,8 @@ impl Engine {
         let mut stream = self
             .connect(id)
             .ok_or_else(|| EngineError::state(id, "its monitor is gone"))?;
-        crate::client::send_greeting(&mut stream, opts)?;
-        crate::client::session(stream, opts)
+        crate::terminal_session::send_greeting(&mut stream, opts)?;
+        crate::terminal_session::session(stream, opts)
     }
 
     /// `berth wait`: blocks until the container stops; returns its exit code.

@@ -50,14 +50,3 @@ fn add_host_forms() {
     assert_eq!(got[1], ("gw".to_string(), "172.17.0.1".to_string()));
     assert!(parse_extra_hosts(&host, None).is_err());
 }
-
-#[test]
-fn port_views_are_dockers() {
-    let b = berth_net::ports::parse_publish("127.0.0.1:18080:80").unwrap();
-    let views = super::views::port_views(&b, &["443/tcp".to_string()]);
-    let text = serde_json::to_string(&views).unwrap();
-    assert_eq!(
-        text,
-        r#"{"443/tcp":null,"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]}"#
-    );
-}
