@@ -6,5 +6,6 @@ pub mod fs;
 pub mod glob;
 pub mod poll;
 pub mod process;
+pub mod strconv;
 pub mod time;
 pub mod units;
