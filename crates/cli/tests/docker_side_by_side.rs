@@ -61,18 +61,10 @@ impl Sides<'_> {
 
 #[test]
 fn ps_images_inspect_and_logs_match_docker() {
-    let Some(docker) = Dockerd::start().expect("starting dockerd") else {
+    let env = Env::new("side-by-side");
+    let Some(docker) = dockerd_with_busybox(&env) else {
         return;
     };
-    let env = Env::new("side-by-side");
-    let tar = env.path().join("busybox.tar");
-    assert!(out(docker
-        .docker()
-        .arg("import")
-        .arg(&tar)
-        .arg("busybox:latest"))
-    .status
-    .success());
     let sides = Sides {
         env: &env,
         docker: &docker,

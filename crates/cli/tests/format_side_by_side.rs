@@ -4,7 +4,6 @@
 //! `if`/`else if`/`with`/`range`, variables, trim markers and Docker's functions. Skips (with
 //! a note) without dockerd.
 mod container_common;
-use berth_testkit::dockerd::Dockerd;
 use container_common::*;
 use std::process::{Command, Output};
 
@@ -69,18 +68,10 @@ const PS: &[&str] = &[
 
 #[test]
 fn format_strings_render_as_docker_does() {
-    let Some(docker) = Dockerd::start().expect("starting dockerd") else {
+    let env = Env::new("format-side-by-side");
+    let Some(docker) = dockerd_with_busybox(&env) else {
         return;
     };
-    let env = Env::new("format-side-by-side");
-    let tar = env.path().join("busybox.tar");
-    assert!(out(docker
-        .docker()
-        .arg("import")
-        .arg(&tar)
-        .arg("busybox:latest"))
-    .status
-    .success());
     let run = [
         "run",
         "--name",

@@ -288,20 +288,10 @@ fn the_local_driver_rotates_compresses_and_reads_back_across_files() {
 
 #[test]
 fn a_local_log_written_by_docker_is_read_by_berth() {
-    let Some(docker) = berth_testkit::dockerd::Dockerd::start().expect("starting dockerd") else {
+    let env = Env::new("loglocal-docker");
+    let Some(docker) = dockerd_with_busybox(&env) else {
         return;
     };
-    let env = Env::new("loglocal-docker");
-    let tar = env.path().join("busybox.tar");
-    let status = docker
-        .docker()
-        .arg("import")
-        .arg(&tar)
-        .arg("busybox:latest")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("docker import");
-    assert!(status.success());
     // A long line (Docker splits it into partial records), stdout and stderr, and a last
     // line without its newline.
     let script = "head -c 40000 /dev/zero | tr '\\0' z; echo; for i in 1 2 3; do echo out $i; \

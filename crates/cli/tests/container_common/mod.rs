@@ -112,3 +112,21 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A private dockerd with the busybox image `env` imported (the same tar, as `busybox:latest`),
+/// for side-by-side tests; None when dockerd is not installed (`Dockerd::start` says so and the
+/// test skips).
+pub fn dockerd_with_busybox(env: &Env) -> Option<berth_testkit::dockerd::Dockerd> {
+    let docker = berth_testkit::dockerd::Dockerd::start().expect("starting dockerd")?;
+    let status = docker
+        .docker()
+        .arg("import")
+        .arg(env.path().join("busybox.tar"))
+        .arg("busybox:latest")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker import");
+    assert!(status.success(), "docker import of the busybox tar");
+    Some(docker)
+}
